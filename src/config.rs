@@ -1,0 +1,358 @@
+//! Process settings: environment variables (Probot's names where Probot has one) over an optional TOML
+//! file with the same keys over defaults.
+//!
+//! Invariants:
+//! - Every secret (`PRIVATE_KEY`, `WEBHOOK_SECRET`, `LLM_API_KEY`, the password in `DATABASE_URL`) is held
+//!   in a [`SecretString`]; `Debug` of [`Settings`] never shows one, and nothing here logs a value.
+//! - Loading never fails on a missing optional setting: what a face needs is checked by [`Settings::problems`]
+//!   so that `doctor` and `serve` can list *every* problem with its fix at once, not the first one.
+//! - Keys are exactly the contract's names (`../shared/CONTRACT.md`); a misspelt key in the file is an error.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Every key the process reads, as in the contract.
+pub const KEYS: &[&str] = &[
+    "APP_ID",
+    "PRIVATE_KEY",
+    "PRIVATE_KEY_PATH",
+    "WEBHOOK_SECRET",
+    "WEBHOOK_PATH",
+    "HOST",
+    "PORT",
+    "GITHUB_API_URL",
+    "DATABASE_URL",
+    "WORKERS",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "SHUTDOWN_GRACE_SECS",
+    "JOB_LEASE_SECS",
+    "METAGPT_PYTHON",
+    "LLM_API_TYPE",
+    "LLM_BASE_URL",
+    "LLM_MODEL",
+    "LLM_API_KEY",
+    "LLM_PRICE_PROMPT",
+    "LLM_PRICE_COMPLETION",
+];
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/metagpt-bot.db";
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+
+/// The settings as written by the operator, before interpretation.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+struct Raw {
+    app_id: Option<u64>,
+    private_key: Option<SecretString>,
+    private_key_path: Option<PathBuf>,
+    webhook_secret: Option<SecretString>,
+    webhook_path: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    github_api_url: Option<String>,
+    database_url: Option<SecretString>,
+    workers: Option<usize>,
+    log_level: Option<String>,
+    log_format: Option<LogFormat>,
+    shutdown_grace_secs: Option<u64>,
+    job_lease_secs: Option<u64>,
+    metagpt_python: Option<PathBuf>,
+    llm_api_type: Option<String>,
+    llm_base_url: Option<String>,
+    llm_model: Option<String>,
+    llm_api_key: Option<SecretString>,
+    llm_price_prompt: Option<f64>,
+    llm_price_completion: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+/// Interpreted settings. Optional parts stay optional; [`Settings::problems`] says what is missing.
+pub struct Settings {
+    pub app_id: Option<u64>,
+    /// The App's private key, PEM text (already decoded from base64 or read from `PRIVATE_KEY_PATH`).
+    pub private_key: Option<SecretString>,
+    /// Why the private key could not be read, if it could not.
+    pub private_key_error: Option<String>,
+    /// Accepted webhook secrets; any one may sign a delivery (rotation).
+    pub webhook_secrets: Vec<SecretString>,
+    pub webhook_path: String,
+    pub host: String,
+    pub port: u16,
+    pub github_api_url: String,
+    pub database_url: SecretString,
+    pub workers: usize,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub shutdown_grace: std::time::Duration,
+    pub job_lease: std::time::Duration,
+    pub metagpt_python: Option<PathBuf>,
+    pub llm_api_type: String,
+    pub llm_base_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_api_key: Option<SecretString>,
+    pub llm_price_prompt: Option<f64>,
+    pub llm_price_completion: Option<f64>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("app_id", &self.app_id)
+            .field("private_key", &self.private_key.as_ref().map(|_| "[redacted]"))
+            .field("webhook_secrets", &format!("[{} redacted]", self.webhook_secrets.len()))
+            .field("webhook_path", &self.webhook_path)
+            .field("listen", &format!("{}:{}", self.host, self.port))
+            .field("github_api_url", &self.github_api_url)
+            .field("database_url", &redact_url(self.database_url.expose_secret()))
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Loads from the environment over `file` (if given) over defaults.
+    pub fn load(file: Option<&Path>) -> Result<Settings, String> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(format!("config file {} does not exist", path.display()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Self::from_figment(figment.merge(Env::raw().lowercase(false).only(KEYS)))
+    }
+
+    /// Loads from explicit key/value pairs only (tests, and the Action's own mapping).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Settings, String> {
+        let mut figment = Figment::new();
+        for (key, value) in pairs {
+            figment = figment.merge((key, value));
+        }
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Settings, String> {
+        let raw: Raw = figment.extract().map_err(|e| {
+            e.into_iter()
+                .map(|e| format!("setting {}", e))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        Ok(Self::interpret(raw))
+    }
+
+    fn interpret(raw: Raw) -> Settings {
+        let (private_key, private_key_error) = match read_private_key(&raw) {
+            Ok(key) => (key, None),
+            Err(e) => (None, Some(e)),
+        };
+        let webhook_secrets = raw
+            .webhook_secret
+            .map(|s| split_secrets(s.expose_secret()))
+            .unwrap_or_default();
+        Settings {
+            app_id: raw.app_id,
+            private_key,
+            private_key_error,
+            webhook_secrets,
+            webhook_path: raw.webhook_path.unwrap_or_else(|| "/api/github/webhooks".into()),
+            host: raw.host.unwrap_or_else(|| "0.0.0.0".into()),
+            port: raw.port.unwrap_or(3000),
+            github_api_url: raw
+                .github_api_url
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| DEFAULT_GITHUB_API_URL.into()),
+            database_url: raw
+                .database_url
+                .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL)),
+            workers: raw.workers.unwrap_or(2),
+            log_level: raw.log_level.unwrap_or_else(|| "info".into()),
+            log_format: raw.log_format.unwrap_or_default(),
+            shutdown_grace: std::time::Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
+            job_lease: std::time::Duration::from_secs(raw.job_lease_secs.unwrap_or(60).max(2)),
+            metagpt_python: raw.metagpt_python,
+            llm_api_type: raw.llm_api_type.unwrap_or_else(|| "openai".into()),
+            llm_base_url: raw.llm_base_url,
+            llm_model: raw.llm_model,
+            llm_api_key: raw.llm_api_key,
+            llm_price_prompt: raw.llm_price_prompt,
+            llm_price_completion: raw.llm_price_completion,
+        }
+    }
+
+    /// What `serve` cannot run without, each with its fix. Empty when the App settings are complete.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if self.app_id.is_none() {
+            out.push(Problem::new(
+                "APP_ID is not set",
+                "set APP_ID to the App ID shown on the App's settings page (Settings > Developer settings > GitHub Apps)",
+            ));
+        }
+        match (&self.private_key, &self.private_key_error) {
+            (_, Some(e)) => out.push(Problem::new(
+                e.clone(),
+                "set PRIVATE_KEY to the PEM text (or its base64) or PRIVATE_KEY_PATH to the .pem file downloaded from the App's settings page",
+            )),
+            (None, None) => out.push(Problem::new(
+                "neither PRIVATE_KEY nor PRIVATE_KEY_PATH is set",
+                "generate a private key on the App's settings page and set PRIVATE_KEY_PATH to the downloaded .pem file",
+            )),
+            _ => {}
+        }
+        if self.webhook_secrets.is_empty() {
+            out.push(Problem::new(
+                "WEBHOOK_SECRET is not set: every delivery would be refused",
+                "set WEBHOOK_SECRET to the App's webhook secret (several, comma-separated, while rotating)",
+            ));
+        }
+        if !self.webhook_path.starts_with('/') {
+            out.push(Problem::new(
+                format!("WEBHOOK_PATH {:?} does not start with '/'", self.webhook_path),
+                "use a path such as /api/github/webhooks",
+            ));
+        }
+        if let Err(e) = url::Url::parse(&self.github_api_url) {
+            out.push(Problem::new(
+                format!("GITHUB_API_URL {:?} is not a URL: {e}", self.github_api_url),
+                "use https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server",
+            ));
+        }
+        out
+    }
+}
+
+/// One thing wrong with the settings, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub what: String,
+    pub fix: String,
+}
+
+impl Problem {
+    pub fn new(what: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { what: what.into(), fix: fix.into() }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n    fix: {}", self.what, self.fix)
+    }
+}
+
+fn split_secrets(value: &str) -> Vec<SecretString> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(SecretString::from)
+        .collect()
+}
+
+/// `PRIVATE_KEY` (PEM text, PEM with literal `\n`, or base64 of PEM) wins over `PRIVATE_KEY_PATH`.
+fn read_private_key(raw: &Raw) -> Result<Option<SecretString>, String> {
+    if let Some(key) = &raw.private_key {
+        return normalise_pem(key.expose_secret()).map(Some).map_err(|e| format!("PRIVATE_KEY {e}"));
+    }
+    let Some(path) = &raw.private_key_path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("PRIVATE_KEY_PATH {} cannot be read: {e}", path.display()))?;
+    normalise_pem(&text)
+        .map(Some)
+        .map_err(|e| format!("PRIVATE_KEY_PATH {} {e}", path.display()))
+}
+
+fn normalise_pem(value: &str) -> Result<SecretString, String> {
+    let value = value.trim();
+    if value.starts_with("-----BEGIN") {
+        return Ok(SecretString::from(value.replace("\\n", "\n")));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.split_whitespace().collect::<String>())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|text| text.trim_start().starts_with("-----BEGIN"));
+    decoded
+        .map(|text| SecretString::from(text.trim().to_string()))
+        .ok_or_else(|| "is neither PEM text (-----BEGIN …) nor base64 of PEM".to_string())
+}
+
+/// A database URL with any password replaced, safe to print.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = Settings::from_pairs([]).unwrap();
+        assert_eq!(s.webhook_path, "/api/github/webhooks");
+        assert_eq!((s.host.as_str(), s.port), ("0.0.0.0", 3000));
+        assert_eq!(s.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert_eq!(s.github_api_url, DEFAULT_GITHUB_API_URL);
+        assert_eq!(s.workers, 2);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.problems().len(), 3, "{:?}", s.problems());
+    }
+
+    #[test]
+    fn secrets_rotate_and_never_show_in_debug() {
+        let s = Settings::from_pairs([("WEBHOOK_SECRET", "old-secret, new-secret"), ("DATABASE_URL", "postgres://u:hunter2@db/x")]).unwrap();
+        assert_eq!(s.webhook_secrets.len(), 2);
+        assert_eq!(s.webhook_secrets[1].expose_secret(), "new-secret");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("old-secret") && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn private_key_accepts_base64_and_explains_garbage() {
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
+        let s = Settings::from_pairs([("PRIVATE_KEY", b64.as_str())]).unwrap();
+        assert_eq!(s.private_key.unwrap().expose_secret(), pem);
+        let s = Settings::from_pairs([("PRIVATE_KEY", "not a key")]).unwrap();
+        let problems = s.problems();
+        assert!(problems.iter().any(|p| p.what.contains("PRIVATE_KEY is neither PEM")), "{problems:?}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Settings::from_pairs([("PORT", "eighty")]).unwrap_err();
+        assert!(err.contains("PORT"), "{err}");
+    }
+
+    #[test]
+    fn file_keys_are_checked_and_env_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bot.toml");
+        std::fs::write(&path, "PORT = 8080\nWORKERS = 4\n").unwrap();
+        let s = Settings::from_figment(Figment::new().merge(Toml::file_exact(&path)).merge(("WORKERS", 7))).unwrap();
+        assert_eq!((s.port, s.workers), (8080, 7));
+        std::fs::write(&path, "PROT = 8080\n").unwrap();
+        let err = Settings::load(Some(&path)).unwrap_err();
+        assert!(err.contains("PROT"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! metagpt-bot: turns labelled GitHub issues into incremental MetaGPT runs and reviewable pull requests.
+//!
+//! One idea per module; `pipeline` is the only module that knows the order of a run's steps.
+
+pub mod command;
+pub mod config;
+pub mod doctor;
+pub mod github;
+pub mod intake;
+pub mod pipeline;
+pub mod queue;
+pub mod serve;
+pub mod server;
+pub mod telemetry;
+pub mod trigger;
+pub mod worker;
