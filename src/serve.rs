@@ -1,0 +1,119 @@
+//! `metagpt-bot serve`: wires settings, queue, HTTP server and workers together, and shuts them down in
+//! order.
+//!
+//! Invariants:
+//! - The process starts even when App settings are incomplete: it then logs every problem with its fix,
+//!   `/readyz` answers 503 with the same list, and no worker starts (a worker without credentials could
+//!   only fail jobs). Deliveries are still recorded, so nothing GitHub sends meanwhile is lost.
+//! - Start-up reconciles the queue before any worker claims: jobs left running by a previous process are
+//!   queued again (see [`Queue::reconcile_on_start`]).
+//! - Shutdown (SIGTERM or SIGINT): the listener stops accepting and in-flight requests finish; workers stop
+//!   claiming and get the grace period for running jobs, then release them; the queue flushes last.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Settings, redact_url};
+use crate::github::GitHubApp;
+use crate::intake::IntakeConfig;
+use crate::pipeline::Pipeline;
+use crate::queue::{Queue, QueueOptions};
+use crate::server::{self, AppState};
+use crate::worker::{self, WorkerOptions, Workers};
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(forward_signals(shutdown.clone()));
+    serve_until(settings, shutdown).await
+}
+
+/// Runs until `shutdown` fires (tests fire it themselves).
+pub async fn serve_until(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let problems: Vec<String> = settings.problems().iter().map(ToString::to_string).collect();
+    for problem in &problems {
+        tracing::warn!("not ready: {problem}");
+    }
+    let database = settings.database_url.expose_secret();
+    let queue = Queue::connect(database, QueueOptions::default())
+        .await
+        .with_context(|| format!("cannot open DATABASE_URL {}", redact_url(database)))?;
+    let requeued = queue.reconcile_on_start().await.context("cannot reconcile the queue at start")?;
+    if requeued > 0 {
+        tracing::warn!(jobs = requeued, "re-queued jobs a previous process left running");
+    }
+    let metrics = server::metrics::install_recorder()?;
+    let state = AppState::new(intake_config(&settings), queue.clone(), metrics)
+        .with_readiness(move || problems.clone());
+    let wake = state.job_notify.clone();
+    let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{} (HOST, PORT)", settings.host, settings.port))?;
+    tracing::info!(address = %listener.local_addr()?, webhook_path = %settings.webhook_path, "listening");
+
+    let workers = start_workers(&settings, queue.clone(), wake);
+    let server = axum::serve(listener, server::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let served = server.await.context("the HTTP server failed");
+    tracing::info!("no longer accepting deliveries; stopping workers");
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
+    queue.close().await;
+    tracing::info!("stopped");
+    served
+}
+
+fn intake_config(settings: &Settings) -> IntakeConfig {
+    IntakeConfig {
+        webhook_path: settings.webhook_path.clone(),
+        webhook_secrets: settings.webhook_secrets.clone(),
+        app_id: settings.app_id,
+        ..IntakeConfig::default()
+    }
+}
+
+fn start_workers(settings: &Settings, queue: Queue, wake: Arc<tokio::sync::Notify>) -> Option<Workers> {
+    if settings.workers == 0 {
+        tracing::info!("WORKERS=0: intake only, jobs wait for another replica");
+        return None;
+    }
+    let (Some(app_id), Some(key)) = (settings.app_id, settings.private_key.as_ref()) else {
+        tracing::warn!("no App credentials: workers not started; jobs stay queued until they are set");
+        return None;
+    };
+    let github = match GitHubApp::new(app_id, key, &settings.github_api_url) {
+        Ok(github) => Arc::new(github),
+        Err(e) => {
+            tracing::error!("workers not started: {e}");
+            return None;
+        }
+    };
+    let options = WorkerOptions::new(settings.workers, settings.job_lease, settings.shutdown_grace);
+    Some(worker::spawn(queue, Arc::new(Pipeline::new(github)), wake, options))
+}
+
+async fn forward_signals(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received: shutting down"),
+        _ = term => tracing::info!("SIGTERM received: shutting down"),
+    }
+    shutdown.cancel();
+}
