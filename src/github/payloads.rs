@@ -1,0 +1,234 @@
+//! Typed webhook payloads: small local serde structs holding only the fields the bot uses.
+//!
+//! Invariants:
+//! - GitHub's payloads are large and vary between GitHub.com, GHES versions and event actions, so every
+//!   struct names only what intake reads; unknown fields are ignored, and a field GitHub documents as
+//!   nullable or absent in some actions is an `Option` (or defaults) here.
+//! - [`parse_event`] is the one entry point: it maps the `X-GitHub-Event` name to a struct, returns
+//!   `Ok(None)` for events the bot does not handle, and reports a parse failure with the JSON path of the
+//!   offending field (serde_path_to_error), so an operator can see which field broke.
+//! - Parsing never panics, whatever the bytes.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// A GitHub account (user, bot or organisation) as webhooks show it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub id: u64,
+    pub login: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Repository {
+    pub id: u64,
+    pub name: String,
+    pub owner: Account,
+}
+
+/// The `installation` field a delivery carries when it came through a GitHub App.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationRef {
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Label {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Issue {
+    pub number: u64,
+    /// `open` or `closed`.
+    pub state: String,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    /// Present (an object) when the "issue" is a pull request; only its presence matters.
+    #[serde(default)]
+    pub pull_request: Option<IgnoredAny>,
+}
+
+impl Issue {
+    pub fn is_pull_request(&self) -> bool {
+        self.pull_request.is_some()
+    }
+    pub fn is_open(&self) -> bool {
+        self.state == "open"
+    }
+    pub fn has_label(&self, name: &str) -> bool {
+        self.labels
+            .iter()
+            .any(|label| label.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The App that wrote a comment, when one did.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppRef {
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Comment {
+    pub id: u64,
+    /// GitHub sends `null` for an empty body in some API versions.
+    #[serde(default)]
+    pub body: Option<String>,
+    pub user: Account,
+    #[serde(default)]
+    pub performed_via_github_app: Option<AppRef>,
+}
+
+/// `issues` (all actions; intake acts on `labeled`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IssuesEvent {
+    pub action: String,
+    pub issue: Issue,
+    /// Set for `labeled` / `unlabeled`.
+    #[serde(default)]
+    pub label: Option<Label>,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// `issue_comment` (intake acts on `created`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IssueCommentEvent {
+    pub action: String,
+    pub issue: Issue,
+    pub comment: Comment,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// `pull_request`: recorded, not acted on (yet).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequestEvent {
+    pub action: String,
+    pub number: u64,
+    pub repository: Repository,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Installation {
+    pub id: u64,
+    #[serde(default)]
+    pub account: Option<Account>,
+}
+
+/// A repository as installation events list it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepositoryName {
+    pub full_name: String,
+}
+
+/// `installation`: the App was installed, removed, suspended…
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationEvent {
+    pub action: String,
+    pub installation: Installation,
+    #[serde(default)]
+    pub repositories: Option<Vec<RepositoryName>>,
+}
+
+/// `installation_repositories`: repositories added to or removed from an installation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationRepositoriesEvent {
+    pub action: String,
+    pub installation: Installation,
+    #[serde(default)]
+    pub repositories_added: Vec<RepositoryName>,
+    #[serde(default)]
+    pub repositories_removed: Vec<RepositoryName>,
+}
+
+/// `ping`: sent when a hook is created.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PingEvent {
+    #[serde(default)]
+    pub zen: Option<String>,
+    #[serde(default)]
+    pub hook_id: Option<u64>,
+}
+
+/// A delivery of one of the handled events.
+#[derive(Debug, Clone)]
+pub enum WebhookEvent {
+    Issues(IssuesEvent),
+    IssueComment(IssueCommentEvent),
+    PullRequest(PullRequestEvent),
+    Installation(InstallationEvent),
+    InstallationRepositories(InstallationRepositoriesEvent),
+    Ping(PingEvent),
+}
+
+impl WebhookEvent {
+    /// The payload's `action`, if the event has one.
+    pub fn action(&self) -> Option<&str> {
+        match self {
+            WebhookEvent::Issues(e) => Some(&e.action),
+            WebhookEvent::IssueComment(e) => Some(&e.action),
+            WebhookEvent::PullRequest(e) => Some(&e.action),
+            WebhookEvent::Installation(e) => Some(&e.action),
+            WebhookEvent::InstallationRepositories(e) => Some(&e.action),
+            WebhookEvent::Ping(_) => None,
+        }
+    }
+}
+
+/// The events [`parse_event`] knows; anything else is ignored by intake.
+pub const HANDLED_EVENTS: &[&str] = &[
+    "issues",
+    "issue_comment",
+    "pull_request",
+    "installation",
+    "installation_repositories",
+    "ping",
+];
+
+/// A handled event whose payload does not have the shape the bot expects.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed `{event}` payload at `{path}`: {message}")]
+pub struct PayloadError {
+    pub event: String,
+    /// JSON path of the failure, e.g. `issue.labels[0].name` (`.` for the document itself).
+    pub path: String,
+    pub message: String,
+}
+
+/// Parses the body of a delivery of event `event`. `Ok(None)`: not an event the bot handles.
+pub fn parse_event(event: &str, body: &[u8]) -> Result<Option<WebhookEvent>, PayloadError> {
+    let parsed = match event {
+        "issues" => WebhookEvent::Issues(parse(event, body)?),
+        "issue_comment" => WebhookEvent::IssueComment(parse(event, body)?),
+        "pull_request" => WebhookEvent::PullRequest(parse(event, body)?),
+        "installation" => WebhookEvent::Installation(parse(event, body)?),
+        "installation_repositories" => WebhookEvent::InstallationRepositories(parse(event, body)?),
+        "ping" => WebhookEvent::Ping(parse(event, body)?),
+        _ => return Ok(None),
+    };
+    Ok(Some(parsed))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, PayloadError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| PayloadError {
+            event: event.to_owned(),
+            path: error.path().to_string(),
+            message: error.inner().to_string(),
+        })?;
+    deserializer.end().map_err(|error| PayloadError {
+        event: event.to_owned(),
+        path: ".".to_owned(),
+        message: error.to_string(),
+    })?;
+    Ok(value)
+}

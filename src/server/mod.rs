@@ -1,0 +1,110 @@
+//! The HTTP face of `serve`: the webhook intake, health and readiness probes, and Prometheus metrics.
+//!
+//! Invariants:
+//! - [`router`] is the whole HTTP surface; `serve` binds it, tests drive it directly.
+//! - The webhook handler verifies, parses, decides, persists and answers; nothing slow happens before the
+//!   answer (GitHub waits 10 s and does not retry). After a job is enqueued, [`AppState::job_notify`] is
+//!   notified so a local worker wakes at once instead of waiting for its next poll.
+//! - No request can panic the server: every input error becomes a 4xx answer.
+
+mod deliveries;
+mod health;
+pub mod metrics;
+pub mod signature;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+
+use crate::intake::IntakeConfig;
+use crate::queue::Queue;
+
+pub use signature::{SignatureError, sign, verify_signature};
+pub use webhook::{Delivery, MAX_BODY_BYTES, WebhookRejection};
+
+/// Extra readiness check: returns one problem per entry (with its fix), empty when ready.
+pub type ReadinessCheck = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// Shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<IntakeConfig>,
+    pub queue: Queue,
+    pub metrics: PrometheusHandle,
+    /// Notified (`notify_one`) after a job is enqueued.
+    pub job_notify: Arc<Notify>,
+    /// Consulted by `/readyz` (e.g. "settings complete"); the database ping and the webhook secret are
+    /// checked besides.
+    pub readiness: ReadinessCheck,
+}
+
+impl AppState {
+    /// A state with a fresh [`Notify`] and no extra readiness check.
+    pub fn new(config: IntakeConfig, queue: Queue, metrics: PrometheusHandle) -> Self {
+        Self {
+            config: Arc::new(config),
+            queue,
+            metrics,
+            job_notify: Arc::new(Notify::new()),
+            readiness: Arc::new(Vec::new),
+        }
+    }
+
+    pub fn with_readiness(
+        mut self,
+        check: impl Fn() -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.readiness = Arc::new(check);
+        self
+    }
+}
+
+/// Checks a `WEBHOOK_PATH` value: it must start with `/`, hold no route syntax (`{`, `}`, `*`) and not be
+/// one of the built-in endpoints.
+pub fn validate_webhook_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!(
+            "WEBHOOK_PATH `{path}` must start with `/` (e.g. /api/github/webhooks)"
+        ));
+    }
+    if ["/healthz", "/readyz", "/metrics"].contains(&path) {
+        return Err(format!(
+            "WEBHOOK_PATH `{path}` is taken by a built-in endpoint; choose another path"
+        ));
+    }
+    if path.contains(['{', '}', '*']) {
+        return Err(format!(
+            "WEBHOOK_PATH `{path}` must not contain `{{`, `}}` or `*`"
+        ));
+    }
+    Ok(())
+}
+
+/// The application's routes: `POST $WEBHOOK_PATH`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+///
+/// An invalid `webhook_path` (see [`validate_webhook_path`]; `config` and `doctor` report it) is logged
+/// and the default path served instead, so a bad setting cannot crash the process here.
+pub fn router(state: AppState) -> Router {
+    let webhook_path = match validate_webhook_path(&state.config.webhook_path) {
+        Ok(()) => state.config.webhook_path.clone(),
+        Err(problem) => {
+            let default = IntakeConfig::default().webhook_path;
+            tracing::error!(%problem, fallback = %default, "invalid webhook path; serving the default");
+            default
+        }
+    };
+    let webhook = post(deliveries::receive)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(metrics::track_delivery));
+    Router::new()
+        .route(&webhook_path, webhook)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
+}

@@ -1,0 +1,173 @@
+//! Scenario tests: signed `@octokit/webhooks-examples` payloads through the real router and a real SQLite
+//! queue. Accepted triggers must be persisted before the answer (seen through a second connection).
+//! Ignored deliveries are in `webhook_ignored.rs`.
+
+#[path = "support/webhook.rs"]
+mod webhook;
+
+use axum::http::StatusCode;
+use futures_util::FutureExt;
+use metagpt_bot::queue::DeliveryOutcome;
+use metagpt_bot::trigger::{Action, Kind, RepoRef, Trigger};
+use webhook::{Harness, comment, delivery_id, labeled, on_pull_request};
+
+fn hello_world() -> RepoRef {
+    RepoRef {
+        id: 186853002,
+        owner: "Codertocat".to_owned(),
+        name: "Hello-World".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn trigger_label_enqueues_a_persisted_requirement_run() {
+    let harness = Harness::new().await;
+    let delivery = delivery_id();
+    let answer = harness
+        .deliver_as("issues", &delivery, &labeled("metagpt", &["metagpt"]))
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    assert_eq!(answer.json()["outcome"], "accepted");
+    let job_id = answer.json()["job_id"]
+        .as_i64()
+        .expect("job id in the answer");
+
+    let job = harness
+        .claim_persisted()
+        .await
+        .expect("the job is in the database");
+    assert_eq!(job.id, job_id);
+    let expected = Trigger {
+        delivery_id: delivery.clone(),
+        installation_id: Some(42),
+        repo: hello_world(),
+        issue_number: 1,
+        is_pull_request: false,
+        sender_id: 21031067,
+        sender_login: "Codertocat".to_owned(),
+        action: Action::Run {
+            kind: Kind::Requirement,
+        },
+    };
+    assert_eq!(job.trigger, expected);
+    let stored = harness
+        .state
+        .queue
+        .delivery(&delivery)
+        .await
+        .unwrap()
+        .expect("delivery recorded");
+    assert_eq!(stored.outcome, DeliveryOutcome::Accepted);
+    assert_eq!(stored.action.as_deref(), Some("labeled"));
+    assert!(
+        harness.state.job_notify.notified().now_or_never().is_some(),
+        "local workers are woken"
+    );
+}
+
+#[tokio::test]
+async fn trigger_label_on_an_issue_with_a_bug_label_is_a_bugfix_in_any_case() {
+    let harness = Harness::new().await;
+    let answer = harness
+        .deliver("issues", &labeled("MetaGPT", &["Bug", "MetaGPT"]))
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    let job = harness.claim_persisted().await.expect("job persisted");
+    assert_eq!(job.trigger.action, Action::Run { kind: Kind::Bugfix });
+}
+
+#[tokio::test]
+async fn a_delivery_without_installation_still_triggers() {
+    let harness = Harness::new().await;
+    let mut payload = labeled("metagpt", &["metagpt"]);
+    payload.as_object_mut().unwrap().remove("installation");
+    assert_eq!(
+        harness.deliver("issues", &payload).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        harness
+            .claim_persisted()
+            .await
+            .expect("job")
+            .trigger
+            .installation_id,
+        None
+    );
+}
+
+#[tokio::test]
+async fn redelivery_of_an_accepted_trigger_enqueues_nothing_new() {
+    let harness = Harness::new().await;
+    let delivery = delivery_id();
+    let payload = labeled("metagpt", &["metagpt"]);
+    let first = harness.deliver_as("issues", &delivery, &payload).await;
+    let second = harness.deliver_as("issues", &delivery, &payload).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    assert_eq!(second.json()["outcome"], "duplicate");
+    assert_eq!(second.json()["job_id"], first.json()["job_id"]);
+}
+
+#[tokio::test]
+async fn comment_commands_on_issues_and_pull_requests_are_persisted() {
+    let harness = Harness::new().await;
+    let body = "Thanks!\n/metagpt use a dark theme\nand larger fonts";
+    let answer = harness.deliver("issue_comment", &comment(body)).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    let job = harness
+        .claim_persisted()
+        .await
+        .expect("iterate job persisted");
+    let feedback = "use a dark theme\nand larger fonts".to_owned();
+    assert_eq!(
+        job.trigger.action,
+        Action::Iterate {
+            feedback,
+            comment_id: 492700400
+        }
+    );
+    assert!(!job.trigger.is_pull_request);
+    assert_eq!(
+        job.trigger.installation_id,
+        Some(1),
+        "the fixture's own installation"
+    );
+
+    let other = Harness::new().await;
+    let answer = other
+        .deliver("issue_comment", &on_pull_request(comment("/metagpt RETRY")))
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    let job = other.claim_persisted().await.expect("retry job persisted");
+    assert_eq!(
+        job.trigger.action,
+        Action::Retry {
+            comment_id: 492700400
+        }
+    );
+    assert!(job.trigger.is_pull_request);
+    assert_eq!(
+        (job.trigger.sender_id, job.trigger.sender_login.as_str()),
+        (21031067, "Codertocat")
+    );
+}
+
+#[tokio::test]
+async fn stop_cancels_the_queued_run() {
+    let harness = Harness::new().await;
+    let run = harness
+        .deliver("issues", &labeled("metagpt", &["metagpt"]))
+        .await;
+    assert_eq!(run.status, StatusCode::ACCEPTED);
+    let answer = harness
+        .deliver("issue_comment", &comment("/metagpt stop"))
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    assert_eq!(answer.json()["action"], "stop");
+    assert_eq!(answer.json()["cancelled_queued"], 1);
+    assert!(
+        harness.claim_persisted().await.is_none(),
+        "the cancelled run is not claimable"
+    );
+}
