@@ -1,0 +1,223 @@
+//! The GitHub App identity: its JWT-authenticated client and one installation client per installation.
+//!
+//! Invariants:
+//! - [`GitHubApp`] is built once per process (inside a tokio runtime: octocrab spawns its connection
+//!   worker) and shared, e.g. in an `Arc`. Building it checks the key and the API URL, but calls nothing.
+//! - [`GitHubApp::installation`] returns the same `Arc<Octocrab>` for an installation every time. That
+//!   client holds the installation token cache; octocrab copies (does not share) that cache when a client
+//!   is cloned, so callers keep the `Arc` and never clone the client itself. It returns the client with a
+//!   token valid for at least 30 s more, minted once even when many tasks ask at the same time.
+//! - Token freshness is octocrab's: before each request an installation client reuses its cached token
+//!   only if it is valid for more than 30 s more, else mints a new one with a fresh JWT; if GitHub still
+//!   answers 401, octocrab drops the token, mints another and repeats the request once. A 401 after that
+//!   is a [`GitHubError`] that is not transient. The JWT itself is signed per request (iat 60 s in the
+//!   past for clock drift, exp 9 minutes ahead), so it never goes stale.
+//! - Retrying transient failures belongs to the job queue (with backoff and a persisted attempt count),
+//!   so the client itself does not retry: a failed call fails fast with its classification.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use octocrab::Octocrab;
+use octocrab::models::{AppId, InstallationId};
+use octocrab::service::middleware::retry::RetryConfig;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::GitHubError;
+use super::call::observe;
+use super::key::encoding_key;
+
+/// GitHub.com's REST API, the default of `GITHUB_API_URL`.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// The longest validity [`GitHubApp::git_token`] can promise: GitHub's tokens live one hour.
+pub const MAX_GIT_TOKEN_VALIDITY: Duration = Duration::from_secs(50 * 60);
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The App as `GET /app` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AppInfo {
+    pub id: u64,
+    #[serde(default)]
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub html_url: String,
+}
+
+/// The App's credentials and its per-installation API clients.
+pub struct GitHubApp {
+    app_id: u64,
+    api_url: String,
+    app_client: Octocrab,
+    installations: Mutex<HashMap<u64, Arc<Installation>>>,
+}
+
+/// One installation's shared client, and the lock that makes its first token mint single-flight.
+struct Installation {
+    client: Arc<Octocrab>,
+    warm_up: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for GitHubApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubApp")
+            .field("app_id", &self.app_id)
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GitHubApp {
+    /// Builds the App client from `APP_ID`, `PRIVATE_KEY` (PEM text, `\n`-escaped PEM, or base64 of it)
+    /// and `GITHUB_API_URL` (e.g. `https://api.github.com`, or `https://HOST/api/v3` for GHES).
+    pub fn new(
+        app_id: u64,
+        private_key: &SecretString,
+        api_url: &str,
+    ) -> Result<Self, GitHubError> {
+        if app_id == 0 {
+            return Err(GitHubError::Config(
+                "APP_ID must be the App's numeric id (GitHub App settings → About → App ID)".into(),
+            ));
+        }
+        let key = encoding_key(private_key)?;
+        let api_url = normalize_api_url(api_url)?;
+        let build_error = |error: octocrab::Error| {
+            GitHubError::Config(format!(
+                "could not build the GitHub client for {api_url}: {error}"
+            ))
+        };
+        let app_client = Octocrab::builder()
+            .base_uri(api_url.as_str())
+            .map_err(build_error)?
+            .add_retry_config(RetryConfig::None)
+            .set_connect_timeout(Some(CONNECT_TIMEOUT))
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .app(AppId(app_id), key)
+            .build()
+            .map_err(build_error)?;
+        Ok(Self {
+            app_id,
+            api_url,
+            app_client,
+            installations: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn app_id(&self) -> u64 {
+        self.app_id
+    }
+
+    /// The API base URL in use, without a trailing slash.
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    /// The client authenticated as the App itself (JWT), for `/app/...` endpoints.
+    pub fn app_client(&self) -> &Octocrab {
+        &self.app_client
+    }
+
+    /// The one client of `installation_id`, created on first use and shared by every caller after,
+    /// holding an installation token valid for at least 30 s more. Concurrent first calls mint one
+    /// token, not one each; an unknown installation or refused credentials fail here, classified.
+    pub async fn installation(&self, installation_id: u64) -> Result<Arc<Octocrab>, GitHubError> {
+        let entry = self.entry(installation_id)?;
+        let _single_flight = entry.warm_up.lock().await;
+        observe("installation_token", entry.client.installation_token()).await?;
+        Ok(Arc::clone(&entry.client))
+    }
+
+    fn entry(&self, installation_id: u64) -> Result<Arc<Installation>, GitHubError> {
+        let mut entries = self
+            .installations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = entries.get(&installation_id) {
+            return Ok(Arc::clone(entry));
+        }
+        let client = self
+            .app_client
+            .installation(InstallationId(installation_id))
+            .map_err(|error| GitHubError::from_octocrab("installation", error))?;
+        let entry = Arc::new(Installation {
+            client: Arc::new(client),
+            warm_up: tokio::sync::Mutex::new(()),
+        });
+        entries.insert(installation_id, Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    /// Drops the client of an installation (after `installation.deleted` or `suspend`), with its token.
+    pub fn forget_installation(&self, installation_id: u64) {
+        self.installations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&installation_id);
+    }
+
+    /// An installation token for git over HTTPS, valid for at least `valid_for` more (at most
+    /// [`MAX_GIT_TOKEN_VALIDITY`]). It comes from the installation client's cache when the cached token
+    /// lives long enough, else a new one is minted (and cached for API calls too).
+    pub async fn git_token(
+        &self,
+        installation_id: u64,
+        valid_for: Duration,
+    ) -> Result<SecretString, GitHubError> {
+        const OPERATION: &str = "git_token";
+        if valid_for > MAX_GIT_TOKEN_VALIDITY {
+            return Err(GitHubError::Invalid {
+                operation: OPERATION,
+                detail: format!(
+                    "a token valid for {valid_for:?} was asked, but GitHub's tokens live one hour \
+                     (at most {MAX_GIT_TOKEN_VALIDITY:?} can be promised)"
+                ),
+            });
+        }
+        let buffer =
+            chrono::Duration::from_std(valid_for).map_err(|error| GitHubError::Invalid {
+                operation: OPERATION,
+                detail: error.to_string(),
+            })?;
+        let entry = self.entry(installation_id)?;
+        observe(
+            OPERATION,
+            entry.client.installation_token_with_buffer(buffer),
+        )
+        .await
+    }
+
+    /// `GET /app` with the App's JWT: proves APP_ID, PRIVATE_KEY and GITHUB_API_URL fit together.
+    pub async fn get_app(&self) -> Result<AppInfo, GitHubError> {
+        observe("get_app", self.app_client.get("/app", None::<&()>)).await
+    }
+}
+
+/// Checks `GITHUB_API_URL` and returns it without a trailing slash.
+fn normalize_api_url(raw: &str) -> Result<String, GitHubError> {
+    let invalid = |reason: &str| {
+        GitHubError::Config(format!(
+            "GITHUB_API_URL {raw:?} is not a usable API URL: {reason} (expected {DEFAULT_API_URL}, \
+             or https://HOST/api/v3 for GitHub Enterprise Server)"
+        ))
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|error| invalid(&error.to_string()))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(invalid("the scheme must be https (or http)"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("it must not have a query or a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("it must not carry credentials"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}

@@ -1,0 +1,25 @@
+//! Talking to GitHub as a GitHub App: credentials, one API client per installation, and the typed
+//! operations the rest of the bot uses.
+//!
+//! Invariants:
+//! - [`GitHubApp`] is built once per process and shared; it hands out exactly one octocrab client per
+//!   installation, so every task of that installation shares one installation-token cache (octocrab's
+//!   `CachedToken` is copied, not shared, when a client is cloned, so clients are never cloned per task).
+//! - Requests are made with paths (`/repos/...`), never absolute URLs: octocrab drops the `Authorization`
+//!   header for absolute URLs whose host is not `api.github.com`, and the base URL (which may carry a path
+//!   prefix such as GitHub Enterprise's `/api/v3`) is joined by octocrab.
+//! - Every wrapped operation counts `metagpt_bot_github_api_calls_total{operation}` and, on failure,
+//!   `metagpt_bot_github_api_errors_total{operation,status}`, and fails with a [`GitHubError`] that says
+//!   whether trying again later can help ([`GitHubError::is_transient`]).
+//! - Webhook payload structs live in [`payloads`]; they describe what GitHub sends, not what we ask.
+
+pub mod app;
+mod call;
+pub mod error;
+pub mod issues;
+mod key;
+pub mod payloads;
+
+pub use app::{AppInfo, GitHubApp};
+pub use error::GitHubError;
+pub use issues::{Issue, IssueState, IssueUser, get_issue};

@@ -1,0 +1,74 @@
+//! App endpoints: `GET /app` and `POST /app/installations/{id}/access_tokens`, both JWT-authenticated.
+//!
+//! Invariants:
+//! - A token is minted only for an installation of the App whose JWT signed the request; another App's
+//!   or an unknown installation is 404, a suspended one 403, as GitHub answers.
+//! - Every mint is recorded in the state with its expiry (see `GitHubState::mint`).
+
+use serde_json::json;
+
+use super::route::{Call, Reply, Router};
+use super::state::GitHubState;
+
+pub async fn mount(router: &Router<'_>) {
+    router.route("GET", "/app", get_app).await;
+    router
+        .route(
+            "POST",
+            "/app/installations/[0-9]+/access_tokens",
+            create_access_token,
+        )
+        .await;
+}
+
+fn get_app(state: &mut GitHubState, call: &Call<'_>) -> Reply {
+    let app_id = match call.app() {
+        Ok(app_id) => app_id,
+        Err(reply) => return reply,
+    };
+    let Some(app) = state.apps.get(&app_id) else {
+        return Reply::not_found();
+    };
+    Reply::json(
+        200,
+        json!({
+            "id": app.id,
+            "slug": app.slug,
+            "node_id": format!("A_{}", app.id),
+            "name": app.name,
+            "owner": { "login": "octo-org", "id": 1, "type": "Organization" },
+            "description": "",
+            "external_url": "https://example.com",
+            "html_url": format!("https://github.com/apps/{}", app.slug),
+            "permissions": { "issues": "write", "contents": "write", "metadata": "read" },
+            "events": ["issues", "issue_comment"],
+        }),
+    )
+}
+
+fn create_access_token(state: &mut GitHubState, call: &Call<'_>) -> Reply {
+    let app_id = match call.app() {
+        Ok(app_id) => app_id,
+        Err(reply) => return reply,
+    };
+    let Some(installation) = call.number(2).and_then(|id| state.installations.get(&id)) else {
+        return Reply::not_found();
+    };
+    if installation.app_id != app_id {
+        return Reply::not_found();
+    }
+    if installation.suspended {
+        return Reply::error(403, "This installation has been suspended");
+    }
+    let installation_id = installation.id;
+    let minted = state.mint(installation_id);
+    Reply::json(
+        201,
+        json!({
+            "token": minted.token,
+            "expires_at": minted.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "permissions": { "issues": "write", "contents": "write", "metadata": "read" },
+            "repository_selection": "selected",
+        }),
+    )
+}
