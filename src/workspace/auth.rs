@@ -1,0 +1,108 @@
+//! Credentials for the remote: the token stays a [`SecretString`] and is exposed only inside the git2
+//! credentials callback, which answers once per operation and gives up on the next call (libgit2 calls
+//! it again after every refusal, forever).
+
+use std::cell::Cell;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::WorkspaceError;
+
+/// How the workspace authenticates to its remote: nothing (file://, local paths, public repositories)
+/// or a token sent as `x-access-token:<token>` over HTTP Basic, as GitHub expects.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.token.is_some() {
+            "token(redacted)"
+        } else {
+            "none"
+        };
+        f.write_str(shown)
+    }
+}
+
+impl Credentials {
+    pub fn none() -> Self {
+        Self { token: None }
+    }
+
+    pub fn token(token: SecretString) -> Self {
+        Self { token: Some(token) }
+    }
+}
+
+/// What the callback saw during one remote operation, to turn libgit2's error into a clear one.
+#[derive(Default)]
+pub(super) struct AuthAttempt {
+    calls: Cell<u32>,
+    refused: Cell<bool>,
+    missing: Cell<bool>,
+}
+
+impl AuthAttempt {
+    /// Remote callbacks that answer credential requests from `credentials`, once.
+    pub(super) fn callbacks<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+    ) -> git2::RemoteCallbacks<'a> {
+        let mut callbacks = git2::RemoteCallbacks::new();
+        callbacks.credentials(move |_url, _username, allowed| {
+            let Some(token) = &credentials.token else {
+                self.missing.set(true);
+                return Err(git2::Error::from_str(
+                    "the server asks for credentials and no token was given",
+                ));
+            };
+            let calls = self.calls.get() + 1;
+            self.calls.set(calls);
+            if calls > 1 {
+                self.refused.set(true);
+                return Err(git2::Error::from_str("the token was refused"));
+            }
+            if !allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+                return Err(git2::Error::from_str(
+                    "the server does not accept a username and token",
+                ));
+            }
+            git2::Cred::userpass_plaintext("x-access-token", token.expose_secret())
+        });
+        callbacks
+    }
+
+    /// The error for a failed operation on `url`: a refused or missing token, else the git error.
+    pub(super) fn error(&self, url: &str, action: &str, source: git2::Error) -> WorkspaceError {
+        let url = url.to_owned();
+        if self.refused.get()
+            || (source.class() == git2::ErrorClass::Http && is_auth_failure(&source))
+        {
+            WorkspaceError::TokenRefused { url }
+        } else if self.missing.get() {
+            WorkspaceError::TokenMissing { url }
+        } else {
+            WorkspaceError::Git {
+                action: action.to_owned(),
+                source,
+            }
+        }
+    }
+}
+
+/// libgit2 reports some refusals without calling the callback again (e.g. a 401 after the answer).
+fn is_auth_failure(error: &git2::Error) -> bool {
+    error.code() == git2::ErrorCode::Auth || error.message().contains("401")
+}
+
+/// Refuse URLs with a user name or password in them: git would store them in `.git/config`.
+pub(super) fn check_url(url: &str) -> Result<(), WorkspaceError> {
+    match url::Url::parse(url) {
+        Ok(parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            Err(WorkspaceError::CredentialsInUrl)
+        }
+        _ => Ok(()),
+    }
+}
