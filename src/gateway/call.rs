@@ -1,0 +1,126 @@
+//! One agent call from admission to its ledger record: labels, timing, pricing, metrics.
+//!
+//! Invariants: a call is recorded exactly once, when it ends (for streams: when the stream ends); its cost
+//! is the provider's reported usage priced by the table, 0 when usage is missing or the model unpriced
+//! or the answer was replayed from the cache.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::cache::Cached;
+use super::classify::{Labels, classify};
+use super::ledger::CallRecord;
+use super::metrics::record_call;
+use super::price::PriceTable;
+use super::redact::redact;
+use super::run::RunState;
+use super::usage::Usage;
+
+pub(crate) struct Call {
+    pub run: Arc<RunState>,
+    pub labels: Labels,
+    pub model: String,
+    pub provider: String,
+    pub stream: bool,
+    pub request_hash: String,
+    cache_key: Option<String>,
+    ts: String,
+    started: Instant,
+}
+
+/// How a call ended.
+pub(crate) struct Outcome {
+    pub status: u16,
+    pub usage: Option<Usage>,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub replayed: bool,
+}
+
+impl Call {
+    pub(crate) fn begin(run: Arc<RunState>, provider: &str, body: &[u8], request: &Value) -> Self {
+        let request_hash = hex::encode(Sha256::digest(body));
+        Self {
+            labels: classify(request),
+            model: request
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            provider: provider.to_owned(),
+            stream: request
+                .get("stream")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            cache_key: run.cache.as_ref().map(|c| c.next_key(&request_hash)),
+            request_hash,
+            ts: chrono::Utc::now().to_rfc3339(),
+            started: Instant::now(),
+            run,
+        }
+    }
+
+    /// The stored answer to this call, when the run replays and has one.
+    pub(crate) fn cached(&self) -> Option<(Cached, Vec<u8>)> {
+        let entry = self.run.cache.as_ref()?.load(self.cache_key.as_ref()?)?;
+        let body = entry.body()?;
+        Some((entry, body))
+    }
+
+    /// Stores a successful answer, as the agent received it, for replay.
+    pub(crate) fn store(&self, status: u16, content_type: Option<&str>, body: &[u8]) {
+        if let (Some(cache), Some(key)) = (&self.run.cache, &self.cache_key) {
+            cache.store(
+                key,
+                &Cached::new(status, content_type.map(str::to_owned), body),
+            );
+        }
+    }
+
+    /// Prices, records and counts the call; the provider `key` and the run token are redacted from the
+    /// error text.
+    pub(crate) fn finish(self, prices: &PriceTable, key: &str, outcome: Outcome) {
+        let error = outcome
+            .error
+            .map(|e| redact(&e, &[key, self.run.token.expose_secret()]));
+        let latency = self.started.elapsed();
+        let price = prices.price(&self.model);
+        let usage = outcome.usage.unwrap_or_default();
+        let cost_usd = price.map_or(0.0, |p| {
+            p.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+        });
+        let ok = error.is_none() && (200..300).contains(&outcome.status);
+        record_call(
+            &self.provider,
+            &self.model,
+            ok,
+            (usage.prompt_tokens, usage.completion_tokens),
+            cost_usd,
+            latency,
+        );
+        self.run.record(CallRecord {
+            seq: 0,
+            ts: self.ts,
+            role: self.labels.role,
+            step: self.labels.step,
+            model: self.model,
+            provider: self.provider,
+            stream: self.stream,
+            status: outcome.status,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            usage_reported: outcome.usage.is_some(),
+            cost_usd,
+            priced: price.is_some(),
+            latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            attempts: outcome.attempts,
+            request_hash: self.request_hash,
+            replayed: outcome.replayed,
+            error,
+        });
+    }
+}

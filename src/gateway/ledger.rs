@@ -1,0 +1,93 @@
+//! The per-run ledger: one `CallRecord` per agent call, kept in memory and appended to `llm.jsonl`.
+//!
+//! Invariants: a record holds labels, counts, prices, timings and hashes, never prompt or completion text,
+//! and every free-text field (`error`) is redacted before it is stored. Each record is written as one JSON
+//! line as soon as the call ends, so a crash loses at most the call in flight. Token counts come only from
+//! the provider's `usage`; when it sent none, `usage_reported` is false and the counts are 0.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::classify::Step;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// 1-based order of the call within its run.
+    pub seq: u64,
+    /// RFC 3339 time the call started.
+    pub ts: String,
+    pub role: String,
+    pub step: Step,
+    /// The model the agent asked for.
+    pub model: String,
+    pub provider: String,
+    pub stream: bool,
+    /// The HTTP status the agent received.
+    pub status: u16,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub usage_reported: bool,
+    pub cost_usd: f64,
+    /// False when the model had no price (its cost counts as 0).
+    pub priced: bool,
+    pub latency_ms: u64,
+    /// Upstream attempts made (0 when refused before forwarding).
+    pub attempts: u32,
+    /// SHA-256 (hex) of the exact request body the agent sent.
+    pub request_hash: String,
+    /// Answered from the replay cache: nothing was paid, tokens and cost are 0.
+    #[serde(default)]
+    pub replayed: bool,
+    /// A redacted reason when the call did not succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Appends records to `llm.jsonl`.
+#[derive(Debug)]
+pub struct JsonlSink {
+    file: Mutex<File>,
+}
+
+impl JsonlSink {
+    /// Opens (creating, appending) the ledger file at `path`.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self {
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Writes one line; a failed write is logged, never fatal to the agent's call.
+    pub fn append(&self, record: &CallRecord) {
+        let line = match serde_json::to_string(record) {
+            Ok(line) => line + "\n",
+            Err(error) => return tracing::error!(%error, "llm ledger record did not serialise"),
+        };
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(error) = file.write_all(line.as_bytes()).and_then(|()| file.flush()) {
+            tracing::error!(%error, "could not append to llm.jsonl");
+        }
+    }
+}
+
+/// Reads back an `llm.jsonl` file (for `cost.json` of earlier iterations and for audits).
+pub fn read_jsonl(path: &Path) -> anyhow::Result<Vec<CallRecord>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))
+        })
+        .collect()
+}
