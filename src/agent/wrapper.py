@@ -1,0 +1,210 @@
+"""metagpt-bot's wrapper around MetaGPT 0.8.2: `python wrapper.py <job.json>`.
+
+It does what `metagpt.software_company.generate_repo` does for an incremental run (same team, same
+config update), with these differences:
+- the label decides requirement vs bugfix (`WritePRD._is_bugfix` is replaced; no WP_ISSUE_TYPE call);
+  a bugfix on a repository without the PRD, design and task documents of an earlier run goes through
+  the requirement flow (MetaGPT's bug flow needs them) and the result says so;
+- the rounds run here, not in `Team.run`, so exceptions are reported instead of swallowed, and
+  `Environment.archive()` (MetaGPT's "Archive" commit) and `Team.serialize()` never run;
+- every message through `Environment.publish_message` is appended to the trace as one JSON line;
+- an optional source folder other than `<repo>/<basename(repo)>/` is honoured;
+- the result (status, error, flow, rounds, idle, MetaGPT's own cost counters) is written to
+  `result_path`, and the exit code is 0 only when the status is "ok".
+
+job.json: {project_path, idea, kind: "requirement"|"bugfix", n_round, code_review, run_tests,
+investment, trace_path, result_path, source_dir: str|null, model, price_per_1k: {prompt, completion}|null}
+"""
+
+import asyncio
+import json
+import os
+import sys
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+MAX_ERROR = 4000
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: python wrapper.py <job.json>", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    result = {
+        "status": "error",
+        "error": None,
+        "flow": None,
+        "rounds": 0,
+        "idle": False,
+        "cost": {"prompt_tokens": 0, "completion_tokens": 0, "total_cost": 0.0},
+    }
+    state = {}
+    try:
+        asyncio.run(run(job, result, state))
+        result["status"] = "ok"
+    except BaseException as e:  # noqa: BLE001 - every failure must reach the result file
+        traceback.print_exc()
+        result["error"] = describe(e)
+    finally:
+        record_cost(state.get("ctx"), result)
+        write_json_atomic(Path(job["result_path"]), result)
+    return 0 if result["status"] == "ok" else 1
+
+
+async def run(job, result, state):
+    project_path = Path(job["project_path"]).resolve()
+    source_dir = resolve_source_dir(project_path, job.get("source_dir"))
+    flow = choose_flow(job["kind"], project_path)
+    result["flow"] = flow
+    print(f"metagpt-bot wrapper: {flow} flow on {project_path}", file=sys.stderr)
+
+    from metagpt.actions.write_prd import WritePRD
+    from metagpt.config2 import config
+    from metagpt.context import Context
+    from metagpt.environment import Environment
+    from metagpt.roles import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
+    from metagpt.team import Team
+    from metagpt.utils.project_repo import ProjectRepo
+    from metagpt.utils.token_counter import TOKEN_COSTS
+
+    is_bug = flow == "bugfix"
+
+    async def label_decides(self, context):
+        return is_bug
+
+    WritePRD._is_bugfix = label_decides
+    trace_messages(Environment, Path(job["trace_path"]))
+    if source_dir is not None:
+        use_source_dir(ProjectRepo, source_dir)
+    price = job.get("price_per_1k")
+    if price:
+        TOKEN_COSTS[job["model"]] = {"prompt": float(price["prompt"]), "completion": float(price["completion"])}
+
+    # As generate_repo: project_path implies inc=True and project_name = basename(project_path), so
+    # WritePRD's `rename_root` leaves the repository where it is.
+    config.update_via_cli(str(project_path), "", True, "", 0)
+    ctx = Context(config=config)
+    state["ctx"] = ctx
+    if price:
+        ctx.cost_manager.token_costs[job["model"]] = TOKEN_COSTS[job["model"]]
+    if source_dir is not None:
+        ctx.src_workspace = project_path / source_dir
+
+    team = Team(context=ctx)
+    team.hire([ProductManager(), Architect(), ProjectManager()])
+    team.hire([Engineer(n_borg=5, use_code_review=bool(job["code_review"]))])
+    n_round = int(job.get("n_round") or 20)
+    if job["run_tests"]:
+        team.hire([QaEngineer()])
+        n_round = max(n_round, 8)  # as generate_repo: QA needs at least 8 rounds
+    team.invest(float(job["investment"]))
+    team.run_project(job["idea"])
+
+    # Team.run without its exception swallowing, archive and serialisation.
+    while n_round > 0:
+        if team.env.is_idle:
+            break
+        n_round -= 1
+        team._check_balance()
+        result["rounds"] += 1  # rounds started, so a failure names the round it happened in
+        await team.env.run()
+    result["idle"] = team.env.is_idle
+
+
+def resolve_source_dir(project_path, source_dir):
+    """The source folder relative to the repository, or None for MetaGPT's `<repo>/<basename(repo)>/`."""
+    if not source_dir:
+        return None
+    rel = Path(source_dir)
+    full = (project_path / rel).resolve()
+    if rel.is_absolute() or full == project_path or project_path not in full.parents:
+        raise ValueError(f"source_dir {source_dir!r} must name a folder inside the repository")
+    if not full.is_dir():
+        raise ValueError(f"source_dir {source_dir!r} is not a folder of the repository")
+    return full.relative_to(project_path)
+
+
+def choose_flow(kind, project_path):
+    if kind == "requirement":
+        return "requirement"
+    if kind != "bugfix":
+        raise ValueError(f"unknown kind {kind!r} (expected requirement or bugfix)")
+    docs = project_path / "docs"
+    earlier_run = all(any((docs / d).glob("*.json")) for d in ("prd", "system_design", "task"))
+    return "bugfix" if earlier_run else "requirement_for_bug"
+
+
+def trace_messages(environment_cls, trace_path):
+    """Appends every published message to `trace_path`, one JSON object a line."""
+    trace_path.parent.mkdir(parents=True, exist_ok=True)
+    trace = open(trace_path, "a", encoding="utf-8")
+    original = environment_cls.publish_message
+
+    def publish_message(self, message, peekable=True):
+        record = {
+            "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "role": message.role,
+            "sent_from": message.sent_from,
+            "send_to": sorted(message.send_to),
+            "cause_by": message.cause_by,
+            "content": message.content,
+        }
+        trace.write(json.dumps(record, ensure_ascii=False) + "\n")
+        trace.flush()
+        return original(self, message, peekable)
+
+    environment_cls.publish_message = publish_message
+
+
+def use_source_dir(project_repo_cls, source_dir):
+    """Makes MetaGPT look for code in `<repo>/<source_dir>` instead of `<repo>/<basename(repo)>`."""
+
+    def code_files_exists(self):
+        src_workdir = Path(self.git_repo.workdir) / source_dir
+        if not src_workdir.exists():
+            return False
+        return bool(self.with_src_path(path=src_workdir).srcs.all_files)
+
+    project_repo_cls.code_files_exists = code_files_exists
+
+
+def describe(e):
+    """One readable line for the error: MetaGPT re-raises role errors as a whole traceback in the
+    message, whose last line is the real exception."""
+    text = str(e).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else ""
+    name = type(e).__name__
+    if type(e) is Exception and last:
+        message = last
+    elif name == "NoMoneyException":
+        message = f"budget exhausted: {text}"
+    else:
+        message = f"{name}: {last}" if last else name
+    return message[:MAX_ERROR]
+
+
+def record_cost(ctx, result):
+    if ctx is None:
+        return
+    try:
+        cm = ctx.cost_manager
+        result["cost"] = {
+            "prompt_tokens": int(cm.total_prompt_tokens),
+            "completion_tokens": int(cm.total_completion_tokens),
+            "total_cost": float(cm.total_cost),
+        }
+    except Exception:  # noqa: BLE001 - the counters are informative only
+        traceback.print_exc()
+
+
+def write_json_atomic(path, value):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
