@@ -1,0 +1,41 @@
+-- The durable job queue (Postgres). Timestamps are unix milliseconds (BIGINT), JSON kept as TEXT so both
+-- backends share their SQL; cast with `::jsonb` when querying by hand.
+
+CREATE TABLE jobs (
+    id               BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    delivery_id      TEXT    NOT NULL,
+    repo_id          BIGINT  NOT NULL,
+    repo_full_name   TEXT    NOT NULL,
+    issue_number     BIGINT  NOT NULL,
+    action           TEXT    NOT NULL,
+    trigger_json     TEXT    NOT NULL,
+    state            TEXT    NOT NULL DEFAULT 'queued'
+                     CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    run_after        BIGINT  NOT NULL,
+    lease_owner      TEXT,
+    lease_token      TEXT,
+    lease_expires_at BIGINT,
+    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    last_error       TEXT,
+    outcome          TEXT,
+    created_at       BIGINT  NOT NULL,
+    updated_at       BIGINT  NOT NULL
+);
+
+-- At most one running job per issue, whatever the claim query does.
+CREATE UNIQUE INDEX jobs_one_running_per_issue ON jobs (repo_id, issue_number) WHERE state = 'running';
+CREATE INDEX jobs_by_issue ON jobs (repo_id, issue_number, state, id);
+CREATE INDEX jobs_by_delivery ON jobs (delivery_id);
+CREATE INDEX jobs_queued ON jobs (id) WHERE state = 'queued';
+CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
+
+CREATE TABLE deliveries (
+    delivery_id TEXT   PRIMARY KEY,
+    event       TEXT   NOT NULL,
+    action      TEXT,
+    outcome     TEXT   NOT NULL CHECK (outcome IN ('accepted', 'ignored', 'rejected')),
+    reason      TEXT,
+    job_id      BIGINT REFERENCES jobs (id),
+    received_at BIGINT NOT NULL
+);

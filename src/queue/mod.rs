@@ -1,0 +1,183 @@
+//! The durable job queue: every webhook delivery the server answers, and the jobs its triggers start.
+//!
+//! Invariants:
+//! - `record` answers only after the delivery (and its job, or its `stop`) has committed; concurrent
+//!   callers share one transaction through a single writer task (group commit, see `writer`).
+//! - A delivery id is recorded once; a redelivery starts work again only if its earlier job failed or was
+//!   cancelled (see `record`).
+//! - At most one job per (repository, issue) is `running`, enforced by the claim query and by a partial
+//!   unique index; jobs of one issue run in the order they were recorded.
+//! - A running job belongs to the holder of its lease token; only that holder can extend or end it, and a
+//!   lease that expires (a killed worker) returns the job to the queue via `requeue_expired`.
+//! - SQLite (default, one machine) and Postgres (several machines) run the same logic; their SQL differs
+//!   only in the claim's row lock and the form of the batch write (see `sql`, `sql_batch`).
+//!
+//! Wiring: [`Queue::connect`] must run inside a tokio runtime (it spawns the writer task, which ends by
+//! itself once every `Queue` handle is dropped). `serve` calls [`Queue::reconcile_on_start`] at start,
+//! [`Queue::requeue_expired`] periodically, and [`Queue::close`] last.
+
+mod backend;
+mod backoff;
+mod inspect;
+mod lease;
+mod record;
+mod record_tx;
+mod sql;
+mod sql_batch;
+mod types;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::trigger::Trigger;
+use backend::{Backend, on_pool};
+pub use inspect::{JobInfo, StoredDelivery};
+pub use lease::LeaseLost;
+pub use types::{
+    DeliveryOutcome, DeliveryRecord, Heartbeat, Job, JobError, JobState, QueueOptions, Recorded,
+};
+
+/// Cheap to clone; shared by the server and every worker.
+#[derive(Clone)]
+pub struct Queue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    options: QueueOptions,
+    writer: mpsc::Sender<writer::Request>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match self.inner.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        };
+        f.debug_struct("Queue")
+            .field("backend", &backend)
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl Queue {
+    /// Opens `sqlite://…` (creating the file and its folder, WAL) or `postgres://…`, and runs migrations.
+    /// Spawns the group-commit writer on the current tokio runtime.
+    pub async fn connect(database_url: &str, options: QueueOptions) -> anyhow::Result<Queue> {
+        let backend = Backend::connect(database_url).await?;
+        let writer = writer::spawn(backend.clone());
+        Ok(Queue {
+            inner: Arc::new(Inner {
+                backend,
+                options,
+                writer,
+            }),
+        })
+    }
+
+    /// Persists a delivery and, if given, its trigger (enqueue, or cancel for `stop`) in one transaction.
+    /// Group-committed: many concurrent callers share one transaction/fsync. Returns only once durable.
+    pub async fn record(
+        &self,
+        delivery: DeliveryRecord,
+        trigger: Option<Trigger>,
+    ) -> anyhow::Result<Recorded> {
+        let (reply, answer) = oneshot::channel();
+        let request = writer::Request {
+            delivery,
+            trigger,
+            reply,
+        };
+        self.inner
+            .writer
+            .send(request)
+            .await
+            .ok()
+            .context("the queue writer has stopped")?;
+        answer
+            .await
+            .context("the queue writer stopped before committing")?
+    }
+
+    /// Claims the oldest runnable job whose issue has no running job. `None` when nothing is runnable.
+    pub async fn claim(&self, worker_id: &str, lease: Duration) -> anyhow::Result<Option<Job>> {
+        lease::claim(&self.inner.backend, worker_id, lease).await
+    }
+
+    /// Extends the lease by `lease` from now, and reports a requested stop or a lost lease.
+    pub async fn heartbeat(&self, job: &Job, lease: Duration) -> anyhow::Result<Heartbeat> {
+        lease::heartbeat(&self.inner.backend, job, lease).await
+    }
+
+    /// Marks done with an outcome summary (JSON text shown to operators).
+    /// Fails with [`LeaseLost`] (nothing written) if this worker no longer holds the job.
+    pub async fn complete(&self, job: &Job, outcome: &serde_json::Value) -> anyhow::Result<()> {
+        lease::complete(&self.inner.backend, job, outcome).await
+    }
+
+    /// Transient → back to queued with `run_after = now + backoff` (or failed after max attempts);
+    /// permanent → failed. The error text is kept in `last_error`. A job whose stop was requested ends
+    /// cancelled. Fails with [`LeaseLost`] if this worker no longer holds the job.
+    pub async fn fail(&self, job: &Job, error: &JobError) -> anyhow::Result<JobState> {
+        lease::fail(&self.inner.backend, &self.inner.options, job, error).await
+    }
+
+    /// Ends a job after [`Heartbeat::CancelRequested`]. Fails with [`LeaseLost`] if no longer held.
+    pub async fn finish_cancelled(&self, job: &Job) -> anyhow::Result<()> {
+        lease::end(&self.inner.backend, job, sql::FINISH_CANCELLED).await
+    }
+
+    /// Gives a running job back (graceful shutdown): queued again at once, attempt not counted.
+    pub async fn release(&self, job: &Job) -> anyhow::Result<()> {
+        lease::end(&self.inner.backend, job, sql::RELEASE).await
+    }
+
+    /// Re-queues running jobs whose lease has expired (failed instead once `max_attempts` are used,
+    /// cancelled if a stop was requested). Returns how many. Called at start and periodically.
+    pub async fn requeue_expired(&self) -> anyhow::Result<u64> {
+        lease::requeue_expired(&self.inner.backend, &self.inner.options, backend::now_ms()).await
+    }
+
+    /// Start-up reconciliation: re-queues what a previous process left running. On SQLite (one process
+    /// per database) that is every running job, lease or not; on Postgres, shared by several live
+    /// processes, only jobs whose lease has expired (the others belong to a live worker elsewhere).
+    pub async fn reconcile_on_start(&self) -> anyhow::Result<u64> {
+        let cutoff = match self.inner.backend {
+            Backend::Sqlite(_) => i64::MAX,
+            Backend::Postgres(_) => backend::now_ms(),
+        };
+        lease::requeue_expired(&self.inner.backend, &self.inner.options, cutoff).await
+    }
+
+    /// Closes the database connections (SQLite checkpoints its WAL). Call once at shutdown, after the
+    /// server and workers have stopped: every later call on any clone fails.
+    pub async fn close(&self) {
+        on_pool!(&self.inner.backend, pool => pool.close().await)
+    }
+
+    /// Counts per state (every state, zeros included), for `/metrics`.
+    pub async fn depth(&self) -> anyhow::Result<Vec<(JobState, i64)>> {
+        inspect::depth(&self.inner.backend).await
+    }
+
+    /// `SELECT 1`, for `/readyz` and `doctor`.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        inspect::ping(&self.inner.backend).await
+    }
+
+    /// The stored record of a delivery id, if any.
+    pub async fn delivery(&self, delivery_id: &str) -> anyhow::Result<Option<StoredDelivery>> {
+        inspect::delivery(&self.inner.backend, delivery_id).await
+    }
+
+    /// A job as stored, if it exists.
+    pub async fn job(&self, id: i64) -> anyhow::Result<Option<JobInfo>> {
+        inspect::job(&self.inner.backend, id).await
+    }
+}

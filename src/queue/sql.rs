@@ -1,0 +1,112 @@
+//! The queue's SQL, one text for both backends (`$N` placeholders, `TRUE`/`FALSE`, `RETURNING` and
+//! `ON CONFLICT` mean the same on SQLite and Postgres). Only the claim differs: Postgres adds
+//! `FOR UPDATE SKIP LOCKED` so concurrent claimers on several machines pass over each other's rows, while
+//! SQLite serialises writers and needs no row lock.
+//!
+//! Invariants every statement keeps:
+//! - A statement that ends or extends a lease matches `state = 'running' AND lease_token = $token`, so a
+//!   worker whose lease was taken over changes nothing.
+//! - Leaving `running` clears `lease_token` and `lease_expires_at` (the owner is kept for operators).
+//! - A job whose stop was requested is never put back in the queue: it ends `cancelled`.
+
+// ---- record, one delivery at a time (the set-based fast path is in `sql_batch`) ----
+
+/// $1 delivery_id → (outcome, job_id, state of that job).
+pub(super) const FIND_DELIVERY: &str = "SELECT d.outcome, d.job_id, j.state FROM deliveries d \
+     LEFT JOIN jobs j ON j.id = d.job_id WHERE d.delivery_id = $1";
+
+/// Stores a delivery, or overwrites it with its newest answer (keeping the old job link when no new job
+/// was made). $1 delivery_id, $2 event, $3 action, $4 outcome, $5 reason, $6 job_id, $7 received_at.
+pub(super) const UPSERT_DELIVERY: &str = "INSERT INTO deliveries \
+     (delivery_id, event, action, outcome, reason, job_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (delivery_id) DO UPDATE SET event = excluded.event, action = excluded.action, \
+     outcome = excluded.outcome, reason = excluded.reason, \
+     job_id = COALESCE(excluded.job_id, deliveries.job_id), received_at = excluded.received_at";
+
+/// $1 repo_id, $2 repo_full_name, $3 issue_number, $4 action, $5 trigger_json, $6 now, $7 delivery_id
+/// → (id, queued_behind).
+pub(super) const INSERT_JOB: &str = "INSERT INTO jobs \
+     (delivery_id, repo_id, repo_full_name, issue_number, action, trigger_json, state, attempts, run_after, \
+      cancel_requested, created_at, updated_at) \
+     VALUES ($7, $1, $2, $3, $4, $5, 'queued', 0, $6, FALSE, $6, $6) \
+     RETURNING id, (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = $1 \
+        AND ahead.issue_number = $3 AND ahead.state IN ('queued', 'running') AND ahead.id < jobs.id)";
+
+/// `/metagpt stop`: cancels the issue's queued jobs and flags its running one, in one statement so a job
+/// claimed meanwhile is flagged rather than missed. $1 repo_id, $2 issue_number, $3 now → new states.
+pub(super) const STOP_ISSUE: &str = "UPDATE jobs SET \
+     state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
+     cancel_requested = TRUE, updated_at = $3 \
+     WHERE repo_id = $1 AND issue_number = $2 AND state IN ('queued', 'running') RETURNING state";
+
+// ---- leases (workers) ----
+
+/// The oldest runnable job whose issue has no running job and no older queued job (FIFO per issue).
+/// $1 owner, $2 token, $3 lease_expires_at, $4 now → (id, trigger_json, attempts).
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+             lease_token = $2, lease_expires_at = $3, updated_at = $4 \
+             WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_after <= $4 \
+               AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.repo_id = j.repo_id \
+                 AND o.issue_number = j.issue_number \
+                 AND (o.state = 'running' OR (o.state = 'queued' AND o.id < j.id))) \
+               ORDER BY j.id LIMIT 1",
+            $lock,
+            ") RETURNING id, trigger_json, attempts"
+        )
+    };
+}
+pub(super) const CLAIM_SQLITE: &str = claim_sql!("");
+pub(super) const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+
+/// $1 id, $2 token, $3 lease_expires_at, $4 now → cancel_requested.
+pub(super) const HEARTBEAT: &str = "UPDATE jobs SET lease_expires_at = $3, updated_at = $4 \
+     WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING cancel_requested";
+
+/// $1 id, $2 token, $3 outcome JSON, $4 now.
+pub(super) const COMPLETE: &str = "UPDATE jobs SET state = 'done', outcome = $3, lease_token = NULL, \
+     lease_expires_at = NULL, updated_at = $4 WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+/// Transient failure: queued again at $5 unless attempts are used up ($6 max_attempts).
+/// $1 id, $2 token, $3 error, $4 now, $5 run_after, $6 max_attempts → new state.
+pub(super) const FAIL_TRANSIENT: &str = "UPDATE jobs SET \
+     state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= $6 THEN 'failed' ELSE 'queued' END, \
+     run_after = $5, last_error = $3, lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
+     WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING state";
+
+/// $1 id, $2 token, $3 error, $4 now → new state.
+pub(super) const FAIL_PERMANENT: &str = "UPDATE jobs SET state = 'failed', last_error = $3, \
+     lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
+     WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING state";
+
+/// $1 id, $2 token, $3 now.
+pub(super) const FINISH_CANCELLED: &str = "UPDATE jobs SET state = 'cancelled', lease_token = NULL, \
+     lease_expires_at = NULL, updated_at = $3 WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+/// Graceful shutdown: back to the queue at once, the attempt not counted. $1 id, $2 token, $3 now.
+pub(super) const RELEASE: &str = "UPDATE jobs SET \
+     state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END, \
+     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_after = $3, \
+     lease_token = NULL, lease_expires_at = NULL, updated_at = $3 \
+     WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+/// Leases expired before $3: queued again, or failed once attempts are used up.
+/// $1 now, $2 max_attempts, $3 cutoff (now, or "any lease" when reconciling a single-process database).
+pub(super) const REQUEUE_EXPIRED: &str = "UPDATE jobs SET \
+     state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END, \
+     last_error = 'lease expired: the worker stopped without finishing the job', \
+     run_after = $1, lease_token = NULL, lease_expires_at = NULL, updated_at = $1 \
+     WHERE state = 'running' AND lease_expires_at < $3";
+
+// ---- inspection ----
+
+pub(super) const DEPTH: &str = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
+
+pub(super) const GET_DELIVERY: &str = "SELECT delivery_id, event, action, outcome, reason, job_id, \
+     received_at FROM deliveries WHERE delivery_id = $1";
+
+pub(super) const GET_JOB: &str = "SELECT id, repo_full_name, issue_number, action, trigger_json, state, \
+     attempts, run_after, lease_owner, cancel_requested, last_error, outcome, created_at, updated_at \
+     FROM jobs WHERE id = $1";

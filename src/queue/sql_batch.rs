@@ -1,0 +1,75 @@
+//! Set-based SQL for the group-commit fast path. Throughput is limited by round trips (to SQLite's worker
+//! thread or to the Postgres server), not by the work inside the database, so a whole batch of new
+//! deliveries costs two statements: one to find ids already stored, one to write every job and delivery.
+//!
+//! The batch travels as JSON array parameters; rows are read with `r.value ->> 'field'` and `CAST`, which
+//! both backends understand. The write differs in form only: SQLite runs three statements in one call
+//! (sqlx sends a multi-statement query to its worker thread at once, `$N` shared by all three), Postgres
+//! runs one statement with data-modifying CTEs.
+
+/// The `SELECT` list that turns one JSON job (`NewJob`) into a queued `jobs` row; `$3` is now.
+macro_rules! job_columns {
+    () => {
+        "r.value ->> 'delivery_id', CAST(r.value ->> 'repo_id' AS BIGINT), r.value ->> 'repo_full_name', \
+         CAST(r.value ->> 'issue_number' AS BIGINT), r.value ->> 'action', r.value ->> 'trigger_json', \
+         'queued', 0, $3, FALSE, $3, $3"
+    };
+}
+
+/// The `SELECT` list of one JSON delivery (`NewDelivery`), without `job_id` and `received_at`.
+macro_rules! delivery_columns {
+    () => {
+        "r.value ->> 'delivery_id', r.value ->> 'event', r.value ->> 'action', r.value ->> 'outcome', \
+         r.value ->> 'reason'"
+    };
+}
+
+/// The fast-path statements of one backend.
+pub(super) struct BatchSql {
+    /// $1 JSON array of delivery ids → the ids already stored.
+    pub(super) existing: &'static str,
+    /// $1 JSON array of new jobs, $2 JSON array of new deliveries, $3 now
+    /// → (delivery_id, job id, queued_behind) per new job. Each delivery points at its job.
+    pub(super) insert_new: &'static str,
+}
+
+pub(super) const SQLITE: BatchSql = BatchSql {
+    existing: "SELECT delivery_id FROM deliveries WHERE delivery_id IN (SELECT r.value FROM json_each($1) AS r)",
+    insert_new: concat!(
+        "INSERT INTO jobs (delivery_id, repo_id, repo_full_name, issue_number, action, trigger_json, state, \
+         attempts, run_after, cancel_requested, created_at, updated_at) SELECT ",
+        job_columns!(),
+        " FROM json_each($1) AS r; ",
+        "INSERT INTO deliveries (delivery_id, event, action, outcome, reason, job_id, received_at) SELECT ",
+        delivery_columns!(),
+        ", (SELECT MAX(j.id) FROM jobs j WHERE j.delivery_id = r.value ->> 'delivery_id'), $3 \
+         FROM json_each($2) AS r; ",
+        "SELECT j.delivery_id, j.id, (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = j.repo_id \
+         AND ahead.issue_number = j.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < j.id) \
+         FROM jobs j WHERE j.delivery_id IN (SELECT r.value ->> 'delivery_id' FROM json_each($1) AS r)"
+    ),
+};
+
+pub(super) const POSTGRES: BatchSql = BatchSql {
+    existing: "SELECT delivery_id FROM deliveries \
+         WHERE delivery_id IN (SELECT r.value FROM jsonb_array_elements_text(CAST($1 AS JSONB)) AS r(value))",
+    insert_new: concat!(
+        "WITH new_jobs AS (INSERT INTO jobs (delivery_id, repo_id, repo_full_name, issue_number, action, \
+         trigger_json, state, attempts, run_after, cancel_requested, created_at, updated_at) SELECT ",
+        job_columns!(),
+        " FROM jsonb_array_elements(CAST($1 AS JSONB)) AS r(value) \
+         RETURNING id, delivery_id, repo_id, issue_number), ",
+        "new_deliveries AS (INSERT INTO deliveries (delivery_id, event, action, outcome, reason, job_id, \
+         received_at) SELECT ",
+        delivery_columns!(),
+        ", nj.id, $3 FROM jsonb_array_elements(CAST($2 AS JSONB)) AS r(value) \
+         LEFT JOIN new_jobs nj ON nj.delivery_id = r.value ->> 'delivery_id') ",
+        // The statement's own inserts are invisible to its subqueries: count older jobs and new peers apart.
+        "SELECT nj.delivery_id, nj.id, \
+         (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = nj.repo_id \
+           AND ahead.issue_number = nj.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < nj.id) \
+         + (SELECT COUNT(*) FROM new_jobs peer WHERE peer.repo_id = nj.repo_id \
+           AND peer.issue_number = nj.issue_number AND peer.id < nj.id) \
+         FROM new_jobs nj"
+    ),
+};
