@@ -111,12 +111,21 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("app_id", &self.app_id)
-            .field("private_key", &self.private_key.as_ref().map(|_| "[redacted]"))
-            .field("webhook_secrets", &format!("[{} redacted]", self.webhook_secrets.len()))
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "webhook_secrets",
+                &format!("[{} redacted]", self.webhook_secrets.len()),
+            )
             .field("webhook_path", &self.webhook_path)
             .field("listen", &format!("{}:{}", self.host, self.port))
             .field("github_api_url", &self.github_api_url)
-            .field("database_url", &redact_url(self.database_url.expose_secret()))
+            .field(
+                "database_url",
+                &redact_url(self.database_url.expose_secret()),
+            )
             .field("workers", &self.workers)
             .finish_non_exhaustive()
     }
@@ -132,11 +141,13 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        Self::from_figment(figment.merge(Env::raw().lowercase(false).only(KEYS)))
+        Self::from_figment(figment.merge(Env::raw().only(KEYS).lowercase(false)))
     }
 
     /// Loads from explicit key/value pairs only (tests, and the Action's own mapping).
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Settings, String> {
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Settings, String> {
         let mut figment = Figment::new();
         for (key, value) in pairs {
             figment = figment.merge((key, value));
@@ -168,7 +179,9 @@ impl Settings {
             private_key,
             private_key_error,
             webhook_secrets,
-            webhook_path: raw.webhook_path.unwrap_or_else(|| "/api/github/webhooks".into()),
+            webhook_path: raw
+                .webhook_path
+                .unwrap_or_else(|| "/api/github/webhooks".into()),
             host: raw.host.unwrap_or_else(|| "0.0.0.0".into()),
             port: raw.port.unwrap_or(3000),
             github_api_url: raw
@@ -219,10 +232,10 @@ impl Settings {
                 "set WEBHOOK_SECRET to the App's webhook secret (several, comma-separated, while rotating)",
             ));
         }
-        if !self.webhook_path.starts_with('/') {
+        if let Err(e) = validate_webhook_path(&self.webhook_path) {
             out.push(Problem::new(
-                format!("WEBHOOK_PATH {:?} does not start with '/'", self.webhook_path),
-                "use a path such as /api/github/webhooks",
+                e,
+                "use a plain path such as /api/github/webhooks",
             ));
         }
         if let Err(e) = url::Url::parse(&self.github_api_url) {
@@ -244,7 +257,10 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(what: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { what: what.into(), fix: fix.into() }
+        Self {
+            what: what.into(),
+            fix: fix.into(),
+        }
     }
 }
 
@@ -252,6 +268,27 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}\n    fix: {}", self.what, self.fix)
     }
+}
+
+/// Checks a `WEBHOOK_PATH` value: it must start with `/`, hold no route syntax (`{`, `}`, `*`) and not be
+/// one of the built-in endpoints.
+pub fn validate_webhook_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!(
+            "WEBHOOK_PATH `{path}` must start with `/` (e.g. /api/github/webhooks)"
+        ));
+    }
+    if ["/healthz", "/readyz", "/metrics"].contains(&path) {
+        return Err(format!(
+            "WEBHOOK_PATH `{path}` is taken by a built-in endpoint; choose another path"
+        ));
+    }
+    if path.contains(['{', '}', '*']) {
+        return Err(format!(
+            "WEBHOOK_PATH `{path}` must not contain `{{`, `}}` or `*`"
+        ));
+    }
+    Ok(())
 }
 
 fn split_secrets(value: &str) -> Vec<SecretString> {
@@ -266,9 +303,13 @@ fn split_secrets(value: &str) -> Vec<SecretString> {
 /// `PRIVATE_KEY` (PEM text, PEM with literal `\n`, or base64 of PEM) wins over `PRIVATE_KEY_PATH`.
 fn read_private_key(raw: &Raw) -> Result<Option<SecretString>, String> {
     if let Some(key) = &raw.private_key {
-        return normalise_pem(key.expose_secret()).map(Some).map_err(|e| format!("PRIVATE_KEY {e}"));
+        return normalise_pem(key.expose_secret())
+            .map(Some)
+            .map_err(|e| format!("PRIVATE_KEY {e}"));
     }
-    let Some(path) = &raw.private_key_path else { return Ok(None) };
+    let Some(path) = &raw.private_key_path else {
+        return Ok(None);
+    };
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("PRIVATE_KEY_PATH {} cannot be read: {e}", path.display()))?;
     normalise_pem(&text)
@@ -320,11 +361,18 @@ mod tests {
 
     #[test]
     fn secrets_rotate_and_never_show_in_debug() {
-        let s = Settings::from_pairs([("WEBHOOK_SECRET", "old-secret, new-secret"), ("DATABASE_URL", "postgres://u:hunter2@db/x")]).unwrap();
+        let s = Settings::from_pairs([
+            ("WEBHOOK_SECRET", "old-secret, new-secret"),
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+        ])
+        .unwrap();
         assert_eq!(s.webhook_secrets.len(), 2);
         assert_eq!(s.webhook_secrets[1].expose_secret(), "new-secret");
         let shown = format!("{s:?}");
-        assert!(!shown.contains("old-secret") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            !shown.contains("old-secret") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -335,7 +383,12 @@ mod tests {
         assert_eq!(s.private_key.unwrap().expose_secret(), pem);
         let s = Settings::from_pairs([("PRIVATE_KEY", "not a key")]).unwrap();
         let problems = s.problems();
-        assert!(problems.iter().any(|p| p.what.contains("PRIVATE_KEY is neither PEM")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.what.contains("PRIVATE_KEY is neither PEM")),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -349,7 +402,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bot.toml");
         std::fs::write(&path, "PORT = 8080\nWORKERS = 4\n").unwrap();
-        let s = Settings::from_figment(Figment::new().merge(Toml::file_exact(&path)).merge(("WORKERS", 7))).unwrap();
+        let s = Settings::from_figment(
+            Figment::new()
+                .merge(Toml::file_exact(&path))
+                .merge(("WORKERS", 7)),
+        )
+        .unwrap();
         assert_eq!((s.port, s.workers), (8080, 7));
         std::fs::write(&path, "PROT = 8080\n").unwrap();
         let err = Settings::load(Some(&path)).unwrap_err();

@@ -33,13 +33,25 @@ pub struct Check {
 
 impl Check {
     fn ok(what: impl Into<String>) -> Self {
-        Self { status: Status::Ok, what: what.into(), fix: None }
+        Self {
+            status: Status::Ok,
+            what: what.into(),
+            fix: None,
+        }
     }
     fn fail(what: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { status: Status::Fail, what: what.into(), fix: Some(fix.into()) }
+        Self {
+            status: Status::Fail,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
     }
     fn warn(what: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { status: Status::Warn, what: what.into(), fix: Some(fix.into()) }
+        Self {
+            status: Status::Warn,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
     }
 }
 
@@ -69,8 +81,15 @@ impl std::fmt::Display for Report {
             }
         }
         let verdict = if self.ready() { "ready" } else { "not ready" };
-        write!(f, "{verdict}: {} checks, {} failed", self.checks.len(),
-            self.checks.iter().filter(|c| c.status == Status::Fail).count())
+        write!(
+            f,
+            "{verdict}: {} checks, {} failed",
+            self.checks.len(),
+            self.checks
+                .iter()
+                .filter(|c| c.status == Status::Fail)
+                .count()
+        )
     }
 }
 
@@ -79,9 +98,13 @@ pub async fn run(settings: &Settings) -> Report {
     let mut report = Report::default();
     let problems = settings.problems();
     if problems.is_empty() {
-        report.checks.push(Check::ok("App settings complete (APP_ID, private key, WEBHOOK_SECRET)"));
+        report.checks.push(Check::ok(
+            "App settings complete (APP_ID, private key, WEBHOOK_SECRET)",
+        ));
     }
-    report.checks.extend(problems.into_iter().map(|p| Check::fail(p.what, p.fix)));
+    report
+        .checks
+        .extend(problems.into_iter().map(|p| Check::fail(p.what, p.fix)));
     report.checks.push(check_database(settings).await);
     if let Some(check) = check_github(settings).await {
         report.checks.push(check);
@@ -122,12 +145,15 @@ async fn check_github(settings: &Settings) -> Option<Check> {
         Err(e) => {
             return Some(Check::fail(
                 format!("{e}"),
-                "download a new private key from the App's settings page; PRIVATE_KEY takes the PEM text or its base64",
+                "correct the setting the message names (APP_ID, PRIVATE_KEY or PRIVATE_KEY_PATH, GITHUB_API_URL)",
             ));
         }
     };
     let check = match tokio::time::timeout(CHECK_TIMEOUT, app.get_app()).await {
-        Ok(Ok(info)) => Check::ok(format!("GitHub at {api} accepts the App's JWT (app {:?}, id {app_id})", info.slug)),
+        Ok(Ok(info)) => Check::ok(format!(
+            "GitHub at {api} accepts the App's JWT (app {:?}, id {app_id})",
+            info.slug
+        )),
         Ok(Err(e)) if e.status() == Some(401) => Check::fail(
             format!("GitHub at {api} refused the App's JWT: {e}"),
             "APP_ID and the private key do not belong together, or the key was revoked: check both on the App's settings page",
@@ -156,7 +182,10 @@ async fn check_metagpt(settings: &Settings) -> Check {
         );
     };
     let probe = tokio::process::Command::new(python)
-        .args(["-c", "import importlib.metadata as m; print(m.version('metagpt'))"])
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('metagpt'))",
+        ])
         .env_clear()
         .kill_on_drop(true)
         .output();
@@ -164,17 +193,29 @@ async fn check_metagpt(settings: &Settings) -> Check {
         Ok(Ok(out)) if out.status.success() => {
             let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
             if version == "0.8.2" {
-                Check::ok(format!("MetaGPT {version} installed for {}", python.display()))
+                Check::ok(format!(
+                    "MetaGPT {version} installed for {}",
+                    python.display()
+                ))
             } else {
                 Check::fail(
-                    format!("{} has metagpt {version}; the bot is built for 0.8.2", python.display()),
+                    format!(
+                        "{} has metagpt {version}; the bot is built for 0.8.2",
+                        python.display()
+                    ),
                     "run scripts/install-metagpt.sh to create an environment with metagpt 0.8.2",
                 )
             }
         }
         Ok(Ok(out)) => Check::fail(
-            format!("{} has no metagpt package: {}", python.display(),
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()),
+            format!(
+                "{} has no metagpt package: {}",
+                python.display(),
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+            ),
             "run scripts/install-metagpt.sh and set METAGPT_PYTHON to the interpreter it prints",
         ),
         Ok(Err(e)) => Check::fail(
@@ -182,7 +223,10 @@ async fn check_metagpt(settings: &Settings) -> Check {
             "set METAGPT_PYTHON to the path of a Python 3.11 interpreter (e.g. .venv/bin/python)",
         ),
         Err(_) => Check::fail(
-            format!("METAGPT_PYTHON {} did not answer within {CHECK_TIMEOUT:?}", python.display()),
+            format!(
+                "METAGPT_PYTHON {} did not answer within {CHECK_TIMEOUT:?}",
+                python.display()
+            ),
             "check that the interpreter starts (try it by hand)",
         ),
     }

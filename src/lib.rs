@@ -2,9 +2,12 @@
 //!
 //! One idea per module; `pipeline` is the only module that knows the order of a run's steps.
 
+pub mod agent;
 pub mod command;
 pub mod config;
 pub mod doctor;
+pub mod evidence;
+pub mod gateway;
 pub mod github;
 pub mod intake;
 pub mod pipeline;
@@ -14,3 +17,4 @@ pub mod server;
 pub mod telemetry;
 pub mod trigger;
 pub mod worker;
+pub mod workspace;

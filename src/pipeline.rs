@@ -31,7 +31,11 @@ impl Pipeline {
         Self { github }
     }
 
-    async fn run(&self, job: &Job, cancel: CancellationToken) -> Result<serde_json::Value, JobError> {
+    async fn run(
+        &self,
+        job: &Job,
+        cancel: CancellationToken,
+    ) -> Result<serde_json::Value, JobError> {
         let trigger = &job.trigger;
         let installation = trigger.installation_id.ok_or_else(|| {
             JobError::Permanent(format!(
@@ -40,13 +44,22 @@ impl Pipeline {
                 trigger.issue_number
             ))
         })?;
-        let client = self.github.installation(installation).await.map_err(classify)?;
+        let client = self
+            .github
+            .installation(installation)
+            .await
+            .map_err(classify)?;
         if cancel.is_cancelled() {
             return Err(JobError::Permanent("cancelled".into()));
         }
-        let issue = get_issue(&client, &trigger.repo.owner, &trigger.repo.name, trigger.issue_number)
-            .await
-            .map_err(classify)?;
+        let issue = get_issue(
+            &client,
+            &trigger.repo.owner,
+            &trigger.repo.name,
+            trigger.issue_number,
+        )
+        .await
+        .map_err(classify)?;
         Ok(json!({
             "action": trigger.action.name(),
             "issue": {
@@ -60,7 +73,11 @@ impl Pipeline {
 }
 
 impl Handler for Pipeline {
-    fn handle<'a>(&'a self, job: &'a Job, cancel: CancellationToken) -> BoxFuture<'a, Result<serde_json::Value, JobError>> {
+    fn handle<'a>(
+        &'a self,
+        job: &'a Job,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<serde_json::Value, JobError>> {
         Box::pin(self.run(job, cancel))
     }
 }

@@ -31,9 +31,30 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     serve_until(settings, shutdown).await
 }
 
-/// Runs until `shutdown` fires (tests fire it themselves).
+/// Binds `HOST:PORT` and runs until `shutdown` fires.
 pub async fn serve_until(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let problems: Vec<String> = settings.problems().iter().map(ToString::to_string).collect();
+    let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (HOST, PORT)",
+                settings.host, settings.port
+            )
+        })?;
+    serve_on(settings, listener, shutdown).await
+}
+
+/// Runs on an already bound listener until `shutdown` fires (tests bind port 0 themselves).
+pub async fn serve_on(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let problems: Vec<String> = settings
+        .problems()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     for problem in &problems {
         tracing::warn!("not ready: {problem}");
     }
@@ -41,21 +62,25 @@ pub async fn serve_until(settings: Settings, shutdown: CancellationToken) -> any
     let queue = Queue::connect(database, QueueOptions::default())
         .await
         .with_context(|| format!("cannot open DATABASE_URL {}", redact_url(database)))?;
-    let requeued = queue.reconcile_on_start().await.context("cannot reconcile the queue at start")?;
+    let requeued = queue
+        .reconcile_on_start()
+        .await
+        .context("cannot reconcile the queue at start")?;
     if requeued > 0 {
-        tracing::warn!(jobs = requeued, "re-queued jobs a previous process left running");
+        tracing::warn!(
+            jobs = requeued,
+            "re-queued jobs a previous process left running"
+        );
     }
     let metrics = server::metrics::install_recorder()?;
     let state = AppState::new(intake_config(&settings), queue.clone(), metrics)
         .with_readiness(move || problems.clone());
     let wake = state.job_notify.clone();
-    let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{} (HOST, PORT)", settings.host, settings.port))?;
     tracing::info!(address = %listener.local_addr()?, webhook_path = %settings.webhook_path, "listening");
 
     let workers = start_workers(&settings, queue.clone(), wake);
-    let server = axum::serve(listener, server::router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(listener, server::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let served = server.await.context("the HTTP server failed");
     tracing::info!("no longer accepting deliveries; stopping workers");
     if let Some(workers) = workers {
@@ -75,13 +100,19 @@ fn intake_config(settings: &Settings) -> IntakeConfig {
     }
 }
 
-fn start_workers(settings: &Settings, queue: Queue, wake: Arc<tokio::sync::Notify>) -> Option<Workers> {
+fn start_workers(
+    settings: &Settings,
+    queue: Queue,
+    wake: Arc<tokio::sync::Notify>,
+) -> Option<Workers> {
     if settings.workers == 0 {
         tracing::info!("WORKERS=0: intake only, jobs wait for another replica");
         return None;
     }
     let (Some(app_id), Some(key)) = (settings.app_id, settings.private_key.as_ref()) else {
-        tracing::warn!("no App credentials: workers not started; jobs stay queued until they are set");
+        tracing::warn!(
+            "no App credentials: workers not started; jobs stay queued until they are set"
+        );
         return None;
     };
     let github = match GitHubApp::new(app_id, key, &settings.github_api_url) {
@@ -91,8 +122,17 @@ fn start_workers(settings: &Settings, queue: Queue, wake: Arc<tokio::sync::Notif
             return None;
         }
     };
-    let options = WorkerOptions::new(settings.workers, settings.job_lease, settings.shutdown_grace);
-    Some(worker::spawn(queue, Arc::new(Pipeline::new(github)), wake, options))
+    let options = WorkerOptions::new(
+        settings.workers,
+        settings.job_lease,
+        settings.shutdown_grace,
+    );
+    Some(worker::spawn(
+        queue,
+        Arc::new(Pipeline::new(github)),
+        wake,
+        options,
+    ))
 }
 
 async fn forward_signals(shutdown: CancellationToken) {

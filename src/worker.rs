@@ -23,12 +23,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::queue::{Heartbeat, Job, JobError, JobState, Queue};
+use crate::server::metrics::JOB_DURATION_SECONDS;
 
 /// Runs one job. Implemented by the pipeline; tests use their own.
 pub trait Handler: Send + Sync + 'static {
     /// `cancel` fires when the job was stopped by a user or its lease was lost; a handler that runs long
     /// should watch it and return early. The returned JSON is kept as the job's outcome.
-    fn handle<'a>(&'a self, job: &'a Job, cancel: CancellationToken) -> BoxFuture<'a, Result<serde_json::Value, JobError>>;
+    fn handle<'a>(
+        &'a self,
+        job: &'a Job,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<serde_json::Value, JobError>>;
 }
 
 /// Tunables for [`spawn`].
@@ -65,7 +70,12 @@ pub struct Workers {
 }
 
 /// Starts `options.workers` workers and the lease reaper.
-pub fn spawn(queue: Queue, handler: Arc<dyn Handler>, wake: Arc<Notify>, options: WorkerOptions) -> Workers {
+pub fn spawn(
+    queue: Queue,
+    handler: Arc<dyn Handler>,
+    wake: Arc<Notify>,
+    options: WorkerOptions,
+) -> Workers {
     let drain = CancellationToken::new();
     let abort = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -84,13 +94,23 @@ pub fn spawn(queue: Queue, handler: Arc<dyn Handler>, wake: Arc<Notify>, options
         };
         tasks.spawn(worker.run());
     }
-    Workers { tasks, drain, abort, grace: options.grace }
+    Workers {
+        tasks,
+        drain,
+        abort,
+        grace: options.grace,
+    }
 }
 
 impl Workers {
+    /// Stops claiming new jobs; running jobs continue. [`Workers::shutdown`] does this first.
+    pub fn stop_claiming(&self) {
+        self.drain.cancel();
+    }
+
     /// Stops claiming, waits up to the grace period for running jobs, then releases the rest.
     pub async fn shutdown(mut self) {
-        self.drain.cancel();
+        self.stop_claiming();
         let finished = tokio::time::timeout(self.grace, async {
             while self.tasks.join_next().await.is_some() {}
         })
@@ -156,7 +176,7 @@ impl Worker {
             _ = self.abort.cancelled() => Ended::Aborted,
         };
         let label = self.finish(&job, outcome).await;
-        metrics::histogram!("metagpt_bot_job_duration_seconds", "action" => job.trigger.action.name(), "outcome" => label)
+        metrics::histogram!(JOB_DURATION_SECONDS, "action" => job.trigger.action.name(), "outcome" => label)
             .record(started.elapsed().as_secs_f64());
     }
 
@@ -175,7 +195,9 @@ impl Worker {
                     cancel.cancel();
                     return Ended::LeaseLost;
                 }
-                Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying until the lease runs out"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "heartbeat failed; retrying until the lease runs out")
+                }
             }
         }
     }
@@ -183,7 +205,9 @@ impl Worker {
     /// Writes the job's end state; returns the outcome label for metrics.
     async fn finish(&self, job: &Job, ended: Ended) -> &'static str {
         let (label, written) = match ended {
-            Ended::Returned(Ok(outcome)) => ("done", self.queue.complete(job, &outcome).await.map(|_| ())),
+            Ended::Returned(Ok(outcome)) => {
+                ("done", self.queue.complete(job, &outcome).await.map(|_| ()))
+            }
             Ended::Returned(Err(error)) => {
                 tracing::warn!(error = ?error, "job failed");
                 match self.queue.fail(job, &error).await {
@@ -198,7 +222,9 @@ impl Worker {
         };
         match written {
             Ok(()) => tracing::info!(outcome = label, "job ended"),
-            Err(e) => tracing::error!(outcome = label, error = %e, "cannot record the job's end; its lease will expire and it will run again"),
+            Err(e) => {
+                tracing::error!(outcome = label, error = %e, "cannot record the job's end; its lease will expire and it will run again")
+            }
         }
         label
     }

@@ -29,11 +29,11 @@ pub const WEBHOOK_DELIVERIES_TOTAL: &str = "metagpt_bot_webhook_deliveries_total
 pub const WEBHOOK_DURATION_SECONDS: &str = "metagpt_bot_webhook_duration_seconds";
 /// Gauge {state}: jobs per state (queued, running, done, failed, cancelled), refreshed at scrape time.
 pub const JOBS: &str = "metagpt_bot_jobs";
-/// Histogram {action, result}: a job's run time in a worker (recorded by the worker).
+/// Histogram {action, outcome}: a job's run time in a worker (recorded by the worker).
 pub const JOB_DURATION_SECONDS: &str = "metagpt_bot_job_duration_seconds";
-/// Counter {operation, status}: GitHub API calls (recorded by the github module).
-pub const GITHUB_API_REQUESTS_TOTAL: &str = "metagpt_bot_github_api_requests_total";
-/// Counter {operation, kind}: failed GitHub API calls (recorded by the github module).
+/// Counter {operation}: GitHub API calls (recorded by the github module).
+pub const GITHUB_API_CALLS_TOTAL: &str = "metagpt_bot_github_api_calls_total";
+/// Counter {operation, status}: failed GitHub API calls (recorded by the github module).
 pub const GITHUB_API_ERRORS_TOTAL: &str = "metagpt_bot_github_api_errors_total";
 
 const WEBHOOK_BUCKETS: &[f64] = &[
@@ -92,7 +92,7 @@ fn describe() {
         metrics::Unit::Seconds,
         "Job run time in a worker"
     );
-    metrics::describe_counter!(GITHUB_API_REQUESTS_TOTAL, "GitHub API requests");
+    metrics::describe_counter!(GITHUB_API_CALLS_TOTAL, "GitHub API calls");
     metrics::describe_counter!(GITHUB_API_ERRORS_TOTAL, "GitHub API requests that failed");
 }
 

@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 
+use crate::config::validate_webhook_path;
 use crate::intake::IntakeConfig;
 use crate::queue::Queue;
 
@@ -62,27 +63,6 @@ impl AppState {
         self.readiness = Arc::new(check);
         self
     }
-}
-
-/// Checks a `WEBHOOK_PATH` value: it must start with `/`, hold no route syntax (`{`, `}`, `*`) and not be
-/// one of the built-in endpoints.
-pub fn validate_webhook_path(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') {
-        return Err(format!(
-            "WEBHOOK_PATH `{path}` must start with `/` (e.g. /api/github/webhooks)"
-        ));
-    }
-    if ["/healthz", "/readyz", "/metrics"].contains(&path) {
-        return Err(format!(
-            "WEBHOOK_PATH `{path}` is taken by a built-in endpoint; choose another path"
-        ));
-    }
-    if path.contains(['{', '}', '*']) {
-        return Err(format!(
-            "WEBHOOK_PATH `{path}` must not contain `{{`, `}}` or `*`"
-        ));
-    }
-    Ok(())
 }
 
 /// The application's routes: `POST $WEBHOOK_PATH`, `GET /healthz`, `GET /readyz`, `GET /metrics`.

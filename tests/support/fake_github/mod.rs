@@ -24,6 +24,7 @@ use wiremock::MockServer;
 
 pub use faults::Fault;
 use route::{Router, Shared, lock};
+#[allow(unused_imports)]
 pub use state::{App, Caller, GitHubState, Issue, LoggedRequest, MintedToken, User};
 
 /// The throwaway test App's private key (PKCS#1 PEM, as GitHub issues them).
