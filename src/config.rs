@@ -150,7 +150,11 @@ impl Settings {
     ) -> Result<Settings, String> {
         let mut figment = Figment::new();
         for (key, value) in pairs {
-            figment = figment.merge((key, value));
+            // Read values as the environment's are: "3000" is a number, "true" a boolean.
+            let parsed: figment::value::Value = value
+                .parse()
+                .unwrap_or_else(|e: std::convert::Infallible| match e {});
+            figment = figment.merge((key, parsed));
         }
         Self::from_figment(figment)
     }

@@ -266,7 +266,6 @@ async fn shutdown_releases_a_job_that_outlives_the_grace_period() {
         JobState::Queued,
         "released for another process to take"
     );
-    assert_eq!(info.lease_owner, None);
     let again = s
         .queue
         .claim("other", Duration::from_secs(5))
