@@ -41,6 +41,34 @@ pub(crate) struct Outcome {
     pub replayed: bool,
 }
 
+impl Outcome {
+    /// An answer the provider gave (successful or not).
+    pub(crate) fn answered(
+        status: u16,
+        usage: Option<Usage>,
+        attempts: u32,
+        error: Option<String>,
+    ) -> Self {
+        Self {
+            status,
+            usage,
+            attempts,
+            error,
+            replayed: false,
+        }
+    }
+
+    /// A call that got no usable answer: the agent is told `error`.
+    pub(crate) fn failed(error: &super::GatewayError, attempts: u32) -> Self {
+        Self::answered(
+            error.status().as_u16(),
+            None,
+            attempts,
+            Some(error.to_string()),
+        )
+    }
+}
+
 impl Call {
     pub(crate) fn begin(run: Arc<RunState>, provider: &str, body: &[u8], request: &Value) -> Self {
         let request_hash = hex::encode(Sha256::digest(body));

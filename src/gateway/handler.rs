@@ -78,13 +78,7 @@ async fn handle(app: Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Respo
         Ok(sent) => sent,
         Err(Failed { error, attempts }) => {
             let error = error.redacted(&secrets(&app, &call));
-            let outcome = Outcome {
-                status: error.status().as_u16(),
-                usage: None,
-                attempts,
-                error: Some(error.to_string()),
-                replayed: false,
-            };
+            let outcome = Outcome::failed(&error, attempts);
             call.finish(&app.prices, app.upstream.key(), outcome);
             return Err(error);
         }
@@ -148,13 +142,7 @@ async fn whole(app: &App, call: Call, sent: Sent) -> Response {
                 }
             }
             .redacted(&secrets(app, &call));
-            let outcome = Outcome {
-                status: error.status().as_u16(),
-                usage: None,
-                attempts,
-                error: Some(error.to_string()),
-                replayed: false,
-            };
+            let outcome = Outcome::failed(&error, attempts);
             call.finish(&app.prices, app.upstream.key(), outcome);
             return error.into_response();
         }
@@ -177,13 +165,7 @@ async fn whole(app: &App, call: Call, sent: Sent) -> Response {
             &bytes,
         );
     }
-    let outcome = Outcome {
-        status: status.as_u16(),
-        usage,
-        attempts,
-        error,
-        replayed: false,
-    };
+    let outcome = Outcome::answered(status.as_u16(), usage, attempts, error);
     call.finish(&app.prices, app.upstream.key(), outcome);
     respond(status, content_type, Body::from(bytes))
 }

@@ -41,13 +41,7 @@ pub(crate) fn forward(
     tokio::spawn(async move {
         let _guard = guard;
         let (usage, error) = pump(&app, &call, response, strip_usage, &tx).await;
-        let outcome = Outcome {
-            status: status.as_u16(),
-            usage,
-            attempts,
-            error,
-            replayed: false,
-        };
+        let outcome = Outcome::answered(status.as_u16(), usage, attempts, error);
         call.finish(&app.prices, app.upstream.key(), outcome);
         drop(tx); // the agent's stream ends only once the call is on the ledger
     });
