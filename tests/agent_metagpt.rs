@@ -8,6 +8,9 @@
 #[path = "support/scripted_llm.rs"]
 mod scripted_llm;
 
+#[path = "support/metagpt_python.rs"]
+mod interpreter;
+use interpreter::metagpt_python;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,13 +19,6 @@ use metagpt_bot::trigger::Kind;
 use scripted_llm::{Reply, ScriptedLlm};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
-
-fn metagpt_python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("METAGPT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-metagpt/bin/python"));
-    candidate.exists().then_some(candidate)
-}
 
 /// `<dir>/seed` with `.gitignore` and `seed/main.py`, committed once.
 fn seed_repository(dir: &Path) -> PathBuf {
@@ -63,9 +59,6 @@ fn commit_messages(repo: &Path) -> Vec<String> {
 #[tokio::test]
 async fn a_failing_llm_ends_in_a_clear_error_and_no_archive_commit() {
     let Some(python) = metagpt_python() else {
-        println!(
-            "skipped: no MetaGPT interpreter (set METAGPT_PYTHON or run scripts/install-metagpt.sh)"
-        );
         return;
     };
     let llm = ScriptedLlm::start().await;
@@ -128,9 +121,6 @@ async fn a_failing_llm_ends_in_a_clear_error_and_no_archive_commit() {
 #[tokio::test]
 async fn a_bug_report_on_a_repository_without_docs_takes_the_requirement_flow_in_its_source_dir() {
     let Some(python) = metagpt_python() else {
-        println!(
-            "skipped: no MetaGPT interpreter (set METAGPT_PYTHON or run scripts/install-metagpt.sh)"
-        );
         return;
     };
     let llm = ScriptedLlm::start().await;

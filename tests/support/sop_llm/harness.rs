@@ -29,23 +29,7 @@ pub const PRICE: Price = Price {
     completion_per_million: 3.0,
 };
 
-pub fn metagpt_python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("METAGPT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-metagpt/bin/python"));
-    if candidate.exists() {
-        return Some(candidate);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but there is no MetaGPT interpreter at {}: run scripts/install-metagpt.sh",
-        candidate.display()
-    );
-    println!(
-        "skipped: no MetaGPT interpreter (set METAGPT_PYTHON or run scripts/install-metagpt.sh)"
-    );
-    None
-}
+pub use super::interpreter::metagpt_python;
 
 /// A scripted model behind a gateway that prices every model at [`PRICE`].
 pub struct Bench {

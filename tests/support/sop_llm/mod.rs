@@ -12,6 +12,8 @@
 
 pub mod answers;
 pub mod harness;
+#[path = "../metagpt_python.rs"]
+pub mod interpreter;
 pub mod python;
 pub mod scenario;
 pub mod seed;
