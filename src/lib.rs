@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod gateway;
 pub mod github;
 pub mod intake;
+pub mod local_run;
 pub mod pipeline;
 pub mod queue;
 pub mod serve;

@@ -1,4 +1,5 @@
-//! The `metagpt-bot` command line: `serve` (the GitHub App) and `doctor` (check the settings).
+//! The `metagpt-bot` command line: `serve` (the GitHub App), `run` (a local run on a repository on disk)
+//! and `doctor` (check the settings).
 //!
 //! Exit codes follow the contract: 0 success or ready, 1 not ready, 2 usage or configuration error.
 
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use metagpt_bot::config::Settings;
-use metagpt_bot::{doctor, serve, telemetry};
+use metagpt_bot::{doctor, local_run, serve, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +30,9 @@ enum Command {
     Serve,
     /// Check settings, credentials, database and the MetaGPT install; print each problem with its fix.
     Doctor,
+    /// One MetaGPT run on a repository on disk, without GitHub: branch `metagpt/local-<slug>`, evidence
+    /// in `.metagpt/runs/local-<slug>/<k>/`, one commit. Exit 0 gates passed, 1 failed, 2 usage/config.
+    Run(Box<local_run::RunArgs>),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +71,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Run(args) => {
+            if let Err(e) = telemetry::init_logging(&settings.log_level, settings.log_format) {
+                eprintln!("metagpt-bot: {e}");
+                return ExitCode::from(2);
+            }
+            runtime.block_on(run_local(&args, &settings))
+        }
         Command::Doctor => {
             let report = runtime.block_on(doctor::run(&settings));
             println!("{report}");
@@ -75,6 +86,43 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+    }
+}
+
+/// `metagpt-bot run`: Ctrl-C cancels the agent (nothing is committed); prints the verdict.
+async fn run_local(args: &local_run::RunArgs, settings: &Settings) -> ExitCode {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    match local_run::run(args, settings, cancel).await {
+        Ok(summary) => {
+            let commit = summary
+                .commit
+                .map_or_else(|| "nothing to commit".to_owned(), |id| id.to_string());
+            println!("branch: {}", summary.branch);
+            println!("iteration: {}", summary.iteration);
+            println!("commit: {commit}");
+            println!("evidence: {}/", summary.evidence_dir);
+            println!(
+                "cost: ${:.4} (all iterations: ${:.4})",
+                summary.cost_usd, summary.cumulative_cost_usd
+            );
+            if summary.gates_passed {
+                println!("gates: passed");
+                ExitCode::SUCCESS
+            } else {
+                println!("gates: failed ({})", summary.failed_gates.join(", "));
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("metagpt-bot run: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -8,6 +8,9 @@ config update), with these differences:
 - the rounds run here, not in `Team.run`, so exceptions are reported instead of swallowed, and
   `Environment.archive()` (MetaGPT's "Archive" commit) and `Team.serialize()` never run;
 - every message through `Environment.publish_message` is appended to the trace as one JSON line;
+- every code review's verdict is appended to `reviews.jsonl` beside the trace as `{"file", "verdict":
+  "LGTM"|"LBTM"}` (MetaGPT keeps it only in the LLM reply; the rule is its own: LGTM when the
+  `## Code Review Result` section says LGTM, else LBTM and the file is rewritten);
 - an optional source folder other than `<repo>/<basename(repo)>/` is honoured;
 - the result (status, error, flow, rounds, idle, MetaGPT's own cost counters) is written to
   `result_path`, and the exit code is 0 only when the status is "ok".
@@ -60,6 +63,7 @@ async def run(job, result, state):
     result["flow"] = flow
     print(f"metagpt-bot wrapper: {flow} flow on {project_path}", file=sys.stderr)
 
+    from metagpt.actions.write_code_review import WriteCodeReview
     from metagpt.actions.write_prd import WritePRD
     from metagpt.config2 import config
     from metagpt.context import Context
@@ -76,6 +80,7 @@ async def run(job, result, state):
 
     WritePRD._is_bugfix = label_decides
     trace_messages(Environment, Path(job["trace_path"]))
+    record_reviews(WriteCodeReview, Path(job["trace_path"]).with_name("reviews.jsonl"))
     if source_dir is not None:
         use_source_dir(ProjectRepo, source_dir)
     price = job.get("price_per_1k")
@@ -156,6 +161,21 @@ def trace_messages(environment_cls, trace_path):
         return original(self, message, peekable)
 
     environment_cls.publish_message = publish_message
+
+
+def record_reviews(review_cls, reviews_path):
+    """Appends each code review's (file, LGTM|LBTM) to `reviews_path`, in call order."""
+    reviews_path.parent.mkdir(parents=True, exist_ok=True)
+    original = review_cls.write_code_review_and_rewrite
+
+    async def write_code_review_and_rewrite(self, context_prompt, cr_prompt, filename):
+        result, code = await original(self, context_prompt, cr_prompt, filename)
+        verdict = "LGTM" if "LGTM" in (result or "") else "LBTM"
+        with open(reviews_path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"file": str(filename), "verdict": verdict}) + "\n")
+        return result, code
+
+    review_cls.write_code_review_and_rewrite = write_code_review_and_rewrite
 
 
 def use_source_dir(project_repo_cls, source_dir):

@@ -1,0 +1,152 @@
+//! The LLM side of a local run, from the settings: MetaGPT's interpreter, the upstream provider and the
+//! model's price.
+//!
+//! Invariants: every missing or wrong setting is reported at once, each with its fix, before any
+//! repository is touched; a model without a price is refused (its calls would cost 0 and the budget
+//! could never trip); the provider key stays a `SecretString` and goes only into the gateway.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{Problem, Settings};
+use crate::gateway::{Price, PriceTable, UpstreamConfig};
+
+/// What the run needs to reach the LLM.
+#[derive(Debug, Clone)]
+pub struct LlmSetup {
+    pub python: PathBuf,
+    pub upstream: UpstreamConfig,
+    pub model: String,
+    pub prices: PriceTable,
+    pub price: Price,
+}
+
+impl LlmSetup {
+    /// The provider key, for redaction.
+    pub fn key(&self) -> &SecretString {
+        &self.upstream.api_key
+    }
+}
+
+/// Reads the agent settings; `Err` lists every problem.
+pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let python = match &settings.metagpt_python {
+        Some(path) if path.is_file() => Some(path.clone()),
+        Some(path) => {
+            problems.push(Problem::new(
+                format!("METAGPT_PYTHON {} is not a file", path.display()),
+                "set METAGPT_PYTHON to the python of a venv with metagpt 0.8.2 (scripts/install-metagpt.sh prints it)",
+            ));
+            None
+        }
+        None => {
+            problems.push(Problem::new(
+                "METAGPT_PYTHON is not set",
+                "set METAGPT_PYTHON to the python of a venv with metagpt 0.8.2 (scripts/install-metagpt.sh prints it)",
+            ));
+            None
+        }
+    };
+    let base_url = match settings.llm_base_url.as_deref().map(url::Url::parse) {
+        Some(Ok(url)) if matches!(url.scheme(), "http" | "https") => Some(url),
+        Some(_) => {
+            problems.push(Problem::new(
+                "LLM_BASE_URL is not an http(s) URL",
+                "set LLM_BASE_URL to the provider's OpenAI-compatible API root, e.g. https://api.openai.com/v1",
+            ));
+            None
+        }
+        None => {
+            problems.push(Problem::new(
+                "LLM_BASE_URL is not set",
+                "set LLM_BASE_URL to the provider's OpenAI-compatible API root, e.g. https://api.openai.com/v1",
+            ));
+            None
+        }
+    };
+    let key = settings
+        .llm_api_key
+        .clone()
+        .filter(|k| !k.expose_secret().trim().is_empty());
+    if key.is_none() {
+        problems.push(Problem::new(
+            "LLM_API_KEY is not set",
+            "set LLM_API_KEY to the provider's API key (it stays in this process; MetaGPT gets a per-run token)",
+        ));
+    }
+    let model = settings.llm_model.clone().filter(|m| !m.trim().is_empty());
+    if model.is_none() {
+        problems.push(Problem::new(
+            "LLM_MODEL is not set",
+            "set LLM_MODEL to the model name, e.g. gpt-4o-mini",
+        ));
+    }
+    if settings.llm_api_type != "openai" {
+        problems.push(Problem::new(
+            format!(
+                "LLM_API_TYPE {:?} is not supported by `run`",
+                settings.llm_api_type
+            ),
+            "use an OpenAI-compatible endpoint and set LLM_API_TYPE=openai (or leave it unset)",
+        ));
+    }
+    let prices = match price_override(settings) {
+        Ok(Some(price)) => PriceTable::default().with_override(price),
+        Ok(None) => PriceTable::default(),
+        Err(problem) => {
+            problems.push(problem);
+            PriceTable::default()
+        }
+    };
+    let price = model.as_deref().and_then(|m| prices.price(m));
+    if let (Some(model), None) = (&model, price) {
+        problems.push(Problem::new(
+            format!("the model {model:?} has no known price, so its calls would cost $0 and the budget could never trip"),
+            "set LLM_PRICE_PROMPT and LLM_PRICE_COMPLETION (USD per million tokens)",
+        ));
+    }
+    match (python, base_url, key, model, price) {
+        (Some(python), Some(base_url), Some(key), Some(model), Some(price))
+            if problems.is_empty() =>
+        {
+            let upstream = UpstreamConfig::openai(base_url, key, settings.llm_api_type.clone());
+            Ok(LlmSetup {
+                python,
+                upstream,
+                model,
+                prices,
+                price,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+fn price_override(settings: &Settings) -> Result<Option<Price>, Problem> {
+    let fix =
+        "set both LLM_PRICE_PROMPT and LLM_PRICE_COMPLETION (USD per million tokens, 0 or more)";
+    match (settings.llm_price_prompt, settings.llm_price_completion) {
+        (None, None) => Ok(None),
+        (Some(prompt), Some(completion))
+            if prompt.is_finite()
+                && completion.is_finite()
+                && prompt >= 0.0
+                && completion >= 0.0 =>
+        {
+            Ok(Some(Price {
+                prompt_per_million: prompt,
+                completion_per_million: completion,
+            }))
+        }
+        (Some(_), Some(_)) => Err(Problem::new(
+            "LLM_PRICE_PROMPT or LLM_PRICE_COMPLETION is negative or not a number",
+            fix,
+        )),
+        _ => Err(Problem::new(
+            "only one of LLM_PRICE_PROMPT and LLM_PRICE_COMPLETION is set",
+            fix,
+        )),
+    }
+}

@@ -1,0 +1,141 @@
+//! What a local run reads from git besides the workspace's own operations: whether the tree is clean,
+//! the run's iteration and the previous iteration's cost, per-file line counts, the PRD as it was, and
+//! restoring protected paths.
+//!
+//! Invariants: only the user's repository on disk is read; nothing here commits or moves a branch.
+//! Restoring a protected path puts back exactly what the run's start commit had there (or removes a file
+//! the run created), never following a symlink.
+
+use std::path::Path;
+
+use crate::evidence::{FileChange, Prd, RunTarget, evidence_dir, parse_json};
+use crate::gateway::CostReport;
+
+fn open(root: &Path) -> Result<git2::Repository, String> {
+    git2::Repository::open(root)
+        .map_err(|e| format!("cannot open {}: {}", root.display(), e.message()))
+}
+
+/// Modified, staged or untracked paths (ignored files excepted), at most `limit` of them.
+pub fn unclean_paths(root: &Path, limit: usize) -> Result<Vec<String>, String> {
+    let repo = open(root)?;
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut options)).map_err(|e| {
+        format!(
+            "cannot read the status of {}: {}",
+            root.display(),
+            e.message()
+        )
+    })?;
+    Ok(statuses
+        .iter()
+        .filter(|entry| entry.status() != git2::Status::CURRENT)
+        .filter_map(|entry| entry.path().ok().map(str::to_owned))
+        .take(limit)
+        .collect())
+}
+
+/// The iteration this run is (1 + the highest existing `.metagpt/runs/<target>/<k>/`) and the previous
+/// iteration's `cost.json`, if it parses.
+pub fn iteration(root: &Path, target: &RunTarget) -> (u32, Option<CostReport>) {
+    let runs = root.join(".metagpt/runs").join(target.dir_name());
+    let last = std::fs::read_dir(&runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .max();
+    let Some(last) = last else {
+        return (1, None);
+    };
+    let cost = root.join(evidence_dir(target, last)).join("cost.json");
+    let previous = std::fs::read_to_string(cost)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    (last.saturating_add(1), previous)
+}
+
+/// Added and removed lines per changed path between `base` and the work tree (untracked included).
+pub fn file_changes(root: &Path, base: git2::Oid) -> Result<Vec<FileChange>, String> {
+    let repo = open(root)?;
+    let fail = |e: git2::Error| format!("cannot diff the work tree: {}", e.message());
+    let tree = repo
+        .find_commit(base)
+        .and_then(|c| c.tree())
+        .map_err(fail)?;
+    let mut options = git2::DiffOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .show_untracked_content(true);
+    let diff = repo
+        .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut options))
+        .map_err(fail)?;
+    let mut changes = Vec::new();
+    for (index, delta) in diff.deltas().enumerate() {
+        let Some(path) = delta.new_file().path().or(delta.old_file().path()) else {
+            continue;
+        };
+        let (added, removed) = git2::Patch::from_diff(&diff, index)
+            .ok()
+            .flatten()
+            .and_then(|p| p.line_stats().ok())
+            .map_or((0, 0), |(_, a, r)| (a as u64, r as u64));
+        changes.push(FileChange {
+            path: path.to_string_lossy().into_owned(),
+            added,
+            removed,
+        });
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(changes)
+}
+
+/// The PRD at `path` as commit `base` had it.
+pub fn prd_at(root: &Path, base: git2::Oid, path: &str) -> Option<Prd> {
+    let repo = open(root).ok()?;
+    let tree = repo.find_commit(base).ok()?.tree().ok()?;
+    let entry = tree.get_path(Path::new(path)).ok()?;
+    let blob = repo.find_blob(entry.id()).ok()?;
+    let text = std::str::from_utf8(blob.content()).ok()?;
+    parse_json(path, text).ok()
+}
+
+/// Puts `paths` back as commit `base` had them: restored when it had them, removed otherwise.
+pub fn restore(root: &Path, base: git2::Oid, paths: &[String]) -> Result<(), String> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let repo = open(root)?;
+    let fail = |e: git2::Error| format!("cannot restore the protected paths: {}", e.message());
+    let commit = repo.find_commit(base).map_err(fail)?;
+    let tree = commit.tree().map_err(fail)?;
+    let mut tracked = Vec::new();
+    for path in paths {
+        if tree.get_path(Path::new(path)).is_ok() {
+            tracked.push(path.as_str());
+        } else {
+            let full = root.join(path);
+            if full.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                std::fs::remove_file(&full)
+                    .map_err(|e| format!("cannot remove {}: {e}", full.display()))?;
+            }
+        }
+    }
+    if !tracked.is_empty() {
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.force().update_index(true);
+        for path in &tracked {
+            checkout.path(path);
+        }
+        repo.checkout_tree(commit.as_object(), Some(&mut checkout))
+            .map_err(fail)?;
+    }
+    Ok(())
+}
