@@ -34,7 +34,7 @@ fn bad_key(reason: String) -> GitHubError {
 }
 
 /// The PEM text in whichever accepted form the setting holds it.
-fn pem_text(raw: &str) -> Result<SecretString, String> {
+pub(crate) fn pem_text(raw: &str) -> Result<SecretString, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err("it is empty".to_owned());

@@ -23,3 +23,4 @@ pub mod payloads;
 pub use app::{AppInfo, GitHubApp};
 pub use error::GitHubError;
 pub use issues::{Issue, IssueState, IssueUser, get_issue};
+pub(crate) use key::pem_text;

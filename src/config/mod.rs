@@ -10,11 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+use crate::github::pem_text;
 
 /// Every key the process reads, as in the contract.
 pub const KEYS: &[&str] = &[
@@ -307,33 +308,18 @@ fn split_secrets(value: &str) -> Vec<SecretString> {
 /// `PRIVATE_KEY` (PEM text, PEM with literal `\n`, or base64 of PEM) wins over `PRIVATE_KEY_PATH`.
 fn read_private_key(raw: &Raw) -> Result<Option<SecretString>, String> {
     if let Some(key) = &raw.private_key {
-        return normalise_pem(key.expose_secret())
+        return pem_text(key.expose_secret())
             .map(Some)
-            .map_err(|e| format!("PRIVATE_KEY {e}"));
+            .map_err(|e| format!("PRIVATE_KEY is not usable: {e}"));
     }
     let Some(path) = &raw.private_key_path else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("PRIVATE_KEY_PATH {} cannot be read: {e}", path.display()))?;
-    normalise_pem(&text)
+    pem_text(&text)
         .map(Some)
-        .map_err(|e| format!("PRIVATE_KEY_PATH {} {e}", path.display()))
-}
-
-fn normalise_pem(value: &str) -> Result<SecretString, String> {
-    let value = value.trim();
-    if value.starts_with("-----BEGIN") {
-        return Ok(SecretString::from(value.replace("\\n", "\n")));
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(value.split_whitespace().collect::<String>())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|text| text.trim_start().starts_with("-----BEGIN"));
-    decoded
-        .map(|text| SecretString::from(text.trim().to_string()))
-        .ok_or_else(|| "is neither PEM text (-----BEGIN …) nor base64 of PEM".to_string())
+        .map_err(|e| format!("PRIVATE_KEY_PATH {} is not usable: {e}", path.display()))
 }
 
 /// A database URL with any password replaced, safe to print.
@@ -348,73 +334,4 @@ pub fn redact_url(url: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_match_the_contract() {
-        let s = Settings::from_pairs([]).unwrap();
-        assert_eq!(s.webhook_path, "/api/github/webhooks");
-        assert_eq!((s.host.as_str(), s.port), ("0.0.0.0", 3000));
-        assert_eq!(s.database_url.expose_secret(), DEFAULT_DATABASE_URL);
-        assert_eq!(s.github_api_url, DEFAULT_GITHUB_API_URL);
-        assert_eq!(s.workers, 2);
-        assert_eq!(s.log_format, LogFormat::Pretty);
-        assert_eq!(s.problems().len(), 3, "{:?}", s.problems());
-    }
-
-    #[test]
-    fn secrets_rotate_and_never_show_in_debug() {
-        let s = Settings::from_pairs([
-            ("WEBHOOK_SECRET", "old-secret, new-secret"),
-            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
-        ])
-        .unwrap();
-        assert_eq!(s.webhook_secrets.len(), 2);
-        assert_eq!(s.webhook_secrets[1].expose_secret(), "new-secret");
-        let shown = format!("{s:?}");
-        assert!(
-            !shown.contains("old-secret") && !shown.contains("hunter2"),
-            "{shown}"
-        );
-    }
-
-    #[test]
-    fn private_key_accepts_base64_and_explains_garbage() {
-        let pem = "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----";
-        let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
-        let s = Settings::from_pairs([("PRIVATE_KEY", b64.as_str())]).unwrap();
-        assert_eq!(s.private_key.unwrap().expose_secret(), pem);
-        let s = Settings::from_pairs([("PRIVATE_KEY", "not a key")]).unwrap();
-        let problems = s.problems();
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.what.contains("PRIVATE_KEY is neither PEM")),
-            "{problems:?}"
-        );
-    }
-
-    #[test]
-    fn bad_values_name_their_key() {
-        let err = Settings::from_pairs([("PORT", "eighty")]).unwrap_err();
-        assert!(err.contains("PORT"), "{err}");
-    }
-
-    #[test]
-    fn file_keys_are_checked_and_env_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bot.toml");
-        std::fs::write(&path, "PORT = 8080\nWORKERS = 4\n").unwrap();
-        let s = Settings::from_figment(
-            Figment::new()
-                .merge(Toml::file_exact(&path))
-                .merge(("WORKERS", 7)),
-        )
-        .unwrap();
-        assert_eq!((s.port, s.workers), (8080, 7));
-        std::fs::write(&path, "PROT = 8080\n").unwrap();
-        let err = Settings::load(Some(&path)).unwrap_err();
-        assert!(err.contains("PROT"), "{err}");
-    }
-}
+mod tests;
