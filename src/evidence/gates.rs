@@ -254,10 +254,16 @@ fn code_reviewed(inputs: &GateInputs, sources: &[SourceFile]) -> Gate {
         }
     }
     if problems.is_empty() {
+        let reviewed: Vec<&str> = sources.iter().map(|s| s.path.as_str()).collect();
         gate(
             CODE_REVIEWED,
             true,
-            format!("all {} changed source files ended with LGTM", sources.len()),
+            format!(
+                "all {} changed source files ended with LGTM{}{}",
+                sources.len(),
+                if reviewed.is_empty() { "" } else { ": " },
+                reviewed.join(", ")
+            ),
         )
     } else {
         gate(

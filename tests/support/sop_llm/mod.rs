@@ -19,6 +19,7 @@ pub mod scenario;
 pub mod seed;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use metagpt_bot::gateway::{Step, classify};
@@ -82,6 +83,22 @@ impl Sop {
     pub fn install(self: &Arc<Self>, llm: &ScriptedLlm) {
         let sop = self.clone();
         llm.set_fallback(move |request| sop.answer(request));
+    }
+
+    /// Like [`Sop::install`], but from the first request of `step` on, every request is answered 500:
+    /// a provider outage in the middle of a run. The steps before it are answered (and listed) as usual.
+    pub fn install_failing_from(self: &Arc<Self>, llm: &ScriptedLlm, step: Step) {
+        let sop = self.clone();
+        let failing = AtomicBool::new(false);
+        llm.set_fallback(move |request| {
+            if classify(request).step == step {
+                failing.store(true, Ordering::SeqCst);
+            }
+            if failing.load(Ordering::SeqCst) {
+                return Reply::error(500, &format!("scripted outage from the {step:?} step on"));
+            }
+            sop.answer(request)
+        });
     }
 
     /// Every answer so far, in order.
