@@ -35,6 +35,20 @@ fn args(fx: &Fixture, request: &[&str], out: Option<&std::path::Path>) -> Vec<St
     args
 }
 
+/// `run --requirement REQUIREMENT` on the fixture's repository against `llm`.
+async fn run_requirement(
+    fx: &Fixture,
+    llm: &ScriptedLlm,
+    out: Option<&std::path::Path>,
+) -> fixture::Ran {
+    run(
+        &fx.home,
+        args(fx, &["--requirement", REQUIREMENT], out),
+        fx.env(llm.base_url().as_str()),
+    )
+    .await
+}
+
 fn expected_cost(calls: u64) -> f64 {
     calls as f64
         * (PROMPT_TOKENS as f64 * PRICE_PROMPT + COMPLETION_TOKENS as f64 * PRICE_COMPLETION)
@@ -56,12 +70,7 @@ async fn a_requirement_run_commits_code_and_evidence_on_its_branch() {
     let fx = Fixture::new(true);
     let llm = llm().await;
     let out = fx.root.path().join("out");
-    let ran = run(
-        &fx.home,
-        args(&fx, &["--requirement", REQUIREMENT], Some(&out)),
-        fx.env(llm.base_url().as_str()),
-    )
-    .await;
+    let ran = run_requirement(&fx, &llm, Some(&out)).await;
     assert_eq!(
         ran.code, 0,
         "stdout:\n{}\nstderr:\n{}",
@@ -168,12 +177,7 @@ async fn a_second_run_is_iteration_two_with_cumulative_cost() {
     let fx = Fixture::new(true);
     let llm = llm().await;
     for _ in 0..2 {
-        let ran = run(
-            &fx.home,
-            args(&fx, &["--requirement", REQUIREMENT], None),
-            fx.env(llm.base_url().as_str()),
-        )
-        .await;
+        let ran = run_requirement(&fx, &llm, None).await;
         assert_eq!(
             ran.code, 0,
             "stdout:\n{}\nstderr:\n{}",
@@ -223,12 +227,7 @@ async fn the_real_key_never_reaches_the_repository_the_commit_the_out_files_or_s
     let fx = Fixture::new(true);
     let llm = llm().await;
     let out = fx.root.path().join("out");
-    let ran = run(
-        &fx.home,
-        args(&fx, &["--requirement", REQUIREMENT], Some(&out)),
-        fx.env(llm.base_url().as_str()),
-    )
-    .await;
+    let ran = run_requirement(&fx, &llm, Some(&out)).await;
     assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
     assert!(!ran.stderr.contains(KEY) && !ran.stdout.contains(KEY));
     let git = fx.git();

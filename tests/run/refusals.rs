@@ -7,12 +7,7 @@ use super::*;
 async fn a_repository_without_the_layout_is_refused_before_any_llm_call() {
     let fx = Fixture::new(false);
     let llm = llm().await;
-    let ran = run(
-        &fx.home,
-        args(&fx, &["--requirement", REQUIREMENT], None),
-        fx.env(llm.base_url().as_str()),
-    )
-    .await;
+    let ran = run_requirement(&fx, &llm, None).await;
     assert_eq!(ran.code, 2, "stderr:\n{}", ran.stderr);
     assert!(
         ran.stderr.contains("shop/"),
@@ -31,12 +26,7 @@ async fn a_dirty_tree_is_refused() {
     let fx = Fixture::new(true);
     let llm = llm().await;
     std::fs::write(fx.repo.join("notes.txt"), "mine\n").unwrap();
-    let ran = run(
-        &fx.home,
-        args(&fx, &["--requirement", REQUIREMENT], None),
-        fx.env(llm.base_url().as_str()),
-    )
-    .await;
+    let ran = run_requirement(&fx, &llm, None).await;
     assert_eq!(ran.code, 2, "stderr:\n{}", ran.stderr);
     assert!(ran.stderr.contains("notes.txt"), "{}", ran.stderr);
     assert_eq!(llm.requests().len(), 0);
@@ -47,12 +37,7 @@ async fn a_failing_llm_ends_in_exit_1_and_no_commit() {
     let fx = Fixture::new(true);
     let llm = ScriptedLlm::start().await;
     llm.set_fallback(|_| Reply::error(500, "upstream broke"));
-    let ran = run(
-        &fx.home,
-        args(&fx, &["--requirement", REQUIREMENT], None),
-        fx.env(llm.base_url().as_str()),
-    )
-    .await;
+    let ran = run_requirement(&fx, &llm, None).await;
     assert_eq!(ran.code, 1, "stderr:\n{}", ran.stderr);
     assert!(
         ran.stderr.contains("Nothing was committed"),
