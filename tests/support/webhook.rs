@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use metagpt_bot::intake::IntakeConfig;
-use metagpt_bot::queue::{Job, Queue, QueueOptions};
+use metagpt_bot::queue::{Job, Queue, QueueOptions, StoredDelivery};
 use metagpt_bot::server::{AppState, metrics, router, sign};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -193,6 +193,22 @@ impl Harness {
         Queue::connect(&self.database_url, QueueOptions::default())
             .await
             .expect("queue reconnects")
+    }
+
+    /// The stored record of `delivery`, after checking that no job was enqueued (`why` names the case).
+    pub async fn recorded_without_job(&self, delivery: &str, why: &str) -> StoredDelivery {
+        let stored = self
+            .state
+            .queue
+            .delivery(delivery)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{why}: delivery not recorded"));
+        assert!(
+            self.claim_persisted().await.is_none(),
+            "{why}: no job may be enqueued"
+        );
+        stored
     }
 
     /// Claims the next job through a second connection; `None` when nothing was enqueued.
