@@ -2,42 +2,28 @@
 //!
 //! [`run`] does, in order: check the flags and the agent settings (exit 2 on any problem, each with its
 //! fix) → open the repository (no clone, no push, no token), refuse a dirty tree, check out
-//! `metagpt/local-<slug>`, [`Workspace::preflight`] (exit 2 before any LLM call), write
-//! `docs/requirement.txt` or `docs/bugfix.txt` → start the LLM gateway on 127.0.0.1 with the real key and
-//! open a run with the budget (ledger in a private temporary directory) → [`agent::run`] with the gateway
-//! URL and the run token → evidence (gates, cost, report) into `.metagpt/runs/local-<slug>/<k>/` → one
-//! commit as the bot → the `--out` copies.
+//! `metagpt/local-<slug>`, [`Workspace::preflight`] (exit 2 before any LLM call) → [`runner::execute`]
+//! (gateway, agent, evidence into `.metagpt/runs/local-<slug>/<k>/`, one commit) → the `--out` copies.
 //!
 //! Invariants:
-//! - The provider key reaches only the gateway; MetaGPT sees a per-run token. Both are redacted from the
-//!   trace, the ledger and every error message, and `no_secrets_in_diff` checks the diff for them.
-//! - A run that failed (agent error, time-out, budget refused, LLM failing) commits nothing: the work tree
-//!   is left as the agent wrote it, for inspection, and the message says so (exit 1).
-//! - Protected paths the agent changed fail the `protected_paths` gate and are restored to the run's
-//!   start commit before the commit, so nothing protected is ever committed.
-//! - The iteration is 1 + the highest `.metagpt/runs/local-<slug>/<k>/` on the branch; `cost.json`'s
-//!   `cumulative` adds the previous iteration's.
-//! - Changes (gates, line counts, protected paths) are measured against the commit the run started from,
-//!   so a later iteration is judged on its own work.
+//! - Nothing is spent before the flags, the settings, the tree and its layout have been checked.
+//! - A run that failed commits nothing: the work tree is left as the agent wrote it, for inspection, and
+//!   the message says how to look at it or discard it (exit 1).
 
 mod args;
-mod evidence;
-mod llm;
-mod repo;
 
+pub use crate::runner::{LlmSetup, resolve_llm};
 pub use args::{Request, RunArgs};
-pub use llm::{LlmSetup, resolve as resolve_llm};
 
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::{self, AgentOptions, AgentRun};
 use crate::config::Settings;
-use crate::evidence::{Budget, Flow, RunInfo, RunTarget};
-use crate::gateway::{Gateway, GatewayConfig, RunBudget, RunOptions, redact};
+use crate::evidence::RunTarget;
+use crate::gateway::redact;
+use crate::runner::{self, Plan, RunSettings};
 use crate::workspace::{
-    BOT_NAME, CommitOutcome, CommitRequest, CommitSubject, Credentials, DEFAULT_BOT_EMAIL,
-    Workspace, local_branch, slug,
+    CommitSubject, Credentials, DEFAULT_BOT_EMAIL, Workspace, local_branch, slug,
 };
 
 /// Why a run did not produce a verdict.
@@ -83,7 +69,7 @@ pub async fn run(
 ) -> Result<RunSummary, RunError> {
     args.check().map_err(RunError::Usage)?;
     let request = args.request().map_err(RunError::Usage)?;
-    let llm = llm::resolve(settings).map_err(|problems| {
+    let llm = resolve_llm(settings).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
         RunError::Usage(format!(
             "the agent settings are incomplete:\n{}",
@@ -95,7 +81,7 @@ pub async fn run(
 
     let workspace =
         Workspace::open(&args.repo, Credentials::none()).map_err(|e| usage(e.to_string()))?;
-    let dirty = repo::unclean_paths(workspace.root(), 10).map_err(usage)?;
+    let dirty = runner::unclean_paths(workspace.root(), 10).map_err(usage)?;
     if !dirty.is_empty() {
         return Err(usage(format!(
             "the repository {} has uncommitted changes ({}); commit or stash them first, so the run's \
@@ -115,149 +101,47 @@ pub async fn run(
                 "the repository does not suit MetaGPT's incremental mode: {e}"
             ))
         })?;
-    let target = RunTarget::Local(slug.clone());
-    let (iteration, previous_cost) = repo::iteration(workspace.root(), &target);
-    workspace
-        .write_issue_text(request.kind, &request.text)
-        .map_err(|e| usage(e.to_string()))?;
-
-    let failed = |e: String| RunError::Failed(redact(&e, &[&key]));
-    let scratch = tempfile::Builder::new()
-        .prefix("metagpt-local-")
-        .tempdir()
-        .map_err(|e| failed(format!("cannot create a private temporary directory: {e}")))?;
-    let mut config = GatewayConfig::new(llm.upstream.clone());
-    config.prices = llm.prices.clone();
-    let gateway = Gateway::start(config)
-        .await
-        .map_err(|e| failed(format!("{e:#}")))?;
-    let llm_path = scratch.path().join("llm.jsonl");
-    let handle = gateway
-        .open_run(RunOptions {
-            budget: RunBudget {
-                max_cost_usd: args.max_cost_usd,
-            },
-            ledger_path: Some(llm_path.clone()),
-            cache: None,
-        })
-        .map_err(|e| failed(format!("{e:#}")))?;
-    let token = handle.token().expose_secret().to_owned();
-    let secrets = vec![key.clone(), token.clone()];
-    let agent_dir = scratch.path().join("agent");
-    std::fs::create_dir_all(&agent_dir)
-        .map_err(|e| failed(format!("cannot create {}: {e}", agent_dir.display())))?;
-    let trace = agent_dir.join("trace.jsonl");
-    let agent_run = AgentRun {
-        run_id: format!("{}-{iteration}", target.dir_name()),
-        python: llm.python.clone(),
-        repo: workspace.root().to_path_buf(),
-        idea: request.text.clone(),
-        kind: request.kind,
-        options: AgentOptions {
-            n_round: args.n_round,
-            code_review: args.code_review,
-            run_tests: args.run_tests,
-            investment_usd: args.max_cost_usd,
-        },
-        gateway_url: gateway.base_url(),
-        token: handle.token().clone(),
-        model: llm.model.clone(),
-        price: Some(llm.price),
-        source_dir: (!layout.is_default).then(|| layout.source_dir.clone().into()),
-        trace_path: trace.clone(),
+    let run_settings = RunSettings {
+        n_round: args.n_round,
+        max_cost_usd: args.max_cost_usd,
+        code_review: args.code_review,
+        run_tests: args.run_tests,
         timeout: args.timeout(),
+        protected_paths: args.protected_paths.clone(),
     };
-    let outcome = agent::run(agent_run, cancel).await;
-    let spent = handle.spent_usd();
-    let outcome = outcome.map_err(|e| {
-        failed(format!(
-            "{e}\nspent ${spent:.4} of ${:.2}. Nothing was committed; the work tree of {} on branch {} \
-             is left as MetaGPT wrote it, for inspection (`git status`; `git checkout -- . && git clean -fd` \
-             discards it).",
-            args.max_cost_usd,
+    let plan = Plan {
+        workspace: &workspace,
+        branch: &branch,
+        layout: &layout,
+        target: RunTarget::Local(slug.clone()),
+        subject: CommitSubject::Local(slug),
+        kind: request.kind,
+        title: request.title(),
+        text: request.text.clone(),
+        settings: &run_settings,
+        llm: &llm,
+        cache: None,
+        out: args.out.as_deref(),
+        email: DEFAULT_BOT_EMAIL,
+        trailer: None,
+        link_base: None,
+    };
+    let outcome = runner::execute(plan, cancel).await.map_err(|e| {
+        RunError::Failed(format!(
+            "{e} The work tree of {} on branch {} is left as MetaGPT wrote it, for inspection \
+             (`git status`; `git checkout -- . && git clean -fd` discards it).",
             workspace.root().display(),
             branch.name
         ))
     })?;
-
-    let protected = workspace
-        .protected_changes(branch.head, &args.protected_paths)
-        .map_err(|e| usage(e.to_string()))?;
-    repo::restore(workspace.root(), branch.head, &protected).map_err(failed)?;
-    let run_info = RunInfo {
-        target: target.clone(),
-        iteration,
-        kind: request.kind,
-        flow: match outcome.flow {
-            agent::Flow::Requirement => Flow::Requirement,
-            agent::Flow::Bugfix => Flow::Bugfix,
-            agent::Flow::RequirementForBug => Flow::BugAsRequirement,
-        },
-        title: request.title(),
-        request: request.text.clone(),
-    };
-    let ledger = handle.ledger();
-    let done = evidence::Finished {
-        workspace: &workspace,
-        run: &run_info,
-        start: branch.head,
-        layout: &layout,
-        code_review: args.code_review,
-        run_tests: args.run_tests,
-        protected_touched: &protected,
-        budget: Budget {
-            spent_usd: handle.spent_usd(),
-            max_usd: args.max_cost_usd,
-            exhausted: handle.budget_exhausted(),
-        },
-        ledger: &ledger,
-        previous_cost: previous_cost.as_ref(),
-        trace: &trace,
-        reviews: &agent_dir.join("reviews.jsonl"),
-        llm: &llm_path,
-        secrets: &secrets,
-        out: args.out.as_deref(),
-    };
-    let written = evidence::write(&done, scratch.path()).map_err(failed)?;
-    drop(handle);
-    gateway.shutdown().await;
-
-    let failed_gates: Vec<String> = written
-        .gates
-        .gates
-        .iter()
-        .filter(|g| !g.passed)
-        .map(|g| g.name.clone())
-        .collect();
-    let verdict = if failed_gates.is_empty() {
-        "All quality gates passed.".to_owned()
-    } else {
-        format!("Quality gates failed: {}.", failed_gates.join(", "))
-    };
-    let body = format!(
-        "{}\n\n{verdict}\nEvidence: {}/",
-        request.title(),
-        written.dir
-    );
-    let commit = workspace
-        .commit_all(&CommitRequest {
-            subject: CommitSubject::Local(slug),
-            iteration,
-            body: &body,
-            email: DEFAULT_BOT_EMAIL,
-        })
-        .map_err(|e| failed(format!("committing as {BOT_NAME}: {e}")))?;
     Ok(RunSummary {
         branch: branch.name,
-        iteration,
-        commit: match commit {
-            CommitOutcome::Committed(id) => Some(id),
-            CommitOutcome::NoChanges => None,
-        },
-        evidence_dir: written.dir,
-        gates_passed: written.gates.passed,
-        failed_gates,
-        cost_usd: written.cost.total.cost_usd,
-        cumulative_cost_usd: written.cost.cumulative.cost_usd,
+        iteration: outcome.iteration,
+        commit: outcome.commit,
+        gates_passed: outcome.gates.passed,
+        failed_gates: outcome.failed_gates(),
+        cost_usd: outcome.cost.total.cost_usd,
+        cumulative_cost_usd: outcome.cost.cumulative.cost_usd,
+        evidence_dir: outcome.evidence_dir,
     })
 }

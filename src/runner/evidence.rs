@@ -1,4 +1,4 @@
-//! The evidence of a finished local run: gates, cost, report, `.metagpt/runs/<target>/<k>/` and the
+//! The evidence of a finished run: gates, cost, report, `.metagpt/runs/<target>/<k>/` and the
 //! `--out` copies.
 //!
 //! Invariants: the trace and the ledger are redacted (provider key, run token, credential shapes) before
@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::evidence::{
-    Budget, EvidenceInput, GateInputs, GateReport, Renderer, ReportInput, ReviewVerdict, RunInfo,
-    build_report, collect, evaluate, write_evidence,
+    Budget, EvidenceInput, GateInputs, GateReport, Renderer, Report, ReportInput, ReviewVerdict,
+    RunInfo, build_report, collect, evaluate, write_evidence,
 };
 use crate::gateway::{CallRecord, CostReport, redact};
 use crate::workspace::{SourceLayout, Workspace};
@@ -37,11 +37,14 @@ pub struct Finished<'a> {
     /// Exact secret values: the provider key and the run token.
     pub secrets: &'a [String],
     pub out: Option<&'a Path>,
+    /// Prefix for the report's evidence links (e.g. the branch's blob URL); relative when `None`.
+    pub link_base: Option<&'a str>,
 }
 
 /// The written evidence.
 pub struct Written {
     pub gates: GateReport,
+    pub report: Report,
     pub cost: CostReport,
     pub dir: String,
 }
@@ -86,7 +89,7 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, String> {
         changes: &changes,
         previous_prd: previous_prd.as_ref(),
         source_dir: &done.layout.source_dir,
-        link_base: None,
+        link_base: done.link_base,
     });
     let renderer = Renderer::new(None).map_err(|e| e.to_string())?;
     let summary = renderer.summary(&report).map_err(|e| e.to_string())?;
@@ -109,6 +112,7 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, String> {
     Ok(Written {
         dir: crate::evidence::evidence_dir(&done.run.target, done.run.iteration),
         gates,
+        report,
         cost,
     })
 }
