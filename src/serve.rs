@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Settings, redact_url};
 use crate::github::GitHubApp;
 use crate::intake::IntakeConfig;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Context, Pipeline};
 use crate::queue::{Queue, QueueOptions};
 use crate::server::{self, AppState};
 use crate::worker::{self, WorkerOptions, Workers};
@@ -122,6 +122,20 @@ fn start_workers(
             return None;
         }
     };
+    let llm = crate::runner::resolve_llm(settings).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
+        format!("the bot's agent settings are incomplete:\n{}", list.join("\n"))
+    });
+    if let Err(problems) = &llm {
+        tracing::warn!("runs will fail until the agent settings are complete: {problems}");
+    }
+    let context = match Context::new(settings.work_dir.clone(), llm, settings.run_timeout) {
+        Ok(context) => Arc::new(context),
+        Err(e) => {
+            tracing::error!("workers not started: {e:#}");
+            return None;
+        }
+    };
     let options = WorkerOptions::new(
         settings.workers,
         settings.job_lease,
@@ -129,7 +143,7 @@ fn start_workers(
     );
     Some(worker::spawn(
         queue,
-        Arc::new(Pipeline::new(github)),
+        Arc::new(Pipeline::new(github, context)),
         wake,
         options,
     ))

@@ -33,6 +33,8 @@ pub const KEYS: &[&str] = &[
     "LOG_FORMAT",
     "SHUTDOWN_GRACE_SECS",
     "JOB_LEASE_SECS",
+    "WORK_DIR",
+    "RUN_TIMEOUT_SECS",
     "METAGPT_PYTHON",
     "LLM_API_TYPE",
     "LLM_BASE_URL",
@@ -43,6 +45,7 @@ pub const KEYS: &[&str] = &[
 ];
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/metagpt-bot.db";
+pub const DEFAULT_WORK_DIR: &str = "data/work";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 
 /// The settings as written by the operator, before interpretation.
@@ -63,6 +66,8 @@ struct Raw {
     log_format: Option<LogFormat>,
     shutdown_grace_secs: Option<u64>,
     job_lease_secs: Option<u64>,
+    work_dir: Option<PathBuf>,
+    run_timeout_secs: Option<u64>,
     metagpt_python: Option<PathBuf>,
     llm_api_type: Option<String>,
     llm_base_url: Option<String>,
@@ -99,6 +104,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub shutdown_grace: std::time::Duration,
     pub job_lease: std::time::Duration,
+    /// Work trees and replay caches of the App's runs (default `data/work`).
+    pub work_dir: PathBuf,
+    /// MetaGPT's wall-clock limit per run (default one hour).
+    pub run_timeout: std::time::Duration,
     pub metagpt_python: Option<PathBuf>,
     pub llm_api_type: String,
     pub llm_base_url: Option<String>,
@@ -201,6 +210,10 @@ impl Settings {
             log_format: raw.log_format.unwrap_or_default(),
             shutdown_grace: std::time::Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
             job_lease: std::time::Duration::from_secs(raw.job_lease_secs.unwrap_or(60).max(2)),
+            work_dir: raw.work_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_WORK_DIR)),
+            run_timeout: std::time::Duration::from_secs(
+                raw.run_timeout_secs.unwrap_or(3600).max(1),
+            ),
             metagpt_python: raw.metagpt_python,
             llm_api_type: raw.llm_api_type.unwrap_or_else(|| "openai".into()),
             llm_base_url: raw.llm_base_url,

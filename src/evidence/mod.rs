@@ -40,7 +40,7 @@ pub use gates::{
 };
 pub use markdown::{SECTION_END, SECTION_START, issue_marker, merge_body};
 pub use render::{CHECK_RUN, PR_BODY, Renderer, SUMMARY};
-pub use report::{Report, ReportInput, build as build_report};
+pub use report::{IterationRow, Report, ReportInput, build as build_report};
 pub use review::{
     FileReview, ReviewVerdict, Verdict, final_verdicts, parse_review_reply, review_file_from_prompt,
 };

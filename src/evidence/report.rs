@@ -55,6 +55,20 @@ pub struct Report {
     pub gates: Vec<Gate>,
     pub gates_passed: bool,
     pub evidence: Vec<Link>,
+    /// Every iteration of the target so far, this one last (filled by the runner from the branch's
+    /// earlier `cost.json`/`gates.json`; empty until then).
+    pub iterations: Vec<IterationRow>,
+}
+
+/// One iteration in the PR's iterations table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IterationRow {
+    pub iteration: u32,
+    pub calls: u64,
+    pub cost_usd: f64,
+    pub cumulative_usd: f64,
+    /// `None` when that iteration's `gates.json` is missing or unreadable.
+    pub gates_passed: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +148,7 @@ pub fn build(input: &ReportInput) -> Report {
                 href: format!("{base}{dir}/{name}"),
             })
             .collect(),
+        iterations: Vec::new(),
     }
 }
 

@@ -80,7 +80,7 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, String> {
         .iter()
         .find(|d| d.changed)
         .and_then(|d| repo::prd_at(root, done.start, &d.path));
-    let report = build_report(&ReportInput {
+    let mut report = build_report(&ReportInput {
         run: done.run,
         artifacts: &artifacts,
         gates: &gates,
@@ -91,6 +91,7 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, String> {
         source_dir: &done.layout.source_dir,
         link_base: done.link_base,
     });
+    report.iterations = repo::iterations(root, &done.run.target, &cost, gates.passed);
     let renderer = Renderer::new(None).map_err(|e| e.to_string())?;
     let summary = renderer.summary(&report).map_err(|e| e.to_string())?;
     let trace = redacted_copy(done.trace, &scratch.join("trace.jsonl"), done.secrets)?;

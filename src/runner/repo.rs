@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::evidence::{FileChange, Prd, RunTarget, evidence_dir, parse_json};
+use crate::evidence::{FileChange, IterationRow, Prd, RunTarget, evidence_dir, parse_json};
 use crate::gateway::CostReport;
 
 fn open(root: &Path) -> Result<git2::Repository, String> {
@@ -138,4 +138,38 @@ pub fn restore(root: &Path, base: git2::Oid, paths: &[String]) -> Result<(), Str
             .map_err(fail)?;
     }
     Ok(())
+}
+
+/// The iterations table: each earlier iteration's `cost.json`/`gates.json` from the work tree, then
+/// `current` (this iteration's cost and verdict).
+pub fn iterations(
+    root: &Path,
+    target: &RunTarget,
+    current: &CostReport,
+    current_passed: bool,
+) -> Vec<IterationRow> {
+    let mut rows: Vec<IterationRow> = (1..current.iteration)
+        .filter_map(|k| {
+            let dir = root.join(evidence_dir(target, k));
+            let cost: CostReport =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("cost.json")).ok()?).ok()?;
+            let passed = std::fs::read_to_string(dir.join("gates.json"))
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .and_then(|gates| gates.get("passed")?.as_bool());
+            Some(row(k, &cost, passed))
+        })
+        .collect();
+    rows.push(row(current.iteration, current, Some(current_passed)));
+    rows
+}
+
+fn row(iteration: u32, cost: &CostReport, gates_passed: Option<bool>) -> IterationRow {
+    IterationRow {
+        iteration,
+        calls: cost.total.calls,
+        cost_usd: cost.total.cost_usd,
+        cumulative_usd: cost.cumulative.cost_usd,
+        gates_passed,
+    }
 }

@@ -74,6 +74,11 @@ impl std::fmt::Debug for Workspace {
 }
 
 impl Workspace {
+    /// Replaces the credentials for later fetches and pushes (a fresh token right before a push).
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.credentials = credentials;
+    }
+
     /// The work tree's directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -84,5 +89,11 @@ impl Workspace {
         let head = self.repo.head().map_err(error::git("reading HEAD"))?;
         let commit = head.peel_to_commit().map_err(error::git("reading HEAD"))?;
         Ok(commit.id())
+    }
+
+    /// The message of the commit `HEAD` points at (`None` on an unborn or unreadable HEAD).
+    pub fn head_message(&self) -> Option<String> {
+        let commit = self.repo.head().ok()?.peel_to_commit().ok()?;
+        commit.message().map(str::to_owned)
     }
 }

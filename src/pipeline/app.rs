@@ -1,34 +1,33 @@
-//! One job, start to finish: the only module that knows the order of a run's steps.
-//!
-//! Today the pipeline proves the foundation end to end: it reaches GitHub as the App's installation,
-//! reads the issue the trigger names and records what it found as the job's outcome. The MetaGPT run,
-//! evidence and pull request steps plug in here, behind the same [`Handler`] entry point.
+//! The App's job handler: one queued trigger, as the installation it came through.
 //!
 //! Invariants:
 //! - A trigger without an installation cannot be served by the App: that job fails permanently, with a
 //!   reason that says so, instead of retrying.
 //! - GitHub failures keep GitHub's own classification: transient ones (network, 5xx, rate limits) are
 //!   retried by the queue with backoff; permanent ones (404, revoked access) fail at once with the reason.
-//! - A cancelled job stops at the next step boundary and writes nothing.
+//! - The job's id is its idempotence key across attempts (`app-<id>`), so a retried job never commits
+//!   the same run twice.
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::github::{GitHubApp, GitHubError, get_issue};
+use super::flow::{JobKey, handle};
+use super::{Context, Failure, Session};
+use crate::github::GitHubApp;
 use crate::queue::{Job, JobError};
 use crate::worker::Handler;
 
 /// The App's pipeline: shares one [`GitHubApp`] (and so one token cache per installation) across jobs.
 pub struct Pipeline {
     github: Arc<GitHubApp>,
+    context: Arc<Context>,
 }
 
 impl Pipeline {
-    pub fn new(github: Arc<GitHubApp>) -> Self {
-        Self { github }
+    pub fn new(github: Arc<GitHubApp>, context: Arc<Context>) -> Self {
+        Self { github, context }
     }
 
     async fn run(
@@ -44,31 +43,16 @@ impl Pipeline {
                 trigger.issue_number
             ))
         })?;
-        let client = self
-            .github
-            .installation(installation)
+        let session = Session::app(self.github.clone(), installation)
             .await
-            .map_err(classify)?;
-        if cancel.is_cancelled() {
-            return Err(JobError::Permanent("cancelled".into()));
-        }
-        let issue = get_issue(
-            &client,
-            &trigger.repo.owner,
-            &trigger.repo.name,
-            trigger.issue_number,
-        )
-        .await
-        .map_err(classify)?;
-        Ok(json!({
-            "action": trigger.action.name(),
-            "issue": {
-                "number": issue.number,
-                "title": issue.title,
-                "state": issue.state,
-                "labels": issue.labels,
-            },
-        }))
+            .map_err(|e| to_job_error(Failure::github(e)))?;
+        let key = JobKey {
+            key: format!("app-{}", job.id),
+            attempt: job.attempts,
+        };
+        handle(&self.context, &session, trigger, &key, cancel)
+            .await
+            .map_err(to_job_error)
     }
 }
 
@@ -82,10 +66,10 @@ impl Handler for Pipeline {
     }
 }
 
-fn classify(error: GitHubError) -> JobError {
-    if error.is_transient() {
-        JobError::Transient(error.to_string())
-    } else {
-        JobError::Permanent(error.to_string())
+fn to_job_error(failure: Failure) -> JobError {
+    match failure {
+        Failure::Transient(message) => JobError::Transient(message),
+        Failure::Permanent(message) => JobError::Permanent(message),
+        Failure::Cancelled(message) => JobError::Permanent(format!("cancelled: {message}")),
     }
 }

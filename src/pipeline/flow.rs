@@ -1,0 +1,264 @@
+//! The order of a GitHub run: acknowledge → authorise → read the repository's settings and the issue →
+//! progress comment → checkout → MetaGPT (the shared [`runner`]) → push → pull request → check run →
+//! progress comment done.
+//!
+//! Invariants:
+//! - A comment trigger runs only for a sender whose permission, checked by numeric user id, is write,
+//!   maintain or admin; anyone else gets one short reply and nothing runs.
+//! - A comment on a pull request runs only on the bot's own PRs (head `metagpt/issue-<N>` in the same
+//!   repository): a fork's code never runs with the App's credentials.
+//! - Nothing is pushed when the run failed or was stopped; the progress comment says what happened and
+//!   what to do. Failures that are the repository's (bad `.github/metagpt.yml`, unsuitable tree) are
+//!   permanent; GitHub's and the network's transient failures are retried by the caller.
+//! - Idempotent after a crash: the bot's commit carries a `MetaGPT-Job:` trailer; a retried job whose
+//!   commit is already on the branch does not run MetaGPT again, it pushes and publishes what is there,
+//!   so a crash between push and PR creation still ends with exactly one PR.
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::checkout::{self, Checkout, CheckoutError};
+use super::progress::{ProgressComment, Status};
+use super::request;
+use super::target::{Resolved, resolve};
+use super::{Context, Failure, publish, session::Session};
+use crate::evidence::RunTarget;
+use crate::gateway::CacheOptions;
+use crate::github::{ReactionTarget, add_reaction, get_issue, get_repository};
+use crate::runner::{self, Plan};
+use crate::trigger::{Action, Trigger};
+use crate::workspace::CommitSubject;
+
+/// What the job is (for logs and idempotence): its id and attempt, when it has them.
+#[derive(Debug, Clone)]
+pub struct JobKey {
+    /// Stable across attempts (`app-<job id>`, `action-<run id>`).
+    pub key: String,
+    /// 1-based.
+    pub attempt: i32,
+}
+
+/// Runs `trigger` as described in the module documentation; `Ok` holds the job's recorded outcome.
+pub async fn handle(
+    ctx: &Context,
+    session: &Session,
+    trigger: &Trigger,
+    job: &JobKey,
+    cancel: CancellationToken,
+) -> Result<Value, Failure> {
+    let client = session.client();
+    let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
+    acknowledge(session, trigger).await;
+    let resolved = match resolve(client, trigger).await? {
+        Resolved::Run(issue_number) => issue_number,
+        Resolved::Refused(reason) => return Ok(json!({ "refused": reason })),
+    };
+    let repository = get_repository(client, owner, name)
+        .await
+        .map_err(Failure::github)?;
+    let issue = get_issue(client, owner, name, resolved)
+        .await
+        .map_err(Failure::github)?;
+    let mut progress = ProgressComment::find(client, owner, name, resolved)
+        .await
+        .map_err(Failure::github)?;
+    let config = match super::settings::read(client, owner, name, &repository).await? {
+        Ok(config) => config,
+        Err(problem) => {
+            let failure = Failure::Permanent(problem.to_string());
+            progress
+                .show(&Status::Failed {
+                    what: describe(trigger),
+                    reason: problem.to_string(),
+                    hint: "Fix `.github/metagpt.yml` on the default branch, then comment \
+                           `/metagpt retry`."
+                        .into(),
+                })
+                .await;
+            return Err(failure);
+        }
+    };
+    let what = describe(trigger);
+    let llm = match &ctx.llm {
+        Ok(llm) => llm,
+        Err(problems) => {
+            progress
+                .show(&Status::Failed {
+                    what: what.clone(),
+                    reason: problems.clone(),
+                    hint: "The bot's operator must complete its agent settings.".into(),
+                })
+                .await;
+            return Err(Failure::Permanent(problems.clone()));
+        }
+    };
+    progress
+        .show(&Status::Running {
+            what: what.clone(),
+            iteration: 0,
+            step: "cloning the repository".into(),
+        })
+        .await;
+
+    let token = session.git_token().await.map_err(Failure::github)?;
+    let dir = checkout::work_tree(&ctx.work_dir, &trigger.repo, resolved);
+    let checked = checkout::checkout(
+        repository.clone_url.clone(),
+        dir,
+        token,
+        resolved,
+        config.source_dir.clone(),
+    )
+    .await;
+    let Checkout {
+        workspace,
+        branch,
+        layout,
+    } = match checked {
+        Ok(checkout) => checkout,
+        Err(CheckoutError::Unsuitable(reason)) => {
+            progress
+                .show(&Status::Failed {
+                    what,
+                    reason: reason.clone(),
+                    hint: "Fix the repository's layout (or `source_dir` in `.github/metagpt.yml`), \
+                           then comment `/metagpt retry`."
+                        .into(),
+                })
+                .await;
+            return Err(Failure::Permanent(reason));
+        }
+        Err(CheckoutError::Git(error)) => return Err(Failure::workspace(error)),
+    };
+    let target = RunTarget::Issue(resolved);
+    let trailer = format!("MetaGPT-Job: {}", job.key);
+    let outcome = if publish::already_committed(&workspace, &trailer) {
+        tracing::info!(issue = resolved, job = %job.key, "the run's commit is already on the branch; publishing it");
+        publish::Evidence::from_branch(&workspace, &target)?
+    } else {
+        let (iteration, _) = runner::next_iteration(&workspace, &target);
+        let kind = request::kind_of(&issue, &config);
+        let text = match &trigger.action {
+            Action::Iterate { feedback, .. } => request::with_feedback(
+                workspace.root(),
+                kind,
+                &issue,
+                iteration,
+                &trigger.sender_login,
+                feedback,
+            ),
+            Action::Retry { .. } => request::for_retry(workspace.root(), kind, &issue),
+            Action::Run { .. } | Action::Stop { .. } => request::from_issue(&issue),
+        };
+        progress
+            .show(&Status::Running {
+                what: what.clone(),
+                iteration,
+                step: "MetaGPT's team at work (product manager → architect → project manager → \
+                       engineer with code review → QA with tests)"
+                    .into(),
+            })
+            .await;
+        let settings = ctx.run_settings(&config);
+        let replay = job.attempt > 1 || matches!(trigger.action, Action::Retry { .. });
+        let plan = Plan {
+            workspace: &workspace,
+            branch: &branch,
+            layout: &layout,
+            target: target.clone(),
+            subject: CommitSubject::Issue(resolved),
+            kind,
+            title: issue.title.clone(),
+            text,
+            settings: &settings,
+            llm,
+            cache: Some(CacheOptions {
+                dir: ctx.cache_dir(&trigger.repo, resolved, iteration),
+                replay,
+            }),
+            out: None,
+            email: &ctx.email,
+            trailer: Some(trailer),
+            link_base: Some(format!(
+                "{}/blob/{}",
+                repository.html_url.trim_end_matches('/'),
+                branch.name
+            )),
+        };
+        match runner::execute(plan, cancel.clone()).await {
+            Ok(outcome) => publish::Evidence::from_outcome(&outcome, &ctx.renderer)?,
+            Err(reason) if cancel.is_cancelled() => {
+                progress.show(&Status::Stopped { what }).await;
+                return Err(Failure::Cancelled(reason));
+            }
+            Err(reason) => {
+                progress
+                    .show(&Status::Failed {
+                        what,
+                        reason: reason.clone(),
+                        hint: "Nothing was pushed. Comment `/metagpt retry` to run it again (calls \
+                               already paid for are replayed), or `/metagpt <feedback>` to change \
+                               the request."
+                            .into(),
+                    })
+                    .await;
+                return Err(Failure::Permanent(reason));
+            }
+        }
+    };
+    if cancel.is_cancelled() {
+        progress.show(&Status::Stopped { what }).await;
+        return Err(Failure::Cancelled("stopped before the push".into()));
+    }
+    progress
+        .show(&Status::Running {
+            what: what.clone(),
+            iteration: outcome.iteration,
+            step: "pushing and opening the pull request".into(),
+        })
+        .await;
+    let token = session.git_token().await.map_err(Failure::github)?;
+    let branch_name = branch.name.clone();
+    let head = checkout::push(workspace, branch_name.clone(), token, ctx.email.clone())
+        .await
+        .map_err(Failure::workspace)?;
+    let published = publish::publish(
+        client,
+        &trigger.repo,
+        &repository.default_branch,
+        &branch_name,
+        &head.to_string(),
+        &issue,
+        &outcome,
+    )
+    .await
+    .map_err(Failure::github)?;
+    progress
+        .show(&Status::Done(published.done(&what, &outcome)))
+        .await;
+    Ok(published.record(&outcome))
+}
+
+/// A 👀 on the trigger (the labelled issue, or the comment). Best effort.
+async fn acknowledge(session: &Session, trigger: &Trigger) {
+    let target = match &trigger.action {
+        Action::Run { .. } => ReactionTarget::Issue(trigger.issue_number),
+        Action::Iterate { comment_id, .. }
+        | Action::Retry { comment_id }
+        | Action::Stop { comment_id } => ReactionTarget::Comment(*comment_id),
+    };
+    let (owner, name) = (&trigger.repo.owner, &trigger.repo.name);
+    if let Err(error) = add_reaction(session.client(), owner, name, target, "eyes").await {
+        tracing::warn!(%error, "could not react to the trigger");
+    }
+}
+
+/// A few words for the progress comment.
+fn describe(trigger: &Trigger) -> String {
+    match &trigger.action {
+        Action::Run { .. } => format!("run for @{}'s label", trigger.sender_login),
+        Action::Iterate { .. } => format!("iteration asked by @{}", trigger.sender_login),
+        Action::Retry { .. } => format!("retry asked by @{}", trigger.sender_login),
+        Action::Stop { .. } => format!("stop asked by @{}", trigger.sender_login),
+    }
+}

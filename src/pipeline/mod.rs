@@ -1,0 +1,127 @@
+//! A GitHub trigger, start to finish: the one module that knows the order of a run's steps on GitHub.
+//! Both faces use it: the App (`serve`: one job from the queue, as an installation, [`Pipeline`]) and the
+//! Action (one event, with the job's `GITHUB_TOKEN`), through [`handle`].
+//!
+//! Invariants:
+//! - The order lives in [`flow`]; every step is a call into a module that knows one thing (GitHub
+//!   operations, the workspace, the shared [`crate::runner`], evidence rendering).
+//! - A failure is classified once, here: transient (GitHub 5xx, rate limits, the network: retried by the
+//!   queue with backoff), permanent (the repository's or the request's problem: told on the issue, not
+//!   retried), or cancelled (`/metagpt stop`).
+
+mod app;
+mod checkout;
+mod flow;
+mod progress;
+mod publish;
+mod pull;
+mod request;
+mod session;
+mod settings;
+mod target;
+
+pub use app::Pipeline;
+pub use checkout::work_tree;
+pub use flow::{JobKey, handle};
+pub use progress::{PROGRESS_MARKER, Status};
+pub use pull::CHECK_RUN_NAME;
+pub use session::{GIT_TOKEN_VALIDITY, Session};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::evidence::Renderer;
+use crate::github::GitHubError;
+use crate::repo_config::RepoConfig;
+use crate::runner::{LlmSetup, RunSettings};
+use crate::trigger::RepoRef;
+use crate::workspace::{DEFAULT_BOT_EMAIL, WorkspaceError};
+
+/// What every run of the process shares.
+pub struct Context {
+    /// Work trees (one per issue) live under it.
+    pub work_dir: PathBuf,
+    /// Replay caches (one per issue and iteration) live under it.
+    pub cache_root: PathBuf,
+    /// The agent's LLM setup, or every problem of the settings (each with its fix).
+    pub llm: Result<LlmSetup, String>,
+    /// The bot's commit e-mail.
+    pub email: String,
+    pub renderer: Renderer,
+    /// MetaGPT's wall-clock limit per run.
+    pub timeout: Duration,
+}
+
+impl Context {
+    /// A context with the built-in templates and the bot's default e-mail.
+    pub fn new(
+        work_dir: PathBuf,
+        llm: Result<LlmSetup, String>,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            cache_root: work_dir.join(".cache"),
+            work_dir,
+            llm,
+            email: DEFAULT_BOT_EMAIL.to_owned(),
+            renderer: Renderer::new(None)?,
+            timeout,
+        })
+    }
+
+    fn run_settings(&self, config: &RepoConfig) -> RunSettings {
+        RunSettings {
+            n_round: config.n_round,
+            max_cost_usd: config.max_cost_usd,
+            code_review: config.code_review,
+            run_tests: config.run_tests,
+            timeout: self.timeout,
+            protected_paths: config.protected_paths.clone(),
+        }
+    }
+
+    fn cache_dir(&self, repo: &RepoRef, issue: u64, iteration: u32) -> PathBuf {
+        self.cache_root
+            .join(&repo.owner)
+            .join(&repo.name)
+            .join(format!("issue-{issue}"))
+            .join(iteration.to_string())
+    }
+}
+
+/// Why a run did not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// May succeed later: retry.
+    Transient(String),
+    /// Will not succeed by retrying; already told on the issue when it is the person's to fix.
+    Permanent(String),
+    /// `/metagpt stop` (or a lost lease) ended it; nothing was pushed.
+    Cancelled(String),
+}
+
+impl Failure {
+    pub fn github(error: GitHubError) -> Self {
+        if error.is_transient() {
+            Failure::Transient(error.to_string())
+        } else {
+            Failure::Permanent(error.to_string())
+        }
+    }
+
+    pub fn workspace(error: WorkspaceError) -> Self {
+        match error {
+            WorkspaceError::RemoteMoved { .. }
+            | WorkspaceError::Git { .. }
+            | WorkspaceError::Io { .. }
+            | WorkspaceError::TokenRefused { .. } => Failure::Transient(error.to_string()),
+            other => Failure::Permanent(other.to_string()),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Transient(m) | Failure::Permanent(m) | Failure::Cancelled(m) => m,
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Publishing a finished iteration: the PR (opened or updated), the check run on the pushed head, and
+//! what the progress comment and the job record say.
+//!
+//! Invariants:
+//! - What is published comes from one [`Evidence`]: built from the run that just finished, or, when a
+//!   crashed attempt already committed the run (its `MetaGPT-Job:` trailer is on the branch head), read
+//!   back from that iteration's `gates.json`, `cost.json` and `summary.md` on the branch.
+//! - The PR title and body show the issue's title only after [`clean_untrusted`].
+
+use octocrab::Octocrab;
+use serde_json::{Value, json};
+
+use super::Failure;
+use super::progress::Done;
+use super::pull::{PullContent, publish_check, upsert};
+use crate::evidence::markdown::section;
+use crate::evidence::{GateReport, Renderer, RunTarget, evidence_dir, issue_marker};
+use crate::gateway::CostReport;
+use crate::github::{GitHubError, Issue};
+use crate::runner::{Outcome, next_iteration};
+use crate::sanitize::clean_untrusted;
+use crate::trigger::RepoRef;
+use crate::workspace::Workspace;
+
+/// What one iteration publishes.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    pub iteration: u32,
+    pub gates: GateReport,
+    pub cost: CostReport,
+    /// The PR body's bot section, markers included.
+    pub section: String,
+    pub check_summary: String,
+}
+
+impl Evidence {
+    pub fn from_outcome(outcome: &Outcome, renderer: &Renderer) -> Result<Self, Failure> {
+        let render = |e: crate::evidence::EvidenceError| Failure::Permanent(e.to_string());
+        Ok(Self {
+            iteration: outcome.iteration,
+            gates: outcome.gates.clone(),
+            cost: outcome.cost.clone(),
+            section: renderer.pr_section(&outcome.report).map_err(render)?,
+            check_summary: renderer
+                .check_run_summary(&outcome.report)
+                .map_err(render)?,
+        })
+    }
+
+    /// The last iteration's evidence as committed on the branch.
+    pub fn from_branch(workspace: &Workspace, target: &RunTarget) -> Result<Self, Failure> {
+        let (next, _) = next_iteration(workspace, target);
+        let iteration = next.saturating_sub(1).max(1);
+        let dir = workspace.root().join(evidence_dir(target, iteration));
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name)).map_err(|e| {
+                Failure::Permanent(format!(
+                    "the branch's commit has no readable {}/{name}: {e}",
+                    dir.display()
+                ))
+            })
+        };
+        let parse = |name: &str, e: serde_json::Error| {
+            Failure::Permanent(format!("the branch's {name} does not parse: {e}"))
+        };
+        let gates: GateReport =
+            serde_json::from_str(&read("gates.json")?).map_err(|e| parse("gates.json", e))?;
+        let cost: CostReport =
+            serde_json::from_str(&read("cost.json")?).map_err(|e| parse("cost.json", e))?;
+        let summary = read("summary.md")?;
+        let marker = target.issue().map(issue_marker).unwrap_or_default();
+        Ok(Self {
+            iteration,
+            section: section(&format!("{marker}\n{summary}")),
+            check_summary: summary,
+            gates,
+            cost,
+        })
+    }
+
+    fn failed_gates(&self) -> Vec<String> {
+        let failed = self.gates.gates.iter().filter(|g| !g.passed);
+        failed.map(|g| g.name.clone()).collect()
+    }
+}
+
+/// Whether the checked-out head is the bot's commit carrying `trailer` (a crashed attempt's run).
+pub fn already_committed(workspace: &Workspace, trailer: &str) -> bool {
+    workspace
+        .head_message()
+        .is_some_and(|message| message.lines().any(|line| line.trim() == trailer))
+}
+
+/// The PR and check run of a published iteration.
+pub struct Published {
+    pub pr_number: u64,
+    pub pr_url: String,
+    pub check_url: String,
+}
+
+impl Published {
+    pub fn done(&self, what: &str, evidence: &Evidence) -> Done {
+        Done {
+            what: what.to_owned(),
+            iteration: evidence.iteration,
+            pr_number: self.pr_number,
+            pr_url: self.pr_url.clone(),
+            cost_usd: evidence.cost.total.cost_usd,
+            cumulative_usd: evidence.cost.cumulative.cost_usd,
+            gates_passed: evidence.gates.passed,
+            failed_gates: evidence.failed_gates(),
+            check_url: Some(self.check_url.clone()),
+        }
+    }
+
+    /// The job's recorded outcome.
+    pub fn record(&self, evidence: &Evidence) -> Value {
+        json!({
+            "pr_number": self.pr_number,
+            "pr_url": self.pr_url,
+            "iteration": evidence.iteration,
+            "gates_passed": evidence.gates.passed,
+            "cost_usd": evidence.cost.total.cost_usd,
+            "cumulative_cost_usd": evidence.cost.cumulative.cost_usd,
+        })
+    }
+}
+
+/// Opens or updates the PR of `branch` and creates the check run on `head_sha`.
+pub async fn publish(
+    client: &Octocrab,
+    repo: &RepoRef,
+    base: &str,
+    branch: &str,
+    head_sha: &str,
+    issue: &Issue,
+    evidence: &Evidence,
+) -> Result<Published, GitHubError> {
+    let title = format!(
+        "MetaGPT: {} (#{})",
+        clean_untrusted(&issue.title).trim(),
+        issue.number
+    );
+    let pull = upsert(
+        client,
+        &repo.owner,
+        &repo.name,
+        &PullContent {
+            branch,
+            base,
+            title,
+            section: &evidence.section,
+            gates_passed: evidence.gates.passed,
+        },
+    )
+    .await?;
+    let verdict = if evidence.gates.passed {
+        format!("All quality gates passed (iteration {})", evidence.iteration)
+    } else {
+        format!(
+            "{} quality gate(s) failed (iteration {})",
+            evidence.failed_gates().len(),
+            evidence.iteration
+        )
+    };
+    let check = publish_check(
+        client,
+        &repo.owner,
+        &repo.name,
+        head_sha,
+        evidence.gates.passed,
+        &verdict,
+        &evidence.check_summary,
+    )
+    .await?;
+    Ok(Published {
+        pr_number: pull.number,
+        pr_url: pull.html_url,
+        check_url: check.html_url,
+    })
+}

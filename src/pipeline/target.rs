@@ -1,0 +1,86 @@
+//! Which issue a trigger runs for, and whether its sender may ask for it.
+//!
+//! Invariants:
+//! - A label trigger needs no check here: GitHub only lets triage-or-above users label, and intake
+//!   accepted only the trigger label.
+//! - A comment trigger is checked by the sender's numeric user id: write, maintain or admin runs; anyone
+//!   else (read, triage, none, a renamed account) gets one short reply and nothing runs.
+//! - A comment on a pull request runs for the issue of the bot's branch `metagpt/issue-<N>`, and only
+//!   when the PR's head is that branch of the same repository (never a fork's code).
+
+use octocrab::Octocrab;
+
+use super::Failure;
+use crate::github::{create_comment, get_pull, permission_of};
+use crate::trigger::{Action, Trigger};
+
+/// The issue to run, or why not (already answered on GitHub).
+pub enum Resolved {
+    Run(u64),
+    Refused(String),
+}
+
+/// Checks the sender and finds the issue (see the module documentation).
+pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, Failure> {
+    let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
+    let is_comment = !matches!(trigger.action, Action::Run { .. });
+    if is_comment {
+        let permission = permission_of(
+            client,
+            owner,
+            name,
+            trigger.sender_id,
+            &trigger.sender_login,
+        )
+        .await
+        .map_err(Failure::github)?;
+        if !permission.can_trigger() {
+            let reason = format!(
+                "@{} asked for `/metagpt` but has {permission} permission on {}; only users with \
+                 write, maintain or admin permission can run the bot. Nothing was run.",
+                trigger.sender_login,
+                trigger.repo.full_name()
+            );
+            reply(client, trigger, &reason).await?;
+            return Ok(Resolved::Refused(reason));
+        }
+    }
+    if !trigger.is_pull_request {
+        return Ok(Resolved::Run(trigger.issue_number));
+    }
+    let pull = get_pull(client, owner, name, trigger.issue_number)
+        .await
+        .map_err(Failure::github)?;
+    let own_repo = pull.head_repo.as_deref() == Some(pull.base_repo.as_str());
+    let issue = pull
+        .head_ref
+        .strip_prefix("metagpt/issue-")
+        .and_then(|n| n.parse::<u64>().ok());
+    match issue {
+        Some(issue) if own_repo => Ok(Resolved::Run(issue)),
+        _ => {
+            let reason = format!(
+                "`/metagpt` works on the bot's own pull requests (branch `metagpt/issue-<N>` of {}); \
+                 this one is `{}` from {}. Comment on the issue instead. Nothing was run.",
+                trigger.repo.full_name(),
+                pull.head_ref,
+                pull.head_repo.as_deref().unwrap_or("a deleted fork")
+            );
+            reply(client, trigger, &reason).await?;
+            Ok(Resolved::Refused(reason))
+        }
+    }
+}
+
+async fn reply(client: &Octocrab, trigger: &Trigger, text: &str) -> Result<(), Failure> {
+    create_comment(
+        client,
+        &trigger.repo.owner,
+        &trigger.repo.name,
+        trigger.issue_number,
+        text,
+    )
+    .await
+    .map(drop)
+    .map_err(Failure::github)
+}
