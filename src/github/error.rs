@@ -5,7 +5,10 @@
 //!   line or a job's last error says what was being done.
 //! - [`GitHubError::is_transient`] is the single place that decides retry versus give up: network
 //!   failures, 5xx, 408, 429 and rate-limited 403s are transient; everything else (404, 410, 422, a 401
-//!   that survived octocrab's token refresh, a bad key or URL, an unreadable answer) is permanent.
+//!   that survived octocrab's token refresh, a bad key or URL, an unreadable answer) is permanent. A
+//!   GraphQL `errors` answer is permanent unless it says it was rate limited.
+//! - A status error's message carries GitHub's `errors[].message` details after its `message`, so a 422
+//!   says what failed validation ([`GitHubError::is_already_exists`] reads it).
 //! - Secrets never appear in an error: octocrab's errors carry no token, and we add none.
 
 use std::time::Duration;
@@ -41,6 +44,14 @@ pub enum GitHubError {
         operation: &'static str,
         detail: String,
     },
+    /// GitHub's GraphQL API answered with an `errors` array (or not with what was asked).
+    #[error("GitHub's GraphQL API refused {operation}: {detail}")]
+    GraphQl {
+        operation: &'static str,
+        detail: String,
+        /// GitHub said the query was refused because of a rate limit.
+        rate_limited: bool,
+    },
     /// The request itself was malformed (for example a repository name with a `/` in it).
     #[error("invalid request for {operation}: {detail}")]
     Invalid {
@@ -70,6 +81,7 @@ impl GitHubError {
                 rate_limited,
                 ..
             } => *rate_limited || *status >= 500 || *status == 408 || *status == 429,
+            GitHubError::GraphQl { rate_limited, .. } => *rate_limited,
             GitHubError::Config(_) | GitHubError::Decode { .. } | GitHubError::Invalid { .. } => {
                 false
             }
@@ -100,7 +112,17 @@ impl GitHubError {
             GitHubError::Decode { .. } => "decode".to_owned(),
             GitHubError::Config(_) => "config".to_owned(),
             GitHubError::Invalid { .. } => "invalid".to_owned(),
+            GitHubError::GraphQl { .. } => "graphql".to_owned(),
         }
+    }
+
+    /// Whether GitHub refused to create something because it already exists, e.g. its 422 "A pull
+    /// request already exists for owner:branch." (find the existing one and update it instead).
+    pub fn is_already_exists(&self) -> bool {
+        matches!(
+            self,
+            GitHubError::Status { status: 422, message, .. } if message.contains("already exists")
+        )
     }
 
     /// Classifies an octocrab error raised while doing `operation`.
@@ -109,6 +131,17 @@ impl GitHubError {
         let detail = chain(&error);
         match error {
             E::GitHub { source, .. } => from_status(operation, &source),
+            E::Graphql { source, .. } => {
+                let says_rate_limit = source
+                    .0
+                    .iter()
+                    .any(|error| error.message.to_ascii_lowercase().contains("rate limit"));
+                GitHubError::GraphQl {
+                    operation,
+                    detail: source.to_string(),
+                    rate_limited: says_rate_limit,
+                }
+            }
             E::Service { .. } | E::Hyper { .. } => GitHubError::Network { operation, detail },
             E::Serde { .. } | E::Json { .. } | E::InvalidUtf8 { .. } | E::Other { .. } => {
                 GitHubError::Decode { operation, detail }
@@ -140,9 +173,25 @@ fn from_status(operation: &'static str, source: &octocrab::GitHubError) -> GitHu
     GitHubError::Status {
         operation,
         status,
-        message: source.message.clone(),
+        message: with_details(source),
         rate_limited,
         retry_after,
+    }
+}
+
+/// GitHub's message plus the messages of its `errors` entries ("Validation Failed: A pull request
+/// already exists for o:b."), which say what was wrong.
+fn with_details(source: &octocrab::GitHubError) -> String {
+    let details: Vec<&str> = source
+        .errors
+        .iter()
+        .flatten()
+        .filter_map(|error| error.get("message")?.as_str())
+        .collect();
+    if details.is_empty() {
+        source.message.clone()
+    } else {
+        format!("{}: {}", source.message, details.join("; "))
     }
 }
 

@@ -15,12 +15,28 @@
 
 pub mod app;
 mod call;
+pub mod checks;
+pub mod comments;
+mod draft;
 pub mod error;
 pub mod issues;
 mod key;
 pub mod payloads;
+pub mod permissions;
+pub mod pulls;
+pub mod repos;
 
 pub use app::{AppInfo, GitHubApp};
+pub use checks::{CheckRun, Conclusion, NewCheckRun, create_check_run};
+pub use comments::{
+    Comment, ReactionTarget, add_reaction, create_comment, find_comment, update_comment,
+};
+pub use draft::set_draft;
 pub use error::GitHubError;
 pub use issues::{Issue, IssueState, IssueUser, get_issue};
 pub(crate) use key::pem_text;
+pub use permissions::{Permission, permission_of};
+pub use pulls::{
+    NewPull, PullRequest, PullUpdate, create_pull, find_pulls_by_head, get_pull, update_pull,
+};
+pub use repos::{Repository, get_file_text, get_repository};
