@@ -124,7 +124,10 @@ fn start_workers(
     };
     let llm = crate::runner::resolve_llm(settings).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
-        format!("the bot's agent settings are incomplete:\n{}", list.join("\n"))
+        format!(
+            "the bot's agent settings are incomplete:\n{}",
+            list.join("\n")
+        )
     });
     if let Err(problems) = &llm {
         tracing::warn!("runs will fail until the agent settings are complete: {problems}");

@@ -210,7 +210,9 @@ impl Settings {
             log_format: raw.log_format.unwrap_or_default(),
             shutdown_grace: std::time::Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
             job_lease: std::time::Duration::from_secs(raw.job_lease_secs.unwrap_or(60).max(2)),
-            work_dir: raw.work_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_WORK_DIR)),
+            work_dir: raw
+                .work_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_WORK_DIR)),
             run_timeout: std::time::Duration::from_secs(
                 raw.run_timeout_secs.unwrap_or(3600).max(1),
             ),

@@ -55,6 +55,9 @@ pub struct PullUpdate {
     pub title: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// `open` reopens a PR a human closed; `closed` closes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 #[derive(Deserialize)]

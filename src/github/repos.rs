@@ -26,6 +26,8 @@ pub struct Repository {
     pub default_branch: String,
     /// The HTTPS clone URL (`https://github.com/owner/name.git`).
     pub clone_url: String,
+    /// The repository's page (`https://github.com/owner/name`), the base of blob links.
+    pub html_url: String,
     pub fork: bool,
     pub private: bool,
 }
@@ -36,6 +38,7 @@ struct WireRepository {
     full_name: String,
     default_branch: String,
     clone_url: String,
+    html_url: String,
     #[serde(default)]
     fork: bool,
     #[serde(default)]
@@ -56,6 +59,7 @@ pub async fn get_repository(
         full_name: wire.full_name,
         default_branch: wire.default_branch,
         clone_url: wire.clone_url,
+        html_url: wire.html_url,
         fork: wire.fork,
         private: wire.private,
     })

@@ -79,7 +79,7 @@ pub async fn run(
     let key = llm.key().expose_secret().to_owned();
     let usage = |e: String| RunError::Usage(redact(&e, &[&key]));
 
-    let workspace =
+    let mut workspace =
         Workspace::open(&args.repo, Credentials::none()).map_err(|e| usage(e.to_string()))?;
     let dirty = runner::unclean_paths(workspace.root(), 10).map_err(usage)?;
     if !dirty.is_empty() {
@@ -110,7 +110,7 @@ pub async fn run(
         protected_paths: args.protected_paths.clone(),
     };
     let plan = Plan {
-        workspace: &workspace,
+        workspace: &mut workspace,
         branch: &branch,
         layout: &layout,
         target: RunTarget::Local(slug.clone()),

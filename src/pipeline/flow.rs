@@ -111,7 +111,7 @@ pub async fn handle(
     )
     .await;
     let Checkout {
-        workspace,
+        mut workspace,
         branch,
         layout,
     } = match checked {
@@ -121,9 +121,10 @@ pub async fn handle(
                 .show(&Status::Failed {
                     what,
                     reason: reason.clone(),
-                    hint: "Fix the repository's layout (or `source_dir` in `.github/metagpt.yml`), \
+                    hint:
+                        "Fix the repository's layout (or `source_dir` in `.github/metagpt.yml`), \
                            then comment `/metagpt retry`."
-                        .into(),
+                            .into(),
                 })
                 .await;
             return Err(Failure::Permanent(reason));
@@ -162,7 +163,7 @@ pub async fn handle(
         let settings = ctx.run_settings(&config);
         let replay = job.attempt > 1 || matches!(trigger.action, Action::Retry { .. });
         let plan = Plan {
-            workspace: &workspace,
+            workspace: &mut workspace,
             branch: &branch,
             layout: &layout,
             target: target.clone(),
@@ -196,10 +197,11 @@ pub async fn handle(
                     .show(&Status::Failed {
                         what,
                         reason: reason.clone(),
-                        hint: "Nothing was pushed. Comment `/metagpt retry` to run it again (calls \
+                        hint:
+                            "Nothing was pushed. Comment `/metagpt retry` to run it again (calls \
                                already paid for are replayed), or `/metagpt <feedback>` to change \
                                the request."
-                            .into(),
+                                .into(),
                     })
                     .await;
                 return Err(Failure::Permanent(reason));

@@ -61,7 +61,11 @@ impl Status {
                 "⏳ **Queued**: {what}. It waits behind {ahead} earlier run{} of this issue and starts \
                  when {} finished.",
                 if *ahead == 1 { "" } else { "s" },
-                if *ahead == 1 { "that one has" } else { "they have" },
+                if *ahead == 1 {
+                    "that one has"
+                } else {
+                    "they have"
+                },
             ),
             Status::Running {
                 what,
@@ -72,10 +76,9 @@ impl Status {
                  updated as the run goes; `/metagpt stop` cancels it."
             ),
             Status::Done(done) => render_done(done),
-            Status::Failed { what, reason, hint } => format!(
-                "❌ **Failed**: {what}.\n\n{}\n\n{hint}",
-                quote(reason)
-            ),
+            Status::Failed { what, reason, hint } => {
+                format!("❌ **Failed**: {what}.\n\n{}\n\n{hint}", quote(reason))
+            }
             Status::Stopped { what } => format!(
                 "⏹️ **Stopped**: {what} was cancelled by `/metagpt stop`. Nothing was pushed. \
                  `/metagpt retry` runs it again."
@@ -104,12 +107,7 @@ fn render_done(done: &Done) -> String {
         "✅ **Done**: {}, iteration {}.\n\nPull request: #{} ({})\n\n{verdict}{check}\n\nCost: \
          ${:.4} this iteration, ${:.4} in all iterations.\n\nComment `/metagpt <feedback>` to run \
          another iteration on the same branch.",
-        done.what,
-        done.iteration,
-        done.pr_number,
-        done.pr_url,
-        done.cost_usd,
-        done.cumulative_usd
+        done.what, done.iteration, done.pr_number, done.pr_url, done.cost_usd, done.cumulative_usd
     )
 }
 

@@ -155,7 +155,10 @@ pub async fn publish(
     )
     .await?;
     let verdict = if evidence.gates.passed {
-        format!("All quality gates passed (iteration {})", evidence.iteration)
+        format!(
+            "All quality gates passed (iteration {})",
+            evidence.iteration
+        )
     } else {
         format!(
             "{} quality gate(s) failed (iteration {})",

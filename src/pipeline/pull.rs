@@ -57,8 +57,9 @@ pub async fn upsert(
             match created {
                 Ok(pull) => pull,
                 Err(error) if error.is_already_exists() => {
-                    let found = pick(find_pulls_by_head(client, owner, repo, content.branch).await?)
-                        .ok_or(error)?;
+                    let found =
+                        pick(find_pulls_by_head(client, owner, repo, content.branch).await?)
+                            .ok_or(error)?;
                     update(client, owner, repo, &found, content).await?
                 }
                 Err(error) => return Err(error),

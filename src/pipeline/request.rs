@@ -25,7 +25,11 @@ pub fn kind_of(issue: &Issue, config: &RepoConfig) -> Kind {
             .iter()
             .any(|bug| bug.eq_ignore_ascii_case(label))
     });
-    if is_bug { Kind::Bugfix } else { Kind::Requirement }
+    if is_bug {
+        Kind::Bugfix
+    } else {
+        Kind::Requirement
+    }
 }
 
 /// The first iteration's text: `# <title>` and the body, cleaned.

@@ -55,7 +55,8 @@ pub struct RunSettings {
 
 /// Everything [`execute`] needs; the branch is checked out and passed the preflight.
 pub struct Plan<'a> {
-    pub workspace: &'a Workspace,
+    /// Borrowed mutably only so the run's future is `Send` (a `Workspace` is `Send`, not `Sync`).
+    pub workspace: &'a mut Workspace,
     pub branch: &'a PreparedBranch,
     pub layout: &'a SourceLayout,
     pub target: RunTarget,
@@ -113,9 +114,8 @@ pub fn next_iteration(workspace: &Workspace, target: &RunTarget) -> (u32, Option
 pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcome, String> {
     let key = plan.llm.key().expose_secret().to_owned();
     let failed = |e: String| redact(&e, &[&key]);
-    let workspace = plan.workspace;
-    let (iteration, previous_cost) = next_iteration(workspace, &plan.target);
-    workspace
+    let (iteration, previous_cost) = next_iteration(plan.workspace, &plan.target);
+    plan.workspace
         .write_issue_text(plan.kind, &plan.text)
         .map_err(|e| failed(e.to_string()))?;
 
@@ -147,7 +147,7 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
     let agent_run = AgentRun {
         run_id: format!("{}-{iteration}", plan.target.dir_name()),
         python: plan.llm.python.clone(),
-        repo: workspace.root().to_path_buf(),
+        repo: plan.workspace.root().to_path_buf(),
         idea: plan.text.clone(),
         kind: plan.kind,
         options: AgentOptions {
@@ -174,10 +174,11 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
     })?;
 
     let start = plan.branch.head;
-    let protected = workspace
+    let protected = plan
+        .workspace
         .protected_changes(start, &plan.settings.protected_paths)
         .map_err(|e| failed(e.to_string()))?;
-    repo::restore(workspace.root(), start, &protected).map_err(failed)?;
+    repo::restore(plan.workspace.root(), start, &protected).map_err(failed)?;
     let run_info = RunInfo {
         target: plan.target.clone(),
         iteration,
@@ -191,29 +192,31 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
         request: plan.text.clone(),
     };
     let ledger = handle.ledger();
-    let done = evidence::Finished {
-        workspace,
-        run: &run_info,
-        start,
-        layout: plan.layout,
-        code_review: plan.settings.code_review,
-        run_tests: plan.settings.run_tests,
-        protected_touched: &protected,
-        budget: Budget {
-            spent_usd: handle.spent_usd(),
-            max_usd: plan.settings.max_cost_usd,
-            exhausted: handle.budget_exhausted(),
-        },
-        ledger: &ledger,
-        previous_cost: previous_cost.as_ref(),
-        trace: &trace,
-        reviews: &agent_dir.join("reviews.jsonl"),
-        llm: &llm_path,
-        secrets: &secrets,
-        out: plan.out,
-        link_base: plan.link_base.as_deref(),
+    let written = {
+        let done = evidence::Finished {
+            workspace: &*plan.workspace,
+            run: &run_info,
+            start,
+            layout: plan.layout,
+            code_review: plan.settings.code_review,
+            run_tests: plan.settings.run_tests,
+            protected_touched: &protected,
+            budget: Budget {
+                spent_usd: handle.spent_usd(),
+                max_usd: plan.settings.max_cost_usd,
+                exhausted: handle.budget_exhausted(),
+            },
+            ledger: &ledger,
+            previous_cost: previous_cost.as_ref(),
+            trace: &trace,
+            reviews: &agent_dir.join("reviews.jsonl"),
+            llm: &llm_path,
+            secrets: &secrets,
+            out: plan.out,
+            link_base: plan.link_base.as_deref(),
+        };
+        evidence::write(&done, scratch.path()).map_err(failed)?
     };
-    let written = evidence::write(&done, scratch.path()).map_err(failed)?;
     drop(handle);
     gateway.shutdown().await;
 

@@ -94,6 +94,6 @@ impl Workspace {
     /// The message of the commit `HEAD` points at (`None` on an unborn or unreadable HEAD).
     pub fn head_message(&self) -> Option<String> {
         let commit = self.repo.head().ok()?.peel_to_commit().ok()?;
-        commit.message().map(str::to_owned)
+        commit.message().ok().map(str::to_owned)
     }
 }
