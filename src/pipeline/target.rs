@@ -72,13 +72,16 @@ pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, F
     }
 }
 
+/// The hidden marker of the bot's short replies (so its own comments are never taken as commands).
+pub const REPLY_MARKER: &str = "<!-- metagpt-bot:reply -->";
+
 async fn reply(client: &Octocrab, trigger: &Trigger, text: &str) -> Result<(), Failure> {
     create_comment(
         client,
         &trigger.repo.owner,
         &trigger.repo.name,
         trigger.issue_number,
-        text,
+        &format!("{REPLY_MARKER}\n{text}"),
     )
     .await
     .map(drop)
