@@ -124,7 +124,9 @@ struct CreatePull {
     body: Option<String>,
     #[serde(default)]
     draft: bool,
+    /// Documented and accepted; the fake does not model fork permissions.
     #[serde(default)]
+    #[allow(dead_code)]
     maintainer_can_modify: Option<bool>,
 }
 
@@ -137,7 +139,6 @@ fn create_pull(state: &mut GitHubState, call: &Call<'_>) -> Reply {
         Ok(ask) => ask,
         Err(reply) => return reply,
     };
-    let _ = ask.maintainer_can_modify;
     let Some(user) = state.actor(&call.caller) else {
         return Reply::error(403, "Resource not accessible by integration");
     };
@@ -175,9 +176,9 @@ fn update_pull(state: &mut GitHubState, call: &Call<'_>) -> Reply {
         Err(reply) => return reply,
     };
     if ask.base.is_some() || ask.maintainer_can_modify.is_some() {
-        state
-            .unexpected
-            .push("the fake does not model changing a pull request's base".to_owned());
+        state.unexpected.push(
+            "the fake does not model changing a pull request's base or fork permissions".to_owned(),
+        );
     }
     let edited = state.edit_pull(
         &full_name,
