@@ -136,9 +136,14 @@ impl GitHubError {
                     .0
                     .iter()
                     .any(|error| error.message.to_ascii_lowercase().contains("rate limit"));
+                let messages: Vec<&str> = source
+                    .0
+                    .iter()
+                    .map(|error| error.message.as_str())
+                    .collect();
                 GitHubError::GraphQl {
                     operation,
-                    detail: source.to_string(),
+                    detail: messages.join("; "),
                     rate_limited: says_rate_limit,
                 }
             }

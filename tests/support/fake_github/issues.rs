@@ -7,8 +7,9 @@
 
 use serde_json::{Value, json};
 
+use super::model::{Issue, Repo};
 use super::route::{Call, Reply, Router};
-use super::state::{GitHubState, Issue, Repo};
+use super::state::GitHubState;
 
 pub async fn mount(router: &Router<'_>) {
     router

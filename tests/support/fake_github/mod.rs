@@ -1,31 +1,48 @@
 //! A stateful fake GitHub on 127.0.0.1 for tests: wiremock responders over a small model of GitHub
-//! (apps, installations, repositories, issues, tokens), in the style of rust-lang/bors' test mocks.
+//! (apps, installations, tokens, repositories with their files, collaborators, issues, comments,
+//! reactions, pull requests and check runs), in the style of rust-lang/bors' test mocks.
 //!
 //! Invariants:
 //! - The fake checks credentials as GitHub does: App JWTs are verified with the test App's public key
 //!   (RS256, `iss`, `exp`, `iat`), installation tokens must be minted by it and not expired.
-//! - Every answered request is in [`FakeGitHub::requests`]; any request no route expected is recorded
-//!   and fails the test: at [`FakeGitHub::assert_no_unexpected`], or when the fake is dropped.
+//! - Every answered request is in [`FakeGitHub::requests`]; any request no route expected (or whose body
+//!   GitHub does not document) is recorded and fails the test: at [`FakeGitHub::assert_no_unexpected`],
+//!   or when the fake is dropped.
 //! - An optional path prefix (`/api/v3`) puts every endpoint under it, like GitHub Enterprise Server.
-//! - To model more of GitHub, add state and methods in `state.rs` and one small handler file per area.
+//! - To model more of GitHub, add data in `model.rs`, rules as `GitHubState` methods (`world.rs`,
+//!   `pull_rules.rs`) and one small handler file per area.
 #![allow(dead_code)]
 
 mod app;
 mod auth;
+mod checks;
+mod comments;
 mod faults;
+mod graphql;
 mod issues;
+pub mod model;
+mod permissions;
+mod pull_rules;
+mod pulls;
+mod reactions;
+mod repos;
 mod route;
 pub mod state;
 mod unexpected;
+mod world;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wiremock::MockServer;
 
 pub use faults::Fault;
+#[allow(unused_imports)]
+pub use model::{CheckRun, Collaborator, Comment, Issue, Pull, Reaction, ReactionOn, Repo, User};
 use route::{Router, Shared, lock};
 #[allow(unused_imports)]
-pub use state::{App, Caller, GitHubState, Issue, LoggedRequest, MintedToken, User};
+pub use state::{
+    ACTIONS_BOT_ID, ACTIONS_BOT_LOGIN, App, Caller, GitHubState, LoggedRequest, MintedToken,
+};
 
 /// The throwaway test App's private key (PKCS#1 PEM, as GitHub issues them).
 pub const TEST_APP_KEY: &str = include_str!("../keys/test-app.pem");
@@ -78,6 +95,13 @@ impl FakeGitHub {
         };
         app::mount(&router).await;
         issues::mount(&router).await;
+        repos::mount(&router).await;
+        permissions::mount(&router).await;
+        comments::mount(&router).await;
+        reactions::mount(&router).await;
+        pulls::mount(&router).await;
+        graphql::mount(&router).await;
+        checks::mount(&router).await;
         unexpected::mount(&server, &state).await;
         Self {
             server,

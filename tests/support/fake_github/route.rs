@@ -6,9 +6,12 @@
 //! - Handlers are plain functions of the state and the [`Call`]; they never see wiremock, so adding an
 //!   endpoint is one function and one `route` line.
 //! - Paths are matched and split after the optional prefix (`/api/v3` for a GHES-style base).
+//! - A request body GitHub's docs do not describe (bad JSON, a missing or unknown field) is answered 422
+//!   *and* recorded as unexpected, so a client bug fails the test even if the client copes with the 422.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -47,6 +50,39 @@ impl Call<'_> {
             Caller::App(_) => Err(Reply::error(403, "Resource not accessible by integration")),
             Caller::Anonymous => Err(Reply::not_found()),
         }
+    }
+
+    /// The repository named by `/repos/{owner}/{name}/...`, if it exists and the caller's installation
+    /// can see it; GitHub answers 404 otherwise (a hidden repository looks like a missing one).
+    pub fn repo(&self, state: &GitHubState) -> Result<String, Reply> {
+        let installation = self.installation()?;
+        let full_name = format!("{}/{}", self.segment(1), self.segment(2));
+        if state.can_see(installation, &full_name) && state.repos.contains_key(&full_name) {
+            Ok(full_name)
+        } else {
+            Err(Reply::not_found())
+        }
+    }
+
+    /// The value of query parameter `name`, if present.
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.request
+            .url
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+
+    /// The request body as `T`; a body GitHub would refuse is answered 422 and recorded as unexpected.
+    pub fn body<T: DeserializeOwned>(&self, state: &mut GitHubState) -> Result<T, Reply> {
+        serde_json::from_slice(&self.request.body).map_err(|error| {
+            state.unexpected.push(format!(
+                "{} {} with a body GitHub does not document: {error}",
+                self.request.method,
+                self.request.url.path()
+            ));
+            Reply::error(422, "Invalid request.")
+        })
     }
 
     /// The App a request authenticated as (by JWT), or GitHub's answer to a request that did not.
@@ -89,6 +125,13 @@ impl Reply {
 
     pub fn not_found() -> Self {
         Self::error(404, "Not Found")
+    }
+
+    /// GitHub's 422 "Validation Failed" with its `errors` entries.
+    pub fn validation(errors: Value) -> Self {
+        let mut reply = Self::error(422, "Validation Failed");
+        reply.body["errors"] = errors;
+        reply
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {

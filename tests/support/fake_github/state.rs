@@ -1,16 +1,25 @@
-//! The fake's model of GitHub: apps, installations, repositories, issues, minted tokens, and a log of
-//! every request it answered.
+//! The fake's model of GitHub: apps, installations, tokens, who a caller is, and a log of every request
+//! it answered. What lives in repositories is in `model.rs`; its rules in `world.rs` and `pull_rules.rs`.
 //!
 //! Invariants:
-//! - State changes only through these methods, so later handlers (PRs, comments, check runs) add fields
-//!   and methods here and keep the rules in one place.
+//! - State changes only through methods of [`GitHubState`], so each rule lives in one place.
 //! - A token is valid while `now < expires_at`; an unknown token and an expired token are both answered
 //!   401 "Bad credentials", exactly as GitHub does.
 //! - Every minted token is kept (in mint order), so a test can count mints and see which token a request used.
+//! - A static token (an Action's `GITHUB_TOKEN`) never expires and acts as `github-actions[bot]`; an
+//!   installation token acts as the App's bot, `<slug>[bot]`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
+
+use super::model::{CheckRun, Comment, Issue, Reaction, Repo, User};
+
+/// The account an Action's `GITHUB_TOKEN` acts as.
+pub const ACTIONS_BOT_LOGIN: &str = "github-actions[bot]";
+pub const ACTIONS_BOT_ID: u64 = 41_898_282;
+/// App bot accounts get ids from here on (`BOT_ID_BASE + app id`).
+pub const BOT_ID_BASE: u64 = 90_000_000;
 
 /// A GitHub App: its id, slug and the public half of its key (to verify its JWTs).
 #[derive(Debug, Clone)]
@@ -29,67 +38,6 @@ pub struct Installation {
     /// Full names (`owner/name`) of the repositories the installation can see.
     pub repositories: BTreeSet<String>,
     pub suspended: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub login: String,
-    pub id: u64,
-}
-
-impl User {
-    pub fn new(login: &str, id: u64) -> Self {
-        Self {
-            login: login.to_owned(),
-            id,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Repo {
-    pub id: u64,
-    pub owner: User,
-    pub name: String,
-    pub issues: BTreeMap<u64, Issue>,
-}
-
-impl Repo {
-    pub fn full_name(&self) -> String {
-        format!("{}/{}", self.owner.login, self.name)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Issue {
-    pub number: u64,
-    pub title: String,
-    pub body: Option<String>,
-    pub labels: Vec<String>,
-    /// `open` or `closed`.
-    pub state: String,
-    pub user: User,
-    pub is_pull_request: bool,
-}
-
-impl Issue {
-    /// An open issue with no labels.
-    pub fn open(number: u64, title: &str, body: &str, user: User) -> Self {
-        Self {
-            number,
-            title: title.to_owned(),
-            body: Some(body.to_owned()),
-            labels: Vec::new(),
-            state: "open".to_owned(),
-            user,
-            is_pull_request: false,
-        }
-    }
-
-    pub fn with_labels(mut self, labels: &[&str]) -> Self {
-        self.labels = labels.iter().map(|label| (*label).to_owned()).collect();
-        self
-    }
 }
 
 /// One installation token the fake handed out.
@@ -139,6 +87,14 @@ pub struct GitHubState {
     pub requests: Vec<LoggedRequest>,
     /// Requests no route of the fake expected (method and path).
     pub unexpected: Vec<String>,
+    /// Issue comments of every repository, in creation order (ids are global).
+    pub comments: Vec<Comment>,
+    pub reactions: Vec<Reaction>,
+    pub check_runs: Vec<CheckRun>,
+    /// Tokens that never expire (an Action's `GITHUB_TOKEN`), with their installation.
+    pub static_tokens: BTreeMap<String, u64>,
+    /// The last id handed out for comments, reactions and check runs.
+    pub last_id: u64,
     token_lifetimes: VecDeque<Duration>,
 }
 
@@ -160,13 +116,21 @@ impl GitHubState {
 
     /// Adds a repository, visible to `installation_id`.
     pub fn add_repo(&mut self, installation_id: u64, id: u64, owner: User, name: &str) {
+        let full_name = format!("{}/{name}", owner.login);
         let repo = Repo {
             id,
             owner,
             name: name.to_owned(),
             issues: BTreeMap::new(),
+            default_branch: "main".to_owned(),
+            clone_url: format!("https://github.com/{full_name}.git"),
+            fork: false,
+            private: false,
+            git_dir: None,
+            files: BTreeMap::new(),
+            collaborators: BTreeMap::new(),
+            pulls: BTreeMap::new(),
         };
-        let full_name = repo.full_name();
         if let Some(installation) = self.installations.get_mut(&installation_id) {
             installation.repositories.insert(full_name.clone());
         }
@@ -218,8 +182,45 @@ impl GitHubState {
         minted
     }
 
+    /// Accepts `token` for `installation_id` from now on, for ever (an Action's `GITHUB_TOKEN`).
+    pub fn add_static_token(&mut self, token: &str, installation_id: u64) {
+        self.static_tokens.insert(token.to_owned(), installation_id);
+    }
+
+    /// The account a caller's writes are attributed to: the App's bot or `github-actions[bot]`.
+    pub fn actor(&self, caller: &Caller) -> Option<User> {
+        let Caller::Installation { id, token } = caller else {
+            return None;
+        };
+        if self.static_tokens.contains_key(token) {
+            return Some(User::new(ACTIONS_BOT_LOGIN, ACTIONS_BOT_ID));
+        }
+        self.app_bot(self.installations.get(id)?.app_id)
+    }
+
+    /// The bot account of App `app_id` (`<slug>[bot]`), which its installation tokens act as.
+    pub fn app_bot(&self, app_id: u64) -> Option<User> {
+        let app = self.apps.get(&app_id)?;
+        Some(User::new(
+            &format!("{}[bot]", app.slug),
+            BOT_ID_BASE + app.id,
+        ))
+    }
+
+    /// A fresh global id for a comment, reaction or check run.
+    pub fn next_id(&mut self) -> u64 {
+        self.last_id += 1;
+        1_000_000 + self.last_id
+    }
+
     /// Who presents `token` as a bearer token, unless it is a JWT (see `auth`).
     pub fn installation_caller(&self, token: &str) -> Caller {
+        if let Some(id) = self.static_tokens.get(token) {
+            return Caller::Installation {
+                id: *id,
+                token: token.to_owned(),
+            };
+        }
         let refused = || Caller::Refused("Bad credentials".to_owned());
         let Some(minted) = self.minted.iter().find(|minted| minted.token == token) else {
             return refused();

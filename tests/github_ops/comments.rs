@@ -1,0 +1,155 @@
+//! Comments and reactions: create, edit only the bot's own, find by marker across pages, react.
+
+use metagpt_bot::github::{
+    GitHubError, ReactionTarget, add_reaction, create_comment, find_comment, update_comment,
+};
+
+use super::fake_github::{FakeGitHub, ReactionOn, TEST_APP_ID, User};
+use super::{FULL_NAME, OWNER, REPO, alice, client_for, world};
+
+const MARKER: &str = "<!-- metagpt-bot:progress -->";
+
+fn bot(fake: &FakeGitHub) -> User {
+    fake.state().app_bot(TEST_APP_ID).expect("the test App")
+}
+
+#[tokio::test]
+async fn the_bot_creates_and_edits_its_comment_but_not_a_humans() {
+    let fake = FakeGitHub::start().await;
+    world(&fake);
+    let human = fake
+        .state()
+        .add_comment(FULL_NAME, 1, alice(), "please do it");
+    let client = client_for(&fake).await;
+
+    let created = create_comment(&client, OWNER, REPO, 1, &format!("{MARKER}\nQueued"))
+        .await
+        .expect("comment");
+    let edited = update_comment(
+        &client,
+        OWNER,
+        REPO,
+        created.id,
+        &format!("{MARKER}\nRunning"),
+    )
+    .await
+    .expect("edit");
+    let refused = update_comment(&client, OWNER, REPO, human.id, "hijacked")
+        .await
+        .expect_err("not the bot's comment");
+
+    assert_eq!(created.user_login, "metagpt-bot-test[bot]");
+    assert!(
+        created
+            .html_url
+            .ends_with(&format!("#issuecomment-{}", created.id))
+    );
+    assert_eq!(edited.id, created.id);
+    assert_eq!(refused.status(), Some(403));
+    let comments: Vec<(String, String)> = fake
+        .state()
+        .comments_on(FULL_NAME, 1)
+        .into_iter()
+        .map(|comment| (comment.user.login, comment.body))
+        .collect();
+    assert_eq!(
+        comments,
+        [
+            ("alice".to_owned(), "please do it".to_owned()),
+            (
+                "metagpt-bot-test[bot]".to_owned(),
+                format!("{MARKER}\nRunning")
+            ),
+        ]
+    );
+    let missing = create_comment(&client, OWNER, REPO, 404, "x").await;
+    assert_eq!(missing.expect_err("no issue #404").status(), Some(404));
+}
+
+#[tokio::test]
+async fn find_comment_reads_every_page_and_only_trusts_bots() {
+    let fake = FakeGitHub::start().await;
+    world(&fake);
+    let bot = bot(&fake);
+    let expected = {
+        let mut state = fake.state();
+        state.add_comment(FULL_NAME, 1, alice(), &format!("quoting {MARKER}"));
+        for index in 0..128 {
+            state.add_comment(FULL_NAME, 1, alice(), &format!("comment {index}"));
+        }
+        state.add_comment(
+            FULL_NAME,
+            1,
+            bot.clone(),
+            "a bot comment without the marker",
+        );
+        let expected = state.add_comment(FULL_NAME, 1, bot.clone(), &format!("{MARKER}\nDone"));
+        state.add_comment(FULL_NAME, 1, bot, &format!("{MARKER}\nnewer"));
+        expected
+    };
+    let client = client_for(&fake).await;
+
+    let found = find_comment(&client, OWNER, REPO, 1, MARKER)
+        .await
+        .expect("listing")
+        .expect("the bot's comment on page 2");
+
+    assert_eq!(found.id, expected.id);
+    assert_eq!(found.body, format!("{MARKER}\nDone"));
+    let pages = fake
+        .requests()
+        .iter()
+        .filter(|request| request.path.ends_with("/issues/1/comments"))
+        .count();
+    assert_eq!(pages, 2, "132 comments are two pages of 100");
+
+    let absent = find_comment(&client, OWNER, REPO, 1, "<!-- other -->")
+        .await
+        .expect("listing");
+    assert_eq!(absent, None);
+}
+
+#[tokio::test]
+async fn reactions_on_issues_and_comments_succeed_once_and_again() {
+    let fake = FakeGitHub::start().await;
+    world(&fake);
+    let human = fake
+        .state()
+        .add_comment(FULL_NAME, 1, alice(), "/metagpt go");
+    let client = client_for(&fake).await;
+
+    add_reaction(&client, OWNER, REPO, ReactionTarget::Issue(1), "eyes")
+        .await
+        .expect("new reaction (201)");
+    add_reaction(&client, OWNER, REPO, ReactionTarget::Issue(1), "eyes")
+        .await
+        .expect("same reaction again (200)");
+    add_reaction(
+        &client,
+        OWNER,
+        REPO,
+        ReactionTarget::Comment(human.id),
+        "+1",
+    )
+    .await
+    .expect("reaction on a comment");
+    let invalid = add_reaction(&client, OWNER, REPO, ReactionTarget::Issue(1), "party")
+        .await
+        .expect_err("not a GitHub reaction");
+
+    assert!(matches!(invalid, GitHubError::Invalid { .. }), "{invalid}");
+    let statuses: Vec<u16> = fake
+        .requests()
+        .iter()
+        .filter(|request| request.path.ends_with("/reactions"))
+        .map(|request| request.status)
+        .collect();
+    assert_eq!(statuses, [201, 200, 201], "the invalid one was never sent");
+    let state = fake.state();
+    let on_issue = ReactionOn::Issue {
+        repo: FULL_NAME.to_owned(),
+        number: 1,
+    };
+    assert_eq!(state.reactions_on(&on_issue), ["eyes"]);
+    assert_eq!(state.reactions_on(&ReactionOn::Comment(human.id)), ["+1"]);
+}
