@@ -149,17 +149,35 @@ impl Running {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_labelled_issue_is_stored_then_read_through_the_app_installation() {
+async fn a_labelled_issue_is_stored_then_the_issue_is_told_the_agent_settings_are_missing() {
     let (dir, url) = temp_database();
     let running = start(github_with_issue().await, url, dir).await;
     let (status, answer) = running.deliver("issues", &labeled_issue_5()).await;
     assert_eq!(status, 202, "{answer}");
     let job = answer["job_id"].as_i64().expect("the answer names the job");
 
-    let info = running.wait_for(job, JobState::Done).await;
-    let outcome = info.outcome.expect("a done job keeps its outcome");
-    assert_eq!(outcome["issue"]["title"], "Add a CLI");
-    assert_eq!(outcome["action"], "run");
+    // This `serve` has App credentials but no LLM settings: the run cannot start, and says why.
+    let info = running.wait_for(job, JobState::Failed).await;
+    let reason = info.last_error.expect("the reason is kept");
+    assert!(reason.contains("LLM_API_KEY is not set"), "{reason}");
+    assert_eq!(info.attempts, 1, "a settings problem is not retried");
+    let comments = running.github.state().comments_on("octo/repo", 5);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(
+        comments[0]
+            .body
+            .starts_with("<!-- metagpt-bot:progress -->")
+    );
+    assert!(
+        comments[0].body.contains("**Failed**"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        comments[0].body.contains("LLM_API_KEY"),
+        "{}",
+        comments[0].body
+    );
 
     let (status, ready) = running.get("/readyz").await;
     assert_eq!(status, 200, "{ready}");
@@ -216,7 +234,8 @@ async fn a_job_left_running_by_a_dead_process_runs_again_at_start() {
         claimed.id
     };
     let running = start(github_with_issue().await, url, dir).await;
-    let info = running.wait_for(job, JobState::Done).await;
+    // Taken again (attempt 2); it then ends on the missing agent settings, which is not retried.
+    let info = running.wait_for(job, JobState::Failed).await;
     assert_eq!(info.attempts, 2);
     running.stop().await.assert_no_unexpected();
 }

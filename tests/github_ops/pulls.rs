@@ -107,6 +107,7 @@ async fn the_head_follows_pushes_and_updates_change_title_and_body() {
     let update = PullUpdate {
         title: None,
         body: Some("Closes #1\n\nIteration 2".to_owned()),
+        state: None,
     };
     let updated = update_pull(&client, OWNER, REPO, pull.number, &update)
         .await

@@ -2,6 +2,8 @@
 //! of the token, the way GitHub accepts `x-access-token:<token>`. It listens on 127.0.0.1 only, runs on
 //! its own thread and runtime (so tests may block on git), and stops when dropped.
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,9 +17,12 @@ use tokio::io::AsyncWriteExt;
 
 const MAX_BODY: usize = 256 * 1024 * 1024;
 
+/// Decides whether a Basic password is a token the server accepts.
+pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 struct Shared {
     root: PathBuf,
-    token: String,
+    token: TokenCheck,
     refused: AtomicUsize,
 }
 
@@ -31,9 +36,16 @@ pub struct GitServer {
 impl GitServer {
     /// Serves the bare repositories under `root`, accepting only `token` as the Basic password.
     pub fn start(root: &Path, token: &str) -> Self {
+        let token = token.to_owned();
+        Self::start_with(root, Arc::new(move |given: &str| given == token))
+    }
+
+    /// Serves the bare repositories under `root`, accepting the passwords `check` accepts (e.g. the
+    /// installation tokens a fake GitHub minted and that are still valid).
+    pub fn start_with(root: &Path, check: TokenCheck) -> Self {
         let shared = Arc::new(Shared {
             root: root.to_path_buf(),
-            token: token.to_owned(),
+            token: check,
             refused: AtomicUsize::new(0),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -89,7 +101,7 @@ impl Drop for GitServer {
     }
 }
 
-fn authorised(headers: &HeaderMap, token: &str) -> bool {
+fn authorised(headers: &HeaderMap, token: &TokenCheck) -> bool {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -105,7 +117,7 @@ fn authorised(headers: &HeaderMap, token: &str) -> bool {
     let decoded = String::from_utf8_lossy(&decoded);
     decoded
         .split_once(':')
-        .is_some_and(|(_, password)| password == token)
+        .is_some_and(|(_, password)| token(password))
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {

@@ -126,6 +126,18 @@ impl FakeGitHub {
         faults::mount(&self.server, &self.state, verb, &full_path, fault, times).await;
     }
 
+    /// A check a git server can use to accept exactly the tokens GitHub would accept now (minted
+    /// installation tokens that are neither expired nor revoked, and static Action tokens).
+    pub fn token_check(&self) -> Arc<dyn Fn(&str) -> bool + Send + Sync> {
+        let state = self.state.clone();
+        Arc::new(move |token: &str| {
+            matches!(
+                lock(&state).installation_caller(token),
+                Caller::Installation { .. }
+            )
+        })
+    }
+
     /// Every installation token minted so far, in order.
     pub fn minted_tokens(&self) -> Vec<MintedToken> {
         self.state().minted.clone()
