@@ -8,7 +8,7 @@
 //!   comment carries (which also covers a personal token passed as `github-token`).
 //! - An event the bot does not act on is `Ignore` with a reason a person can read, never an error; only an
 //!   unreadable or malformed event file is an error (the job is misconfigured).
-//! - The trigger has no installation (`installation_id` is `None`) and a synthetic delivery id naming
+//! - The trigger has no installation (`installation_id` is `None`, even when the payload names one) and a synthetic delivery id naming
 //!   the workflow run.
 
 use crate::github::payloads::parse_event;
@@ -41,7 +41,16 @@ impl ActionEnv {
             }
             Err(e) => return Err(format!("{e}; is GITHUB_EVENT_NAME right for this file?")),
         };
-        Ok(decide(&self.intake_config(), &self.delivery_id(), &event))
+        Ok(
+            match decide(&self.intake_config(), &self.delivery_id(), &event) {
+                // A payload may name an App installation; the Action never acts through one.
+                Decision::Trigger(trigger) => Decision::Trigger(Trigger {
+                    installation_id: None,
+                    ..trigger
+                }),
+                ignore => ignore,
+            },
+        )
     }
 
     /// The trigger for the job's event; `Ok(None)` when there is nothing to do (the reason is logged).

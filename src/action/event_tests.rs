@@ -97,6 +97,8 @@ fn another_label_is_nothing_to_do() {
 fn a_command_comment_is_an_iteration() {
     let body = "Thanks!\n\n/metagpt use a dataclass\n\nand keep the CLI";
     let trigger = trigger(decide_for("issue_comment", &comment(body), "metagpt"));
+    // The fixture names installation 1; the Action does not act through an installation.
+    assert_eq!(trigger.installation_id, None);
     match trigger.action {
         Action::Iterate { feedback, .. } => {
             assert_eq!(feedback, "use a dataclass\n\nand keep the CLI")
