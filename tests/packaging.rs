@@ -1,45 +1,20 @@
-//! Packaging: `action.yml` against the contract and the binary, the example workflow and CI through
-//! actionlint, the Dockerfile through hadolint and against what the repository tests outside Docker.
+//! The Dockerfile through hadolint and against what the repository tests outside Docker; the example
+//! workflow and CI through actionlint. (`packaging_action.rs` checks action.yml against the contract,
+//! `packaging_healthcheck.rs` the image's health check against a real `serve`.)
 
 #[path = "packaging/dockerfile.rs"]
 mod dockerfile;
+#[path = "packaging/files.rs"]
+mod files;
 #[path = "packaging/tools.rs"]
 mod tools;
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use dockerfile::{Stage, exec_form, stages};
-use serde_json::{Value, json};
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
-
-fn yaml(path: &str) -> Value {
-    serde_yaml_ng::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Runs a linter from the repository root; fails the test with its report when it finds anything.
-fn lint(linter: &Path, args: &[&str]) {
-    let output = Command::new(linter)
-        .args(args)
-        .current_dir(repo("."))
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", linter.display()));
-    assert!(
-        output.status.success(),
-        "{} {args:?} found problems:\n{}{}",
-        linter.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use files::{read, repo, yaml};
+use serde_json::json;
 
 #[test]
 fn the_image_action_yml_builds_passes_hadolint() {
@@ -48,14 +23,14 @@ fn the_image_action_yml_builds_passes_hadolint() {
     let image = action["runs"]["image"].as_str().expect("runs.image");
     assert_eq!(image, "Dockerfile", "lint the image action.yml builds");
     if let Some(hadolint) = tools::linter("hadolint") {
-        lint(&hadolint, &["--no-color", image]);
+        tools::lint(&hadolint, &["--no-color", image]);
     }
 }
 
 #[test]
 fn the_example_workflow_and_ci_pass_actionlint() {
     if let Some(actionlint) = tools::linter("actionlint") {
-        lint(
+        tools::lint(
             &actionlint,
             &[
                 "-no-color",
@@ -65,122 +40,6 @@ fn the_example_workflow_and_ci_pass_actionlint() {
         );
     }
 }
-
-/// CONTRACT.md's Action inputs: name, required, default.
-const CONTRACT_INPUTS: &[(&str, bool, Option<&str>)] = &[
-    ("github-token", false, Some("${{ github.token }}")),
-    ("llm-api-key", true, None),
-    ("llm-base-url", false, Some("")),
-    ("llm-model", false, Some("")),
-    ("llm-api-type", false, Some("")),
-    ("trigger-label", false, Some("metagpt")),
-    ("n-round", false, Some("20")),
-    ("max-cost-usd", false, Some("3")),
-    ("code-review", false, Some("true")),
-    ("run-tests", false, Some("true")),
-];
-
-#[test]
-fn action_yml_declares_exactly_the_contract_inputs_and_outputs() {
-    let action = yaml("action.yml");
-    for key in ["name", "description", "author"] {
-        assert!(action[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
-    }
-    assert!(action["branding"]["icon"].is_string() && action["branding"]["color"].is_string());
-    let inputs = action["inputs"].as_object().expect("inputs");
-    // (serde_json's map is sorted, so names are compared as sets.)
-    let names: BTreeSet<&str> = inputs.keys().map(String::as_str).collect();
-    let contract: BTreeSet<&str> = CONTRACT_INPUTS.iter().map(|(name, ..)| *name).collect();
-    assert_eq!(names, contract);
-    for (name, required, default) in CONTRACT_INPUTS {
-        let input = &inputs[*name];
-        assert!(
-            input["description"].as_str().is_some_and(|d| !d.is_empty()),
-            "{name}"
-        );
-        assert_eq!(input["required"], json!(required), "{name}");
-        assert_eq!(input["default"].as_str(), *default, "{name}");
-    }
-    let outputs: BTreeSet<&str> = action["outputs"]
-        .as_object()
-        .expect("outputs")
-        .iter()
-        .inspect(|(name, o)| assert!(o["description"].is_string(), "{name}"))
-        .map(|(name, _)| name.as_str())
-        .collect();
-    let contract = BTreeSet::from(["pr-number", "pr-url", "cost-usd", "gates-passed"]);
-    assert_eq!(outputs, contract);
-    let written = BTreeSet::from(metagpt_bot::action::OUTPUTS);
-    assert_eq!(outputs, written, "what the binary writes");
-}
-
-#[test]
-fn action_yml_defaults_mean_what_the_binary_assumes_for_an_empty_input() {
-    let action = yaml("action.yml");
-    let runner = |inputs: &dyn Fn(&str, &str) -> String| {
-        let mut vars = vec![
-            ("GITHUB_EVENT_NAME".to_owned(), "issues".to_owned()),
-            ("GITHUB_EVENT_PATH".to_owned(), "/e.json".to_owned()),
-            ("GITHUB_REPOSITORY".to_owned(), "o/r".to_owned()),
-            ("GITHUB_OUTPUT".to_owned(), "/o".to_owned()),
-            ("GITHUB_STEP_SUMMARY".to_owned(), "/s".to_owned()),
-            ("INPUT_GITHUB-TOKEN".to_owned(), "ghs_x".to_owned()),
-            ("INPUT_LLM-API-KEY".to_owned(), "sk-x".to_owned()),
-        ];
-        for (name, input) in action["inputs"].as_object().expect("inputs") {
-            if let Some(default) = input["default"].as_str().filter(|d| !d.contains("${{")) {
-                vars.push((
-                    format!("INPUT_{}", name.to_uppercase()),
-                    inputs(name, default),
-                ));
-            }
-        }
-        metagpt_bot::action::ActionEnv::from_env(|name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
-        .unwrap_or_else(|problems| panic!("{problems:#?}"))
-    };
-    let with_defaults = runner(&|_, default| default.to_owned());
-    let with_empty = runner(&|_, _| String::new());
-    let fields = |e: &metagpt_bot::action::ActionEnv| {
-        format!(
-            "{:?} {:?} {:?} {} {} {} {} {}",
-            e.llm_base_url,
-            e.llm_model,
-            e.llm_api_type,
-            e.trigger_label,
-            e.n_round,
-            e.max_cost_usd,
-            e.code_review,
-            e.run_tests
-        )
-    };
-    assert_eq!(fields(&with_defaults), fields(&with_empty));
-}
-
-#[test]
-fn the_example_workflow_triggers_on_labels_and_comments_with_least_permissions() {
-    let workflow = yaml("examples/workflows/metagpt.yml");
-    assert_eq!(workflow["on"]["issues"]["types"], json!(["labeled"]));
-    assert_eq!(workflow["on"]["issue_comment"]["types"], json!(["created"]));
-    assert_eq!(
-        workflow["permissions"],
-        json!({"contents": "write", "pull-requests": "write", "issues": "write", "checks": "write"})
-    );
-    let concurrency = &workflow["concurrency"];
-    assert_eq!(concurrency["cancel-in-progress"], json!(false));
-    let group = concurrency["group"].as_str().expect("concurrency group");
-    assert!(group.contains("github.event.issue.number"), "{group}");
-    let steps = workflow["jobs"]["metagpt"]["steps"]
-        .as_array()
-        .expect("steps");
-    let step = steps
-        .iter()
-        .find(|s| s["uses"] == "org/metagpt-action@v1")
-        .expect("a step using org/metagpt-action@v1");
-    assert_eq!(step["with"]["llm-api-key"], "${{ secrets.OPENAI_API_KEY }}");
-}
-
 /// The stage named `name`.
 fn stage<'a>(stages: &'a [Stage], name: &str) -> &'a Stage {
     stages

@@ -142,3 +142,26 @@ fn a_malformed_event_file_is_an_error_naming_the_field() {
     let error = decide_for("issues", &payload, "metagpt").unwrap_err();
     assert!(error.contains("issue.number"), "{error}");
 }
+
+#[test]
+fn trigger_is_none_when_there_is_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let event_path = dir.path().join("event.json");
+    let mut vars = job_vars(
+        &event_path.display().to_string(),
+        "/tmp/out",
+        "/tmp/summary",
+    );
+    set(&mut vars, "GITHUB_EVENT_NAME", "issues");
+    let env = read(&vars).unwrap();
+    std::fs::write(&event_path, labeled("bug", &["bug"]).to_string()).unwrap();
+    assert_eq!(env.trigger(), Ok(None));
+    std::fs::write(&event_path, labeled("metagpt", &[]).to_string()).unwrap();
+    let trigger = env.trigger().unwrap().expect("a trigger");
+    assert_eq!(
+        trigger.action,
+        Action::Run {
+            kind: Kind::Requirement
+        }
+    );
+}
