@@ -178,3 +178,46 @@ fn the_build_context_holds_what_the_dockerfile_copies_and_nothing_else() {
         }
     }
 }
+
+/// Cargo checks the path of every target the manifest declares, even when it builds one binary.
+#[test]
+fn every_target_the_manifest_declares_is_copied_into_the_builder() {
+    let stages = stages(&read("Dockerfile"));
+    let copied: Vec<String> = stage(&stages, "builder")
+        .all("COPY")
+        .iter()
+        .flat_map(|c| {
+            let words: Vec<&str> = c.split(' ').collect();
+            words[..words.len() - 1]
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let cargo: toml::Table = read("Cargo.toml").parse().expect("Cargo.toml");
+    let mut declared = Vec::new();
+    for kind in ["lib", "bin", "example", "test", "bench"] {
+        let targets = match cargo.get(kind) {
+            Some(toml::Value::Array(targets)) => targets.clone(),
+            Some(target) => vec![target.clone()],
+            None => Vec::new(),
+        };
+        declared.extend(
+            targets
+                .iter()
+                .filter_map(|t| t.get("path").and_then(|p| p.as_str()).map(str::to_owned)),
+        );
+    }
+    assert!(
+        !declared.is_empty(),
+        "the manifest declares its lib and bin"
+    );
+    for path in declared {
+        assert!(
+            copied
+                .iter()
+                .any(|c| path == *c || path.starts_with(&format!("{c}/"))),
+            "{path} is declared in Cargo.toml but not copied into the builder stage ({copied:?})"
+        );
+    }
+}
