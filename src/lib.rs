@@ -2,6 +2,7 @@
 //!
 //! One idea per module; `pipeline` is the only module that knows the order of a run's steps.
 
+pub mod action;
 pub mod agent;
 pub mod command;
 pub mod config;

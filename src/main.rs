@@ -1,5 +1,5 @@
-//! The `metagpt-bot` command line: `serve` (the GitHub App), `run` (a local run on a repository on disk)
-//! and `doctor` (check the settings).
+//! The `metagpt-bot` command line: `serve` (the GitHub App), `action` (one run in a GitHub Actions job),
+//! `run` (a local run on a repository on disk) and `doctor` (check the settings).
 //!
 //! Exit codes follow the contract: 0 success or ready, 1 not ready, 2 usage or configuration error.
 
@@ -33,12 +33,19 @@ enum Command {
     /// One MetaGPT run on a repository on disk, without GitHub: branch `metagpt/local-<slug>`, evidence
     /// in `.metagpt/runs/local-<slug>/<k>/`, one commit. Exit 0 gates passed, 1 failed, 2 usage/config.
     Run(Box<local_run::RunArgs>),
+    /// One run inside a GitHub Actions job, from the event that started the job (GITHUB_EVENT_PATH) and
+    /// the inputs as INPUT_* variables. Exit 0 done or nothing to do, 1 failed, 2 misconfigured.
+    Action,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     forbid_same_user_inspection();
     metagpt_bot::gateway::install_crypto_provider();
+    if matches!(cli.command, Command::Action) {
+        // Before anything that could print: the secrets must be masked first.
+        return ExitCode::from(run_action());
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(e) => {
@@ -78,6 +85,7 @@ fn main() -> ExitCode {
             }
             runtime.block_on(run_local(&args, &settings))
         }
+        Command::Action => unreachable!("handled before the settings are loaded"),
         Command::Doctor => {
             let report = runtime.block_on(doctor::run(&settings));
             println!("{report}");
@@ -125,6 +133,47 @@ async fn run_local(args: &local_run::RunArgs, settings: &Settings) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// `metagpt-bot action`: the steps of [`metagpt_bot::action`], in order; returns the exit code.
+fn run_action() -> u8 {
+    use metagpt_bot::action::{self, ActionEnv, ActionError, runner};
+    use metagpt_bot::intake::Decision;
+    let lookup = |name: &str| std::env::var(name).ok();
+    for secret in action::secrets_to_mask(lookup) {
+        println!("{}", runner::add_mask(&secret));
+    }
+    let misconfigured = |problems: Vec<String>| {
+        for problem in problems {
+            println!("{}", runner::error(action::MISCONFIGURED, &problem));
+        }
+        2
+    };
+    let level = lookup("LOG_LEVEL").unwrap_or_else(|| "info".to_owned());
+    if let Err(e) = telemetry::init_logging(&level, Default::default()) {
+        return misconfigured(vec![format!("LOG_LEVEL: {e}")]);
+    }
+    let env = match ActionEnv::from_env(lookup) {
+        Ok(env) => env,
+        Err(problems) => return misconfigured(problems),
+    };
+    let trigger = match env.decision() {
+        Ok(Decision::Trigger(trigger)) => trigger,
+        Ok(Decision::Ignore(reason)) => {
+            return action::nothing_to_do(&env, &reason, &mut std::io::stdout());
+        }
+        Err(problem) => return misconfigured(vec![problem]),
+    };
+    let result = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(action::run(&env, trigger)),
+        Err(e) => Err(ActionError::Failed(format!(
+            "cannot start the async runtime: {e}"
+        ))),
+    };
+    action::finish(&env, &result, &mut std::io::stdout())
 }
 
 /// Makes this process non-dumpable: its `/proc/<pid>/environ` and memory can then not be read by other

@@ -1,0 +1,240 @@
+//! The Action's settings, read from the variables the GitHub Actions runner sets: the standard `GITHUB_*`
+//! variables and the inputs of `action.yml` as `INPUT_<NAME>`.
+//!
+//! Invariants:
+//! - Inputs are read by their exact variable name, upper case with hyphens kept (`INPUT_LLM-API-KEY`), as
+//!   the runner passes them to a container; values are trimmed like the toolkit's `getInput`, and an empty
+//!   value means the input's default (the runner sends unset inputs as empty strings).
+//! - Every problem is collected, each with what to do about it, so one failed job shows all of them.
+//! - Secrets (the GitHub token, the LLM key) live only in `SecretString`s; no message quotes them.
+//! - The repository is cloned from `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git`.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+/// Variables that may hold a secret: `main` masks each non-empty one before printing anything.
+pub const SECRET_VARIABLES: &[&str] = &["INPUT_GITHUB-TOKEN", "GITHUB_TOKEN", "INPUT_LLM-API-KEY"];
+
+/// Everything `metagpt-bot action` needs from its environment.
+#[derive(Debug)]
+pub struct ActionEnv {
+    /// `GITHUB_EVENT_NAME`, e.g. `issues` or `issue_comment`.
+    pub event_name: String,
+    /// `GITHUB_EVENT_PATH`: the JSON payload of the event that started the job.
+    pub event_path: PathBuf,
+    /// `GITHUB_REPOSITORY`: `owner/name`.
+    pub repository: String,
+    /// `GITHUB_API_URL` without a trailing slash.
+    pub api_url: String,
+    /// `GITHUB_SERVER_URL` without a trailing slash.
+    pub server_url: String,
+    /// `GITHUB_OUTPUT`: where step outputs go.
+    pub output_file: PathBuf,
+    /// `GITHUB_STEP_SUMMARY`: where the job summary goes.
+    pub summary_file: PathBuf,
+    pub run_id: Option<String>,
+    pub actor: Option<String>,
+    pub github_token: SecretString,
+    pub llm_api_key: SecretString,
+    pub llm_base_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_api_type: Option<String>,
+    pub trigger_label: String,
+    pub n_round: u32,
+    pub max_cost_usd: f64,
+    pub code_review: bool,
+    pub run_tests: bool,
+}
+
+impl ActionEnv {
+    /// Reads the environment through `lookup` (`std::env::var(..).ok()` in the binary). `Err` lists every
+    /// problem, each with its fix.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<ActionEnv, Vec<String>> {
+        let mut read = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+        let event_name = read.runner("GITHUB_EVENT_NAME");
+        let event_path = read.runner("GITHUB_EVENT_PATH");
+        let repository = read.runner("GITHUB_REPOSITORY");
+        let output_file = read.runner("GITHUB_OUTPUT");
+        let summary_file = read.runner("GITHUB_STEP_SUMMARY");
+        if !repository.is_empty() && !is_full_name(&repository) {
+            read.problem(format!(
+                "GITHUB_REPOSITORY must be `owner/name`, got `{repository}`: leave it to the runner"
+            ));
+        }
+        let api_url = read.url("GITHUB_API_URL", "https://api.github.com");
+        let server_url = read.url("GITHUB_SERVER_URL", "https://github.com");
+        let github_token = read.github_token();
+        let llm_api_key = read.input("llm-api-key").map(SecretString::from);
+        if llm_api_key.is_none() {
+            read.problem(
+                "input `llm-api-key` is required: add `llm-api-key: ${{ secrets.OPENAI_API_KEY }}` under \
+                 `with:` in the workflow step, and the key as a repository secret"
+                    .to_owned(),
+            );
+        }
+        let llm_base_url = read.input("llm-base-url");
+        if let Some(base) = &llm_base_url {
+            read.check_url("input `llm-base-url`", base);
+        }
+        let env = ActionEnv {
+            event_name,
+            event_path: PathBuf::from(event_path),
+            repository,
+            api_url,
+            server_url,
+            output_file: PathBuf::from(output_file),
+            summary_file: PathBuf::from(summary_file),
+            run_id: (lookup)("GITHUB_RUN_ID").filter(|v| !v.is_empty()),
+            actor: (lookup)("GITHUB_ACTOR").filter(|v| !v.is_empty()),
+            github_token: github_token.unwrap_or_else(|| SecretString::from("")),
+            llm_api_key: llm_api_key.unwrap_or_else(|| SecretString::from("")),
+            llm_base_url,
+            llm_model: read.input("llm-model"),
+            llm_api_type: read.input("llm-api-type"),
+            trigger_label: read
+                .input("trigger-label")
+                .unwrap_or_else(|| "metagpt".to_owned()),
+            n_round: read.parsed("n-round", 20, "a whole number of rounds, at least 1", |v| {
+                v.parse().ok().filter(|n| *n >= 1)
+            }),
+            max_cost_usd: read.parsed(
+                "max-cost-usd",
+                3.0,
+                "a positive number of US dollars, e.g. 3 or 0.5",
+                |v| v.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0),
+            ),
+            code_review: read.parsed("code-review", true, "`true` or `false`", parse_bool),
+            run_tests: read.parsed("run-tests", true, "`true` or `false`", parse_bool),
+        };
+        if read.problems.is_empty() {
+            Ok(env)
+        } else {
+            Err(read.problems)
+        }
+    }
+
+    /// Where the repository is cloned from: `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git`.
+    pub fn clone_url(&self) -> String {
+        format!("{}/{}.git", self.server_url, self.repository)
+    }
+
+    /// The trigger's synthetic delivery id: the workflow run, so logs of one job share it.
+    pub fn delivery_id(&self) -> String {
+        format!("actions-run-{}", self.run_id.as_deref().unwrap_or("local"))
+    }
+}
+
+/// The non-empty values of [`SECRET_VARIABLES`], to print as `::add-mask::` before anything else.
+pub fn secrets_to_mask(lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    SECRET_VARIABLES
+        .iter()
+        .filter_map(|name| lookup(name))
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+        .collect()
+}
+
+/// YAML 1.2 core-schema booleans, as the toolkit's `getBooleanInput` accepts them.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+fn is_full_name(repository: &str) -> bool {
+    matches!(repository.split_once('/'), Some((owner, name))
+        if !owner.is_empty() && !name.is_empty() && !name.contains('/'))
+}
+
+/// Reads variables and collects problems.
+struct Reader<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+    problems: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
+    fn var(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A variable the runner always sets.
+    fn runner(&mut self, name: &str) -> String {
+        self.var(name).unwrap_or_else(|| {
+            self.problem(format!(
+                "{name} is not set: run `metagpt-bot action` as a step of a GitHub Actions job (the runner \
+                 sets it), or set it by hand to try the action locally"
+            ));
+            String::new()
+        })
+    }
+
+    fn input(&self, name: &str) -> Option<String> {
+        self.var(&format!("INPUT_{}", name.to_uppercase()))
+    }
+
+    fn url(&mut self, name: &str, default: &str) -> String {
+        let value = self.var(name).unwrap_or_else(|| default.to_owned());
+        self.check_url(name, &value);
+        value.trim_end_matches('/').to_owned()
+    }
+
+    fn check_url(&mut self, what: &str, value: &str) {
+        let ok = url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            self.problem(format!(
+                "{what} must be an http(s) URL, got `{value}`: fix or remove it"
+            ));
+        }
+    }
+
+    /// `github-token`, falling back to `GITHUB_TOKEN`.
+    fn github_token(&mut self) -> Option<SecretString> {
+        let token = self
+            .input("github-token")
+            .or_else(|| self.var("GITHUB_TOKEN"));
+        if token.is_none() {
+            self.problem(
+                "input `github-token` is empty and GITHUB_TOKEN is not set: keep the default \
+                 (`${{ github.token }}`) or pass a token that can write contents, issues, pull requests \
+                 and checks"
+                    .to_owned(),
+            );
+        }
+        token.map(SecretString::from)
+    }
+
+    fn parsed<T>(
+        &mut self,
+        name: &str,
+        default: T,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> T {
+        let Some(value) = self.input(name) else {
+            return default;
+        };
+        parse(&value).unwrap_or_else(|| {
+            self.problem(format!(
+                "input `{name}` must be {expected}, got `{value}`: fix it under `with:` or remove it for \
+                 the default"
+            ));
+            default
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "env_tests.rs"]
+mod tests;
