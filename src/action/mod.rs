@@ -13,6 +13,7 @@
 mod env;
 mod event;
 mod outcome;
+mod pipeline;
 pub mod runner;
 #[cfg(test)]
 mod test_support;
@@ -23,15 +24,12 @@ pub use outcome::{
     ActionError, ActionOutcome, MISCONFIGURED, OUTPUTS, exit_code, finish, nothing_to_do,
     write_outcome,
 };
+pub use pipeline::{DEFAULT_LLM_BASE_URL, DEFAULT_LLM_MODEL};
 
 use crate::trigger::Trigger;
 
-/// Runs the pipeline for `trigger` in the job described by `env`.
+/// Runs the pipeline for `trigger` in the job described by `env` (the job's environment supplies
+/// `METAGPT_PYTHON`, `RUNNER_TEMP`, `GITHUB_RUN_ATTEMPT` and price overrides).
 pub async fn run(env: &ActionEnv, trigger: Trigger) -> Result<ActionOutcome, ActionError> {
-    let _ = (env, trigger);
-    Err(ActionError::Failed(
-        "the GitHub pipeline is not wired yet: this version of metagpt-bot can read the event but not \
-         run it; use a release that includes the pipeline"
-            .to_owned(),
-    ))
+    pipeline::run_with(env, trigger, |name| std::env::var(name).ok()).await
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use octocrab::Octocrab;
 use octocrab::models::{AppId, InstallationId};
 use octocrab::service::middleware::retry::RetryConfig;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::GitHubError;
@@ -47,6 +47,26 @@ pub struct AppInfo {
     pub name: String,
     #[serde(default)]
     pub html_url: String,
+}
+
+/// A client that authenticates with a fixed token (an Action's `GITHUB_TOKEN`), built like the App's:
+/// the queue or the job owns retries, so octocrab's own are off; the same time-outs.
+pub fn token_client(api_url: &str, token: &SecretString) -> Result<Octocrab, GitHubError> {
+    let api_url = normalize_api_url(api_url)?;
+    let build_error = |error: octocrab::Error| {
+        GitHubError::Config(format!(
+            "could not build the GitHub client for {api_url}: {error}"
+        ))
+    };
+    Octocrab::builder()
+        .base_uri(api_url.as_str())
+        .map_err(build_error)?
+        .add_retry_config(RetryConfig::None)
+        .set_connect_timeout(Some(CONNECT_TIMEOUT))
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .personal_token(token.expose_secret().to_owned())
+        .build()
+        .map_err(build_error)
 }
 
 /// The App's credentials and its per-installation API clients.

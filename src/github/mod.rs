@@ -26,7 +26,7 @@ pub mod permissions;
 pub mod pulls;
 pub mod repos;
 
-pub use app::{AppInfo, GitHubApp};
+pub use app::{AppInfo, GitHubApp, token_client};
 pub use checks::{CheckRun, Conclusion, NewCheckRun, create_check_run};
 pub use comments::{
     Comment, ReactionTarget, add_reaction, create_comment, find_comment, update_comment,

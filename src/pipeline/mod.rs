@@ -50,6 +50,17 @@ pub struct Context {
     pub renderer: Renderer,
     /// MetaGPT's wall-clock limit per run.
     pub timeout: Duration,
+    /// Knobs that override the repository's `.github/metagpt.yml` (the Action's inputs).
+    pub overrides: Option<RunOverrides>,
+}
+
+/// Run knobs set by the face rather than the repository (the Action's inputs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOverrides {
+    pub n_round: u32,
+    pub max_cost_usd: f64,
+    pub code_review: bool,
+    pub run_tests: bool,
 }
 
 impl Context {
@@ -66,18 +77,26 @@ impl Context {
             email: DEFAULT_BOT_EMAIL.to_owned(),
             renderer: Renderer::new(None)?,
             timeout,
+            overrides: None,
         })
     }
 
     fn run_settings(&self, config: &RepoConfig) -> RunSettings {
-        RunSettings {
+        let mut settings = RunSettings {
             n_round: config.n_round,
             max_cost_usd: config.max_cost_usd,
             code_review: config.code_review,
             run_tests: config.run_tests,
             timeout: self.timeout,
             protected_paths: config.protected_paths.clone(),
+        };
+        if let Some(o) = &self.overrides {
+            settings.n_round = o.n_round;
+            settings.max_cost_usd = o.max_cost_usd;
+            settings.code_review = o.code_review;
+            settings.run_tests = o.run_tests;
         }
+        settings
     }
 
     fn cache_dir(&self, repo: &RepoRef, issue: u64, iteration: u32) -> PathBuf {

@@ -122,6 +122,8 @@ impl Published {
             "gates_passed": evidence.gates.passed,
             "cost_usd": evidence.cost.total.cost_usd,
             "cumulative_cost_usd": evidence.cost.cumulative.cost_usd,
+            "check_url": self.check_url,
+            "summary": evidence.check_summary,
         })
     }
 }
