@@ -18,6 +18,7 @@ mod pull;
 mod request;
 mod session;
 mod settings;
+mod stop;
 mod target;
 
 pub use app::Pipeline;
@@ -26,6 +27,7 @@ pub use flow::{JobKey, handle};
 pub use progress::{PROGRESS_MARKER, Status};
 pub use pull::CHECK_RUN_NAME;
 pub use session::{GIT_TOKEN_VALIDITY, Session};
+pub use stop::StopHandler;
 
 use std::path::PathBuf;
 use std::time::Duration;

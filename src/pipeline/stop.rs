@@ -1,0 +1,171 @@
+//! The control job of `/metagpt stop`: check who asked, then stop the issue's runs.
+//!
+//! Invariants:
+//! - Intake stored the stop without looking at who sent it; nothing is cancelled until here, where the
+//!   sender's permission is checked by numeric user id, as the App installation. Write, maintain and
+//!   admin may stop; anyone else gets one short reply and nothing is stopped.
+//! - A stop on a pull request stops the runs of the bot's issue behind it (head branch
+//!   `metagpt/issue-<N>` of the same repository, where the run jobs are recorded under N); on any other
+//!   pull request it is refused with a reply.
+//! - Only runs recorded before the stop are touched (see [`Queue::stop_issue`]); a running run learns of
+//!   it through its heartbeat, and its own progress comment then says "Stopped".
+//! - Retrying is harmless: the 👍 reaction (GitHub keeps one per user and content) is put before the stop
+//!   is applied, and the "nothing to stop" reply is the last step, so a retry never repeats a visible
+//!   step after a stop that did something.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use octocrab::Octocrab;
+use serde_json::json;
+
+use crate::github::{
+    GitHubApp, GitHubError, ReactionTarget, add_reaction, create_comment, get_pull, permission_of,
+};
+use crate::queue::{Job, JobError, Queue};
+use crate::trigger::{Action, Trigger};
+use crate::worker::ControlHandler;
+use crate::workspace::issue_branch;
+
+/// Applies `/metagpt stop` control jobs, as the installation each came through.
+pub struct StopHandler {
+    github: Arc<GitHubApp>,
+    queue: Queue,
+}
+
+impl StopHandler {
+    pub fn new(github: Arc<GitHubApp>, queue: Queue) -> Self {
+        Self { github, queue }
+    }
+
+    async fn run(&self, job: &Job) -> Result<serde_json::Value, JobError> {
+        let trigger = &job.trigger;
+        let Action::Stop { comment_id } = trigger.action else {
+            return Err(JobError::Permanent(format!(
+                "job {} is a `{}` job, not a stop; it was taken by the control loop by mistake",
+                job.id,
+                trigger.action.name()
+            )));
+        };
+        let installation = trigger.installation_id.ok_or_else(|| {
+            JobError::Permanent(format!(
+                "the `/metagpt stop` on {}#{} names no App installation; install the App on the \
+                 repository and comment again",
+                trigger.repo.full_name(),
+                trigger.issue_number
+            ))
+        })?;
+        let client = self
+            .github
+            .installation(installation)
+            .await
+            .map_err(github)?;
+        let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
+        let permission = permission_of(
+            &client,
+            owner,
+            name,
+            trigger.sender_id,
+            &trigger.sender_login,
+        )
+        .await
+        .map_err(github)?;
+        if !permission.can_trigger() {
+            let reason = format!(
+                "@{} asked for `/metagpt stop` but has {permission} permission on {}; only users with \
+                 write, maintain or admin permission can stop a run. Nothing was stopped.",
+                trigger.sender_login,
+                trigger.repo.full_name()
+            );
+            reply(&client, trigger, &reason).await?;
+            return Ok(json!({"stopped": false, "refused": reason}));
+        }
+        let issue = match issue_of(&client, trigger).await? {
+            Ok(issue) => issue,
+            Err(reason) => {
+                reply(&client, trigger, &reason).await?;
+                return Ok(json!({"stopped": false, "refused": reason}));
+            }
+        };
+        add_reaction(
+            &client,
+            owner,
+            name,
+            ReactionTarget::Comment(comment_id),
+            "+1",
+        )
+        .await
+        .map_err(github)?;
+        let report = self
+            .queue
+            .stop_issue(trigger.repo.id, issue, job.id)
+            .await
+            .map_err(|e| JobError::Transient(format!("{e:#}")))?;
+        tracing::info!(issue, ?report, "stop applied");
+        if report.is_empty() {
+            let text = format!(
+                "@{} nothing to stop: no run of #{issue} is queued or running.",
+                trigger.sender_login
+            );
+            reply(&client, trigger, &text).await?;
+        }
+        Ok(json!({
+            "stopped": !report.is_empty(),
+            "issue": issue,
+            "cancelled_queued": report.cancelled_queued,
+            "running_signalled": report.running_signalled,
+        }))
+    }
+}
+
+impl ControlHandler for StopHandler {
+    fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<serde_json::Value, JobError>> {
+        Box::pin(self.run(job))
+    }
+}
+
+/// The issue whose runs the stop is for: the trigger's own issue, or the issue of the bot's pull
+/// request; `Err` with the reply to give when the pull request is not the bot's.
+async fn issue_of(client: &Octocrab, trigger: &Trigger) -> Result<Result<u64, String>, JobError> {
+    if !trigger.is_pull_request {
+        return Ok(Ok(trigger.issue_number));
+    }
+    let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
+    let pull = get_pull(client, owner, name, trigger.issue_number)
+        .await
+        .map_err(github)?;
+    let own_repo = pull.head_repo.as_deref() == Some(pull.base_repo.as_str());
+    let issue = pull
+        .head_ref
+        .strip_prefix("metagpt/issue-")
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|&n| issue_branch(n) == pull.head_ref);
+    Ok(match issue {
+        Some(issue) if own_repo => Ok(issue),
+        _ => Err(format!(
+            "`/metagpt stop` works on the bot's own pull requests (branch `metagpt/issue-<N>` of {}); \
+             this one is `{}` from {}. Nothing was stopped.",
+            trigger.repo.full_name(),
+            pull.head_ref,
+            pull.head_repo.as_deref().unwrap_or("a deleted fork")
+        )),
+    })
+}
+
+/// One comment on the issue or pull request where the stop was asked.
+async fn reply(client: &Octocrab, trigger: &Trigger, text: &str) -> Result<(), JobError> {
+    let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
+    create_comment(client, owner, name, trigger.issue_number, text)
+        .await
+        .map(drop)
+        .map_err(github)
+}
+
+/// GitHub's own classification: transient failures are retried by the queue, the rest fail the job.
+fn github(error: GitHubError) -> JobError {
+    if error.is_transient() {
+        JobError::Transient(error.to_string())
+    } else {
+        JobError::Permanent(error.to_string())
+    }
+}
