@@ -16,6 +16,7 @@ mod faults;
 mod issues;
 mod route;
 pub mod state;
+mod stop_endpoints;
 mod unexpected;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -78,6 +79,7 @@ impl FakeGitHub {
         };
         app::mount(&router).await;
         issues::mount(&router).await;
+        stop_endpoints::mount(&router).await;
         unexpected::mount(&server, &state).await;
         Self {
             server,
