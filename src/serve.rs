@@ -5,6 +5,8 @@
 //! - The process starts even when App settings are incomplete: it then logs every problem with its fix,
 //!   `/readyz` answers 503 with the same list, and no worker starts (a worker without credentials could
 //!   only fail jobs). Deliveries are still recorded, so nothing GitHub sends meanwhile is lost.
+//! - Where run workers start, the control loop starts beside them (one `/metagpt stop` at a time, see
+//!   [`StopHandler`]); with `WORKERS=0` or without App credentials neither starts.
 //! - Start-up reconciles the queue before any worker claims: jobs left running by a previous process are
 //!   queued again (see [`Queue::reconcile_on_start`]).
 //! - Shutdown (SIGTERM or SIGINT): the listener stops accepting and in-flight requests finish; workers stop
@@ -19,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Settings, redact_url};
 use crate::github::GitHubApp;
 use crate::intake::IntakeConfig;
-use crate::pipeline::{Context, Pipeline};
+use crate::pipeline::{Context, Pipeline, StopHandler};
 use crate::queue::{Queue, QueueOptions};
 use crate::server::{self, AppState};
 use crate::worker::{self, WorkerOptions, Workers};
@@ -144,12 +146,18 @@ fn start_workers(
         settings.job_lease,
         settings.shutdown_grace,
     );
-    Some(worker::spawn(
-        queue,
-        Arc::new(Pipeline::new(github, context)),
-        wake,
+    let mut workers = worker::spawn(
+        queue.clone(),
+        Arc::new(Pipeline::new(github.clone(), context)),
+        wake.clone(),
         options,
-    ))
+    );
+    workers.spawn_control(
+        queue.clone(),
+        Arc::new(StopHandler::new(github, queue)),
+        wake,
+    );
+    Some(workers)
 }
 
 async fn forward_signals(shutdown: CancellationToken) {

@@ -23,6 +23,8 @@ fn hello_world() -> RepoRef {
 async fn trigger_label_enqueues_a_persisted_requirement_run() {
     let harness = Harness::new().await;
     let delivery = delivery_id();
+    // A local worker waiting for work (registered before the delivery, as workers do before claiming).
+    let waiting_worker = harness.state.job_notify.notified();
     let answer = harness
         .deliver_as("issues", &delivery, &labeled("metagpt", &["metagpt"]))
         .await;
@@ -60,7 +62,7 @@ async fn trigger_label_enqueues_a_persisted_requirement_run() {
     assert_eq!(stored.outcome, DeliveryOutcome::Accepted);
     assert_eq!(stored.action.as_deref(), Some("labeled"));
     assert!(
-        harness.state.job_notify.notified().now_or_never().is_some(),
+        waiting_worker.now_or_never().is_some(),
         "local workers are woken"
     );
 }
@@ -154,20 +156,50 @@ async fn comment_commands_on_issues_and_pull_requests_are_persisted() {
 }
 
 #[tokio::test]
-async fn stop_cancels_the_queued_run() {
+async fn stop_is_stored_as_a_control_job_and_cancels_nothing_before_a_permission_check() {
     let harness = Harness::new().await;
     let run = harness
         .deliver("issues", &labeled("metagpt", &["metagpt"]))
         .await;
     assert_eq!(run.status, StatusCode::ACCEPTED);
+    let delivery = delivery_id();
     let answer = harness
-        .deliver("issue_comment", &comment("/metagpt stop"))
+        .deliver_as("issue_comment", &delivery, &comment("/metagpt stop"))
         .await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
     assert_eq!(answer.json()["action"], "stop");
-    assert_eq!(answer.json()["cancelled_queued"], 1);
-    assert!(
-        harness.claim_persisted().await.is_none(),
-        "the cancelled run is not claimable"
+    assert_eq!(answer.json()["queued_behind"], 0);
+    let stop_id = answer.json()["job_id"].as_i64().expect("the stop's job id");
+    let stored = harness
+        .state
+        .queue
+        .delivery(&delivery)
+        .await
+        .unwrap()
+        .expect("delivery recorded");
+    assert_eq!(
+        (stored.outcome, stored.job_id),
+        (DeliveryOutcome::Accepted, Some(stop_id))
+    );
+
+    // Anyone can comment; the run is untouched until the stop's worker checked who asked.
+    let queued = harness
+        .claim_persisted()
+        .await
+        .expect("the run is still queued");
+    assert_eq!(queued.trigger.action.name(), "run");
+    let control = harness
+        .reopen()
+        .await
+        .claim_control("test-control", std::time::Duration::from_secs(60))
+        .await
+        .expect("claim control")
+        .expect("the stop is persisted");
+    assert_eq!(control.id, stop_id);
+    assert_eq!(
+        control.trigger.action,
+        Action::Stop {
+            comment_id: 492700400
+        }
     );
 }

@@ -1,4 +1,5 @@
-//! Workers over a real SQLite queue with a scripted handler: what an operator sees when a job is stopped,
+//! Workers over a real SQLite queue with a scripted handler: what an operator sees when a job is stopped
+//! (through the control loop),
 //! fails for a while, or is running when the process shuts down.
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use metagpt_bot::queue::{
     DeliveryOutcome, DeliveryRecord, JobError, JobState, Queue, QueueOptions, Recorded,
 };
 use metagpt_bot::trigger::{Action, Kind, RepoRef, Trigger};
-use metagpt_bot::worker::{self, Handler, WorkerOptions};
+use metagpt_bot::worker::{self, ControlHandler, Handler, WorkerOptions};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -174,31 +175,60 @@ fn options(lease: Duration, grace: Duration) -> WorkerOptions {
     }
 }
 
+/// Applies every stop it is given, as the real stop handler does once the sender may stop runs.
+struct ApplyStop {
+    queue: Queue,
+}
+
+impl ControlHandler for ApplyStop {
+    fn handle<'a>(
+        &'a self,
+        job: &'a metagpt_bot::queue::Job,
+    ) -> BoxFuture<'a, Result<serde_json::Value, JobError>> {
+        Box::pin(async move {
+            let trigger = &job.trigger;
+            let report = self
+                .queue
+                .stop_issue(trigger.repo.id, trigger.issue_number, job.id)
+                .await
+                .map_err(|e| JobError::Transient(e.to_string()))?;
+            Ok(json!({"running_signalled": report.running_signalled}))
+        })
+    }
+}
+
 #[tokio::test]
-async fn a_stop_command_cancels_the_running_job_through_its_heartbeat() {
+async fn a_stop_is_applied_by_the_control_loop_while_every_run_worker_is_busy() {
     let s = setup().await;
     let handler = Scripted::new(Script::WaitForCancel);
     let job = enqueue(&s.queue, "d-1", 5).await;
-    let workers = worker::spawn(
+    let mut workers = worker::spawn(
         s.queue.clone(),
         handler.clone(),
         s.wake.clone(),
         options(Duration::from_millis(300), Duration::from_secs(5)),
     );
+    let control = Arc::new(ApplyStop {
+        queue: s.queue.clone(),
+    });
+    workers.spawn_control(s.queue.clone(), control, s.wake.clone());
     handler.started.notified().await;
-    let stop = record(&s.queue, trigger("d-2", 5, Action::Stop { comment_id: 9 })).await;
-    assert_eq!(
-        stop,
-        Recorded::Stopped {
-            cancelled_queued: 0,
-            running_signalled: true
-        }
-    );
+    let stop = match record(&s.queue, trigger("d-2", 5, Action::Stop { comment_id: 9 })).await {
+        Recorded::Stored {
+            job_id: Some(id),
+            queued_behind: 0,
+        } => id,
+        other => panic!("expected the stop stored as a control job, got {other:?}"),
+    };
+    s.wake.notify_waiters();
+    let applied = wait_for_state(&s.queue, stop, JobState::Done).await;
+    assert_eq!(applied.outcome, Some(json!({"running_signalled": true})));
     let info = wait_for_state(&s.queue, job, JobState::Cancelled).await;
     assert_eq!(
         info.outcome, None,
         "a cancelled job records no outcome even if the handler returned one"
     );
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
     workers.shutdown().await;
 }
 

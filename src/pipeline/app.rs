@@ -45,14 +45,14 @@ impl Pipeline {
         })?;
         let session = Session::app(self.github.clone(), installation)
             .await
-            .map_err(|e| to_job_error(Failure::github(e)))?;
+            .map_err(|e| JobError::from(Failure::github(e)))?;
         let key = JobKey {
             key: format!("app-{}", job.id),
             attempt: job.attempts,
         };
         handle(&self.context, &session, trigger, &key, cancel)
             .await
-            .map_err(to_job_error)
+            .map_err(JobError::from)
     }
 }
 
@@ -63,13 +63,5 @@ impl Handler for Pipeline {
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<serde_json::Value, JobError>> {
         Box::pin(self.run(job, cancel))
-    }
-}
-
-fn to_job_error(failure: Failure) -> JobError {
-    match failure {
-        Failure::Transient(message) => JobError::Transient(message),
-        Failure::Permanent(message) => JobError::Permanent(message),
-        Failure::Cancelled(message) => JobError::Permanent(format!("cancelled: {message}")),
     }
 }

@@ -18,6 +18,7 @@ mod pull;
 mod request;
 mod session;
 mod settings;
+mod stop;
 mod target;
 
 pub use app::Pipeline;
@@ -26,6 +27,7 @@ pub use flow::{JobKey, handle};
 pub use progress::{PROGRESS_MARKER, Status};
 pub use pull::CHECK_RUN_NAME;
 pub use session::{GIT_TOKEN_VALIDITY, Session};
+pub use stop::StopHandler;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -141,6 +143,17 @@ impl Failure {
     pub fn message(&self) -> &str {
         match self {
             Failure::Transient(m) | Failure::Permanent(m) | Failure::Cancelled(m) => m,
+        }
+    }
+}
+
+impl From<Failure> for crate::queue::JobError {
+    fn from(failure: Failure) -> Self {
+        use crate::queue::JobError;
+        match failure {
+            Failure::Transient(message) => JobError::Transient(message),
+            Failure::Permanent(message) => JobError::Permanent(message),
+            Failure::Cancelled(message) => JobError::Permanent(format!("cancelled: {message}")),
         }
     }
 }

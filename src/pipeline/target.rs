@@ -13,6 +13,7 @@ use octocrab::Octocrab;
 use super::Failure;
 use crate::github::{create_comment, get_pull, permission_of};
 use crate::trigger::{Action, Trigger};
+use crate::workspace::issue_branch;
 
 /// The issue to run, or why not (already answered on GitHub).
 pub enum Resolved {
@@ -36,10 +37,17 @@ pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, F
         .map_err(Failure::github)?;
         if !permission.can_trigger() {
             let reason = format!(
-                "@{} asked for `/metagpt` but has {permission} permission on {}; only users with \
-                 write, maintain or admin permission can run the bot. Nothing was run.",
+                "@{} asked for {} but has {permission} permission on {}; only users with write, \
+                 maintain or admin permission can {}. {}",
                 trigger.sender_login,
-                trigger.repo.full_name()
+                command(trigger),
+                trigger.repo.full_name(),
+                if is_stop(trigger) {
+                    "stop a run"
+                } else {
+                    "run the bot"
+                },
+                nothing(trigger)
             );
             reply(client, trigger, &reason).await?;
             return Ok(Resolved::Refused(reason));
@@ -55,16 +63,19 @@ pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, F
     let issue = pull
         .head_ref
         .strip_prefix("metagpt/issue-")
-        .and_then(|n| n.parse::<u64>().ok());
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|&n| issue_branch(n) == pull.head_ref);
     match issue {
         Some(issue) if own_repo => Ok(Resolved::Run(issue)),
         _ => {
             let reason = format!(
-                "`/metagpt` works on the bot's own pull requests (branch `metagpt/issue-<N>` of {}); \
-                 this one is `{}` from {}. Comment on the issue instead. Nothing was run.",
+                "{} works on the bot's own pull requests (branch `metagpt/issue-<N>` of {}); this \
+                 one is `{}` from {}. Comment on the issue instead. {}",
+                command(trigger),
                 trigger.repo.full_name(),
                 pull.head_ref,
-                pull.head_repo.as_deref().unwrap_or("a deleted fork")
+                pull.head_repo.as_deref().unwrap_or("a deleted fork"),
+                nothing(trigger)
             );
             reply(client, trigger, &reason).await?;
             Ok(Resolved::Refused(reason))
@@ -72,10 +83,30 @@ pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, F
     }
 }
 
+fn is_stop(trigger: &Trigger) -> bool {
+    matches!(trigger.action, Action::Stop { .. })
+}
+
+fn command(trigger: &Trigger) -> &'static str {
+    if is_stop(trigger) {
+        "`/metagpt stop`"
+    } else {
+        "`/metagpt`"
+    }
+}
+
+fn nothing(trigger: &Trigger) -> &'static str {
+    if is_stop(trigger) {
+        "Nothing was stopped."
+    } else {
+        "Nothing was run."
+    }
+}
+
 /// The hidden marker of the bot's short replies (so its own comments are never taken as commands).
 pub const REPLY_MARKER: &str = "<!-- metagpt-bot:reply -->";
 
-async fn reply(client: &Octocrab, trigger: &Trigger, text: &str) -> Result<(), Failure> {
+pub async fn reply(client: &Octocrab, trigger: &Trigger, text: &str) -> Result<(), Failure> {
     create_comment(
         client,
         &trigger.repo.owner,

@@ -4,8 +4,10 @@
 //! - A claim is one atomic statement: it moves the oldest runnable job to `running` with a fresh random
 //!   lease token, so no two claimers ever hold the same job. On Postgres the candidate row is locked with
 //!   `FOR UPDATE SKIP LOCKED`; on SQLite writers are serialised by the database.
-//! - At most one job per issue runs: the claim skips issues with a running job or an older queued job, and
-//!   a partial unique index refuses a second running job should two claims ever race.
+//! - At most one run job per issue runs: the run claim skips issues with a running run job or an older
+//!   queued one, and a partial unique index refuses a second running run job should two claims ever race.
+//! - Control jobs (`stop`) are claimed apart ([`Class::Control`]), beside whatever runs on their issue, so
+//!   a stop never waits for busy run workers.
 //! - Every later write names the lease token. A worker whose lease expired and was taken again (or which
 //!   released the job) gets [`LeaseLost`] and changes nothing.
 
@@ -27,16 +29,26 @@ pub struct LeaseLost {
     pub job_id: i64,
 }
 
+/// Which jobs a claim takes: run jobs (the pipeline) or control jobs (`stop`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Class {
+    Run,
+    Control,
+}
+
 pub(super) async fn claim(
     backend: &Backend,
+    class: Class,
     worker_id: &str,
     lease: Duration,
 ) -> anyhow::Result<Option<Job>> {
     let now = now_ms();
     let token = format!("{:032x}", rand::rng().random::<u128>());
-    let claim_sql = match backend {
-        Backend::Sqlite(_) => sql::CLAIM_SQLITE,
-        Backend::Postgres(_) => sql::CLAIM_POSTGRES,
+    let claim_sql = match (backend, class) {
+        (Backend::Sqlite(_), Class::Run) => sql::CLAIM_SQLITE,
+        (Backend::Postgres(_), Class::Run) => sql::CLAIM_POSTGRES,
+        (Backend::Sqlite(_), Class::Control) => sql::CLAIM_CONTROL_SQLITE,
+        (Backend::Postgres(_), Class::Control) => sql::CLAIM_CONTROL_POSTGRES,
     };
     let claimed: Result<Option<(i64, String, i32)>, sqlx::Error> = on_pool!(backend, pool => {
         sqlx::query_as(claim_sql)

@@ -1,12 +1,15 @@
 //! The durable job queue: every webhook delivery the server answers, and the jobs its triggers start.
 //!
 //! Invariants:
-//! - `record` answers only after the delivery (and its job, or its `stop`) has committed; concurrent
-//!   callers share one transaction through a single writer task (group commit, see `writer`).
+//! - `record` answers only after the delivery (and its job, if any) has committed; concurrent callers
+//!   share one transaction through a single writer task (group commit, see `writer`).
+//! - Two classes of jobs: run jobs (the pipeline) and control jobs (`/metagpt stop`, see `control`). A
+//!   stop is stored as a control job and applied by its worker after a permission check, never at intake.
 //! - A delivery id is recorded once; a redelivery starts work again only if its earlier job failed or was
 //!   cancelled (see `record`).
-//! - At most one job per (repository, issue) is `running`, enforced by the claim query and by a partial
-//!   unique index; jobs of one issue run in the order they were recorded.
+//! - At most one run job per (repository, issue) is `running`, enforced by the claim query and by a
+//!   partial unique index; run jobs of one issue run in the order they were recorded. Control jobs are
+//!   outside that rule both ways: they never wait behind a run job, and run jobs never wait behind them.
 //! - A running job belongs to the holder of its lease token; only that holder can extend or end it, and a
 //!   lease that expires (a killed worker) returns the job to the queue via `requeue_expired`.
 //! - SQLite (default, one machine) and Postgres (several machines) run the same logic; their SQL differs
@@ -18,6 +21,7 @@
 
 mod backend;
 mod backoff;
+mod control;
 mod inspect;
 mod lease;
 mod record;
@@ -35,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::trigger::Trigger;
 use backend::{Backend, on_pool};
+pub use control::StopReport;
 pub use inspect::{JobInfo, StoredDelivery};
 pub use lease::LeaseLost;
 pub use types::{
@@ -81,7 +86,7 @@ impl Queue {
         })
     }
 
-    /// Persists a delivery and, if given, its trigger (enqueue, or cancel for `stop`) in one transaction.
+    /// Persists a delivery and, if given, its trigger's job (a control job for `stop`) in one transaction.
     /// Group-committed: many concurrent callers share one transaction/fsync. Returns only once durable.
     pub async fn record(
         &self,
@@ -105,9 +110,32 @@ impl Queue {
             .context("the queue writer stopped before committing")?
     }
 
-    /// Claims the oldest runnable job whose issue has no running job. `None` when nothing is runnable.
+    /// Claims the oldest runnable run job whose issue has no running run job. `None` when nothing is
+    /// runnable. Never returns a control job.
     pub async fn claim(&self, worker_id: &str, lease: Duration) -> anyhow::Result<Option<Job>> {
-        lease::claim(&self.inner.backend, worker_id, lease).await
+        lease::claim(&self.inner.backend, lease::Class::Run, worker_id, lease).await
+    }
+
+    /// Claims the oldest runnable control job (`stop`), whatever runs on its issue. `None` when there is
+    /// none. Ended like any job ([`Queue::complete`], [`Queue::fail`]).
+    pub async fn claim_control(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+    ) -> anyhow::Result<Option<Job>> {
+        lease::claim(&self.inner.backend, lease::Class::Control, worker_id, lease).await
+    }
+
+    /// Applies a stop (the control job `stop_job_id`) to issue `issue_number` of repository `repo_id`:
+    /// cancels its queued run jobs and flags its running one, among those recorded before the stop.
+    /// Call it only once the sender was found allowed to stop runs.
+    pub async fn stop_issue(
+        &self,
+        repo_id: u64,
+        issue_number: u64,
+        stop_job_id: i64,
+    ) -> anyhow::Result<StopReport> {
+        control::stop_issue(&self.inner.backend, repo_id, issue_number, stop_job_id).await
     }
 
     /// Extends the lease by `lease` from now, and reports a requested stop or a lost lease.

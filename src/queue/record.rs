@@ -1,14 +1,15 @@
 //! Recording a batch of deliveries inside the group-commit transaction: deduplicate by delivery id, then
-//! enqueue each one's job or apply its `stop`.
+//! enqueue each one's job. A `stop` is enqueued like any trigger, as a control job: it is applied later by
+//! its worker, once the sender's permission was checked (see `control`).
 //!
 //! Invariants:
 //! - GitHub redelivers with the same `X-GitHub-Delivery` id. A delivery id seen before answers
 //!   [`Recorded::Duplicate`] and changes nothing, unless its earlier attempt can be taken again: it was
 //!   rejected, or its job failed or was cancelled. Then the row is overwritten and points at the new job.
-//! - A delivery that was ignored, or whose `stop` was applied, stays a duplicate forever.
+//! - A delivery that was ignored stays a duplicate forever.
 //! - The requests of one batch are concurrent (none has been answered), so any order is a valid one: new
 //!   deliveries are written set-based first (two statements for the whole batch), then the rest (ids seen
-//!   before or twice in the batch, and stops) one at a time, in arrival order.
+//!   before or twice in the batch) one at a time, in arrival order.
 //! - Nothing here commits; the writer commits the whole batch or none of it.
 
 use std::collections::{HashMap, HashSet};
@@ -17,7 +18,7 @@ use anyhow::Context;
 
 use super::record_tx::{NewDelivery, NewJob, RecordTx};
 use super::{DeliveryRecord, Recorded};
-use crate::trigger::{Action, Trigger};
+use crate::trigger::Trigger;
 
 /// One `record` call: the delivery and its trigger, if any.
 pub(super) type Entry<'a> = (&'a DeliveryRecord, Option<&'a Trigger>);
@@ -35,9 +36,9 @@ pub(super) async fn record_batch<T: RecordTx>(
     let stored: HashSet<String> = tx.existing_ids(&ids).await?.into_iter().collect();
     let mut seen = HashSet::new();
     let (fast, slow): (Vec<usize>, Vec<usize>) = (0..entries.len()).partition(|&index| {
-        let (delivery, trigger) = entries[index];
+        let (delivery, _) = entries[index];
         let first = seen.insert(delivery.delivery_id.as_str());
-        first && !stored.contains(&delivery.delivery_id) && !trigger.is_some_and(is_stop)
+        first && !stored.contains(&delivery.delivery_id)
     });
 
     let mut answers: Vec<Option<Recorded>> = vec![None; entries.len()];
@@ -54,7 +55,7 @@ pub(super) async fn record_batch<T: RecordTx>(
         .context("a request of the batch was left unanswered")
 }
 
-/// Deliveries never seen before and not a stop: all their jobs and rows in one statement.
+/// Deliveries never seen before: all their jobs and rows in one statement.
 async fn record_new<T: RecordTx>(
     tx: &mut T,
     entries: &[Entry<'_>],
@@ -99,7 +100,7 @@ async fn record_new<T: RecordTx>(
         .collect())
 }
 
-/// One delivery, deciding on redelivery and applying a stop.
+/// One delivery, deciding on redelivery.
 async fn record_one<T: RecordTx>(
     tx: &mut T,
     delivery: &DeliveryRecord,
@@ -120,14 +121,6 @@ async fn record_one<T: RecordTx>(
             job_id: None,
             queued_behind: 0,
         },
-        Some(trigger) if is_stop(trigger) => {
-            let states = tx.stop_issue(trigger, now).await?;
-            let cancelled = states.iter().filter(|state| *state == "cancelled").count();
-            Recorded::Stopped {
-                cancelled_queued: i64::try_from(cancelled).unwrap_or(i64::MAX),
-                running_signalled: states.iter().any(|state| state == "running"),
-            }
-        }
         Some(trigger) => {
             let (job_id, queued_behind) = tx
                 .insert_job(&NewJob::new(&delivery.delivery_id, trigger)?, now)
@@ -140,12 +133,8 @@ async fn record_one<T: RecordTx>(
     };
     let job_id = match recorded {
         Recorded::Stored { job_id, .. } => job_id,
-        _ => None,
+        Recorded::Duplicate { .. } => None,
     };
     tx.upsert_delivery(delivery, job_id, now).await?;
     Ok(recorded)
-}
-
-fn is_stop(trigger: &Trigger) -> bool {
-    matches!(trigger.action, Action::Stop { .. })
 }

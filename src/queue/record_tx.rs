@@ -85,7 +85,7 @@ fn outcome_columns(outcome: &DeliveryOutcome) -> (&'static str, Option<&str>) {
 }
 
 pub(super) trait RecordTx {
-    // One delivery at a time (redeliveries, stops).
+    // One delivery at a time (redeliveries).
     async fn find_delivery(&mut self, delivery_id: &str) -> anyhow::Result<Option<Existing>>;
     /// Inserts or overwrites a delivery; keeps its old job link when `job_id` is `None`.
     async fn upsert_delivery(
@@ -96,8 +96,6 @@ pub(super) trait RecordTx {
     ) -> anyhow::Result<()>;
     /// Enqueues one job; returns its id and how many jobs of its issue are ahead of it.
     async fn insert_job(&mut self, job: &NewJob<'_>, now: i64) -> anyhow::Result<(i64, i64)>;
-    /// Cancels the issue's queued jobs and flags its running one; returns the states they ended in.
-    async fn stop_issue(&mut self, trigger: &Trigger, now: i64) -> anyhow::Result<Vec<String>>;
 
     // A whole batch at once.
     /// Which of these delivery ids are already stored.
@@ -167,21 +165,6 @@ macro_rules! impl_record_tx {
                     .fetch_one(&mut *self)
                     .await?;
                 Ok(row)
-            }
-
-            async fn stop_issue(
-                &mut self,
-                trigger: &Trigger,
-                now: i64,
-            ) -> anyhow::Result<Vec<String>> {
-                let (repo_id, issue_number) = issue_key(trigger)?;
-                let states: Vec<(String,)> = sqlx::query_as(sql::STOP_ISSUE)
-                    .bind(repo_id)
-                    .bind(issue_number)
-                    .bind(now)
-                    .fetch_all(&mut *self)
-                    .await?;
-                Ok(states.into_iter().map(|(state,)| state).collect())
             }
 
             async fn existing_ids(&mut self, ids: &[&str]) -> anyhow::Result<Vec<String>> {

@@ -8,6 +8,8 @@
 //!   worker whose lease was taken over changes nothing.
 //! - Leaving `running` clears `lease_token` and `lease_expires_at` (the owner is kept for operators).
 //! - A job whose stop was requested is never put back in the queue: it ends `cancelled`.
+//! - Control jobs (`action = 'stop'`) are outside the per-issue rules: the run claim, the "ahead of you"
+//!   count and `STOP_ISSUE` skip them, and only the control claim takes them.
 
 // ---- record, one delivery at a time (the set-based fast path is in `sql_batch`) ----
 
@@ -24,42 +26,48 @@ pub(super) const UPSERT_DELIVERY: &str = "INSERT INTO deliveries \
      job_id = COALESCE(excluded.job_id, deliveries.job_id), received_at = excluded.received_at";
 
 /// $1 repo_id, $2 repo_full_name, $3 issue_number, $4 action, $5 trigger_json, $6 now, $7 delivery_id
-/// → (id, queued_behind).
+/// → (id, queued_behind). A control job waits behind nothing and nothing waits behind it: it counts 0 and
+/// is not counted.
 pub(super) const INSERT_JOB: &str = "INSERT INTO jobs \
      (delivery_id, repo_id, repo_full_name, issue_number, action, trigger_json, state, attempts, run_after, \
       cancel_requested, created_at, updated_at) \
      VALUES ($7, $1, $2, $3, $4, $5, 'queued', 0, $6, FALSE, $6, $6) \
      RETURNING id, (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = $1 \
-        AND ahead.issue_number = $3 AND ahead.state IN ('queued', 'running') AND ahead.id < jobs.id)";
-
-/// `/metagpt stop`: cancels the issue's queued jobs and flags its running one, in one statement so a job
-/// claimed meanwhile is flagged rather than missed. $1 repo_id, $2 issue_number, $3 now → new states.
-pub(super) const STOP_ISSUE: &str = "UPDATE jobs SET \
-     state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
-     cancel_requested = TRUE, updated_at = $3 \
-     WHERE repo_id = $1 AND issue_number = $2 AND state IN ('queued', 'running') RETURNING state";
+        AND ahead.issue_number = $3 AND ahead.state IN ('queued', 'running') AND ahead.id < jobs.id \
+        AND ahead.action <> 'stop' AND $4 <> 'stop')";
 
 // ---- leases (workers) ----
 
-/// The oldest runnable job whose issue has no running job and no older queued job (FIFO per issue).
+/// The oldest runnable job of a class, moved to `running` under a fresh lease.
 /// $1 owner, $2 token, $3 lease_expires_at, $4 now → (id, trigger_json, attempts).
 macro_rules! claim_sql {
-    ($lock:literal) => {
+    ($filter:expr, $lock:literal) => {
         concat!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
              lease_token = $2, lease_expires_at = $3, updated_at = $4 \
-             WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_after <= $4 \
-               AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.repo_id = j.repo_id \
-                 AND o.issue_number = j.issue_number \
-                 AND (o.state = 'running' OR (o.state = 'queued' AND o.id < j.id))) \
-               ORDER BY j.id LIMIT 1",
+             WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_after <= $4 ",
+            $filter,
+            " ORDER BY j.id LIMIT 1",
             $lock,
             ") RETURNING id, trigger_json, attempts"
         )
     };
 }
-pub(super) const CLAIM_SQLITE: &str = claim_sql!("");
-pub(super) const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+/// Run jobs: the oldest whose issue has no running run job and no older queued run job (FIFO per issue).
+/// Control jobs are invisible to this rule in both directions.
+macro_rules! run_filter {
+    () => {
+        "AND j.action <> 'stop' AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.repo_id = j.repo_id \
+         AND o.issue_number = j.issue_number AND o.action <> 'stop' \
+         AND (o.state = 'running' OR (o.state = 'queued' AND o.id < j.id)))"
+    };
+}
+pub(super) const CLAIM_SQLITE: &str = claim_sql!(run_filter!(), "");
+pub(super) const CLAIM_POSTGRES: &str = claim_sql!(run_filter!(), " FOR UPDATE SKIP LOCKED");
+/// Control jobs (`stop`): the oldest, whatever runs on its issue.
+pub(super) const CLAIM_CONTROL_SQLITE: &str = claim_sql!("AND j.action = 'stop'", "");
+pub(super) const CLAIM_CONTROL_POSTGRES: &str =
+    claim_sql!("AND j.action = 'stop'", " FOR UPDATE SKIP LOCKED");
 
 /// $1 id, $2 token, $3 lease_expires_at, $4 now → cancel_requested.
 pub(super) const HEARTBEAT: &str = "UPDATE jobs SET lease_expires_at = $3, updated_at = $4 \
@@ -99,6 +107,18 @@ pub(super) const REQUEUE_EXPIRED: &str = "UPDATE jobs SET \
      last_error = 'lease expired: the worker stopped without finishing the job', \
      run_after = $1, lease_token = NULL, lease_expires_at = NULL, updated_at = $1 \
      WHERE state = 'running' AND lease_expires_at < $3";
+
+// ---- control jobs ----
+
+/// `/metagpt stop`, applied by its control job: cancels the issue's queued run jobs and flags its running
+/// one, in one statement so a job claimed meanwhile is flagged rather than missed. Only jobs recorded
+/// before the stop ($4, the stop job's id) are touched: a trigger sent after the stop is not cancelled by it.
+/// $1 repo_id, $2 issue_number, $3 now, $4 stop job id → new states.
+pub(super) const STOP_ISSUE: &str = "UPDATE jobs SET \
+     state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
+     cancel_requested = TRUE, updated_at = $3 \
+     WHERE repo_id = $1 AND issue_number = $2 AND action <> 'stop' AND id < $4 \
+       AND state IN ('queued', 'running') RETURNING state";
 
 // ---- inspection ----
 

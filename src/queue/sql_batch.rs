@@ -6,6 +6,8 @@
 //! both backends understand. The write differs in form only: SQLite runs three statements in one call
 //! (sqlx sends a multi-statement query to its worker thread at once, `$N` shared by all three), Postgres
 //! runs one statement with data-modifying CTEs.
+//!
+//! Like `INSERT_JOB`, the "ahead of you" count leaves control jobs (`stop`) out on both sides.
 
 /// The `SELECT` list that turns one JSON job (`NewJob`) into a queued `jobs` row; `$3` is now.
 macro_rules! job_columns {
@@ -45,7 +47,8 @@ pub(super) const SQLITE: BatchSql = BatchSql {
         ", (SELECT MAX(j.id) FROM jobs j WHERE j.delivery_id = r.value ->> 'delivery_id'), $3 \
          FROM json_each($2) AS r; ",
         "SELECT j.delivery_id, j.id, (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = j.repo_id \
-         AND ahead.issue_number = j.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < j.id) \
+         AND ahead.issue_number = j.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < j.id \
+         AND ahead.action <> 'stop' AND j.action <> 'stop') \
          FROM jobs j WHERE j.delivery_id IN (SELECT r.value ->> 'delivery_id' FROM json_each($1) AS r)"
     ),
 };
@@ -58,7 +61,7 @@ pub(super) const POSTGRES: BatchSql = BatchSql {
          trigger_json, state, attempts, run_after, cancel_requested, created_at, updated_at) SELECT ",
         job_columns!(),
         " FROM jsonb_array_elements(CAST($1 AS JSONB)) AS r(value) \
-         RETURNING id, delivery_id, repo_id, issue_number), ",
+         RETURNING id, delivery_id, repo_id, issue_number, action), ",
         "new_deliveries AS (INSERT INTO deliveries (delivery_id, event, action, outcome, reason, job_id, \
          received_at) SELECT ",
         delivery_columns!(),
@@ -67,9 +70,11 @@ pub(super) const POSTGRES: BatchSql = BatchSql {
         // The statement's own inserts are invisible to its subqueries: count older jobs and new peers apart.
         "SELECT nj.delivery_id, nj.id, \
          (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = nj.repo_id \
-           AND ahead.issue_number = nj.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < nj.id) \
+           AND ahead.issue_number = nj.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < nj.id \
+           AND ahead.action <> 'stop' AND nj.action <> 'stop') \
          + (SELECT COUNT(*) FROM new_jobs peer WHERE peer.repo_id = nj.repo_id \
-           AND peer.issue_number = nj.issue_number AND peer.id < nj.id) \
+           AND peer.issue_number = nj.issue_number AND peer.id < nj.id \
+           AND peer.action <> 'stop' AND nj.action <> 'stop') \
          FROM new_jobs nj"
     ),
 };

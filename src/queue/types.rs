@@ -45,7 +45,7 @@ impl JobState {
 /// What happened to one webhook delivery; recorded for every delivery the server answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    /// A trigger was persisted (job enqueued, or for `stop`, the cancellation applied).
+    /// A trigger was persisted (a run job enqueued, or for `stop` a control job that applies it later).
     Accepted,
     /// Correctly signed but nothing to do (other event, other label, no command, the bot's own comment…).
     Ignored { reason: String },
@@ -65,19 +65,14 @@ pub struct DeliveryRecord {
 /// The answer to [`Queue::record`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    /// Stored; `job_id` is set when a job was enqueued. `queued_behind` counts jobs of the same issue
-    /// that are queued or running ahead of it.
+    /// Stored; `job_id` is set when a job was enqueued. `queued_behind` counts run jobs of the same issue
+    /// that are queued or running ahead of it (always 0 for a control job: it waits behind nothing).
     Stored {
         job_id: Option<i64>,
         queued_behind: i64,
     },
     /// The same delivery id was already accepted and its job did not fail: nothing new was enqueued.
     Duplicate { job_id: Option<i64> },
-    /// A `stop` trigger: how many queued jobs were cancelled and whether a running one was asked to stop.
-    Stopped {
-        cancelled_queued: i64,
-        running_signalled: bool,
-    },
 }
 
 /// A job as a worker sees it after claiming it.
@@ -103,7 +98,7 @@ pub enum JobError {
 pub enum Heartbeat {
     /// Lease extended.
     Extended,
-    /// `/metagpt stop` arrived: the worker must stop and call [`Queue::finish_cancelled`].
+    /// A `/metagpt stop` was applied: the worker must stop and call [`Queue::finish_cancelled`].
     CancelRequested,
     /// The lease was lost (expired and taken by another worker, or released): stop without writing.
     Lost,

@@ -7,7 +7,9 @@
 //! - A database error while recording an accepted or ignored delivery answers 503 (GitHub shows it and the
 //!   operator can redeliver). A rejected delivery keeps its 4xx answer even if recording it failed: a
 //!   redelivery would be refused again.
-//! - Nothing slow happens here: no GitHub API call, no permission check (the worker does those).
+//! - Nothing slow happens here: no GitHub API call, no permission check (the worker does those). A
+//!   `/metagpt stop` is stored as a control job like any trigger (202 with its `job_id`); nothing is
+//!   cancelled before its worker has checked the sender's permission.
 //! - Refusals are logged at warn with their delivery id, never with the secret or the body.
 
 use axum::Json;
@@ -73,7 +75,10 @@ async fn handle(state: &AppState, delivery: Delivery) -> Response {
             ..
         }
     ) {
-        state.job_notify.notify_one();
+        // Run workers and the control loop share this signal: wake them all, so a stop is not taken
+        // by a run worker's wake-up (and a run not by the control loop's). Each registers before it
+        // claims, so none misses a job enqueued meanwhile.
+        state.job_notify.notify_waiters();
     }
     let (outcome_label, status, body) = answer(outcome, &recorded, action_name);
     if outcome_label == "ignored" {
@@ -116,18 +121,6 @@ fn answer(
             "duplicate",
             StatusCode::OK,
             json!({"outcome": "duplicate", "job_id": job_id}),
-        ),
-        (
-            _,
-            Recorded::Stopped {
-                cancelled_queued,
-                running_signalled,
-            },
-        ) => (
-            "accepted",
-            StatusCode::ACCEPTED,
-            json!({"outcome": "accepted", "action": "stop", "cancelled_queued": cancelled_queued,
-                "running_signalled": running_signalled}),
         ),
     }
 }

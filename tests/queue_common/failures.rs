@@ -1,14 +1,11 @@
-//! Ending jobs badly: transient retries with backoff, permanent failures, and `/metagpt stop`.
+//! Ending jobs badly: transient retries with backoff and permanent failures (`/metagpt stop` is in
+//! `control.rs`).
 
 use std::time::Duration;
 
-use metagpt_bot::queue::{DeliveryOutcome, Heartbeat, JobError, JobState, QueueOptions, Recorded};
-use metagpt_bot::trigger::Action;
+use metagpt_bot::queue::{JobError, JobState, QueueOptions};
 
-use super::{
-    LONG_LEASE, connect, connect_with, delivery, enqueue, eventually, fast_options, state_of,
-    trigger,
-};
+use super::{LONG_LEASE, connect, connect_with, enqueue, eventually, fast_options};
 
 pub async fn transient_failure_backs_off_then_fails_after_max_attempts(url: &str) {
     // A real backoff keeps the job out of reach until it has passed.
@@ -94,78 +91,5 @@ pub async fn permanent_failure_fails_at_once_with_its_reason(url: &str) {
     assert!(
         queue.claim("w", LONG_LEASE).await.expect("claim").is_none(),
         "a failed job ran again"
-    );
-}
-
-pub async fn stop_cancels_queued_jobs_and_signals_the_running_one(url: &str) {
-    let queue = connect(url).await;
-    let running = enqueue(&queue, "s-1", 5).await;
-    let job = queue
-        .claim("w", LONG_LEASE)
-        .await
-        .expect("claim")
-        .expect("a job");
-    assert_eq!(job.id, running);
-    let waiting = [
-        enqueue(&queue, "s-2", 5).await,
-        enqueue(&queue, "s-3", 5).await,
-    ];
-    let elsewhere = enqueue(&queue, "s-other", 6).await;
-
-    let stop = |id: &str| {
-        let action = Action::Stop { comment_id: 77 };
-        queue.record(
-            delivery(id, DeliveryOutcome::Accepted),
-            Some(trigger(id, 5, action)),
-        )
-    };
-    let answer = stop("s-stop").await.expect("record stop");
-    assert_eq!(
-        answer,
-        Recorded::Stopped {
-            cancelled_queued: 2,
-            running_signalled: true
-        }
-    );
-    for id in waiting {
-        assert_eq!(state_of(&queue, id).await, JobState::Cancelled);
-    }
-    assert_eq!(
-        state_of(&queue, elsewhere).await,
-        JobState::Queued,
-        "another issue was cancelled"
-    );
-    assert_eq!(
-        queue
-            .delivery("s-stop")
-            .await
-            .expect("read")
-            .expect("stored")
-            .job_id,
-        None
-    );
-
-    // The running worker learns it through its heartbeat and ends the job as cancelled.
-    assert_eq!(
-        queue.heartbeat(&job, LONG_LEASE).await.expect("heartbeat"),
-        Heartbeat::CancelRequested
-    );
-    queue
-        .finish_cancelled(&job)
-        .await
-        .expect("finish cancelled");
-    assert_eq!(state_of(&queue, running).await, JobState::Cancelled);
-
-    assert_eq!(
-        stop("s-stop").await.expect("redeliver"),
-        Recorded::Duplicate { job_id: None }
-    );
-    let answer = stop("s-stop-again").await.expect("second stop");
-    assert_eq!(
-        answer,
-        Recorded::Stopped {
-            cancelled_queued: 0,
-            running_signalled: false
-        }
     );
 }

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod control;
 pub mod deliveries;
 pub mod failures;
 pub mod workers;
@@ -38,7 +39,9 @@ macro_rules! scenarios {
             workers::eight_workers_claim_each_of_two_thousand_jobs_exactly_once,
             failures::transient_failure_backs_off_then_fails_after_max_attempts,
             failures::permanent_failure_fails_at_once_with_its_reason,
-            failures::stop_cancels_queued_jobs_and_signals_the_running_one,
+            control::a_stop_is_a_control_job_claimed_beside_the_running_run_and_applied_on_demand,
+            control::run_jobs_never_wait_behind_a_control_job,
+            control::a_stop_leaves_runs_recorded_after_it_alone,
         );
     };
     (@each $fresh:path; $($module:ident :: $name:ident),* $(,)?) => {
