@@ -56,6 +56,7 @@ pub async fn run_with(
         code_review: env.code_review,
         run_tests: env.run_tests,
     });
+    context.clone_url = Some(env.clone_url());
     let client = token_client(&env.api_url, &env.github_token)
         .map_err(|e| ActionError::Misconfigured(e.to_string()))?;
     let session = Session::with_token(Arc::new(client), env.github_token.clone());

@@ -102,14 +102,11 @@ pub async fn handle(
 
     let token = session.git_token().await.map_err(Failure::github)?;
     let dir = checkout::work_tree(&ctx.work_dir, &trigger.repo, resolved);
-    let checked = checkout::checkout(
-        repository.clone_url.clone(),
-        dir,
-        token,
-        resolved,
-        config.source_dir.clone(),
-    )
-    .await;
+    let url = ctx
+        .clone_url
+        .clone()
+        .unwrap_or(repository.clone_url.clone());
+    let checked = checkout::checkout(url, dir, token, resolved, config.source_dir.clone()).await;
     let Checkout {
         mut workspace,
         branch,

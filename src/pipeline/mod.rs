@@ -54,6 +54,9 @@ pub struct Context {
     pub timeout: Duration,
     /// Knobs that override the repository's `.github/metagpt.yml` (the Action's inputs).
     pub overrides: Option<RunOverrides>,
+    /// Where to clone from instead of the API's `clone_url` (the Action's
+    /// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git`).
+    pub clone_url: Option<String>,
 }
 
 /// Run knobs set by the face rather than the repository (the Action's inputs).
@@ -80,6 +83,7 @@ impl Context {
             renderer: Renderer::new(None)?,
             timeout,
             overrides: None,
+            clone_url: None,
         })
     }
 
