@@ -62,10 +62,18 @@ impl Step {
             Step::Tasks => Some("ProjectManager"),
             Step::CodePlan | Step::WriteCode | Step::CodeReview | Step::RewriteCode => {
                 Some("Engineer")
-            },
+            }
             Step::WriteTest | Step::SummarizeRun | Step::Debug => Some("QaEngineer"),
             Step::Other => None,
         }
+    }
+}
+
+impl std::fmt::Display for Step {
+    /// The name `llm.jsonl` records (`code_review`, `rewrite_code`, …).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = serde_json::to_value(self).unwrap_or_default();
+        f.write_str(name.as_str().unwrap_or("other"))
     }
 }
 

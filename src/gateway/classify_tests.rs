@@ -89,8 +89,14 @@ fn the_rewrite_after_an_lbtm_review_is_the_engineers_rewrite_step() {
     // Both prompts are built from the templates of metagpt/actions/write_code_review.py (0.8.2) the way
     // `write_code_review_and_rewrite` joins them: the review asks for a verdict; after LBTM the rewrite
     // prompt quotes the review answer (with its `## Code Review Result`) and asks for the file again.
-    let review = classify(&request(ENGINEER, include_str!("fixtures/review_prompt.txt")));
-    let rewrite = classify(&request(ENGINEER, include_str!("fixtures/rewrite_prompt.txt")));
+    let review = classify(&request(
+        ENGINEER,
+        include_str!("fixtures/review_prompt.txt"),
+    ));
+    let rewrite = classify(&request(
+        ENGINEER,
+        include_str!("fixtures/rewrite_prompt.txt"),
+    ));
     assert_eq!(review.step, Step::CodeReview);
     assert_eq!(
         rewrite,

@@ -138,12 +138,7 @@ impl Sop {
     }
 
     /// `(what, reply text)` for one prompt, or `None` when the prompt does not read as `step`.
-    fn reply(
-        &self,
-        state: &mut State,
-        step: Step,
-        prompt: &str,
-    ) -> Option<(String, String)> {
+    fn reply(&self, state: &mut State, step: Step, prompt: &str) -> Option<(String, String)> {
         let s = &self.scenario;
         let mut next_version = |file: &str| {
             let n = state.versions.entry(file.to_owned()).or_default();
