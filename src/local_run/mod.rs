@@ -83,7 +83,7 @@ pub async fn run(
 ) -> Result<RunSummary, RunError> {
     args.check().map_err(RunError::Usage)?;
     let request = args.request().map_err(RunError::Usage)?;
-    let llm = llm::resolve(settings).map_err(|problems| {
+    let llm = llm::resolve_for(settings, args.replay.as_deref()).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
         RunError::Usage(format!(
             "the agent settings are incomplete:\n{}",
@@ -132,14 +132,17 @@ pub async fn run(
         .await
         .map_err(|e| failed(format!("{e:#}")))?;
     let llm_path = scratch.path().join("llm.jsonl");
-    let handle = gateway
-        .open_run(RunOptions {
-            budget: RunBudget {
-                max_cost_usd: args.max_cost_usd,
+    let handle = llm
+        .open_run(
+            &gateway,
+            RunOptions {
+                budget: RunBudget {
+                    max_cost_usd: args.max_cost_usd,
+                },
+                ledger_path: Some(llm_path.clone()),
+                cache: None,
             },
-            ledger_path: Some(llm_path.clone()),
-            cache: None,
-        })
+        )
         .map_err(|e| failed(format!("{e:#}")))?;
     let token = handle.token().expose_secret().to_owned();
     let secrets = vec![key.clone(), token.clone()];
