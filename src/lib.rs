@@ -13,6 +13,7 @@ pub mod intake;
 pub mod local_run;
 pub mod pipeline;
 pub mod queue;
+pub mod repo_config;
 pub mod serve;
 pub mod server;
 pub mod telemetry;
