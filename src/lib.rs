@@ -14,6 +14,7 @@ pub mod local_run;
 pub mod pipeline;
 pub mod queue;
 pub mod repo_config;
+pub mod sanitize;
 pub mod serve;
 pub mod server;
 pub mod telemetry;
