@@ -132,8 +132,13 @@ async fn a_rejected_review_is_rewritten_and_a_failing_test_is_fixed_by_qa() {
     assert_eq!(steps.iter().filter(|s| **s == Step::Debug).count(), 1);
     assert_eq!(
         steps.iter().filter(|s| **s == Step::CodeReview).count(),
-        4,
-        "calc.py: LBTM, rewrite, LGTM; main.py: LGTM"
+        3,
+        "calc.py: LBTM, LGTM; main.py: LGTM"
+    );
+    assert_eq!(
+        steps.iter().filter(|s| **s == Step::RewriteCode).count(),
+        1,
+        "calc.py is rewritten once, after its LBTM"
     );
     ran.assert_roles_spoke(&TEAM);
     ran.assert_costs_match_the_script();

@@ -18,3 +18,6 @@ mod ledger;
 
 #[path = "gateway/replay.rs"]
 mod replay;
+
+#[path = "gateway/audit.rs"]
+mod audit;

@@ -2,7 +2,9 @@
 //!
 //! Invariants: a call is recorded exactly once, when it ends (for streams: when the stream ends); its cost
 //! is the provider's reported usage priced by the table, 0 when usage is missing or the model unpriced
-//! or the answer was replayed from the cache.
+//! or the answer was replayed from the cache; an answer replayed from an audit recording keeps the
+//! recorded usage and cost, so a replayed ledger has the recording's totals. Replayed calls count no
+//! tokens or cost in the provider metrics, since the provider was not called.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::cache::Cached;
 use super::classify::{Labels, classify};
-use super::ledger::CallRecord;
+use super::ledger::{CallRecord, RecordedResponse};
 use super::metrics::record_call;
 use super::price::PriceTable;
 use super::redact::redact;
@@ -32,13 +34,28 @@ pub(crate) struct Call {
     started: Instant,
 }
 
+/// Where a call's answer came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Source {
+    Provider,
+    /// The retry cache: free.
+    Cache,
+    /// An audit recording: the recorded cost, priced or not.
+    Recording {
+        cost_usd: f64,
+        priced: bool,
+    },
+}
+
 /// How a call ended.
 pub(crate) struct Outcome {
     pub status: u16,
     pub usage: Option<Usage>,
     pub attempts: u32,
     pub error: Option<String>,
-    pub replayed: bool,
+    pub source: Source,
+    /// The answer the agent received, redacted, for the ledger.
+    pub response: Option<RecordedResponse>,
 }
 
 impl Outcome {
@@ -54,8 +71,15 @@ impl Outcome {
             usage,
             attempts,
             error,
-            replayed: false,
+            source: Source::Provider,
+            response: None,
         }
+    }
+
+    /// The same outcome, keeping the answer the agent received.
+    pub(crate) fn with_response(mut self, response: RecordedResponse) -> Self {
+        self.response = Some(response);
+        self
     }
 
     /// A call that got no usable answer: the agent is told `error`.
@@ -118,18 +142,22 @@ impl Call {
         let latency = self.started.elapsed();
         let price = prices.price(&self.model);
         let usage = outcome.usage.unwrap_or_default();
-        let cost_usd = price.map_or(0.0, |p| {
-            p.cost_usd(usage.prompt_tokens, usage.completion_tokens)
-        });
+        let (cost_usd, priced) = match outcome.source {
+            Source::Recording { cost_usd, priced } => (cost_usd, priced),
+            Source::Provider | Source::Cache => (
+                price.map_or(0.0, |p| {
+                    p.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+                }),
+                price.is_some(),
+            ),
+        };
         let ok = error.is_none() && (200..300).contains(&outcome.status);
-        record_call(
-            &self.provider,
-            &self.model,
-            ok,
-            (usage.prompt_tokens, usage.completion_tokens),
-            cost_usd,
-            latency,
-        );
+        let paid = if outcome.source == Source::Provider {
+            ((usage.prompt_tokens, usage.completion_tokens), cost_usd)
+        } else {
+            ((0, 0), 0.0)
+        };
+        record_call(&self.provider, &self.model, ok, paid.0, paid.1, latency);
         self.run.record(CallRecord {
             seq: 0,
             ts: self.ts,
@@ -143,12 +171,13 @@ impl Call {
             completion_tokens: usage.completion_tokens,
             usage_reported: outcome.usage.is_some(),
             cost_usd,
-            priced: price.is_some(),
+            priced,
             latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
             attempts: outcome.attempts,
             request_hash: self.request_hash,
-            replayed: outcome.replayed,
+            replayed: outcome.source != Source::Provider,
             error,
+            response: outcome.response,
         });
     }
 }

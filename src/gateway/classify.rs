@@ -22,6 +22,8 @@ pub enum Step {
     CodePlan,
     WriteCode,
     CodeReview,
+    /// The rewrite of a file after its review answered LBTM.
+    RewriteCode,
     WriteTest,
     SummarizeRun,
     Debug,
@@ -30,6 +32,8 @@ pub enum Step {
 
 /// Markers, most specific first: later documents quote earlier ones, so order decides.
 const MARKERS: &[(&str, Step)] = &[
+    // The rewrite prompt quotes the LBTM review (with its `## Code Review Result`) before asking.
+    ("# Instruction: rewrite the `", Step::RewriteCode),
     ("## Code Review Result", Step::CodeReview),
     ("rewrite the development code or the test code", Step::Debug),
     ("summarize the code running result", Step::SummarizeRun),
@@ -56,10 +60,20 @@ impl Step {
             Step::IssueType | Step::IsRelative | Step::Prd => Some("ProductManager"),
             Step::Design => Some("Architect"),
             Step::Tasks => Some("ProjectManager"),
-            Step::CodePlan | Step::WriteCode | Step::CodeReview => Some("Engineer"),
+            Step::CodePlan | Step::WriteCode | Step::CodeReview | Step::RewriteCode => {
+                Some("Engineer")
+            }
             Step::WriteTest | Step::SummarizeRun | Step::Debug => Some("QaEngineer"),
             Step::Other => None,
         }
+    }
+}
+
+impl std::fmt::Display for Step {
+    /// The name `llm.jsonl` records (`code_review`, `rewrite_code`, …).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = serde_json::to_value(self).unwrap_or_default();
+        f.write_str(name.as_str().unwrap_or("other"))
     }
 }
 
@@ -123,84 +137,5 @@ fn message_text(message: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn request(system: &str, user: &str) -> Value {
-        json!({"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]})
-    }
-
-    #[test]
-    fn role_comes_from_the_prefix_and_step_from_the_format_example() {
-        let labels = classify(&request(
-            "You are a Project Manager, named Eve, your goal is break down tasks",
-            "## context\n{\"Implementation approach\": \"x\"}\n## format example\n[CONTENT]{\"Task list\": []}[/CONTENT]",
-        ));
-        assert_eq!(
-            labels,
-            Labels {
-                role: "ProjectManager".into(),
-                step: Step::Tasks
-            }
-        );
-    }
-
-    #[test]
-    fn every_sop_step_is_recognised_by_its_marker() {
-        let cases = [
-            (
-                "[CONTENT]{\"issue_type\": \"BUG\", \"reason\": \"\"}",
-                Step::IssueType,
-            ),
-            ("[CONTENT]{\"is_relative\": \"YES\"}", Step::IsRelative),
-            ("[CONTENT]{\"Product Goals\": []}", Step::Prd),
-            ("[CONTENT]{\"Refined Requirements\": \"\"}", Step::Prd),
-            (
-                "[CONTENT]{\"Refined Implementation Approach\": \"\"}",
-                Step::Design,
-            ),
-            ("[CONTENT]{\"Refined Task list\": []}", Step::Tasks),
-            (
-                "[CONTENT]{\"Development Plan\": [], \"Incremental Change\": []}",
-                Step::CodePlan,
-            ),
-            ("## Code: game.py\n```python\n```", Step::WriteCode),
-            ("## Code Review Result\nLGTM", Step::CodeReview),
-            (
-                "write appropriate test cases using Python's unittest",
-                Step::WriteTest,
-            ),
-            ("summarize the code running result", Step::SummarizeRun),
-            ("rewrite the development code or the test code", Step::Debug),
-        ];
-        for (asked, step) in cases {
-            let text =
-                format!("## context\n\"Task list\" \"Product Goals\"\n## format example\n{asked}");
-            assert_eq!(classify(&request("", &text)).step, step, "{asked}");
-        }
-    }
-
-    #[test]
-    fn without_a_prefix_the_step_owner_is_the_role_and_unknown_is_other() {
-        let labels = classify(&request(
-            "You are a helpful assistant.",
-            "## Code Review Result\nLGTM",
-        ));
-        assert_eq!(
-            labels,
-            Labels {
-                role: "Engineer".into(),
-                step: Step::CodeReview
-            }
-        );
-        let labels = classify(&json!({"messages": "nonsense"}));
-        assert_eq!(
-            labels,
-            Labels {
-                role: "unknown".into(),
-                step: Step::Other
-            }
-        );
-    }
-}
+#[path = "classify_tests.rs"]
+mod tests;

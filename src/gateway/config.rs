@@ -49,6 +49,14 @@ impl UpstreamConfig {
         }
     }
 
+    /// No provider: for a gateway that only replays audit recordings (`Gateway::open_replay`). It
+    /// points at a closed port on 127.0.0.1 with an empty key, so a live run opened on it by mistake
+    /// fails at once as "LLM provider unavailable" and no key exists to leak.
+    pub fn offline() -> Self {
+        let nowhere = Url::parse("http://127.0.0.1:9/v1").expect("a constant, valid URL");
+        Self::openai(nowhere, SecretString::from(String::new()), "offline")
+    }
+
     /// An Azure OpenAI upstream.
     pub fn azure(base_url: Url, api_key: SecretString, api_version: impl Into<String>) -> Self {
         Self {

@@ -1,7 +1,8 @@
 //! Errors the gateway itself returns to agents, shaped like OpenAI's so agent SDKs surface the message.
 //!
 //! Invariants: every refusal is `{"error":{"message","type","code"}}` with a status that tells an SDK what
-//! to do (401 re-authenticate, 402 stop, 400 fix the request, 502/503/504 the provider failed); messages
+//! to do (401 re-authenticate, 402 stop, 400 fix the request or, in an audit replay, a call the recording
+//! does not hold, 502/503/504 the provider failed); messages
 //! never contain a key or token.
 
 use axum::Json;
@@ -23,13 +24,23 @@ pub enum GatewayError {
     UpstreamUnavailable { attempts: u32, detail: String },
     /// The upstream did not answer in time.
     UpstreamTimeout { attempts: u32 },
+    /// An audit replay got a call its recording does not hold: the run diverged from the recorded one.
+    NotRecorded {
+        /// The replay's call number (1-based).
+        call: u64,
+        /// The step of the refused call, as `llm.jsonl` names it.
+        step: String,
+        detail: String,
+    },
 }
 
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
-            GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BadRequest(_) | GatewayError::NotRecorded { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             GatewayError::BudgetExhausted { .. } => StatusCode::PAYMENT_REQUIRED,
             GatewayError::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -43,6 +54,7 @@ impl GatewayError {
             GatewayError::BudgetExhausted { .. } => ("insufficient_quota", "budget_exhausted"),
             GatewayError::UpstreamUnavailable { .. } => ("api_error", "upstream_unavailable"),
             GatewayError::UpstreamTimeout { .. } => ("api_error", "upstream_timeout"),
+            GatewayError::NotRecorded { .. } => ("invalid_request_error", "not_in_recording"),
         }
     }
 }
@@ -91,6 +103,11 @@ impl std::fmt::Display for GatewayError {
                     "LLM provider did not answer in time after {attempts} attempt(s)"
                 )
             }
+            GatewayError::NotRecorded { call, step, detail } => write!(
+                f,
+                "not in the recording: the run diverged at call {call}, step {step} ({detail}); \
+                 an audit replay answers only the recorded requests, in their recorded order"
+            ),
         }
     }
 }

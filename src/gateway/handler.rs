@@ -5,7 +5,8 @@
 //! re-serialised with `stream_options.include_usage` added); the upstream's answer comes back with its
 //! status, content type and bytes unchanged, except that the provider key or the run token, should an
 //! answer ever echo them, are redacted. A run that replays is answered from its cache first, without
-//! a budget check, since a replayed answer costs nothing.
+//! a budget check, since a replayed answer costs nothing. A run replaying an audit recording is checked
+//! against its budget and then answered from the recording only (`replayed.rs`), never forwarded.
 
 use std::sync::Arc;
 
@@ -17,10 +18,11 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use super::cache::Cached;
 use super::call::{Call, Outcome};
 use super::error::GatewayError;
+use super::ledger::RecordedResponse;
 use super::price::PriceTable;
+use super::replayed;
 use super::run::Registry;
 use super::stream;
 use super::upstream::{Failed, Sent, Upstream};
@@ -69,8 +71,12 @@ async fn handle(app: Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Respo
     }
     let guard = run.call_lock.clone().lock_owned().await;
     let call = Call::begin(run.clone(), app.upstream.provider(), &body, &request);
+    if let Some(replayer) = run.recording.as_ref() {
+        run.check_budget()?;
+        return replayed::from_recording(&app, call, replayer);
+    }
     if let Some((entry, bytes)) = call.cached() {
-        return Ok(replay(&app, call, entry, bytes));
+        return Ok(replayed::from_cache(&app, call, entry, bytes));
     }
     run.check_budget()?;
     let (upstream_body, strip_usage) = upstream_body(&app.upstream, request, body, call.stream);
@@ -158,37 +164,22 @@ async fn whole(app: &App, call: Call, sent: Sent) -> Response {
         let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
         format!("provider answered {status}: {text}")
     });
+    let content_type_text = content_type.as_ref().and_then(|v| v.to_str().ok());
     if status.is_success() {
-        call.store(
-            status.as_u16(),
-            content_type.as_ref().and_then(|v| v.to_str().ok()),
-            &bytes,
-        );
+        call.store(status.as_u16(), content_type_text, &bytes);
     }
-    let outcome = Outcome::answered(status.as_u16(), usage, attempts, error);
+    let response = RecordedResponse::new(content_type_text, &bytes, &secrets);
+    let outcome =
+        Outcome::answered(status.as_u16(), usage, attempts, error).with_response(response);
     call.finish(&app.prices, app.upstream.key(), outcome);
     respond(status, content_type, Body::from(bytes))
 }
 
-/// An answer from the replay cache: free, recorded as replayed.
-fn replay(app: &App, call: Call, entry: Cached, bytes: Vec<u8>) -> Response {
-    let status = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
-    let content_type = entry
-        .content_type
-        .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok());
-    let outcome = Outcome {
-        status: status.as_u16(),
-        usage: None,
-        attempts: 0,
-        error: None,
-        replayed: true,
-    };
-    call.finish(&app.prices, app.upstream.key(), outcome);
-    respond(status, content_type, Body::from(bytes))
-}
-
-fn respond(status: StatusCode, content_type: Option<HeaderValue>, body: Body) -> Response {
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Body,
+) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     if let Some(content_type) = content_type {

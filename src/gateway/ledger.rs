@@ -1,9 +1,11 @@
 //! The per-run ledger: one `CallRecord` per agent call, kept in memory and appended to `llm.jsonl`.
 //!
-//! Invariants: a record holds labels, counts, prices, timings and hashes, never prompt or completion text,
-//! and every free-text field (`error`) is redacted before it is stored. Each record is written as one JSON
-//! line as soon as the call ends, so a crash loses at most the call in flight. Token counts come only from
-//! the provider's `usage`; when it sent none, `usage_reported` is false and the counts are 0.
+//! Invariants: a record holds labels, counts, prices, timings, the hash of the request and the answer the
+//! agent received (so a recorded run can be replayed for audit, see `recording.rs`), never prompt text;
+//! every free-text field (`error`, the answer's body) is redacted before it is stored. Each record is
+//! written as one JSON line as soon as the call ends, so a crash loses at most the call in flight. Token
+//! counts come only from the provider's `usage`; when it sent none, `usage_reported` is false and the
+//! counts are 0.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -13,6 +15,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::classify::Step;
+use super::redact::redact;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
@@ -37,14 +40,45 @@ pub struct CallRecord {
     pub latency_ms: u64,
     /// Upstream attempts made (0 when refused before forwarding).
     pub attempts: u32,
-    /// SHA-256 (hex) of the exact request body the agent sent.
+    /// SHA-256 (hex) of the exact request body the agent sent: the key under which a replay finds the answer.
     pub request_hash: String,
-    /// Answered from the replay cache: nothing was paid, tokens and cost are 0.
+    /// Answered without calling the provider: from the retry cache (nothing paid, tokens and cost 0) or
+    /// from an audit recording (the recorded tokens and cost).
     #[serde(default)]
     pub replayed: bool,
     /// A redacted reason when the call did not succeed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The answer the agent received, when the provider (or a replay) gave one. Absent in ledgers written
+    /// before answers were kept, and for calls the gateway itself failed (`error` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<RecordedResponse>,
+}
+
+/// An answer as the agent received it, redacted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// The body as text: JSON for a whole answer, the SSE events for a stream.
+    pub body: String,
+    /// True when the stored body differs from the bytes the agent received: a credential-shaped word was
+    /// redacted, or the bytes were not UTF-8. A replay serves the stored body.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub altered: bool,
+}
+
+impl RecordedResponse {
+    /// The answer `body`, with `secrets` and credential shapes redacted.
+    pub(crate) fn new(content_type: Option<&str>, body: &[u8], secrets: &[&str]) -> Self {
+        let text = String::from_utf8_lossy(body);
+        let stored = redact(&text, secrets);
+        Self {
+            content_type: content_type.map(str::to_owned),
+            altered: stored.as_bytes() != body,
+            body: stored,
+        }
+    }
 }
 
 /// Appends records to `llm.jsonl`.

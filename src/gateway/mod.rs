@@ -5,13 +5,15 @@
 //! upstream request. For every call the gateway checks the run's token and budget, forwards the request
 //! (retrying 429/5xx with backoff, streaming SSE through as it arrives), and appends one `CallRecord` to
 //! the run's ledger (`llm.jsonl`) with the role and SOP step it read from the prompt, the provider's token
-//! usage and its price. `CostReport` turns a ledger into `cost.json`. With `CacheOptions`, answers are
-//! stored by exact request, and a retried run replays the calls it already paid for.
+//! usage, its price and the (redacted) answer. `CostReport` turns a ledger into `cost.json`. With
+//! `CacheOptions`, answers are stored by exact request, and a retried run replays the calls it already
+//! paid for. A recorded `llm.jsonl` can be replayed for audit (`Recording`, `Gateway::open_replay`):
+//! offline, every call gets its recorded answer and any other call is refused as a divergence.
 //!
 //! Invariants: no call is forwarded for an unknown or closed token (401) or a spent budget (402, "budget
 //! exhausted: spent $X of $Y"); a run's calls are serialised, so it overspends by at most one call;
-//! token counts and cost come only from the provider's `usage`; records never hold prompt or completion
-//! text, and secrets are redacted from everything written or returned. Nothing here reads the process
+//! token counts and cost come only from the provider's `usage` (or, replayed, from the recording); records
+//! never hold prompt text, and secrets are redacted from everything written or returned. Nothing here reads the process
 //! environment.
 
 mod cache;
@@ -24,7 +26,9 @@ mod handler;
 mod ledger;
 pub mod metrics;
 mod price;
+mod recording;
 mod redact;
+mod replayed;
 mod run;
 mod server;
 mod sse;
@@ -36,8 +40,9 @@ pub use classify::{Labels, Step, classify};
 pub use config::{GatewayConfig, RetryPolicy, UpstreamConfig, UpstreamKind};
 pub use cost::{CostReport, RoleCost, Totals};
 pub use error::GatewayError;
-pub use ledger::{CallRecord, read_jsonl};
+pub use ledger::{CallRecord, RecordedResponse, read_jsonl};
 pub use price::{Price, PriceTable};
+pub use recording::Recording;
 pub use redact::redact;
 pub use run::{CacheOptions, RunBudget, RunHandle, RunOptions};
 pub use server::Gateway;

@@ -4,7 +4,9 @@
 //! the registry stores only its SHA-256, so lookups reveal nothing through timing. A run's calls are
 //! serialised by its call lock and the budget is checked under that lock before forwarding, so a run
 //! overspends by at most the one call that crossed the limit. Closing or dropping the handle revokes the
-//! token at once. Replayed answers cost nothing and are served even when the budget is spent.
+//! token at once. Answers from the retry cache cost nothing and are served even when the budget is spent;
+//! a run replaying an audit recording checks its budget as a live run does, adding each call's recorded
+//! cost, so it stops where the recorded run stopped when given the same budget.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use sha2::{Digest, Sha256};
 use super::cache::ReplayCache;
 use super::error::GatewayError;
 use super::ledger::{CallRecord, JsonlSink};
+use super::recording::{Recording, Replayer};
 
 /// The hard spending limit of one run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,12 +56,16 @@ fn token_key(token: &str) -> TokenKey {
 struct Book {
     records: Vec<CallRecord>,
     spent_usd: f64,
+    /// Why an audit replay refused a call, the first time it did.
+    divergence: Option<String>,
 }
 
 pub(crate) struct RunState {
     pub(crate) call_lock: Arc<tokio::sync::Mutex<()>>,
     pub(crate) token: SecretString,
     pub(crate) cache: Option<ReplayCache>,
+    /// Set for an audit replay: every call is answered from it or refused.
+    pub(crate) recording: Option<Replayer>,
     max_cost_usd: f64,
     book: Mutex<Book>,
     sink: Option<JsonlSink>,
@@ -79,6 +86,16 @@ impl RunState {
             });
         }
         Ok(())
+    }
+
+    /// The number the next record will get; stable while the call lock is held.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.book().records.len() as u64 + 1
+    }
+
+    /// Remembers the first divergence of an audit replay.
+    pub(crate) fn diverged(&self, why: &str) {
+        self.book().divergence.get_or_insert_with(|| why.to_owned());
     }
 
     /// Numbers, stores and writes one record.
@@ -107,7 +124,11 @@ impl Registry {
         self.runs().get(&token_key(token)).cloned()
     }
 
-    pub(crate) fn open(self: &Arc<Self>, options: RunOptions) -> anyhow::Result<RunHandle> {
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        options: RunOptions,
+        recording: Option<Recording>,
+    ) -> anyhow::Result<RunHandle> {
         let max = options.budget.max_cost_usd;
         if !max.is_finite() || max < 0.0 {
             bail!("max_cost_usd must be a non-negative number of dollars, got {max}");
@@ -132,6 +153,7 @@ impl Registry {
             call_lock: Arc::default(),
             token: token.clone(),
             cache,
+            recording: recording.map(Replayer::new),
             max_cost_usd: max,
             book: Mutex::default(),
             sink,
@@ -184,6 +206,12 @@ impl RunHandle {
     /// True once the run has spent its budget: its next call is refused.
     pub fn budget_exhausted(&self) -> bool {
         self.state.check_budget().is_err()
+    }
+
+    /// For an audit replay: why it refused a call ("not in the recording: the run diverged at call N, …"),
+    /// the first time it did; `None` while the run follows its recording (and for other runs).
+    pub fn divergence(&self) -> Option<String> {
+        self.state.book().divergence.clone()
     }
 
     /// Revokes the token and returns the ledger.

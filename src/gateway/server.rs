@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::config::GatewayConfig;
 use super::handler::{App, chat_completions, not_found};
+use super::recording::Recording;
 use super::run::{Registry, RunHandle, RunOptions};
 use super::upstream::Upstream;
 
@@ -89,7 +90,19 @@ impl Gateway {
 
     /// Registers a run and returns its handle (token, budget, ledger).
     pub fn open_run(&self, options: RunOptions) -> anyhow::Result<RunHandle> {
-        self.registry.open(options)
+        self.registry.open(options, None)
+    }
+
+    /// Registers a run that replays `recording` for audit: each call is answered with the recorded
+    /// answer to the same request (in recorded order for repeats) or refused as a divergence; the
+    /// provider is never called, so the gateway may have been started with `UpstreamConfig::offline()`.
+    /// `options.cache` is not used by such a run.
+    pub fn open_replay(
+        &self,
+        options: RunOptions,
+        recording: Recording,
+    ) -> anyhow::Result<RunHandle> {
+        self.registry.open(options, Some(recording))
     }
 
     /// Stops accepting connections and waits for calls in flight to finish.

@@ -19,6 +19,7 @@ use tokio::sync::{OwnedMutexGuard, mpsc};
 
 use super::call::{Call, Outcome};
 use super::handler::{App, scrub, secrets};
+use super::ledger::RecordedResponse;
 use super::sse::{Splitter, inspect};
 use super::upstream::Sent;
 use super::usage::Usage;
@@ -38,10 +39,14 @@ pub(crate) fn forward(
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("text/event-stream"));
     let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let agent_content_type = content_type.clone();
     tokio::spawn(async move {
         let _guard = guard;
-        let (usage, error) = pump(&app, &call, response, strip_usage, &tx).await;
-        let outcome = Outcome::answered(status.as_u16(), usage, attempts, error);
+        let (usage, error, sent) = pump(&app, &call, response, strip_usage, &tx).await;
+        let response =
+            RecordedResponse::new(content_type.to_str().ok(), &sent, &secrets(&app, &call));
+        let outcome =
+            Outcome::answered(status.as_u16(), usage, attempts, error).with_response(response);
         call.finish(&app.prices, app.upstream.key(), outcome);
         drop(tx); // the agent's stream ends only once the call is on the ledger
     });
@@ -52,21 +57,24 @@ pub(crate) fn forward(
     });
     let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, content_type);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, agent_content_type);
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
-/// Copies events until the upstream ends; returns the usage seen and why it stopped early, if it did.
+/// Copies events until the upstream ends; returns the usage seen, why it stopped early if it did, and the
+/// bytes the agent was sent.
 async fn pump(
     app: &App,
     call: &Call,
     response: reqwest::Response,
     strip_usage: bool,
     tx: &mpsc::Sender<Bytes>,
-) -> (Option<Usage>, Option<String>) {
+) -> (Option<Usage>, Option<String>, Vec<u8>) {
     let secrets = secrets(app, call);
     let mut upstream = response.bytes_stream();
     let mut splitter = Splitter::default();
@@ -75,7 +83,10 @@ async fn pump(
     while let Some(chunk) = upstream.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
-            Err(e) => return (usage, Some(format!("the provider's stream broke off: {e}"))),
+            Err(e) => {
+                let why = format!("the provider's stream broke off: {e}");
+                return (usage, Some(why), sent);
+            }
         };
         for event in splitter.push(&chunk) {
             let info = inspect(&event);
@@ -86,7 +97,8 @@ async fn pump(
             let event = scrub(Bytes::from(event), &secrets);
             sent.extend_from_slice(&event);
             if tx.send(event).await.is_err() {
-                return (usage, Some("the agent closed the stream early".to_owned()));
+                let why = "the agent closed the stream early".to_owned();
+                return (usage, Some(why), sent);
             }
         }
     }
@@ -96,5 +108,5 @@ async fn pump(
         let _ = tx.send(rest).await;
     }
     call.store(200, Some("text/event-stream"), &sent);
-    (usage, None)
+    (usage, None, sent)
 }

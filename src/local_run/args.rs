@@ -59,6 +59,12 @@ pub struct RunArgs {
     #[arg(long = "protected-path", value_name = "GLOB",
           default_values_t = DEFAULT_PROTECTED_PATHS.iter().map(|s| s.to_string()))]
     pub protected_paths: Vec<String>,
+    /// Audit: replay this recorded llm.jsonl instead of calling the provider (no LLM key or URL needed).
+    /// Every call must be one the recording holds, in its recorded order; the first other call is refused
+    /// ("not in the recording: the run diverged at call N, step X"). Give the recorded run's
+    /// --max-cost-usd to reproduce its budget.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
 }
 
 /// What the run is asked to do.

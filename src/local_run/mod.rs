@@ -12,7 +12,7 @@
 
 mod args;
 
-pub use crate::runner::{LlmSetup, resolve_llm};
+pub use crate::runner::{LlmSetup, resolve_llm, resolve_llm_for};
 pub use args::{Request, RunArgs};
 
 use secrecy::ExposeSecret;
@@ -69,7 +69,7 @@ pub async fn run(
 ) -> Result<RunSummary, RunError> {
     args.check().map_err(RunError::Usage)?;
     let request = args.request().map_err(RunError::Usage)?;
-    let llm = resolve_llm(settings).map_err(|problems| {
+    let llm = resolve_llm_for(settings, args.replay.as_deref()).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
         RunError::Usage(format!(
             "the agent settings are incomplete:\n{}",

@@ -4,13 +4,19 @@
 //! Invariants: every missing or wrong setting is reported at once, each with its fix, before any
 //! repository is touched; a model without a price is refused (its calls would cost 0 and the budget
 //! could never trip); the provider key stays a `SecretString` and goes only into the gateway.
+//!
+//! With `--replay FILE` (an audit of a recorded run) no provider is needed: the setup holds the
+//! recording, an offline upstream without a key, and the recording's model (the model is part of every
+//! request, so any other would diverge at the first call); only `METAGPT_PYTHON` must be set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Problem, Settings};
-use crate::gateway::{Price, PriceTable, UpstreamConfig};
+use crate::gateway::{
+    Gateway, Price, PriceTable, Recording, RunHandle, RunOptions, UpstreamConfig,
+};
 
 /// What the run needs to reach the LLM.
 #[derive(Debug, Clone)]
@@ -20,35 +26,70 @@ pub struct LlmSetup {
     pub model: String,
     pub prices: PriceTable,
     pub price: Price,
+    /// `--replay`: the recorded run every call is answered from.
+    pub recording: Option<Recording>,
 }
 
 impl LlmSetup {
-    /// The provider key, for redaction.
+    /// The provider key, for redaction (empty when replaying).
     pub fn key(&self) -> &SecretString {
         &self.upstream.api_key
+    }
+
+    /// Opens the run on `gateway`: a replay of the recording with `--replay`, else a live run.
+    pub fn open_run(&self, gateway: &Gateway, options: RunOptions) -> anyhow::Result<RunHandle> {
+        match &self.recording {
+            Some(recording) => gateway.open_replay(options, recording.clone()),
+            None => gateway.open_run(options),
+        }
+    }
+}
+
+/// [`resolve`], or with `replay` the setup of an audit replay of that recorded `llm.jsonl`.
+pub fn resolve_for(settings: &Settings, replay: Option<&Path>) -> Result<LlmSetup, Vec<Problem>> {
+    let Some(path) = replay else {
+        return resolve(settings);
+    };
+    let mut problems = Vec::new();
+    let python = python(settings, &mut problems);
+    let recording = Recording::load(path)
+        .map_err(|e| {
+            problems.push(Problem::new(
+                format!("--replay {}: {e:#}", path.display()),
+                "give the llm.jsonl of a run recorded by this version of metagpt-bot \
+                 (.metagpt/runs/<run>/<iteration>/llm.jsonl)",
+            ));
+        })
+        .ok();
+    let model = recording
+        .as_ref()
+        .and_then(|r| r.records().first())
+        .map(|record| record.model.clone());
+    match (python, recording, model) {
+        (Some(python), Some(recording), Some(model)) if problems.is_empty() => {
+            let prices = PriceTable::default();
+            // Only MetaGPT's own bookkeeping uses this price; the ledger takes the recorded costs.
+            let price = prices.price(&model).unwrap_or(Price {
+                prompt_per_million: 0.0,
+                completion_per_million: 0.0,
+            });
+            Ok(LlmSetup {
+                python,
+                upstream: UpstreamConfig::offline(),
+                model,
+                prices,
+                price,
+                recording: Some(recording),
+            })
+        }
+        _ => Err(problems),
     }
 }
 
 /// Reads the agent settings; `Err` lists every problem.
 pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
     let mut problems = Vec::new();
-    let python = match &settings.metagpt_python {
-        Some(path) if path.is_file() => Some(path.clone()),
-        Some(path) => {
-            problems.push(Problem::new(
-                format!("METAGPT_PYTHON {} is not a file", path.display()),
-                "set METAGPT_PYTHON to the python of a venv with metagpt 0.8.2 (scripts/install-metagpt.sh prints it)",
-            ));
-            None
-        }
-        None => {
-            problems.push(Problem::new(
-                "METAGPT_PYTHON is not set",
-                "set METAGPT_PYTHON to the python of a venv with metagpt 0.8.2 (scripts/install-metagpt.sh prints it)",
-            ));
-            None
-        }
-    };
+    let python = python(settings, &mut problems);
     let base_url = match settings.llm_base_url.as_deref().map(url::Url::parse) {
         Some(Ok(url)) if matches!(url.scheme(), "http" | "https") => Some(url),
         Some(_) => {
@@ -118,9 +159,31 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
                 model,
                 prices,
                 price,
+                recording: None,
             })
         }
         _ => Err(problems),
+    }
+}
+
+/// `METAGPT_PYTHON`, checked.
+fn python(settings: &Settings, problems: &mut Vec<Problem>) -> Option<PathBuf> {
+    match &settings.metagpt_python {
+        Some(path) if path.is_file() => Some(path.clone()),
+        Some(path) => {
+            problems.push(Problem::new(
+                format!("METAGPT_PYTHON {} is not a file", path.display()),
+                "set METAGPT_PYTHON to the python of a venv with metagpt 0.8.2 (scripts/install-metagpt.sh prints it)",
+            ));
+            None
+        }
+        None => {
+            problems.push(Problem::new(
+                "METAGPT_PYTHON is not set",
+                "set METAGPT_PYTHON to the python of a venv with metagpt 0.8.2 (scripts/install-metagpt.sh prints it)",
+            ));
+            None
+        }
     }
 }
 

@@ -23,7 +23,7 @@ mod evidence;
 mod llm;
 mod repo;
 
-pub use llm::{LlmSetup, resolve as resolve_llm};
+pub use llm::{LlmSetup, resolve as resolve_llm, resolve_for as resolve_llm_for};
 pub use repo::unclean_paths;
 
 use std::path::{Path, PathBuf};
@@ -129,14 +129,18 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
         .await
         .map_err(|e| failed(format!("{e:#}")))?;
     let llm_path = scratch.path().join("llm.jsonl");
-    let handle = gateway
-        .open_run(RunOptions {
-            budget: RunBudget {
-                max_cost_usd: plan.settings.max_cost_usd,
+    let handle = plan
+        .llm
+        .open_run(
+            &gateway,
+            RunOptions {
+                budget: RunBudget {
+                    max_cost_usd: plan.settings.max_cost_usd,
+                },
+                ledger_path: Some(llm_path.clone()),
+                cache: plan.cache.clone(),
             },
-            ledger_path: Some(llm_path.clone()),
-            cache: plan.cache.clone(),
-        })
+        )
         .map_err(|e| failed(format!("{e:#}")))?;
     let token = handle.token().expose_secret().to_owned();
     let secrets = vec![key.clone(), token];

@@ -70,20 +70,39 @@ impl Harness {
 
     /// POSTs `body` to the gateway as an agent holding `token`.
     pub async fn post(&self, token: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/chat/completions", self.gateway.base_url()))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("gateway answers")
+        post(&self.http, &self.gateway, token, body).await
     }
 
     pub async fn call(&self, run: &RunHandle, body: &Value) -> (u16, String) {
-        let response = self.post(run.token().expose_secret(), body).await;
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body"))
+        call(&self.http, &self.gateway, run, body).await
     }
+}
+
+/// POSTs `body` to `gateway` as an agent holding `token`.
+pub async fn post(
+    http: &reqwest::Client,
+    gateway: &Gateway,
+    token: &str,
+    body: &Value,
+) -> reqwest::Response {
+    http.post(format!("{}/chat/completions", gateway.base_url()))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("gateway answers")
+}
+
+/// One agent call of `run` on `gateway`: the status and body it got.
+pub async fn call(
+    http: &reqwest::Client,
+    gateway: &Gateway,
+    run: &RunHandle,
+    body: &Value,
+) -> (u16, String) {
+    let response = post(http, gateway, run.token().expose_secret(), body).await;
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
 }
 
 /// A MetaGPT-shaped request.

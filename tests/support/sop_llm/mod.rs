@@ -3,8 +3,8 @@
 //! would, in the exact formats MetaGPT parses, following a [`Scenario`].
 //!
 //! Install it as the fallback of a `ScriptedLlm`. Each request is classified by the gateway's own
-//! `classify` (the step markers of `METAGPT.md`); a review prompt that carries the instruction to rewrite
-//! is the rewrite after an LBTM. Token usage is fixed per step ([`usage`]), so a run's cost is known from
+//! `classify` (the step markers of `METAGPT.md`; the rewrite after an LBTM is its own step,
+//! `RewriteCode`). Token usage is fixed per step ([`usage`]), so a run's cost is known from
 //! the steps it took; [`Sop::served`] lists every answer with the usage it reported. A prompt the script
 //! cannot read is answered 400 and listed in [`Sop::unreadable`] (MetaGPT then retries with long
 //! backoffs, so a test should check it and fail fast).
@@ -53,7 +53,7 @@ pub struct Sop {
 }
 
 /// The usage reported for a step: fixed, so costs are predictable from the steps alone.
-pub fn usage(step: Step, rewrite: bool) -> (u64, u64) {
+pub fn usage(step: Step) -> (u64, u64) {
     match step {
         Step::IssueType => (500, 30),
         Step::IsRelative => (600, 40),
@@ -62,7 +62,7 @@ pub fn usage(step: Step, rewrite: bool) -> (u64, u64) {
         Step::Tasks => (1300, 300),
         Step::CodePlan => (1400, 350),
         Step::WriteCode => (900, 150),
-        Step::CodeReview if rewrite => (1250, 160),
+        Step::RewriteCode => (1250, 160),
         Step::CodeReview => (1100, 80),
         Step::WriteTest => (700, 120),
         Step::SummarizeRun => (800, 60),
@@ -121,14 +121,13 @@ impl Sop {
     fn answer(&self, request: &Value) -> Reply {
         let prompt = last_user_message(request);
         let step = classify(request).step;
-        let rewrite = step == Step::CodeReview && prompt.contains("# Instruction: rewrite the `");
         let mut state = self.state.lock().unwrap();
-        let Some((what, content)) = self.reply(&mut state, step, rewrite, &prompt) else {
+        let Some((what, content)) = self.reply(&mut state, step, &prompt) else {
             let head: String = prompt.chars().take(300).collect();
             state.unreadable.push(format!("{step:?}: {head}"));
             return Reply::error(400, &format!("sop script cannot read this {step:?} prompt"));
         };
-        let (prompt_tokens, completion_tokens) = usage(step, rewrite);
+        let (prompt_tokens, completion_tokens) = usage(step);
         state.served.push(Served {
             step,
             what,
@@ -139,13 +138,7 @@ impl Sop {
     }
 
     /// `(what, reply text)` for one prompt, or `None` when the prompt does not read as `step`.
-    fn reply(
-        &self,
-        state: &mut State,
-        step: Step,
-        rewrite: bool,
-        prompt: &str,
-    ) -> Option<(String, String)> {
+    fn reply(&self, state: &mut State, step: Step, prompt: &str) -> Option<(String, String)> {
         let s = &self.scenario;
         let mut next_version = |file: &str| {
             let n = state.versions.entry(file.to_owned()).or_default();
@@ -167,7 +160,7 @@ impl Sop {
                 let code = s.code(&file, next_version(&file));
                 (format!("code {file}"), answers::code(&file, code))
             }
-            Step::CodeReview if rewrite => {
+            Step::RewriteCode => {
                 let file = answers::file_after(prompt, "# Instruction: rewrite the `")?;
                 let code = s.code(&file, next_version(&file));
                 (format!("rewrite {file}"), answers::rewrite(&file, code))

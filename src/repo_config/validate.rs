@@ -1,0 +1,145 @@
+//! The rules each value of `.github/metagpt.yml` must follow, checked after the YAML is read.
+//!
+//! Invariants: a value that breaks a rule is an error at that value's line and column, saying what is
+//! allowed; a value that is absent (or YAML `null`) takes its default; no value is ever clamped or
+//! corrected silently.
+
+use std::path::{Component, Path};
+
+use serde_saphyr::Spanned;
+
+use super::{Raw, RepoConfig, RepoConfigError};
+use crate::workspace::protected_matcher;
+
+/// A GitHub label is at most 50 characters.
+const MAX_LABEL_CHARS: usize = 50;
+
+/// The settings of `raw`, defaults filled in, or the first rule it breaks.
+pub(super) fn settle(raw: Raw) -> Result<RepoConfig, RepoConfigError> {
+    let mut config = RepoConfig::default();
+    if let Some(label) = raw.trigger_label {
+        config.trigger_label = label_of(&label, "trigger_label")?;
+    }
+    if let Some(labels) = raw.bugfix_labels {
+        config.bugfix_labels = labels
+            .iter()
+            .map(|l| label_of(l, "bugfix_labels"))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(dir) = raw.source_dir {
+        config.source_dir = Some(source_dir(&dir)?);
+    }
+    if let Some(n) = raw.n_round {
+        config.n_round = u32::try_from(n.value)
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| {
+                at(
+                    &n,
+                    format!(
+                        "`n_round` must be a whole number from 1 to 100, not {}; a full incremental run \
+                         needs 7 to 11 rounds (default 20)",
+                        n.value
+                    ),
+                )
+            })?;
+    }
+    if let Some(usd) = raw.max_cost_usd {
+        if !usd.value.is_finite() || usd.value <= 0.0 {
+            return Err(at(
+                &usd,
+                format!(
+                    "`max_cost_usd` must be a number of dollars above 0, not {}; write e.g. `max_cost_usd: 3.0`",
+                    usd.value
+                ),
+            ));
+        }
+        config.max_cost_usd = usd.value;
+    }
+    if let Some(flag) = raw.code_review {
+        config.code_review = flag.value;
+    }
+    if let Some(flag) = raw.run_tests {
+        config.run_tests = flag.value;
+    }
+    if let Some(globs) = raw.protected_paths {
+        config.protected_paths = protected_paths(&globs)?;
+    }
+    if let Some(model) = raw.llm_model {
+        let name = model.value.trim();
+        if name.is_empty() {
+            return Err(at(
+                &model,
+                "`llm_model` is empty; name a model (e.g. `llm_model: gpt-4o-mini`) or remove the key \
+                 to use the operator's",
+            ));
+        }
+        config.llm_model = Some(name.to_owned());
+    }
+    Ok(config)
+}
+
+fn at<T>(value: &Spanned<T>, message: impl Into<String>) -> RepoConfigError {
+    RepoConfigError::at(value.referenced, message)
+}
+
+/// `label`, trimmed, if it can be a GitHub label.
+fn label_of(spanned: &Spanned<String>, key: &str) -> Result<String, RepoConfigError> {
+    let label = spanned.value.trim();
+    if label.is_empty() || label.chars().count() > MAX_LABEL_CHARS {
+        return Err(at(
+            spanned,
+            format!(
+                "`{key}` needs label names of 1 to {MAX_LABEL_CHARS} characters, not {label:?}; write \
+                 the label exactly as it appears on GitHub"
+            ),
+        ));
+    }
+    Ok(label.to_owned())
+}
+
+/// A relative path inside the repository, without `..`, written with `/`.
+fn source_dir(dir: &Spanned<String>) -> Result<String, RepoConfigError> {
+    let value = dir.value.trim().trim_end_matches('/');
+    let path = Path::new(value);
+    let inside = !value.is_empty()
+        && !value.contains('\\')
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !inside {
+        return Err(at(
+            dir,
+            format!(
+                "`source_dir` must be a folder inside the repository, relative to its root and without \
+                 `..` (e.g. `source_dir: src/app`), not {:?}",
+                dir.value
+            ),
+        ));
+    }
+    Ok(value.trim_start_matches("./").to_owned())
+}
+
+/// Each glob compiles the way the `protected_paths` gate builds it.
+fn protected_paths(globs: &[Spanned<String>]) -> Result<Vec<String>, RepoConfigError> {
+    globs
+        .iter()
+        .map(|glob| {
+            if glob.value.trim().is_empty() {
+                return Err(at(
+                    glob,
+                    "`protected_paths` has an empty glob; remove it or write a path such as `.github/**`",
+                ));
+            }
+            match protected_matcher(std::slice::from_ref(&glob.value)) {
+                Ok(_) => Ok(glob.value.clone()),
+                Err(e) => Err(at(
+                    glob,
+                    format!(
+                        "{e}; write globs like `.github/workflows/**` or `secrets/*.env`"
+                    ),
+                )),
+            }
+        })
+        .collect()
+}
