@@ -6,7 +6,8 @@
 //!   and updates it instead. A PR a human closed without merging is reopened, never duplicated.
 //! - The body keeps everything a human wrote outside the bot's marked section; only the section is
 //!   replaced ([`merge_body`]).
-//! - The PR is a draft while a gate fails and ready for review once all pass.
+//! - The PR is a draft while a gate fails and ready for review once all pass (best effort: GitHub
+//!   changes draft state only through GraphQL, which octocrab cannot reach on GitHub Enterprise Server).
 //! - The check run `MetaGPT quality gates` is created on the pushed head commit, one per iteration.
 
 use octocrab::Octocrab;
@@ -66,7 +67,10 @@ pub async fn upsert(
             }
         }
     };
-    set_draft(client, &pull, !content.gates_passed).await?;
+    if let Err(error) = set_draft(client, &pull, !content.gates_passed).await {
+        // GitHub Enterprise Server serves GraphQL where octocrab does not look; the PR keeps its state.
+        tracing::warn!(pull = pull.number, %error, "could not change the pull request's draft state");
+    }
     get_pull(client, owner, repo, pull.number).await
 }
 
