@@ -125,6 +125,7 @@ pub async fn run(
         email: DEFAULT_BOT_EMAIL,
         trailer: None,
         link_base: None,
+        steps: None,
     };
     let outcome = runner::execute(plan, cancel).await.map_err(|e| {
         RunError::Failed(format!(

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::checkout::{self, Checkout, CheckoutError};
-use super::progress::{ProgressComment, Status};
+use super::progress::{self, ProgressComment, Status};
 use super::request;
 use super::target::{Resolved, resolve};
 use super::{Context, Failure, publish, session::Session};
@@ -182,8 +182,11 @@ pub async fn handle(
                 repository.html_url.trim_end_matches('/'),
                 branch.name
             )),
+            steps: None,
         };
-        match runner::execute(plan, cancel.clone()).await {
+        let executed =
+            progress::run_showing_steps(plan, &mut progress, &what, iteration, &cancel).await;
+        match executed {
             Ok(outcome) => publish::Evidence::from_outcome(&outcome, &ctx.renderer)?,
             Err(reason) if cancel.is_cancelled() => {
                 progress.show(&Status::Stopped { what }).await;

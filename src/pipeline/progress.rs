@@ -8,11 +8,17 @@
 //! - Untrusted text (reasons may quote GitHub or MetaGPT) is shown as inline code or a quote, so it cannot
 //!   forge the marker or inject markup.
 //! - Failing to update the comment never fails the run: it is logged and the run goes on.
+//! - While MetaGPT works the comment shows its current SOP step, edited at most every
+//!   [`STEP_EDIT_INTERVAL`] so a long run does not spend the installation's rate limit on edits.
+
+use std::time::{Duration, Instant};
 
 use octocrab::Octocrab;
+use tokio_util::sync::CancellationToken;
 
 use crate::evidence::markdown::{code, quote};
 use crate::github::{GitHubError, create_comment, find_comment, update_comment};
+use crate::runner::{self, Plan};
 
 /// The hidden marker of the progress comment (CONTRACT.md).
 pub const PROGRESS_MARKER: &str = "<!-- metagpt-bot:progress -->";
@@ -162,3 +168,43 @@ impl<'a> ProgressComment<'a> {
         Ok(())
     }
 }
+
+/// Runs the plan, editing the progress comment with MetaGPT's current step (at most every
+/// [`STEP_EDIT_INTERVAL`], so a long run does not spend the installation's rate limit on edits).
+pub async fn run_showing_steps(
+    mut plan: Plan<'_>,
+    progress: &mut ProgressComment<'_>,
+    what: &str,
+    iteration: u32,
+    cancel: &CancellationToken,
+) -> Result<runner::Outcome, String> {
+    let (steps, mut step) = tokio::sync::watch::channel(None);
+    plan.steps = Some(steps);
+    let run = runner::execute(plan, cancel.clone());
+    tokio::pin!(run);
+    let mut last_edit: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            result = &mut run => return result,
+            changed = step.changed() => {
+                if changed.is_err() {
+                    return run.await;
+                }
+                let current = step.borrow_and_update().clone();
+                let due = last_edit.is_none_or(|at| at.elapsed() >= STEP_EDIT_INTERVAL);
+                if let (Some(current), true) = (current, due) {
+                    last_edit = Some(Instant::now());
+                    let status = Status::Running {
+                        what: what.to_owned(),
+                        iteration,
+                        step: current,
+                    };
+                    progress.show(&status).await;
+                }
+            }
+        }
+    }
+}
+
+/// The shortest time between two step edits of the progress comment.
+const STEP_EDIT_INTERVAL: Duration = Duration::from_secs(20);

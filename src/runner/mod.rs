@@ -19,9 +19,11 @@
 //! - `cost.json`'s `cumulative` adds the previous iteration's; changes (gates, line counts, protected
 //!   paths) are measured against the commit the run started from, so an iteration is judged on its own.
 
+mod commit;
 mod evidence;
 mod llm;
 mod repo;
+mod steps;
 
 pub use llm::{LlmSetup, resolve as resolve_llm, resolve_for as resolve_llm_for};
 pub use repo::unclean_paths;
@@ -38,9 +40,7 @@ use crate::gateway::{
     CacheOptions, CostReport, Gateway, GatewayConfig, RunBudget, RunOptions, redact,
 };
 use crate::trigger::Kind;
-use crate::workspace::{
-    BOT_NAME, CommitOutcome, CommitRequest, CommitSubject, PreparedBranch, SourceLayout, Workspace,
-};
+use crate::workspace::{CommitSubject, PreparedBranch, SourceLayout, Workspace};
 
 /// The knobs of one run (flags locally, `.github/metagpt.yml` and inputs on GitHub).
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +77,8 @@ pub struct Plan<'a> {
     pub trailer: Option<String>,
     /// Prefix for the evidence links in the report (the branch's blob URL on GitHub).
     pub link_base: Option<String>,
+    /// Receives MetaGPT's current SOP step while it works (for a progress comment).
+    pub steps: Option<tokio::sync::watch::Sender<Option<String>>>,
 }
 
 /// A run that reached its verdict.
@@ -168,7 +170,14 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
         trace_path: trace.clone(),
         timeout: plan.settings.timeout,
     };
+    let watcher = plan
+        .steps
+        .clone()
+        .map(|steps| tokio::spawn(steps::watch(trace.clone(), steps)));
     let outcome = agent::run(agent_run, cancel).await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     let spent = handle.spent_usd();
     let outcome = outcome.map_err(|e| {
         failed(format!(
@@ -224,7 +233,7 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
     drop(handle);
     gateway.shutdown().await;
 
-    let commit = commit(&plan, iteration, &written).map_err(failed)?;
+    let commit = commit::commit(&plan, iteration, &written).map_err(failed)?;
     Ok(Outcome {
         iteration,
         commit,
@@ -232,43 +241,6 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
         gates: written.gates,
         cost: written.cost,
         report: written.report,
-    })
-}
-
-fn commit(
-    plan: &Plan<'_>,
-    iteration: u32,
-    written: &evidence::Written,
-) -> Result<Option<git2::Oid>, String> {
-    let verdict = if written.gates.passed {
-        "All quality gates passed.".to_owned()
-    } else {
-        let failed: Vec<&str> = written
-            .gates
-            .gates
-            .iter()
-            .filter(|g| !g.passed)
-            .map(|g| g.name.as_str())
-            .collect();
-        format!("Quality gates failed: {}.", failed.join(", "))
-    };
-    let mut body = format!("{}\n\n{verdict}\nEvidence: {}/", plan.title, written.dir);
-    if let Some(trailer) = &plan.trailer {
-        body.push_str("\n\n");
-        body.push_str(trailer);
-    }
-    let outcome = plan
-        .workspace
-        .commit_all(&CommitRequest {
-            subject: plan.subject.clone(),
-            iteration,
-            body: &body,
-            email: plan.email,
-        })
-        .map_err(|e| format!("committing as {BOT_NAME}: {e}"))?;
-    Ok(match outcome {
-        CommitOutcome::Committed(id) => Some(id),
-        CommitOutcome::NoChanges => None,
     })
 }
 
