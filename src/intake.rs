@@ -158,7 +158,7 @@ pub fn decide_issue_comment(
         Command::Stop => Action::Stop { comment_id },
     };
     let issue = &event.issue;
-    Decision::Trigger(trigger(
+    let mut trigger = trigger(
         delivery_id,
         event.installation.as_ref(),
         &event.repository,
@@ -166,7 +166,22 @@ pub fn decide_issue_comment(
         issue.is_pull_request(),
         &event.sender,
         action,
-    ))
+    );
+    if issue.is_pull_request() {
+        trigger.work_issue = issue.body.as_deref().and_then(marked_issue);
+    }
+    Decision::Trigger(trigger)
+}
+
+/// The issue number of the bot's marker `<!-- metagpt-bot:issue=N -->` in a pull request's body.
+pub fn marked_issue(body: &str) -> Option<u64> {
+    const START: &str = "<!-- metagpt-bot:issue=";
+    let rest = &body[body.find(START)? + START.len()..];
+    let (number, after) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit())?);
+    after
+        .starts_with(" -->")
+        .then(|| number.parse().ok())
+        .flatten()
 }
 
 fn is_bug_label(config: &IntakeConfig, name: &str) -> bool {
@@ -210,5 +225,6 @@ fn trigger(
         sender_id: sender.id,
         sender_login: sender.login.clone(),
         action,
+        work_issue: None,
     }
 }

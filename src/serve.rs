@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Settings, redact_url};
 use crate::github::GitHubApp;
 use crate::intake::IntakeConfig;
-use crate::pipeline::{Context, Pipeline, StopHandler};
+use crate::pipeline::{Context, Pipeline, StopHandler, announce_queued};
 use crate::queue::{Queue, QueueOptions};
 use crate::server::{self, AppState};
 use crate::worker::{self, WorkerOptions, Workers};
@@ -75,12 +75,19 @@ pub async fn serve_on(
         );
     }
     let metrics = server::metrics::install_recorder()?;
-    let state = AppState::new(intake_config(&settings), queue.clone(), metrics)
+    let github = app_client(&settings);
+    let mut state = AppState::new(intake_config(&settings), queue.clone(), metrics)
         .with_readiness(move || problems.clone());
+    if let Some(github) = &github {
+        let (github, queue) = (github.clone(), queue.clone());
+        state = state.with_queued_hook(Arc::new(move |trigger, _ahead| {
+            tokio::spawn(announce_queued(github.clone(), queue.clone(), trigger));
+        }));
+    }
     let wake = state.job_notify.clone();
     tracing::info!(address = %listener.local_addr()?, webhook_path = %settings.webhook_path, "listening");
 
-    let workers = start_workers(&settings, queue.clone(), wake);
+    let workers = github.and_then(|github| start_workers(&settings, github, queue.clone(), wake));
     let server = axum::serve(listener, server::router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let served = server.await.context("the HTTP server failed");
@@ -102,8 +109,26 @@ fn intake_config(settings: &Settings) -> IntakeConfig {
     }
 }
 
+/// The App's client, when its credentials are set and valid (else workers cannot start).
+fn app_client(settings: &Settings) -> Option<Arc<GitHubApp>> {
+    let (Some(app_id), Some(key)) = (settings.app_id, settings.private_key.as_ref()) else {
+        tracing::warn!(
+            "no App credentials: workers not started; jobs stay queued until they are set"
+        );
+        return None;
+    };
+    match GitHubApp::new(app_id, key, &settings.github_api_url) {
+        Ok(github) => Some(Arc::new(github)),
+        Err(e) => {
+            tracing::error!("workers not started: {e}");
+            None
+        }
+    }
+}
+
 fn start_workers(
     settings: &Settings,
+    github: Arc<GitHubApp>,
     queue: Queue,
     wake: Arc<tokio::sync::Notify>,
 ) -> Option<Workers> {
@@ -111,19 +136,6 @@ fn start_workers(
         tracing::info!("WORKERS=0: intake only, jobs wait for another replica");
         return None;
     }
-    let (Some(app_id), Some(key)) = (settings.app_id, settings.private_key.as_ref()) else {
-        tracing::warn!(
-            "no App credentials: workers not started; jobs stay queued until they are set"
-        );
-        return None;
-    };
-    let github = match GitHubApp::new(app_id, key, &settings.github_api_url) {
-        Ok(github) => Arc::new(github),
-        Err(e) => {
-            tracing::error!("workers not started: {e}");
-            return None;
-        }
-    };
     let llm = crate::runner::resolve_llm(settings).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
         format!(
@@ -135,7 +147,10 @@ fn start_workers(
         tracing::warn!("runs will fail until the agent settings are complete: {problems}");
     }
     let context = match Context::new(settings.work_dir.clone(), llm, settings.run_timeout) {
-        Ok(context) => Arc::new(context),
+        Ok(mut context) => {
+            context.queue = Some(queue.clone());
+            Arc::new(context)
+        }
         Err(e) => {
             tracing::error!("workers not started: {e:#}");
             return None;

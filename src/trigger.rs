@@ -72,4 +72,16 @@ pub struct Trigger {
     pub sender_id: u64,
     pub sender_login: String,
     pub action: Action,
+    /// For a comment on the bot's pull request: the issue the PR works on, from the hidden marker of
+    /// the PR body (`<!-- metagpt-bot:issue=N -->`), so the job waits in that issue's line. Only a hint
+    /// for the queue: the worker checks it against the PR's head branch before running anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_issue: Option<u64>,
+}
+
+impl Trigger {
+    /// The issue whose runs this trigger lines up with (one run per issue at a time).
+    pub fn work_issue(&self) -> u64 {
+        self.work_issue.unwrap_or(self.issue_number)
+    }
 }

@@ -226,7 +226,11 @@ async fn the_bots_own_comment_starts_nothing() {
         None,
         "no job"
     );
-    assert!(bot_comments(&world).is_empty());
+    assert_eq!(
+        bot_comments(&world).len(),
+        1,
+        "only the bot's own comment, no answer"
+    );
     assert!(world.llm.requests().is_empty());
     world.github.assert_no_unexpected();
 }
@@ -269,5 +273,57 @@ async fn an_installation_token_too_short_lived_for_git_is_refreshed() {
     let minted = world.github.minted_tokens();
     assert!(minted.len() >= 2, "a fresh token was minted: {minted:#?}");
     assert!(world.branch_head(BRANCH).is_some());
+    world.github.assert_no_unexpected();
+}
+
+/// Polls (bounded) until the issue's progress comment satisfies `want`.
+async fn progress_until(world: &World, want: impl Fn(&str) -> bool) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let progress = bot_comments(world)
+            .into_iter()
+            .find(|c| c.starts_with("<!-- metagpt-bot:progress -->"));
+        if let Some(body) = progress.filter(|b| want(b)) {
+            return body;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "progress comment never matched: {:#?}",
+            bot_comments(world)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_asked_during_a_run_is_announced_and_a_stop_ends_both_pushing_nothing() {
+    let world = World::start().await;
+    // The first LLM call never answers: the first run stays under way until it is stopped.
+    world.llm.push(scripted_llm::Reply::Hang);
+    let first = world.deliver("issues", &world.labeled()).await.unwrap();
+    progress_until(&world, |b| b.contains("**Running**")).await;
+    while world.llm.requests().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let second = world.deliver("issues", &world.labeled()).await.unwrap();
+    progress_until(&world, |b| {
+        b.contains("1 more request for this issue waits behind this run")
+    })
+    .await;
+
+    let stop = world.comment(alice(), "/metagpt stop", None);
+    world
+        .deliver("issue_comment", &stop)
+        .await
+        .expect("a stop job");
+    // A stop ends the running run (its agent is killed) and cancels the one waiting behind it.
+    let stopped = world.wait_for(first, JobState::Cancelled).await;
+    assert_eq!(stopped.attempts, 1);
+    world.wait_for(second, JobState::Cancelled).await;
+    let body = progress_until(&world, |b| b.contains("**Stopped**")).await;
+    assert!(body.contains("Nothing was pushed"), "{body}");
+    assert!(world.branch_head(BRANCH).is_none(), "nothing pushed");
+    assert!(world.github.state().pulls_of(FULL_NAME).is_empty());
     world.github.assert_no_unexpected();
 }

@@ -211,6 +211,7 @@ async fn a_job_left_running_by_a_dead_process_runs_again_at_start() {
             },
             issue_number: 5,
             is_pull_request: false,
+            work_issue: None,
             sender_id: 7,
             sender_login: "alice".into(),
             action: metagpt_bot::trigger::Action::Run {

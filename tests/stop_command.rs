@@ -136,6 +136,12 @@ impl Scenario {
         if let Some(number) = pull {
             payload = on_pull_request(payload);
             set(&mut payload, "/issue/number", json!(number));
+            // The bot's PR body carries its marker; the stop lines up with that issue.
+            set(
+                &mut payload,
+                "/issue/body",
+                json!("<!-- metagpt-bot:issue=1 -->"),
+            );
         }
         let posted = self.github.state().add_comment(
             REPO,

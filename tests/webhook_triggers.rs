@@ -45,6 +45,7 @@ async fn trigger_label_enqueues_a_persisted_requirement_run() {
         repo: hello_world(),
         issue_number: 1,
         is_pull_request: false,
+        work_issue: None,
         sender_id: 21031067,
         sender_login: "Codertocat".to_owned(),
         action: Action::Run {

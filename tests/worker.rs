@@ -88,6 +88,7 @@ fn trigger(delivery: &str, issue: u64, action: Action) -> Trigger {
         },
         issue_number: issue,
         is_pull_request: false,
+        work_issue: None,
         sender_id: 7,
         sender_login: "maintainer".into(),
         action,

@@ -44,6 +44,9 @@ pub struct Issue {
     pub state: String,
     #[serde(default)]
     pub labels: Vec<Label>,
+    /// The issue's (or pull request's) text; read for the bot's marker on its own PRs.
+    #[serde(default)]
+    pub body: Option<String>,
     /// Present (an object) when the "issue" is a pull request; only its presence matters.
     #[serde(default)]
     pub pull_request: Option<IgnoredAny>,

@@ -61,7 +61,8 @@ pub async fn handle(
         .map_err(Failure::github)?;
     let mut progress = ProgressComment::find(client, owner, name, resolved)
         .await
-        .map_err(Failure::github)?;
+        .map_err(Failure::github)?
+        .counting(ctx.queue.clone(), trigger.repo.id);
     let config = match super::settings::read(client, owner, name, &repository).await? {
         Ok(config) => config,
         Err(problem) => {

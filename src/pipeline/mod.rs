@@ -15,6 +15,7 @@ mod flow;
 mod progress;
 mod publish;
 mod pull;
+mod queued;
 mod request;
 mod session;
 mod settings;
@@ -26,6 +27,7 @@ pub use checkout::work_tree;
 pub use flow::{JobKey, handle};
 pub use progress::{PROGRESS_MARKER, Status};
 pub use pull::CHECK_RUN_NAME;
+pub use queued::{QUEUED_MARKER, announce as announce_queued};
 pub use session::{GIT_TOKEN_VALIDITY, Session};
 pub use stop::StopHandler;
 
@@ -54,6 +56,8 @@ pub struct Context {
     pub timeout: Duration,
     /// Knobs that override the repository's `.github/metagpt.yml` (the Action's inputs).
     pub overrides: Option<RunOverrides>,
+    /// The App's queue, to show on the progress comment how many runs wait (`None` in the Action).
+    pub queue: Option<crate::queue::Queue>,
     /// Where to clone from instead of the API's `clone_url` (the Action's
     /// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git`).
     pub clone_url: Option<String>,
@@ -84,6 +88,7 @@ impl Context {
             timeout,
             overrides: None,
             clone_url: None,
+            queue: None,
         })
     }
 

@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 use octocrab::Octocrab;
 use tokio_util::sync::CancellationToken;
 
+use super::queued::with_note;
 use crate::evidence::markdown::{code, quote};
 use crate::github::{GitHubError, create_comment, find_comment, update_comment};
+use crate::queue::Queue;
 use crate::runner::{self, Plan};
 
 /// The hidden marker of the progress comment (CONTRACT.md).
@@ -124,6 +126,8 @@ pub struct ProgressComment<'a> {
     repo: &'a str,
     issue: u64,
     id: Option<u64>,
+    /// The queue and repository id, to show how many runs wait behind this one.
+    waiting: Option<(Queue, u64)>,
 }
 
 impl<'a> ProgressComment<'a> {
@@ -143,7 +147,14 @@ impl<'a> ProgressComment<'a> {
             repo,
             issue,
             id,
+            waiting: None,
         })
+    }
+
+    /// Makes every edit show how many runs of the issue wait in `queue` (the App's queue).
+    pub fn counting(mut self, queue: Option<Queue>, repo_id: u64) -> Self {
+        self.waiting = queue.map(|queue| (queue, repo_id));
+        self
     }
 
     /// Shows `status`: edits the comment, or creates it the first time. Failures are logged only.
@@ -154,7 +165,11 @@ impl<'a> ProgressComment<'a> {
     }
 
     async fn try_show(&mut self, status: &Status) -> Result<(), GitHubError> {
-        let body = status.render();
+        let mut body = status.render();
+        if let Some((queue, repo_id)) = &self.waiting {
+            let waiting = queue.waiting(*repo_id, self.issue).await.unwrap_or(0);
+            body = with_note(&body, waiting);
+        }
         match self.id {
             Some(id) => {
                 update_comment(self.client, self.owner, self.repo, id, &body).await?;

@@ -6,7 +6,8 @@
 //! - A comment trigger is checked by the sender's numeric user id: write, maintain or admin runs; anyone
 //!   else (read, triage, none, a renamed account) gets one short reply and nothing runs.
 //! - A comment on a pull request runs for the issue of the bot's branch `metagpt/issue-<N>`, and only
-//!   when the PR's head is that branch of the same repository (never a fork's code).
+//!   when the PR's head is that branch of the same repository (never a fork's code), and when the
+//!   PR body's marker named that issue at intake (so the job waited in that issue's line).
 
 use octocrab::Octocrab;
 
@@ -66,7 +67,18 @@ pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, F
         .and_then(|n| n.parse::<u64>().ok())
         .filter(|&n| issue_branch(n) == pull.head_ref);
     match issue {
-        Some(issue) if own_repo => Ok(Resolved::Run(issue)),
+        Some(issue) if own_repo && trigger.work_issue == Some(issue) => Ok(Resolved::Run(issue)),
+        Some(issue) if own_repo => {
+            let reason = format!(
+                "this pull request's description lost the bot's hidden marker \
+                 `<!-- metagpt-bot:issue={issue} -->`, so {} cannot be lined up with issue #{issue}'s \
+                 runs; comment on issue #{issue} instead. {}",
+                command(trigger),
+                nothing(trigger)
+            );
+            reply(client, trigger, &reason).await?;
+            Ok(Resolved::Refused(reason))
+        }
         _ => {
             let reason = format!(
                 "{} works on the bot's own pull requests (branch `metagpt/issue-<N>` of {}); this \

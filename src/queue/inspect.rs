@@ -94,6 +94,21 @@ pub(super) async fn depth(backend: &Backend) -> anyhow::Result<Vec<(JobState, i6
         .collect())
 }
 
+pub(super) async fn waiting(
+    backend: &Backend,
+    repo_id: u64,
+    issue_number: u64,
+) -> anyhow::Result<i64> {
+    let (repo_id, issue_number) = (repo_id as i64, issue_number as i64);
+    let (count,): (i64,) = on_pool!(backend, pool => sqlx::query_as(sql::WAITING)
+        .bind(repo_id)
+        .bind(issue_number)
+        .fetch_one(pool)
+        .await)
+    .context("cannot count an issue's queued jobs")?;
+    Ok(count)
+}
+
 pub(super) async fn ping(backend: &Backend) -> anyhow::Result<()> {
     on_pool!(backend, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
         .context("the queue database does not answer")?;

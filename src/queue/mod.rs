@@ -194,6 +194,11 @@ impl Queue {
         inspect::depth(&self.inner.backend).await
     }
 
+    /// How many run jobs of one issue are queued (waiting behind its running run or each other).
+    pub async fn waiting(&self, repo_id: u64, issue_number: u64) -> anyhow::Result<i64> {
+        inspect::waiting(&self.inner.backend, repo_id, issue_number).await
+    }
+
     /// `SELECT 1`, for `/readyz` and `doctor`.
     pub async fn ping(&self) -> anyhow::Result<()> {
         inspect::ping(&self.inner.backend).await

@@ -48,7 +48,7 @@ impl<'a> NewJob<'a> {
 fn issue_key(trigger: &Trigger) -> anyhow::Result<(i64, i64)> {
     let repo_id = i64::try_from(trigger.repo.id).context("repository id does not fit a BIGINT")?;
     let issue =
-        i64::try_from(trigger.issue_number).context("issue number does not fit a BIGINT")?;
+        i64::try_from(trigger.work_issue()).context("issue number does not fit a BIGINT")?;
     Ok((repo_id, issue))
 }
 

@@ -127,6 +127,10 @@ pub(super) const DEPTH: &str = "SELECT state, COUNT(*) FROM jobs GROUP BY state"
 pub(super) const GET_DELIVERY: &str = "SELECT delivery_id, event, action, outcome, reason, job_id, \
      received_at FROM deliveries WHERE delivery_id = $1";
 
+/// $1 repo_id, $2 issue_number → queued run jobs of the issue.
+pub(super) const WAITING: &str = "SELECT COUNT(*) FROM jobs WHERE repo_id = $1 AND issue_number = $2 \
+     AND state = 'queued' AND action <> 'stop'";
+
 pub(super) const GET_JOB: &str = "SELECT id, repo_full_name, issue_number, action, trigger_json, state, \
      attempts, run_after, lease_owner, cancel_requested, last_error, outcome, created_at, updated_at \
      FROM jobs WHERE id = $1";

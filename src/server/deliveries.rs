@@ -56,6 +56,11 @@ async fn handle(state: &AppState, delivery: Delivery) -> Response {
         outcome: outcome.clone(),
     };
     let action_name = trigger.as_ref().map(|t: &Trigger| t.action.name());
+    let for_hook = state
+        .on_queued
+        .as_ref()
+        .and(trigger.clone())
+        .filter(|t| !matches!(t.action, crate::trigger::Action::Stop { .. }));
     let recorded = match state.queue.record(record, trigger).await {
         Ok(recorded) => recorded,
         Err(error) => {
@@ -79,6 +84,12 @@ async fn handle(state: &AppState, delivery: Delivery) -> Response {
         // by a run worker's wake-up (and a run not by the control loop's). Each registers before it
         // claims, so none misses a job enqueued meanwhile.
         state.job_notify.notify_waiters();
+    }
+    if let (Recorded::Stored { queued_behind, .. }, Some(hook), Some(trigger)) =
+        (&recorded, &state.on_queued, for_hook)
+        && *queued_behind > 0
+    {
+        hook(trigger, *queued_behind);
     }
     let (outcome_label, status, body) = answer(outcome, &recorded, action_name);
     if outcome_label == "ignored" {

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use crate::config::validate_webhook_path;
 use crate::intake::IntakeConfig;
 use crate::queue::Queue;
+use crate::trigger::Trigger;
 
 pub use signature::{SignatureError, sign, verify_signature};
 pub use webhook::{Delivery, MAX_BODY_BYTES, WebhookRejection};
@@ -42,7 +43,13 @@ pub struct AppState {
     /// Consulted by `/readyz` (e.g. "settings complete"); the database ping and the webhook secret are
     /// checked besides.
     pub readiness: ReadinessCheck,
+    /// Called (after the delivery is stored, before the answer; it must not block) when an accepted run
+    /// waits behind earlier runs of its issue, with the trigger and how many are ahead.
+    pub on_queued: Option<QueuedHook>,
 }
+
+/// See [`AppState::on_queued`].
+pub type QueuedHook = Arc<dyn Fn(Trigger, i64) + Send + Sync>;
 
 impl AppState {
     /// A state with a fresh [`Notify`] and no extra readiness check.
@@ -53,7 +60,13 @@ impl AppState {
             metrics,
             job_notify: Arc::new(Notify::new()),
             readiness: Arc::new(Vec::new),
+            on_queued: None,
         }
+    }
+
+    pub fn with_queued_hook(mut self, hook: QueuedHook) -> Self {
+        self.on_queued = Some(hook);
+        self
     }
 
     pub fn with_readiness(

@@ -5,8 +5,9 @@
 //!   control jobs ([`Queue::claim_control`]), so a stop is never stuck behind busy run workers.
 //! - A job is held only while its lease is alive: a heartbeat extends it every third of the lease. When
 //!   the heartbeat says the lease was lost, the handler is dropped and nothing is written for the job.
-//! - A stop reaches a running run job through its heartbeat: the handler's cancellation token fires, and
-//!   the job ends `cancelled` whatever the handler returns afterwards.
+//! - A stop reaches a running run job through its heartbeat: the handler's cancellation token fires, the
+//!   handler gets up to half a lease to wind down (kill its agent, say so on GitHub), and the job ends
+//!   `cancelled` whatever the handler returns.
 //! - The wake signal is registered before each claim, so a job enqueued between the claim and the wait
 //!   is not missed; otherwise the worker polls, backing off while the database fails.
 
@@ -101,9 +102,23 @@ impl Worker {
         let started = Instant::now();
         tracing::info!("job started");
         let cancel = CancellationToken::new();
+        let handled = self.runs.handle(&job, cancel.clone());
+        tokio::pin!(handled);
         let outcome = tokio::select! {
-            result = self.runs.handle(&job, cancel.clone()) => Ended::Returned(result),
-            why = self.keep_lease(&job, &cancel) => why,
+            result = &mut handled => Ended::Returned(result),
+            why = self.keep_lease(&job, &cancel) => {
+                if matches!(why, Ended::Cancelled) {
+                    // The handler saw its token fire: give it a moment to wind down (kill the agent,
+                    // tell the issue it stopped) before its future is dropped. Within half a lease,
+                    // so the lease is still ours while it does.
+                    let wind_down = self.options.lease / 2;
+                    tokio::select! {
+                        _ = tokio::time::timeout(wind_down, &mut handled) => {}
+                        _ = self.abort.cancelled() => {}
+                    }
+                }
+                why
+            }
             _ = self.abort.cancelled() => Ended::Aborted,
         };
         let label = self.finish(&job, outcome).await;

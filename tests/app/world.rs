@@ -149,13 +149,18 @@ impl World {
     /// `issue_comment.created` on issue #5 (or, with `pull`, on PR `pull`) by `who`.
     pub fn comment(&self, who: User, body: &str, pull: Option<u64>) -> Value {
         let mut payload = webhook::with_installation(webhook::comment(body), INSTALLATION);
-        self.address(&mut payload, who);
+        self.address(&mut payload, who.clone());
         if let Some(number) = pull {
             payload = webhook::on_pull_request(payload);
             webhook::set(&mut payload, "/issue/number", json!(number));
+            let pull_body = self.github.state().pulls_of(FULL_NAME)[0].body.clone();
+            webhook::set(&mut payload, "/issue/body", json!(pull_body));
         }
-        let id = self.github.state().next_id();
-        webhook::set(&mut payload, "/comment/id", json!(id));
+        let posted = self
+            .github
+            .state()
+            .add_comment(FULL_NAME, pull.unwrap_or(ISSUE), who, body);
+        webhook::set(&mut payload, "/comment/id", json!(posted.id));
         payload
     }
 
@@ -228,6 +233,7 @@ fn settings(fixture: &Fixture, github: &FakeGitHub, llm: &ScriptedLlm) -> Vec<(S
         ("WEBHOOK_SECRET", webhook::SECRET),
         ("GITHUB_API_URL", api.as_str()),
         ("WORKERS", "1"),
+        ("JOB_LEASE_SECS", "3"),
         ("WORK_DIR", work.as_str()),
         ("RUN_TIMEOUT_SECS", "120"),
         ("METAGPT_PYTHON", python.as_str()),

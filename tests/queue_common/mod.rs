@@ -93,6 +93,7 @@ pub fn trigger(delivery_id: &str, issue: u64, action: Action) -> Trigger {
         repo: repo(),
         issue_number: issue,
         is_pull_request: false,
+        work_issue: None,
         sender_id: 1001,
         sender_login: "alice".into(),
         action,

@@ -1,0 +1,98 @@
+//! The progress comment's "waiting behind" note: when runs of an issue queue behind the one under way,
+//! its progress comment says how many, as soon as they are accepted and at every later edit.
+//!
+//! Invariants:
+//! - The note is the comment's last part, after [`QUEUED_MARKER`]; replacing it never touches the status
+//!   above it, so intake can refresh it without knowing the running job's state.
+//! - The count is read from the queue (queued run jobs of the issue), never kept in memory, so every
+//!   edit shows the current number and a note disappears when the line is empty.
+//! - Announcing is best effort and runs after the webhook was answered: it never delays or fails intake.
+
+use std::sync::Arc;
+
+use octocrab::Octocrab;
+
+use super::progress::PROGRESS_MARKER;
+use crate::github::{GitHubApp, GitHubError, find_comment, update_comment};
+use crate::queue::Queue;
+use crate::trigger::Trigger;
+
+/// Starts the note at the end of the progress comment.
+pub const QUEUED_MARKER: &str = "<!-- metagpt-bot:queued -->";
+
+/// `body` with its note replaced by one for `waiting` queued runs (removed when none).
+pub fn with_note(body: &str, waiting: i64) -> String {
+    let status = body
+        .find(QUEUED_MARKER)
+        .map_or(body, |at| &body[..at])
+        .trim_end();
+    if waiting <= 0 {
+        return format!("{status}\n");
+    }
+    let runs = if waiting == 1 {
+        "1 more request for this issue waits".to_owned()
+    } else {
+        format!("{waiting} more requests for this issue wait")
+    };
+    format!(
+        "{status}\n\n{QUEUED_MARKER}\n⏳ {runs} behind this run and starts when it has finished.\n"
+    )
+}
+
+/// Refreshes the note of `trigger`'s issue after `trigger` was queued behind another run.
+pub async fn announce(github: Arc<GitHubApp>, queue: Queue, trigger: Trigger) {
+    if let Err(error) = try_announce(&github, &queue, &trigger).await {
+        tracing::warn!(issue = trigger.work_issue(), %error, "could not announce a queued run");
+    }
+}
+
+async fn try_announce(
+    github: &GitHubApp,
+    queue: &Queue,
+    trigger: &Trigger,
+) -> Result<(), GitHubError> {
+    let Some(installation) = trigger.installation_id else {
+        return Ok(());
+    };
+    let client = github.installation(installation).await?;
+    refresh(&client, queue, trigger).await
+}
+
+/// Rewrites the note of the issue's progress comment, if there is one (the running run creates it
+/// otherwise, with the note).
+async fn refresh(client: &Octocrab, queue: &Queue, trigger: &Trigger) -> Result<(), GitHubError> {
+    let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
+    let (repo_id, issue) = (trigger.repo.id, trigger.work_issue());
+    let Some(comment) = find_comment(client, owner, name, issue, PROGRESS_MARKER).await? else {
+        return Ok(());
+    };
+    let waiting = match queue.waiting(repo_id, issue).await {
+        Ok(waiting) => waiting,
+        Err(error) => {
+            tracing::warn!(%error, "cannot count queued runs");
+            return Ok(());
+        }
+    };
+    let body = with_note(&comment.body, waiting);
+    if body != comment.body {
+        update_comment(client, owner, name, comment.id, &body).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_follows_the_status_and_is_replaced_or_removed() {
+        let status = "<!-- metagpt-bot:progress -->\nRunning.\n";
+        let one = with_note(status, 1);
+        assert!(one.starts_with(status.trim_end()));
+        assert!(one.contains("1 more request for this issue waits behind this run"));
+        let two = with_note(&one, 2);
+        assert!(two.contains("2 more requests for this issue wait"));
+        assert_eq!(two.matches(QUEUED_MARKER).count(), 1);
+        assert_eq!(with_note(&two, 0), status);
+    }
+}
