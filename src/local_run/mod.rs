@@ -128,6 +128,7 @@ pub async fn run(
         .map_err(|e| failed(format!("cannot create a private temporary directory: {e}")))?;
     let mut config = GatewayConfig::new(llm.upstream.clone());
     config.prices = llm.prices.clone();
+    config.request_timeout = args.llm_timeout();
     let gateway = Gateway::start(config)
         .await
         .map_err(|e| failed(format!("{e:#}")))?;
