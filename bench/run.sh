@@ -64,7 +64,7 @@ PY
 fi
 
 # Forget the branches earlier benches pushed, so every clone fetches the same refs.
-git -C "$bare" for-each-ref --format='%(refname)' refs/heads | grep -vx refs/heads/main |
+git -C "$bare" for-each-ref --format='%(refname)' refs/heads | { grep -vx refs/heads/main || true; } |
     while read -r ref; do git -C "$bare" update-ref -d "$ref"; done
 
 echo "repository: $(git -C "$work/src" ls-files | wc -l) files, $(du -sm --apparent-size --exclude=.git "$work/src" | cut -f1) MB checked out, pack $(du -sm "$bare/objects/pack" | cut -f1) MB" >&2
