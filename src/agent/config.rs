@@ -1,9 +1,10 @@
 //! The run's private directory: `HOME` (with `.metagpt/config2.yaml`), `METAGPT_PROJECT_ROOT` (MetaGPT's
-//! logs), the wrapper script and the job and result files.
+//! logs), the wrapper script with the module it imports, and the job and result files.
 //!
 //! Invariants: the directory is created fresh (mode 0700) for each run outside the repository and removed
 //! when the [`PrivateDir`] is dropped; `config2.yaml` is mode 0600 and holds the per-run gateway token as
-//! its only credential. Values are written as JSON strings, which YAML reads as double-quoted scalars, so
+//! its only credential. MetaGPT's own time-out per LLM call is the run's wall-clock limit: the gateway
+//! times out and retries provider calls, so MetaGPT's client must never give up (and retry) first. Values are written as JSON strings, which YAML reads as double-quoted scalars, so
 //! no input can inject keys.
 
 use std::io::Write;
@@ -30,6 +31,8 @@ pub(crate) struct LlmConfig<'a> {
     pub base_url: &'a str,
     pub token: &'a SecretString,
     pub model: &'a str,
+    /// MetaGPT's time-out per LLM call, in seconds.
+    pub timeout_secs: u64,
 }
 
 impl PrivateDir {
@@ -57,6 +60,10 @@ impl PrivateDir {
         )?;
         let wrapper = dir.path().join("metagpt_wrapper.py");
         write_private(&wrapper, wrapper_source.as_bytes())?;
+        write_private(
+            &dir.path().join("wrapper_errors.py"),
+            super::WRAPPER_ERRORS_PY.as_bytes(),
+        )?;
         Ok(Self {
             files: JobFiles::in_dir(&job_dir),
             _dir: dir,
@@ -79,14 +86,15 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// MetaGPT's `config2.yaml`: the gateway as an OpenAI-compatible provider, without streaming so token
-/// usage comes from the response.
+/// usage comes from the response, and with the run's wall-clock limit as the time-out of each call.
 pub(crate) fn config_yaml(llm: &LlmConfig<'_>) -> String {
     let quote = |s: &str| serde_json::Value::from(s).to_string();
     format!(
-        "llm:\n  api_type: \"openai\"\n  base_url: {}\n  api_key: {}\n  model: {}\n  stream: false\n",
+        "llm:\n  api_type: \"openai\"\n  base_url: {}\n  api_key: {}\n  model: {}\n  stream: false\n  timeout: {}\n",
         quote(llm.base_url),
         quote(llm.token.expose_secret()),
         quote(llm.model),
+        llm.timeout_secs.max(1),
     )
 }
 
@@ -101,8 +109,10 @@ mod tests {
             base_url: "http://127.0.0.1:1/v1",
             token: &token,
             model: "gpt-4o",
+            timeout_secs: 3600,
         });
-        assert_eq!(yaml.lines().count(), 6, "{yaml}");
+        assert_eq!(yaml.lines().count(), 7, "{yaml}");
+        assert!(yaml.ends_with("  timeout: 3600\n"), "{yaml}");
         assert!(
             yaml.contains(r#"api_key: "mgb-abc\"\nllm: evil""#),
             "{yaml}"

@@ -1,11 +1,12 @@
 //! The agent step: one incremental MetaGPT 0.8.2 run on a repository on disk, as a subprocess.
 //!
 //! [`run`] writes a job file and a `config2.yaml` into private temporary directories, starts
-//! `<python> <wrapper.py> <job.json>` (the wrapper, `wrapper.py`, is carried in the binary) in the
-//! repository, streams its output into the log (target `metagpt`) and reads the wrapper's result file.
-//! The wrapper builds MetaGPT's team itself, lets the label decide requirement vs bugfix, skips MetaGPT's
-//! "Archive" commit, appends every agent message to the trace and reports the real error instead of
-//! MetaGPT's exit 0.
+//! `<python> <wrapper.py> <job.json>` (the wrapper, `wrapper.py` with its `wrapper_errors.py`, is carried
+//! in the binary) in the repository, streams its output into the log (target `metagpt`) and reads the
+//! wrapper's result file. The wrapper builds MetaGPT's team itself, lets the label decide requirement vs
+//! bugfix, skips MetaGPT's "Archive" commit, appends every agent message to the trace and reports the real
+//! error, naming the step that failed, instead of MetaGPT's exit 0. It leaves provider failures to the
+//! gateway's retries (MetaGPT's own retries apply only to answers it could not parse).
 //!
 //! Invariants:
 //! - Secrets never reach the agent: the child's environment is built from nothing (an allow-list: `PATH`,
@@ -37,3 +38,6 @@ pub use run::{AgentOptions, AgentOutcome, AgentRun, run};
 
 /// The Python wrapper run by MetaGPT's interpreter (Python 3.11, metagpt 0.8.2).
 pub const WRAPPER_PY: &str = include_str!("wrapper.py");
+
+/// The module `wrapper.py` imports to word a failure; written beside it.
+pub const WRAPPER_ERRORS_PY: &str = include_str!("wrapper_errors.py");

@@ -101,6 +101,7 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         base_url: &request.gateway_url,
         token: &request.token,
         model: &request.model,
+        timeout_secs: request.timeout.as_secs(),
     };
     let private = PrivateDir::create(&repo, &llm, super::WRAPPER_PY).map_err(AgentError::Setup)?;
     write_job(&request, &repo, &trace_path, &private).map_err(AgentError::Setup)?;

@@ -12,6 +12,11 @@ config update), with these differences:
   "LGTM"|"LBTM"}` (MetaGPT keeps it only in the LLM reply; the rule is its own: LGTM when the
   `## Code Review Result` section says LGTM, else LBTM and the file is rewritten);
 - an optional source folder other than `<repo>/<basename(repo)>/` is honoured;
+- the bot's gateway is the one retry layer for provider failures (429, 5xx, time-outs, with back-off):
+  the openai client does not retry, and MetaGPT's own retries (6 per step, with back-offs of up to a
+  minute) apply only to answers it could not parse, not to an API error the gateway already retried;
+- an error names the step that failed and why: an LLM call the gateway gave up on, or answers MetaGPT
+  could not parse after its retries;
 - the result (status, error, flow, rounds, idle, MetaGPT's own cost counters) is written to
   `result_path`, and the exit code is 0 only when the status is "ok".
 
@@ -27,7 +32,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-MAX_ERROR = 4000
+from wrapper_errors import describe
 
 
 def main(argv):
@@ -63,11 +68,14 @@ async def run(job, result, state):
     result["flow"] = flow
     print(f"metagpt-bot wrapper: {flow} flow on {project_path}", file=sys.stderr)
 
+    from metagpt.actions.action_node import ActionNode
+    from metagpt.actions.write_code import WriteCode
     from metagpt.actions.write_code_review import WriteCodeReview
     from metagpt.actions.write_prd import WritePRD
     from metagpt.config2 import config
     from metagpt.context import Context
     from metagpt.environment import Environment
+    from metagpt.provider.openai_api import OpenAILLM
     from metagpt.roles import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
     from metagpt.team import Team
     from metagpt.utils.project_repo import ProjectRepo
@@ -79,6 +87,8 @@ async def run(job, result, state):
         return is_bug
 
     WritePRD._is_bugfix = label_decides
+    parse_retrying = [ActionNode._aask_v1, WriteCode.write_code, WriteCodeReview.write_code_review_and_rewrite]
+    one_retry_layer(OpenAILLM, parse_retrying)
     trace_messages(Environment, Path(job["trace_path"]))
     record_reviews(WriteCodeReview, Path(job["trace_path"]).with_name("reviews.jsonl"))
     if source_dir is not None:
@@ -178,6 +188,25 @@ def record_reviews(review_cls, reviews_path):
     review_cls.write_code_review_and_rewrite = write_code_review_and_rewrite
 
 
+def one_retry_layer(openai_llm_cls, parse_retrying):
+    """Leaves provider failures to the gateway, which already retried them: without this a provider that
+    does not answer costs 3 client attempts x 6 step attempts = 18 gateway calls per step."""
+    import openai
+    from tenacity import retry_if_not_exception_type, stop_after_attempt
+
+    make_client_kwargs = openai_llm_cls._make_client_kwargs
+
+    def no_client_retries(self):
+        kwargs = make_client_kwargs(self)
+        kwargs["max_retries"] = 0
+        return kwargs
+
+    openai_llm_cls._make_client_kwargs = no_client_retries
+    openai_llm_cls.acompletion_text.retry.stop = stop_after_attempt(1)
+    for fn in parse_retrying:
+        fn.retry.retry = fn.retry.retry & retry_if_not_exception_type(openai.APIError)
+
+
 def use_source_dir(project_repo_cls, source_dir):
     """Makes MetaGPT look for code in `<repo>/<source_dir>` instead of `<repo>/<basename(repo)>`."""
 
@@ -188,22 +217,6 @@ def use_source_dir(project_repo_cls, source_dir):
         return bool(self.with_src_path(path=src_workdir).srcs.all_files)
 
     project_repo_cls.code_files_exists = code_files_exists
-
-
-def describe(e):
-    """One readable line for the error: MetaGPT re-raises role errors as a whole traceback in the
-    message, whose last line is the real exception."""
-    text = str(e).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    last = lines[-1].strip() if lines else ""
-    name = type(e).__name__
-    if type(e) is Exception and last:
-        message = last
-    elif name == "NoMoneyException":
-        message = f"budget exhausted: {text}"
-    else:
-        message = f"{name}: {last}" if last else name
-    return message[:MAX_ERROR]
 
 
 def record_cost(ctx, result):

@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// Wall-clock limit of the MetaGPT run, in seconds.
     #[arg(long, default_value_t = 3600, value_name = "SECS")]
     pub timeout: u64,
+    /// Time-out of one attempt of an LLM call at the provider, in seconds; the gateway makes up to 4
+    /// attempts, then the call (and the run) fails.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub llm_timeout: u64,
     /// Paths the run must not change (glob, `**` crosses folders); repeat for several.
     #[arg(long = "protected-path", value_name = "GLOB",
           default_values_t = DEFAULT_PROTECTED_PATHS.iter().map(|s| s.to_string()))]
@@ -120,10 +124,17 @@ impl RunArgs {
         if self.timeout == 0 {
             return Err("--timeout must be at least 1 second".into());
         }
+        if self.llm_timeout == 0 {
+            return Err("--llm-timeout must be at least 1 second".into());
+        }
         Ok(())
     }
 
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout)
+    }
+
+    pub fn llm_timeout(&self) -> Duration {
+        Duration::from_secs(self.llm_timeout)
     }
 }

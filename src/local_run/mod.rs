@@ -108,6 +108,7 @@ pub async fn run(
         run_tests: args.run_tests,
         timeout: args.timeout(),
         protected_paths: args.protected_paths.clone(),
+        llm_timeout: args.llm_timeout(),
     };
     let plan = Plan {
         workspace: &mut workspace,

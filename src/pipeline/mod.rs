@@ -100,6 +100,7 @@ impl Context {
             run_tests: config.run_tests,
             timeout: self.timeout,
             protected_paths: config.protected_paths.clone(),
+            llm_timeout: crate::runner::DEFAULT_LLM_TIMEOUT,
         };
         if let Some(o) = &self.overrides {
             settings.n_round = o.n_round;

@@ -51,7 +51,12 @@ pub struct RunSettings {
     pub run_tests: bool,
     pub timeout: Duration,
     pub protected_paths: Vec<String>,
+    /// The gateway's time-out per provider attempt.
+    pub llm_timeout: Duration,
 }
+
+/// The gateway's time-out per provider attempt unless a face sets another.
+pub const DEFAULT_LLM_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Everything [`execute`] needs; the branch is checked out and passed the preflight.
 pub struct Plan<'a> {
@@ -127,6 +132,7 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
         .map_err(|e| failed(format!("cannot create a private temporary directory: {e}")))?;
     let mut config = GatewayConfig::new(plan.llm.upstream.clone());
     config.prices = plan.llm.prices.clone();
+    config.request_timeout = plan.settings.llm_timeout;
     let gateway = Gateway::start(config)
         .await
         .map_err(|e| failed(format!("{e:#}")))?;

@@ -2,8 +2,6 @@
 //! of the token, the way GitHub accepts `x-access-token:<token>`. It listens on 127.0.0.1 only, runs on
 //! its own thread and runtime (so tests may block on git), and stops when dropped.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +31,7 @@ pub struct GitServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+#[allow(dead_code)] // each test binary uses a different part
 impl GitServer {
     /// Serves the bare repositories under `root`, accepting only `token` as the Basic password.
     pub fn start(root: &Path, token: &str) -> Self {
