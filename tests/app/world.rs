@@ -153,7 +153,13 @@ impl World {
         if let Some(number) = pull {
             payload = webhook::on_pull_request(payload);
             webhook::set(&mut payload, "/issue/number", json!(number));
-            let pull_body = self.github.state().pulls_of(FULL_NAME)[0].body.clone();
+            let pull_body = self
+                .github
+                .state()
+                .repo_mut(FULL_NAME)
+                .pulls
+                .get(&number)
+                .and_then(|p| p.body.clone());
             webhook::set(&mut payload, "/issue/body", json!(pull_body));
         }
         let posted = self

@@ -27,19 +27,27 @@ pub async fn mount(router: &Router<'_>) {
 pub fn pull_json(repo: &Repo, pull: &Pull, single: bool) -> Value {
     let full_name = repo.full_name();
     let user = json!({ "login": pull.user.login, "id": pull.user.id, "type": pull.user.kind() });
-    let branch = |name: &str, sha: &str, repo_json: Value| {
+    let branch = |name: &str, sha: &str, owner: &str, repo_json: Value| {
         json!({
-            "label": format!("{}:{name}", repo.owner.login),
+            "label": format!("{owner}:{name}"),
             "ref": name,
             "sha": sha,
-            "user": { "login": repo.owner.login, "id": repo.owner.id, "type": "Organization" },
+            "user": { "login": owner, "type": "User" },
             "repo": repo_json,
         })
     };
-    let head_repo = pull
+    // A head in another repository is a fork: GitHub describes that repository (null once deleted).
+    let head_repo = match pull.head_repo.as_deref() {
+        None => Value::Null,
+        Some(name) if name == full_name => repo_json(repo),
+        Some(fork) => fork_json(fork),
+    };
+    let head_owner = pull
         .head_repo
-        .as_ref()
-        .map_or(Value::Null, |_| repo_json(repo));
+        .as_deref()
+        .and_then(|name| name.split('/').next())
+        .unwrap_or(&repo.owner.login)
+        .to_owned();
     let base_sha = super::pull_rules::branch_sha(repo, &pull.base_ref).unwrap_or_default();
     let mut body = json!({
         "url": format!("https://api.github.com/repos/{full_name}/pulls/{}", pull.number),
@@ -56,13 +64,27 @@ pub fn pull_json(repo: &Repo, pull: &Pull, single: bool) -> Value {
         "merged_at": if pull.merged { json!("2024-01-02T00:00:00Z") } else { Value::Null },
         "created_at": "2024-01-01T00:00:00Z",
         "updated_at": "2024-01-01T00:00:00Z",
-        "head": branch(&pull.head_ref, &pull.head_sha, head_repo),
-        "base": branch(&pull.base_ref, &base_sha, repo_json(repo)),
+        "head": branch(&pull.head_ref, &pull.head_sha, &head_owner, head_repo),
+        "base": branch(&pull.base_ref, &base_sha, &repo.owner.login, repo_json(repo)),
     });
     if single {
         body["merged"] = json!(pull.merged);
     }
     body
+}
+
+/// A fork's repository object, as a pull request's `head.repo` shows it.
+fn fork_json(full_name: &str) -> Value {
+    let (owner, name) = full_name.split_once('/').unwrap_or((full_name, full_name));
+    json!({
+        "name": name,
+        "full_name": full_name,
+        "owner": { "login": owner, "type": "User" },
+        "private": false,
+        "fork": true,
+        "html_url": format!("https://github.com/{full_name}"),
+        "clone_url": format!("https://github.com/{full_name}.git"),
+    })
 }
 
 fn one(state: &mut GitHubState, full_name: &str, number: u64, status: u16) -> Reply {
@@ -80,13 +102,20 @@ fn list_pulls(state: &mut GitHubState, call: &Call<'_>) -> Reply {
     let wanted_state = call.query("state").unwrap_or_else(|| "open".to_owned());
     let head = call.query("head");
     let owner = state.repos[&full_name].owner.login.clone();
+    let head_owner = |pull: &Pull| {
+        pull.head_repo
+            .as_deref()
+            .and_then(|name| name.split('/').next())
+            .unwrap_or(&owner)
+            .to_owned()
+    };
     let mut pulls: Vec<Pull> = state
         .pulls_of(&full_name)
         .into_iter()
         .filter(|pull| wanted_state == "all" || pull.state == wanted_state)
         .filter(|pull| {
             head.as_deref()
-                .is_none_or(|head| head == format!("{owner}:{}", pull.head_ref))
+                .is_none_or(|head| head == format!("{}:{}", head_owner(pull), pull.head_ref))
         })
         .collect();
     if call.query("direction").as_deref() != Some("asc") {
