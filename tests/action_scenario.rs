@@ -167,3 +167,54 @@ async fn a_labelled_issue_in_a_workflow_opens_a_pull_request_and_reports_it() {
     }
     job.github.assert_no_unexpected();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_in_a_workflow_is_answered_with_how_to_cancel_and_runs_nothing() {
+    let mut job = labelled_issue_job().await;
+    job.github
+        .state()
+        .set_collaborator(FULL_NAME, User::new("alice", 7), "write");
+    let mut payload = webhook::comment("/metagpt stop");
+    webhook::set(&mut payload, "/issue/number", json!(5));
+    webhook::set(&mut payload, "/repository/name", json!("shop"));
+    webhook::set(&mut payload, "/repository/full_name", json!(FULL_NAME));
+    webhook::set(&mut payload, "/repository/owner/login", json!("octo"));
+    webhook::set(&mut payload, "/sender/login", json!("alice"));
+    webhook::set(&mut payload, "/sender/id", json!(7));
+    let posted =
+        job.github
+            .state()
+            .add_comment(FULL_NAME, 5, User::new("alice", 7), "/metagpt stop");
+    webhook::set(&mut payload, "/comment/id", json!(posted.id));
+    let event = job.job.dir().join("event.json");
+    std::fs::write(&event, payload.to_string()).unwrap();
+    job.job.set("GITHUB_EVENT_NAME", "issue_comment");
+
+    let finished = run(&job).await;
+    assert_eq!(finished.code, Some(0), "{finished:#?}");
+    assert!(
+        finished.stdout.contains("::notice::"),
+        "{}",
+        finished.stdout
+    );
+    assert!(
+        finished.summary.contains("Actions tab"),
+        "{}",
+        finished.summary
+    );
+    let replies: Vec<String> = job
+        .github
+        .state()
+        .comments_on(FULL_NAME, 5)
+        .into_iter()
+        .filter(|c| c.user.login == "github-actions[bot]")
+        .map(|c| c.body)
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:#?}");
+    assert!(replies[0].contains("cancel the running workflow run"));
+    assert!(
+        job.github.state().pulls_of(FULL_NAME).is_empty(),
+        "nothing ran"
+    );
+    job.github.assert_no_unexpected();
+}

@@ -13,22 +13,24 @@
 
 #[path = "run/fixture.rs"]
 mod fixture;
+#[path = "run/metagpt_bed.rs"]
+mod metagpt_bed;
 #[path = "support/scripted_llm.rs"]
 mod scripted_llm;
 #[path = "support/sop_llm/mod.rs"]
 mod sop_llm;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use fixture::{Ran, all_files, file_in, run};
+use metagpt_bed::Bed;
 use metagpt_bot::gateway::Step;
 use metagpt_bot::workspace::slug;
-use scripted_llm::ScriptedLlm;
 use serde_json::Value;
 use sop_llm::harness::{PRICE, metagpt_python};
-use sop_llm::{Scenario, Sop, python, seed};
+use sop_llm::{Scenario, Sop, python};
 
 /// Both texts share the first 40 characters of their slug, so the bug report is iteration 2 of the
 /// requirement's branch.
@@ -53,47 +55,9 @@ const LEDGER_ROLES: [&str; 5] = [
     "QaEngineer",
 ];
 
-struct Bed {
-    _dir: tempfile::TempDir,
-    repo: PathBuf,
-    home: PathBuf,
-    python: PathBuf,
-    llm: ScriptedLlm,
-}
-
 impl Bed {
-    async fn new(python: PathBuf) -> Bed {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let repo = seed::seed_repository(dir.path());
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).expect("home");
-        Bed {
-            _dir: dir,
-            repo,
-            home,
-            python,
-            llm: ScriptedLlm::start().await,
-        }
-    }
-
     fn env(&self) -> Vec<(String, String)> {
-        [
-            ("METAGPT_PYTHON", self.python.display().to_string()),
-            ("LLM_BASE_URL", self.llm.base_url().to_string()),
-            (
-                "LLM_API_KEY",
-                "sk-fake-provider-key-for-the-e2e-test".to_owned(),
-            ),
-            ("LLM_MODEL", MODEL.to_owned()),
-            ("LLM_PRICE_PROMPT", PRICE.prompt_per_million.to_string()),
-            (
-                "LLM_PRICE_COMPLETION",
-                PRICE.completion_per_million.to_string(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        self.settings("sk-fake-provider-key-for-the-e2e-test", MODEL)
     }
 
     /// Runs the binary with `request` (e.g. `--requirement TEXT`) and `--out <out>`.
@@ -111,24 +75,6 @@ impl Bed {
         );
         assert!(sop.unreadable().is_empty(), "{:#?}", sop.unreadable());
         ran
-    }
-
-    fn git(&self) -> git2::Repository {
-        git2::Repository::open(&self.repo).expect("open repo")
-    }
-
-    fn head(&self) -> git2::Oid {
-        self.git()
-            .head()
-            .and_then(|h| h.peel_to_commit())
-            .expect("HEAD")
-            .id()
-    }
-
-    fn tip(&self, branch: &str) -> git2::Oid {
-        self.git()
-            .refname_to_id(&format!("refs/heads/{branch}"))
-            .unwrap_or_else(|_| panic!("no branch {branch}"))
     }
 }
 

@@ -11,6 +11,8 @@
 
 #[path = "run/fixture.rs"]
 mod fixture;
+#[path = "run/metagpt_bed.rs"]
+mod metagpt_bed;
 #[path = "support/scripted_llm.rs"]
 mod scripted_llm;
 #[path = "support/sop_llm/mod.rs"]
@@ -19,37 +21,15 @@ mod sop_llm;
 use std::path::PathBuf;
 
 use fixture::{Ran, run};
+use metagpt_bed::Bed;
 use metagpt_bot::workspace::slug;
-use scripted_llm::{Reply, ScriptedLlm};
-use sop_llm::harness::{PRICE, metagpt_python};
-use sop_llm::seed;
+use scripted_llm::Reply;
+use sop_llm::harness::metagpt_python;
 
 const REQUIREMENT: &str = "Add a subtract function to the calculator";
 const GARBAGE: &str = "I am sorry, but I cannot help with that request.";
 
-struct Bed {
-    _dir: tempfile::TempDir,
-    repo: PathBuf,
-    home: PathBuf,
-    python: PathBuf,
-    llm: ScriptedLlm,
-}
-
 impl Bed {
-    async fn new(python: PathBuf) -> Bed {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let repo = seed::seed_repository(dir.path());
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).expect("home");
-        Bed {
-            _dir: dir,
-            repo,
-            home,
-            python,
-            llm: ScriptedLlm::start().await,
-        }
-    }
-
     /// `run --requirement REQUIREMENT --out <out> <extra>` against the scripted model.
     async fn run(&self, extra: &[&str]) -> Ran {
         let mut args = vec![
@@ -61,29 +41,12 @@ impl Bed {
             self.out().display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let env = [
-            ("METAGPT_PYTHON", self.python.display().to_string()),
-            ("LLM_BASE_URL", self.llm.base_url().to_string()),
-            ("LLM_API_KEY", "sk-fake-provider-key".to_owned()),
-            ("LLM_MODEL", "gpt-4o-mini".to_owned()),
-            ("LLM_PRICE_PROMPT", PRICE.prompt_per_million.to_string()),
-            (
-                "LLM_PRICE_COMPLETION",
-                PRICE.completion_per_million.to_string(),
-            ),
-        ];
-        let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let env = self.settings("sk-fake-provider-key", "gpt-4o-mini");
         run(&self.home, args, env).await
     }
 
     fn out(&self) -> PathBuf {
         self.repo.with_file_name("out")
-    }
-
-    fn head(&self) -> git2::Oid {
-        let git = git2::Repository::open(&self.repo).expect("open repo");
-        let head = git.head().and_then(|h| h.peel_to_commit()).expect("HEAD");
-        head.id()
     }
 
     /// Exit 1, the message's pieces in stderr, and no commit anywhere: HEAD and the run's branch are still

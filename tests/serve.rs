@@ -12,7 +12,6 @@ use fake_github::{FakeGitHub, Issue, TEST_APP_ID, User};
 use metagpt_bot::config::Settings;
 use metagpt_bot::queue::{JobInfo, JobState, Queue, QueueOptions};
 use metagpt_bot::serve::serve_on;
-use metagpt_bot::server::sign;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -96,19 +95,7 @@ fn labeled_issue_5() -> Value {
 
 impl Running {
     async fn deliver(&self, event: &str, payload: &Value) -> (u16, Value) {
-        let body = serde_json::to_vec(payload).unwrap();
-        let response = reqwest::Client::new()
-            .post(format!("{}/api/github/webhooks", self.base))
-            .header("X-GitHub-Event", event)
-            .header("X-GitHub-Delivery", webhook::delivery_id())
-            .header("X-Hub-Signature-256", sign(webhook::SECRET, &body))
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("serve answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        webhook::post_signed(&self.base, event, payload).await
     }
 
     async fn get(&self, path: &str) -> (u16, String) {

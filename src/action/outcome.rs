@@ -41,6 +41,9 @@ pub enum ActionError {
     /// The run started and failed: exit 1.
     #[error("{0}")]
     Failed(String),
+    /// Nothing ran, and the person was told why on the issue (not allowed, a fork, a stop): exit 0.
+    #[error("{0}")]
+    NothingRan(String),
 }
 
 impl ActionError {
@@ -48,6 +51,7 @@ impl ActionError {
         match self {
             ActionError::Misconfigured(_) => 2,
             ActionError::Failed(_) => 1,
+            ActionError::NothingRan(_) => 0,
         }
     }
 }
@@ -70,10 +74,11 @@ pub fn finish(
     let code = exit_code(result);
     let written = match result {
         Ok(outcome) => write_outcome(env, outcome),
+        Err(ActionError::NothingRan(reason)) => return nothing_to_do(env, reason, out),
         Err(error) => {
             let title = match error {
                 ActionError::Misconfigured(_) => MISCONFIGURED,
-                ActionError::Failed(_) => "MetaGPT run failed",
+                ActionError::Failed(_) | ActionError::NothingRan(_) => "MetaGPT run failed",
             };
             let _ = writeln!(out, "{}", runner::error(title, &error.to_string()));
             let summary = format!("### {title}\n\n{error}\n");

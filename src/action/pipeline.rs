@@ -7,8 +7,9 @@
 //!   tree lives (`RUNNER_TEMP`) differ.
 //! - The provider key goes only into the gateway, as in every face; `METAGPT_PYTHON` and price overrides
 //!   (`LLM_PRICE_*`) come from the job's environment (the image sets `METAGPT_PYTHON`).
-//! - A re-run of the same workflow run (`GITHUB_RUN_ATTEMPT` > 1) replays the LLM calls already paid for,
-//!   and a run whose commit is already on the branch is published, not run again.
+//! - A run whose commit is already on the branch (a re-run of the same workflow run) is published, not run
+//!   again. A re-run (`GITHUB_RUN_ATTEMPT` > 1) replays LLM calls already paid for only where the runner
+//!   keeps `RUNNER_TEMP` between attempts (self-hosted runners); hosted runners start empty.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,20 +79,14 @@ pub async fn run_with(
                 ActionError::Failed(m)
             }
         })?;
+    if let Some(reason) = record["refused"].as_str() {
+        return Err(ActionError::NothingRan(reason.to_owned()));
+    }
     Ok(outcome(&record))
 }
 
 /// The outputs and summary from the pipeline's record of the run.
 fn outcome(record: &serde_json::Value) -> ActionOutcome {
-    if let Some(reason) = record["refused"].as_str() {
-        return ActionOutcome {
-            pr_number: None,
-            pr_url: None,
-            cost_usd: 0.0,
-            gates_passed: false,
-            summary_markdown: format!("MetaGPT: nothing ran. {reason}\n"),
-        };
-    }
     let pr_url = record["pr_url"].as_str().map(str::to_owned);
     let summary = record["summary"].as_str().unwrap_or_default();
     let link = pr_url

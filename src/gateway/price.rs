@@ -63,6 +63,12 @@ impl Default for PriceTable {
 }
 
 impl PriceTable {
+    /// The table without the operator's one-price-for-all override (built-in and per-model prices only).
+    pub fn without_override(mut self) -> Self {
+        self.overriding = None;
+        self
+    }
+
     /// One price for every model (from `LLM_PRICE_PROMPT` / `LLM_PRICE_COMPLETION`).
     pub fn with_override(mut self, price: Price) -> Self {
         self.overriding = Some(price);

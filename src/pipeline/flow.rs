@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::checkout::{self, Checkout, CheckoutError};
 use super::progress::{self, ProgressComment, Status};
 use super::request;
-use super::target::{Resolved, resolve};
+use super::target::{Resolved, reply, resolve};
 use super::{Context, Failure, publish, session::Session};
 use crate::evidence::RunTarget;
 use crate::gateway::CacheOptions;
@@ -53,6 +53,14 @@ pub async fn handle(
         Resolved::Run(issue_number) => issue_number,
         Resolved::Refused(reason) => return Ok(json!({ "refused": reason })),
     };
+    if matches!(trigger.action, Action::Stop { .. }) {
+        // The App applies stops as control jobs and never gets here; a workflow cannot reach another
+        // workflow run's agent.
+        let reason = "`/metagpt stop` cannot stop a run from inside a GitHub Actions workflow: cancel \
+                      the running workflow run from the repository's Actions tab instead.";
+        reply(client, trigger, reason).await?;
+        return Ok(json!({ "refused": reason }));
+    }
     let repository = get_repository(client, owner, name)
         .await
         .map_err(Failure::github)?;
@@ -80,8 +88,22 @@ pub async fn handle(
         }
     };
     let what = describe(trigger);
-    let llm = match &ctx.llm {
-        Ok(llm) => llm,
+    let llm = match ctx.llm.as_ref().map(|llm| match &config.llm_model {
+        Some(model) => llm.for_model(model),
+        None => Ok(llm.clone()),
+    }) {
+        Ok(Ok(llm)) => llm,
+        Ok(Err(problem)) => {
+            progress
+                .show(&Status::Failed {
+                    what: what.clone(),
+                    reason: problem.clone(),
+                    hint: "Change `llm_model` in `.github/metagpt.yml`, then comment `/metagpt retry`."
+                        .into(),
+                })
+                .await;
+            return Err(Failure::Permanent(problem));
+        }
         Err(problems) => {
             progress
                 .show(&Status::Failed {
@@ -170,7 +192,7 @@ pub async fn handle(
             title: issue.title.clone(),
             text,
             settings: &settings,
-            llm,
+            llm: &llm,
             cache: Some(CacheOptions {
                 dir: ctx.cache_dir(&trigger.repo, resolved, iteration),
                 replay,

@@ -28,8 +28,6 @@ pub const PROGRESS_MARKER: &str = "<!-- metagpt-bot:progress -->";
 /// What the comment says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    /// The job waits behind `ahead` other runs of the issue.
-    Queued { ahead: i64, what: String },
     /// The run is under way.
     Running {
         what: String,
@@ -65,16 +63,6 @@ impl Status {
     /// The comment's markdown, marker first.
     pub fn render(&self) -> String {
         let text = match self {
-            Status::Queued { ahead, what } => format!(
-                "⏳ **Queued**: {what}. It waits behind {ahead} earlier run{} of this issue and starts \
-                 when {} finished.",
-                if *ahead == 1 { "" } else { "s" },
-                if *ahead == 1 {
-                    "that one has"
-                } else {
-                    "they have"
-                },
-            ),
             Status::Running {
                 what,
                 iteration,

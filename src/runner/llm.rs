@@ -36,6 +36,29 @@ impl LlmSetup {
         &self.upstream.api_key
     }
 
+    /// The same setup for `model` (a repository's `llm_model`), priced from the table; `Err` says why
+    /// the model cannot be used.
+    pub fn for_model(&self, model: &str) -> Result<LlmSetup, String> {
+        if model == self.model {
+            return Ok(self.clone());
+        }
+        // The operator's LLM_PRICE_* prices their LLM_MODEL; another model needs a price of its own.
+        let prices = self.prices.clone().without_override();
+        let price = prices.price(model).ok_or_else(|| {
+            format!(
+                "`llm_model: {model}` has no known price, so its cost could not be counted or capped; \
+                 use a model with a known price, or ask the operator to set LLM_PRICE_PROMPT and \
+                 LLM_PRICE_COMPLETION"
+            )
+        })?;
+        Ok(LlmSetup {
+            model: model.to_owned(),
+            price,
+            prices,
+            ..self.clone()
+        })
+    }
+
     /// Opens the run on `gateway`: a replay of the recording with `--replay`, else a live run.
     pub fn open_run(&self, gateway: &Gateway, options: RunOptions) -> anyhow::Result<RunHandle> {
         match &self.recording {

@@ -176,3 +176,21 @@ async fn failing_gates_give_a_draft_pull_request_a_failing_check_and_no_protecte
     assert!(progress.contains("protected_paths"), "{progress}");
     world.github.assert_no_unexpected();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_model_without_a_known_price_is_refused_before_any_call() {
+    let world = World::start().await;
+    world.github.state().set_file(
+        FULL_NAME,
+        "main",
+        ".github/metagpt.yml",
+        b"llm_model: house-model-unpriced\n",
+    );
+    let job = world.deliver("issues", &world.labeled()).await.unwrap();
+    world.wait_for(job, JobState::Failed).await;
+    let progress = &bot_comments(&world)[0];
+    assert!(progress.contains("house-model-unpriced"), "{progress}");
+    assert!(progress.contains("no known price"), "{progress}");
+    assert!(world.llm.requests().is_empty(), "nothing was spent");
+    world.github.assert_no_unexpected();
+}

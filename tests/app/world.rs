@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use metagpt_bot::config::Settings;
 use metagpt_bot::queue::{JobInfo, JobState, Queue, QueueOptions};
 use metagpt_bot::serve::serve_on;
-use metagpt_bot::server::sign;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -122,19 +121,8 @@ impl World {
 
     /// Delivers a signed webhook; returns the job id the answer names (if any).
     pub async fn deliver(&self, event: &str, payload: &Value) -> Option<i64> {
-        let body = serde_json::to_vec(payload).unwrap();
-        let response = reqwest::Client::new()
-            .post(format!("{}/api/github/webhooks", self.base))
-            .header("X-GitHub-Event", event)
-            .header("X-GitHub-Delivery", webhook::delivery_id())
-            .header("X-Hub-Signature-256", sign(webhook::SECRET, &body))
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("serve answers");
-        assert!(response.status().is_success(), "{}", response.status());
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, answer) = webhook::post_signed(&self.base, event, payload).await;
+        assert!((200..300).contains(&status), "{status}: {answer}");
         answer["job_id"].as_i64()
     }
 

@@ -100,6 +100,27 @@ pub fn request(
     builder.body(Body::from(body)).expect("valid request")
 }
 
+/// Delivers `payload` as a signed `event` to a running `serve` at `base` over HTTP; returns the status
+/// and the JSON answer (`null` when it is not JSON).
+pub async fn post_signed(base: &str, event: &str, payload: &Value) -> (u16, Value) {
+    let body = serde_json::to_vec(payload).expect("payload JSON");
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/github/webhooks"))
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", delivery_id())
+        .header(
+            "X-Hub-Signature-256",
+            metagpt_bot::server::sign(SECRET, &body),
+        )
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("serve answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 /// What the server answered.
 #[derive(Debug)]
 pub struct Answer {
