@@ -74,17 +74,11 @@ pub async fn handle(
     let config = match super::settings::read(client, owner, name, &repository).await? {
         Ok(config) => config,
         Err(problem) => {
-            let failure = Failure::Permanent(problem.to_string());
-            progress
-                .show(&Status::Failed {
-                    what: describe(trigger),
-                    reason: problem.to_string(),
-                    hint: "Fix `.github/metagpt.yml` on the default branch, then comment \
-                           `/metagpt retry`."
-                        .into(),
-                })
-                .await;
-            return Err(failure);
+            let hint =
+                "Fix `.github/metagpt.yml` on the default branch, then comment `/metagpt retry`.";
+            return Err(progress
+                .fail(&describe(trigger), problem.to_string(), hint)
+                .await);
         }
     };
     let what = describe(trigger);
@@ -94,25 +88,13 @@ pub async fn handle(
     }) {
         Ok(Ok(llm)) => llm,
         Ok(Err(problem)) => {
-            progress
-                .show(&Status::Failed {
-                    what: what.clone(),
-                    reason: problem.clone(),
-                    hint: "Change `llm_model` in `.github/metagpt.yml`, then comment `/metagpt retry`."
-                        .into(),
-                })
-                .await;
-            return Err(Failure::Permanent(problem));
+            let hint =
+                "Change `llm_model` in `.github/metagpt.yml`, then comment `/metagpt retry`.";
+            return Err(progress.fail(&what, problem, hint).await);
         }
         Err(problems) => {
-            progress
-                .show(&Status::Failed {
-                    what: what.clone(),
-                    reason: problems.clone(),
-                    hint: "The bot's operator must complete its agent settings.".into(),
-                })
-                .await;
-            return Err(Failure::Permanent(problems.clone()));
+            let hint = "The bot's operator must complete its agent settings.";
+            return Err(progress.fail(&what, problems.clone(), hint).await);
         }
     };
     progress
@@ -137,17 +119,9 @@ pub async fn handle(
     } = match checked {
         Ok(checkout) => checkout,
         Err(CheckoutError::Unsuitable(reason)) => {
-            progress
-                .show(&Status::Failed {
-                    what,
-                    reason: reason.clone(),
-                    hint:
-                        "Fix the repository's layout (or `source_dir` in `.github/metagpt.yml`), \
-                           then comment `/metagpt retry`."
-                            .into(),
-                })
-                .await;
-            return Err(Failure::Permanent(reason));
+            let hint = "Fix the repository's layout (or `source_dir` in `.github/metagpt.yml`), then \
+                        comment `/metagpt retry`.";
+            return Err(progress.fail(&what, reason, hint).await);
         }
         Err(CheckoutError::Git(error)) => return Err(Failure::workspace(error)),
     };
@@ -216,18 +190,10 @@ pub async fn handle(
                 return Err(Failure::Cancelled(reason));
             }
             Err(reason) => {
-                progress
-                    .show(&Status::Failed {
-                        what,
-                        reason: reason.clone(),
-                        hint:
-                            "Nothing was pushed. Comment `/metagpt retry` to run it again (calls \
-                               already paid for are replayed), or `/metagpt <feedback>` to change \
-                               the request."
-                                .into(),
-                    })
-                    .await;
-                return Err(Failure::Permanent(reason));
+                let hint = "Nothing was pushed. Comment `/metagpt retry` to run it again (calls \
+                            already paid for are replayed), or `/metagpt <feedback>` to change the \
+                            request.";
+                return Err(progress.fail(&what, reason, hint).await);
             }
         }
     };

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use octocrab::Octocrab;
 use tokio_util::sync::CancellationToken;
 
+use super::Failure;
 use super::queued::with_note;
 use crate::evidence::markdown::{code, quote};
 use crate::github::{GitHubError, create_comment, find_comment, update_comment};
@@ -143,6 +144,17 @@ impl<'a> ProgressComment<'a> {
     pub fn counting(mut self, queue: Option<Queue>, repo_id: u64) -> Self {
         self.waiting = queue.map(|queue| (queue, repo_id));
         self
+    }
+
+    /// Shows that the run failed for a reason the person can act on, and returns that permanent failure.
+    pub async fn fail(&mut self, what: &str, reason: String, hint: &str) -> Failure {
+        let status = Status::Failed {
+            what: what.to_owned(),
+            reason: reason.clone(),
+            hint: hint.to_owned(),
+        };
+        self.show(&status).await;
+        Failure::Permanent(reason)
     }
 
     /// Shows `status`: edits the comment, or creates it the first time. Failures are logged only.
