@@ -120,6 +120,9 @@ async fn run_local(args: &local_run::RunArgs, settings: &Settings) -> ExitCode {
                 "cost: ${:.4} (all iterations: ${:.4})",
                 summary.cost_usd, summary.cumulative_cost_usd
             );
+            if let Some(replay) = &summary.replay {
+                println!("{replay}");
+            }
             if summary.gates_passed {
                 println!("gates: passed");
                 ExitCode::SUCCESS

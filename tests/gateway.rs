@@ -21,3 +21,6 @@ mod replay;
 
 #[path = "gateway/audit.rs"]
 mod audit;
+
+#[path = "gateway/audit_normalised.rs"]
+mod audit_normalised;

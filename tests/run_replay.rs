@@ -1,9 +1,11 @@
-//! `metagpt-bot run --replay`: a real MetaGPT 0.8.2 run recorded against the scripted SOP model is
-//! audited offline from the `llm.jsonl` it committed: no provider, no key, the same code and the same
-//! `cost.json`; a run that asks something else is stopped where it diverges.
+//! `metagpt-bot run --replay`: a real MetaGPT 0.8.2 run with tests, recorded against the scripted SOP
+//! model, is audited offline from the `llm.jsonl` it committed: no provider, no key, the same code and
+//! tests and the same `cost.json`; a run that asks something else is stopped where it diverges.
 //!
-//! The recorded run has no QA: a test-run summary prompt quotes the test output, whose timings differ
-//! from run to run, so a run with tests replays only up to its first summary (and says so).
+//! The recorded run's first tests fail, so QA's summary and debug prompts quote a traceback naming the
+//! run's temporary work tree and unittest's timing: the replay (in another temporary directory) sends
+//! those calls with other paths and timings, and they are answered after normalisation, flagged so in
+//! the replay's ledger and in the summary line `run --replay` prints.
 //! Skipped, with the reason printed, without a MetaGPT interpreter (fails under `CI`).
 
 #[path = "run/fixture.rs"]
@@ -16,7 +18,7 @@ mod sop_llm;
 use std::path::{Path, PathBuf};
 
 use fixture::{Ran, run};
-use metagpt_bot::gateway::{Step, read_jsonl};
+use metagpt_bot::gateway::{Fold, ReplayMatch, Step, read_jsonl};
 use metagpt_bot::workspace::slug;
 use scripted_llm::ScriptedLlm;
 use sop_llm::harness::{PRICE, metagpt_python};
@@ -45,7 +47,7 @@ impl Bed {
             .map(|s| s.to_string())
             .collect();
         args.push(requirement.to_owned());
-        args.extend(["--run-tests".to_owned(), "false".to_owned()]);
+        args.extend(["--run-tests".to_owned(), "true".to_owned()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         run(&self.dir.path().join("home"), args, env).await
     }
@@ -74,7 +76,11 @@ async fn a_committed_llm_jsonl_replays_the_run_offline_and_stops_where_a_run_div
 
     let recorded = Bed::new();
     let llm = ScriptedLlm::start().await;
-    let sop = Sop::new(Scenario::requirement(REQUIREMENT).reject_review_once("calc.py"));
+    let sop = Sop::new(
+        Scenario::requirement(REQUIREMENT)
+            .reject_review_once("calc.py")
+            .fail_test_once("calc.py"),
+    );
     sop.install(&llm);
     let mut env = python_env(&python);
     env.extend(
@@ -115,7 +121,46 @@ async fn a_committed_llm_jsonl_replays_the_run_offline_and_stops_where_a_run_div
         "every call came from the recording"
     );
     assert!(ledger.iter().any(|r| r.step == Step::RewriteCode));
-    for file in ["seed/calc.py", "seed/main.py"] {
+    assert!(
+        ledger.iter().any(|r| r.step == Step::Debug),
+        "QA ran and fixed the tests"
+    );
+    let normalised: Vec<_> = ledger
+        .iter()
+        .filter(|r| r.replay == Some(ReplayMatch::Normalised))
+        .collect();
+    assert!(
+        normalised
+            .iter()
+            .all(|r| matches!(r.step, Step::SummarizeRun | Step::Debug) && !r.tolerated.is_empty()),
+        "only calls quoting a test run are normalised: {normalised:?}"
+    );
+    assert!(
+        normalised
+            .iter()
+            .any(|r| r.tolerated.contains(&Fold::TempDir)),
+        "the traceback of the failing test names the recorded run's temporary work tree: {normalised:?}"
+    );
+    let exact = ledger.len() - normalised.len();
+    assert!(
+        ledger
+            .iter()
+            .filter(|r| r.replay == Some(ReplayMatch::Exact))
+            .count()
+            == exact
+    );
+    let line = format!(
+        "replay: {} calls answered from the recording: {exact} exactly, {} after normalising",
+        ledger.len(),
+        normalised.len()
+    );
+    assert!(ran.stdout.contains(&line), "{line}\n{}", ran.stdout);
+    for file in [
+        "seed/calc.py",
+        "seed/main.py",
+        "tests/test_calc.py",
+        "tests/test_main.py",
+    ] {
         assert_eq!(
             replayed.read(Path::new(file)),
             recorded.read(Path::new(file)),

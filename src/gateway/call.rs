@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 
 use super::cache::Cached;
 use super::classify::{Labels, classify};
-use super::ledger::{CallRecord, RecordedResponse};
+use super::ledger::{CallRecord, RecordedResponse, ReplayMatch};
 use super::metrics::record_call;
+use super::normalise::{Fold, normalise};
 use super::price::PriceTable;
 use super::redact::redact;
 use super::run::RunState;
@@ -29,6 +30,10 @@ pub(crate) struct Call {
     pub provider: String,
     pub stream: bool,
     pub request_hash: String,
+    /// The hash of the request with its volatile parts folded, when it had any (see `normalise.rs`).
+    pub normalised_hash: Option<String>,
+    /// Which volatile parts were folded into `normalised_hash`.
+    pub folded: Vec<Fold>,
     cache_key: Option<String>,
     ts: String,
     started: Instant,
@@ -40,10 +45,11 @@ pub(crate) enum Source {
     Provider,
     /// The retry cache: free.
     Cache,
-    /// An audit recording: the recorded cost, priced or not.
+    /// An audit recording: the recorded cost, priced or not, and how the call was matched to it.
     Recording {
         cost_usd: f64,
         priced: bool,
+        matched: ReplayMatch,
     },
 }
 
@@ -96,7 +102,10 @@ impl Outcome {
 impl Call {
     pub(crate) fn begin(run: Arc<RunState>, provider: &str, body: &[u8], request: &Value) -> Self {
         let request_hash = hex::encode(Sha256::digest(body));
+        let normalised = normalise(body).filter(|n| !n.folded.is_empty());
         Self {
+            normalised_hash: normalised.as_ref().map(|n| n.hash()),
+            folded: normalised.map(|n| n.folded).unwrap_or_default(),
             labels: classify(request),
             model: request
                 .get("model")
@@ -143,7 +152,9 @@ impl Call {
         let price = prices.price(&self.model);
         let usage = outcome.usage.unwrap_or_default();
         let (cost_usd, priced) = match outcome.source {
-            Source::Recording { cost_usd, priced } => (cost_usd, priced),
+            Source::Recording {
+                cost_usd, priced, ..
+            } => (cost_usd, priced),
             Source::Provider | Source::Cache => (
                 price.map_or(0.0, |p| {
                     p.cost_usd(usage.prompt_tokens, usage.completion_tokens)
@@ -156,6 +167,14 @@ impl Call {
             ((usage.prompt_tokens, usage.completion_tokens), cost_usd)
         } else {
             ((0, 0), 0.0)
+        };
+        let replay = match outcome.source {
+            Source::Recording { matched, .. } => Some(matched),
+            Source::Provider | Source::Cache => None,
+        };
+        let tolerated = match replay {
+            Some(ReplayMatch::Normalised) => self.folded,
+            _ => Vec::new(),
         };
         record_call(&self.provider, &self.model, ok, paid.0, paid.1, latency);
         self.run.record(CallRecord {
@@ -175,7 +194,10 @@ impl Call {
             latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
             attempts: outcome.attempts,
             request_hash: self.request_hash,
+            normalised_hash: self.normalised_hash,
             replayed: outcome.source != Source::Provider,
+            replay,
+            tolerated,
             error,
             response: outcome.response,
         });

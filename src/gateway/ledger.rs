@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::classify::Step;
+use super::normalise::Fold;
 use super::redact::redact;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,10 +43,23 @@ pub struct CallRecord {
     pub attempts: u32,
     /// SHA-256 (hex) of the exact request body the agent sent: the key under which a replay finds the answer.
     pub request_hash: String,
+    /// SHA-256 (hex) of the request with its volatile parts folded (test timings, temporary directory
+    /// names, see `normalise.rs`); present only when the request had such parts. An audit replay accepts
+    /// a request whose normalised hash is this one as the same call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalised_hash: Option<String>,
     /// Answered without calling the provider: from the retry cache (nothing paid, tokens and cost 0) or
     /// from an audit recording (the recorded tokens and cost).
     #[serde(default)]
     pub replayed: bool,
+    /// How an audit replay found this call in its recording: the same request (`exact`), or one that
+    /// differs from it only in the volatile parts listed in `tolerated` (`normalised`). Absent for calls
+    /// not answered from a recording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayMatch>,
+    /// What an audit replay folded to accept this call (`test_duration`, `temp_dir`); empty when exact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerated: Vec<Fold>,
     /// A redacted reason when the call did not succeed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -53,6 +67,16 @@ pub struct CallRecord {
     /// before answers were kept, and for calls the gateway itself failed (`error` says why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<RecordedResponse>,
+}
+
+/// How an audit replay matched a call to its recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayMatch {
+    /// The request was byte for byte the recorded one.
+    Exact,
+    /// The request differed from the recorded one (same step, same model) only in volatile parts.
+    Normalised,
 }
 
 /// An answer as the agent received it, redacted.

@@ -8,7 +8,9 @@
 //! usage, its price and the (redacted) answer. `CostReport` turns a ledger into `cost.json`. With
 //! `CacheOptions`, answers are stored by exact request, and a retried run replays the calls it already
 //! paid for. A recorded `llm.jsonl` can be replayed for audit (`Recording`, `Gateway::open_replay`):
-//! offline, every call gets its recorded answer and any other call is refused as a divergence.
+//! offline, every call gets its recorded answer (a call that differs from the recorded one only in test
+//! timings or temporary directory names is accepted and marked `normalised`) and any other call is
+//! refused as a divergence.
 //!
 //! Invariants: no call is forwarded for an unknown or closed token (401) or a spent budget (402, "budget
 //! exhausted: spent $X of $Y"); a run's calls are serialised, so it overspends by at most one call;
@@ -25,6 +27,7 @@ mod error;
 mod handler;
 mod ledger;
 pub mod metrics;
+mod normalise;
 mod price;
 mod recording;
 mod redact;
@@ -40,7 +43,8 @@ pub use classify::{Labels, Step, classify};
 pub use config::{GatewayConfig, RetryPolicy, UpstreamConfig, UpstreamKind};
 pub use cost::{CostReport, RoleCost, Totals};
 pub use error::GatewayError;
-pub use ledger::{CallRecord, RecordedResponse, read_jsonl};
+pub use ledger::{CallRecord, RecordedResponse, ReplayMatch, read_jsonl};
+pub use normalise::{Fold, Normalised, normalise};
 pub use price::{Price, PriceTable};
 pub use recording::Recording;
 pub use redact::redact;

@@ -1,14 +1,19 @@
 //! Audit replay: a recorded `llm.jsonl` answers a run again, offline, call for call.
 //!
-//! A run opened with a [`Recording`] (`Gateway::open_replay`) never calls the provider. Each call is
-//! looked up by the SHA-256 of its exact request body (`request_hash`) and by how many times that same
-//! body was sent before in the replay, so repeated identical requests get the recorded answers in their
-//! recorded order. The agent receives the recorded status and body (a recorded gateway failure comes back
+//! A run opened with a [`Recording`] (`Gateway::open_replay`) never calls the provider. Each call gets
+//! the first recorded call not yet answered whose request had the same SHA-256 (`request_hash`), so
+//! repeated identical requests get the recorded answers in their recorded order, and calls MetaGPT makes
+//! in a different order from run to run (QA tests files in set order) still find theirs. When no
+//! recorded call had the exact request, a call whose request had volatile parts (`normalise.rs`: test
+//! timings, temporary directory names) gets the first unanswered recorded call of the same SOP step and
+//! model whose request normalises to the same hash, marked `normalised` with what was folded. The
+//! agent receives the recorded status and body (a recorded gateway failure comes back
 //! as the same status with its recorded, redacted message), and the replay's ledger gets a record with
 //! the recorded usage and cost, marked `replayed`, so a faithful replay has the recording's totals.
 //!
-//! Invariants: a call that the recording does not hold (new body, or one occurrence more than recorded)
-//! is refused with "not in the recording: the run diverged at call N, step X", recorded in the ledger and
+//! Invariants: each recorded call answers at most once. A call that the recording does not hold (a body
+//! that differs in anything but its volatile parts, another step or model, or one occurrence more than
+//! recorded) is refused with "not in the recording: the run diverged at call N, step X", recorded in the ledger and
 //! remembered as the run's divergence; nothing is ever forwarded. A recording is checked whole when it
 //! is loaded: a ledger written before answers were kept is refused then, not halfway through a replay.
 
@@ -20,7 +25,7 @@ use anyhow::bail;
 
 use super::classify::Step;
 use super::error::GatewayError;
-use super::ledger::{CallRecord, read_jsonl};
+use super::ledger::{CallRecord, ReplayMatch, read_jsonl};
 
 /// The calls of a recorded run, indexed by request.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,42 +77,63 @@ impl Recording {
     }
 }
 
-/// A recording being replayed by one run: which occurrences of each request were already answered.
+/// What a replayed call asks: its exact hash, its normalised hash (when it had volatile parts), its
+/// SOP step and model.
+pub(crate) struct Asked<'a> {
+    pub request_hash: &'a str,
+    pub normalised_hash: Option<&'a str>,
+    pub step: Step,
+    pub model: &'a str,
+}
+
+/// A recording being replayed by one run: which recorded calls were already answered.
 #[derive(Debug)]
 pub(crate) struct Replayer {
     recording: Recording,
-    seen: Mutex<HashMap<String, usize>>,
+    used: Mutex<Vec<bool>>,
 }
 
 impl Replayer {
     pub(crate) fn new(recording: Recording) -> Self {
-        Self {
-            recording,
-            seen: Mutex::default(),
-        }
+        let used = Mutex::new(vec![false; recording.records.len()]);
+        Self { recording, used }
     }
 
-    /// The recorded answer to the next occurrence of `request_hash`; `call` and `step` (of the replay's
-    /// call) name the divergence when there is none.
+    /// The recorded answer to this call, and how it was matched; `call` (the replay's call number)
+    /// names the divergence when there is none.
     pub(crate) fn next(
         &self,
-        request_hash: &str,
+        asked: &Asked<'_>,
         call: u64,
-        step: Step,
-    ) -> Result<&CallRecord, GatewayError> {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let occurrence = seen.get(request_hash).copied().unwrap_or(0);
-        let found = self
+    ) -> Result<(&CallRecord, ReplayMatch), GatewayError> {
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        let exact = self
             .recording
             .by_request
-            .get(request_hash)
-            .and_then(|positions| positions.get(occurrence));
+            .get(asked.request_hash)
+            .and_then(|positions| positions.iter().copied().find(|&i| !used[i]));
+        let found = match (exact, asked.normalised_hash) {
+            (Some(index), _) => Some((index, ReplayMatch::Exact)),
+            (None, Some(normalised)) => self
+                .recording
+                .records
+                .iter()
+                .enumerate()
+                .position(|(i, r)| {
+                    !used[i]
+                        && r.step == asked.step
+                        && r.model == asked.model
+                        && r.normalised_hash.as_deref().unwrap_or(&r.request_hash) == normalised
+                })
+                .map(|index| (index, ReplayMatch::Normalised)),
+            (None, None) => None,
+        };
         match found {
-            Some(&index) => {
-                seen.insert(request_hash.to_owned(), occurrence + 1);
-                Ok(&self.recording.records[index])
+            Some((index, how)) => {
+                used[index] = true;
+                Ok((&self.recording.records[index], how))
             }
-            None => Err(self.divergence(request_hash, call, step)),
+            None => Err(self.divergence(asked.request_hash, call, asked.step)),
         }
     }
 

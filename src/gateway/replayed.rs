@@ -2,7 +2,8 @@
 //!
 //! Invariants: a cached answer is free (no tokens, no cost); a recorded answer keeps the recorded status,
 //! body, usage and cost, and a recorded failure (a call the gateway itself failed) is answered with its
-//! recorded status and redacted message in OpenAI's error shape. Both are recorded as `replayed`, with
+//! recorded status and redacted message in OpenAI's error shape. A recorded answer given to a request that
+//! differed from the recorded one in volatile parts only is marked `normalised`, with what was folded. Both are recorded as `replayed`, with
 //! the answer the agent received, so a replayed run's `llm.jsonl` can be replayed again.
 
 use axum::body::Body;
@@ -15,7 +16,7 @@ use super::call::{Call, Outcome, Source};
 use super::error::GatewayError;
 use super::handler::{App, respond, secrets};
 use super::ledger::{CallRecord, RecordedResponse};
-use super::recording::Replayer;
+use super::recording::{Asked, Replayer};
 use super::usage::Usage;
 
 /// An answer from the retry cache: free, recorded as replayed.
@@ -44,8 +45,14 @@ pub(crate) fn from_recording(
     replayer: &Replayer,
 ) -> Result<Response, GatewayError> {
     let seq = call.run.next_seq();
-    let record = match replayer.next(&call.request_hash, seq, call.labels.step) {
-        Ok(record) => record.clone(),
+    let asked = Asked {
+        request_hash: &call.request_hash,
+        normalised_hash: call.normalised_hash.as_deref(),
+        step: call.labels.step,
+        model: &call.model,
+    };
+    let (record, matched) = match replayer.next(&asked, seq) {
+        Ok((record, matched)) => (record.clone(), matched),
         Err(error) => {
             let message = error.to_string();
             call.run.diverged(&message);
@@ -70,6 +77,7 @@ pub(crate) fn from_recording(
         source: Source::Recording {
             cost_usd: record.cost_usd,
             priced: record.priced,
+            matched,
         },
         response: record.response,
     };

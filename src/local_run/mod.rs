@@ -4,6 +4,7 @@
 //! fix) → open the repository (no clone, no push, no token), refuse a dirty tree, check out
 //! `metagpt/local-<slug>`, [`Workspace::preflight`] (exit 2 before any LLM call) → [`runner::execute`]
 //! (gateway, agent, evidence into `.metagpt/runs/local-<slug>/<k>/`, one commit) → the `--out` copies.
+//! With `--replay`, the summary also tallies how the calls matched the recording ([`ReplayTally`]).
 //!
 //! Invariants:
 //! - Nothing is spent before the flags, the settings, the tree and its layout have been checked.
@@ -11,9 +12,11 @@
 //!   the message says how to look at it or discard it (exit 1).
 
 mod args;
+mod replay_tally;
 
 pub use crate::runner::{LlmSetup, resolve_llm, resolve_llm_for};
 pub use args::{Request, RunArgs};
+pub use replay_tally::ReplayTally;
 
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +62,9 @@ pub struct RunSummary {
     pub failed_gates: Vec<String>,
     pub cost_usd: f64,
     pub cumulative_cost_usd: f64,
+    /// With `--replay`: how the calls were matched to the recording (`None` for a live run, or when the
+    /// replay's ledger could not be read back).
+    pub replay: Option<ReplayTally>,
 }
 
 /// Runs MetaGPT on `args.repo` as described in the module documentation.
@@ -136,6 +142,15 @@ pub async fn run(
             branch.name
         ))
     })?;
+    let replay = args.replay.as_ref().and_then(|_| {
+        let ledger = workspace
+            .root()
+            .join(&outcome.evidence_dir)
+            .join("llm.jsonl");
+        ReplayTally::read(&ledger)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot tally the replay"))
+            .ok()
+    });
     Ok(RunSummary {
         branch: branch.name,
         iteration: outcome.iteration,
@@ -145,5 +160,6 @@ pub async fn run(
         cost_usd: outcome.cost.total.cost_usd,
         cumulative_cost_usd: outcome.cost.cumulative.cost_usd,
         evidence_dir: outcome.evidence_dir,
+        replay,
     })
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::harness::{Harness, KEY, call, request, unit_prices};
 use crate::scripted_llm::Reply;
 
-fn options(ledger: PathBuf, max_cost_usd: f64) -> RunOptions {
+pub(crate) fn options(ledger: PathBuf, max_cost_usd: f64) -> RunOptions {
     RunOptions {
         budget: RunBudget { max_cost_usd },
         ledger_path: Some(ledger),
@@ -32,7 +32,7 @@ fn unrecorded() -> Value {
 }
 
 /// Records `bodies` answered by `replies` into `dir/llm.jsonl`; returns the answers and the ledger.
-async fn record(
+pub(crate) async fn record(
     dir: &Path,
     replies: Vec<Reply>,
     bodies: &[Value],
@@ -54,14 +54,18 @@ async fn record(
 }
 
 /// A gateway with no provider at all, as `metagpt-bot run --replay` starts it.
-async fn offline_gateway() -> Gateway {
+pub(crate) async fn offline_gateway() -> Gateway {
     install_crypto_provider();
     let mut config = GatewayConfig::new(UpstreamConfig::offline());
     config.prices = unit_prices();
     Gateway::start(config).await.unwrap()
 }
 
-async fn replay_all(gateway: &Gateway, run: &RunHandle, bodies: &[Value]) -> Vec<(u16, String)> {
+pub(crate) async fn replay_all(
+    gateway: &Gateway,
+    run: &RunHandle,
+    bodies: &[Value],
+) -> Vec<(u16, String)> {
     let http = reqwest::Client::new();
     let mut answers = Vec::new();
     for body in bodies {
