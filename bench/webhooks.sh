@@ -44,13 +44,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-die() { echo "bench: $*" >&2; exit 1; }
-
-if ! command -v wrk >/dev/null; then
-  echo "bench: wrk not found; installing Debian's wrk package" >&2
-  [ "$(id -u)" = 0 ] || die "wrk is missing; install it with: sudo apt-get install -y wrk"
-  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-fi
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+ensure_wrk
 for tool in python3 openssl curl; do
   command -v "$tool" >/dev/null || die "$tool is required (Debian package: $tool)"
 done
@@ -83,11 +79,6 @@ for mix in $MIXES; do
   python3 "$BENCH/payloads.py" "$mix" "$BODIES" "$SECRET" "$FIXTURES" "$TMP/$mix.lua"
 done
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-# CPU time (user + system) the process has used, in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 # count TABLE DATABASE_URL → row count, or "-" when the table does not exist.
@@ -135,7 +126,6 @@ start_server() { # $1 = database url
 mb() { awk -v kb="$1" 'BEGIN { printf "%.1f MB", kb / 1024 }'; }
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 judge() { test "$1" "$2" "$3" && echo ok || echo MISSED; } # value, test operator, limit
-field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<" $2"; }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 ROWS=()
@@ -145,16 +135,13 @@ run_one() { # $1 = mix, $2 = connections
   db=${PG_URL:-sqlite://$TMP/$mix-$conns.db}
   start_server "$db"
   sleep 1 # let start-up work (migrations, pools) finish before reading the idle figure
-  local idle d0 j0 out c0 c1
+  local idle d0 j0 c0 c1
   idle=$(rss_kb "$SERVER_PID" VmRSS)
   d0=$(count deliveries "$db"); j0=$(count jobs "$db")
   [ "$d0" != - ] || d0=0; [ "$j0" != - ] || j0=0
   c0=$(cpu_ticks "$SERVER_PID")
-  out=$(BENCH_PAYLOADS="$TMP/$mix.lua" BENCH_RUN=$(openssl rand -hex 4) \
-    wrk -t"$threads" -c"$conns" -d"$DURATION" --timeout 5s -s "$BENCH/webhooks.lua" \
-    "http://127.0.0.1:$PORT$WEBHOOK_PATH") || die "wrk failed: $out"
   local line peak
-  line=$(grep '^BENCH ' <<<"$out") || die "wrk printed no summary: $out"
+  line=$(run_wrk "$threads" "$conns" "$DURATION" "$TMP/$mix.lua" "http://127.0.0.1:$PORT$WEBHOOK_PATH")
   peak=$(rss_kb "$SERVER_PID" VmHWM); c1=$(cpu_ticks "$SERVER_PID")
   local d1 j1 req dur st sock ok recorded jobs check
   d1=$(settled_count deliveries "$db"); j1=$(count jobs "$db")

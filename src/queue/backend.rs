@@ -6,6 +6,10 @@
 //!   instead of failing at once.
 //! - `postgres://…` (or `postgresql://…`) may be shared by several processes on several machines.
 //! - Migrations run before the queue is handed out; both backends carry the same tables and indexes.
+//! - On SQLite the group-commit writer has a pool of its own with exactly one connection
+//!   ([`Backend::for_writer`]), same settings. SQLite discards a connection's page cache whenever another
+//!   connection wrote since its last transaction, so a writer rotating over the shared pool's connections
+//!   re-read its pages from the file on every commit; one connection keeps them cached.
 //! - Both backends share their SQL text (`$N` placeholders work on both); [`on_pool!`] compiles one body
 //!   once per backend, so no query logic is written twice.
 
@@ -58,6 +62,22 @@ impl Backend {
         }
     }
 
+    /// The backend the group-commit writer uses: on SQLite a pool holding exactly one connection (no
+    /// ping before each use: a local file cannot drop the connection), on Postgres the shared pool.
+    /// [`super::Queue::close`] closes it too.
+    pub(super) async fn for_writer(&self, url: &str) -> anyhow::Result<Backend> {
+        match self {
+            Backend::Sqlite(_) => SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(sqlite_options(url)?)
+                .await
+                .map(Backend::Sqlite)
+                .with_context(|| format!("cannot open the SQLite database `{url}` for writing")),
+            Backend::Postgres(pool) => Ok(Backend::Postgres(pool.clone())),
+        }
+    }
+
     /// The statement that opens the group-commit transaction. SQLite takes the write lock at once so a
     /// batch never fails half-way on a lock upgrade.
     pub(super) fn begin_statement(&self) -> &'static str {
@@ -68,14 +88,18 @@ impl Backend {
     }
 }
 
-async fn connect_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
-    let options = SqliteConnectOptions::from_str(url)
+fn sqlite_options(url: &str) -> anyhow::Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)
         .with_context(|| format!("DATABASE_URL `{url}` is not a valid SQLite URL"))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        .foreign_keys(true);
+        .foreign_keys(true))
+}
+
+async fn connect_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
+    let options = sqlite_options(url)?;
     create_parent_folder(options.get_filename())?;
     let pool = SqlitePoolOptions::new()
         .max_connections(MAX_CONNECTIONS)

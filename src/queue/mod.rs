@@ -54,6 +54,8 @@ pub struct Queue {
 
 struct Inner {
     backend: Backend,
+    /// The group-commit writer's (see [`Backend::for_writer`]).
+    writer_backend: Backend,
     options: QueueOptions,
     writer: mpsc::Sender<writer::Request>,
 }
@@ -76,10 +78,12 @@ impl Queue {
     /// Spawns the group-commit writer on the current tokio runtime.
     pub async fn connect(database_url: &str, options: QueueOptions) -> anyhow::Result<Queue> {
         let backend = Backend::connect(database_url).await?;
-        let writer = writer::spawn(backend.clone());
+        let writer_backend = backend.for_writer(database_url).await?;
+        let writer = writer::spawn(writer_backend.clone());
         Ok(Queue {
             inner: Arc::new(Inner {
                 backend,
+                writer_backend,
                 options,
                 writer,
             }),
@@ -186,6 +190,7 @@ impl Queue {
     /// Closes the database connections (SQLite checkpoints its WAL). Call once at shutdown, after the
     /// server and workers have stopped: every later call on any clone fails.
     pub async fn close(&self) {
+        on_pool!(&self.inner.writer_backend, pool => pool.close().await);
         on_pool!(&self.inner.backend, pool => pool.close().await)
     }
 

@@ -68,7 +68,10 @@ impl FromRequest<AppState> for Delivery {
     type Rejection = WebhookRejection;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let headers = request.headers().clone();
+        // The headers are taken, not cloned: reading the body needs only the body and its limit.
+        let (mut parts, body) = request.into_parts();
+        let headers = std::mem::take(&mut parts.headers);
+        let request = Request::from_parts(parts, body);
         let delivery_id = bounded_header(&headers, DELIVERY_HEADER);
         let event = bounded_header(&headers, EVENT_HEADER);
         let reject = |status: StatusCode, reason: String| WebhookRejection {
