@@ -39,10 +39,7 @@ done
 
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
-ensure_wrk
-for tool in python3 openssl curl; do
-  command -v "$tool" >/dev/null || die "$tool is required (Debian package: $tool)"
-done
+require_bench_tools
 
 if [ "$BUILD" = 1 ]; then
   echo "bench: cargo build --release --example intake_breakdown" >&2

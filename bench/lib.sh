@@ -11,6 +11,14 @@ ensure_wrk() {
   apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 }
 
+# wrk (installed when missing) and the tools the bench scripts call.
+require_bench_tools() {
+  ensure_wrk
+  for tool in python3 openssl curl; do
+    command -v "$tool" >/dev/null || die "$tool is required (Debian package: $tool)"
+  done
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -46,10 +46,7 @@ done
 
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
-ensure_wrk
-for tool in python3 openssl curl; do
-  command -v "$tool" >/dev/null || die "$tool is required (Debian package: $tool)"
-done
+require_bench_tools
 [ -z "$PG_URL" ] || command -v psql >/dev/null || die "--postgres needs psql (Debian package: postgresql-client)"
 [ -f "$FIXTURES/issues.labeled.json" ] || die "fixtures not found in $FIXTURES"
 
