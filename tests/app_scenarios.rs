@@ -9,6 +9,8 @@ mod fake_github;
 mod fixture;
 #[path = "support/git_server.rs"]
 mod git_server;
+#[path = "support/jobs.rs"]
+mod jobs;
 #[path = "support/scripted_llm.rs"]
 mod scripted_llm;
 #[path = "support/webhook.rs"]

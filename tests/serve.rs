@@ -3,10 +3,12 @@
 
 #[path = "support/fake_github/mod.rs"]
 mod fake_github;
+#[path = "support/jobs.rs"]
+mod jobs;
 #[path = "support/webhook.rs"]
 mod webhook;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_github::{FakeGitHub, Issue, TEST_APP_ID, User};
 use metagpt_bot::config::Settings;
@@ -106,23 +108,7 @@ impl Running {
     }
 
     async fn wait_for(&self, job: i64, state: JobState) -> JobInfo {
-        let queue = Queue::connect(&self.database_url, QueueOptions::default())
-            .await
-            .unwrap();
-        let start = Instant::now();
-        loop {
-            let info = queue.job(job).await.unwrap().expect("job exists");
-            if info.state == state {
-                return info;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "job {job} is {:?} ({:?})",
-                info.state,
-                info.last_error
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        jobs::wait_for_job(&self.database_url, job, state, Duration::from_secs(30)).await
     }
 
     async fn stop(self) -> FakeGitHub {

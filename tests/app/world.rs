@@ -6,10 +6,10 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use metagpt_bot::config::Settings;
-use metagpt_bot::queue::{JobInfo, JobState, Queue, QueueOptions};
+use metagpt_bot::queue::{JobInfo, JobState};
 use metagpt_bot::serve::serve_on;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -171,24 +171,7 @@ impl World {
 
     /// Waits (bounded) until job `job` is in `state`.
     pub async fn wait_for(&self, job: i64, state: JobState) -> JobInfo {
-        let queue = Queue::connect(&self.database_url, QueueOptions::default())
-            .await
-            .unwrap();
-        let start = Instant::now();
-        loop {
-            let info = queue.job(job).await.unwrap().expect("job exists");
-            if info.state == state {
-                queue.close().await;
-                return info;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "job {job} is {:?} ({:?})",
-                info.state,
-                info.last_error
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        super::jobs::wait_for_job(&self.database_url, job, state, Duration::from_secs(90)).await
     }
 
     /// The bare repository's commit at `refs/heads/<branch>`.
