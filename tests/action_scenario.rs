@@ -218,3 +218,17 @@ async fn a_stop_in_a_workflow_is_answered_with_how_to_cancel_and_runs_nothing() 
     );
     job.github.assert_no_unexpected();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_repository_config_is_a_misconfiguration_exit_2() {
+    let job = labelled_issue_job().await;
+    job.github
+        .state()
+        .set_file(FULL_NAME, "main", ".github/metagpt.yml", b"n_rounds: 3\n");
+    let finished = run(&job).await;
+    assert_eq!(finished.code, Some(2), "{finished:#?}");
+    assert!(finished.stdout.contains("::error"), "{}", finished.stdout);
+    assert!(finished.stdout.contains("n_round"), "{}", finished.stdout);
+    assert!(job.github.state().pulls_of(FULL_NAME).is_empty());
+    job.github.assert_no_unexpected();
+}

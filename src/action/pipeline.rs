@@ -75,6 +75,7 @@ pub async fn run_with(
     let record = handle(&context, &session, &trigger, &job, CancellationToken::new())
         .await
         .map_err(|failure| match failure {
+            Failure::Misconfigured(m) => ActionError::Misconfigured(m),
             Failure::Transient(m) | Failure::Permanent(m) | Failure::Cancelled(m) => {
                 ActionError::Failed(m)
             }

@@ -15,7 +15,11 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::github::pem_text;
+mod problems;
+mod secrets;
+pub use problems::{Problem, validate_webhook_path};
+pub use secrets::redact_url;
+use secrets::{read_private_key, split_secrets};
 
 /// Every key the process reads, as in the contract.
 pub const KEYS: &[&str] = &[
@@ -224,127 +228,6 @@ impl Settings {
             llm_price_prompt: raw.llm_price_prompt,
             llm_price_completion: raw.llm_price_completion,
         }
-    }
-
-    /// What `serve` cannot run without, each with its fix. Empty when the App settings are complete.
-    pub fn problems(&self) -> Vec<Problem> {
-        let mut out = Vec::new();
-        if self.app_id.is_none() {
-            out.push(Problem::new(
-                "APP_ID is not set",
-                "set APP_ID to the App ID shown on the App's settings page (Settings > Developer settings > GitHub Apps)",
-            ));
-        }
-        match (&self.private_key, &self.private_key_error) {
-            (_, Some(e)) => out.push(Problem::new(
-                e.clone(),
-                "set PRIVATE_KEY to the PEM text (or its base64) or PRIVATE_KEY_PATH to the .pem file downloaded from the App's settings page",
-            )),
-            (None, None) => out.push(Problem::new(
-                "neither PRIVATE_KEY nor PRIVATE_KEY_PATH is set",
-                "generate a private key on the App's settings page and set PRIVATE_KEY_PATH to the downloaded .pem file",
-            )),
-            _ => {}
-        }
-        if self.webhook_secrets.is_empty() {
-            out.push(Problem::new(
-                "WEBHOOK_SECRET is not set: every delivery would be refused",
-                "set WEBHOOK_SECRET to the App's webhook secret (several, comma-separated, while rotating)",
-            ));
-        }
-        if let Err(e) = validate_webhook_path(&self.webhook_path) {
-            out.push(Problem::new(
-                e,
-                "use a plain path such as /api/github/webhooks",
-            ));
-        }
-        if let Err(e) = url::Url::parse(&self.github_api_url) {
-            out.push(Problem::new(
-                format!("GITHUB_API_URL {:?} is not a URL: {e}", self.github_api_url),
-                "use https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server",
-            ));
-        }
-        out
-    }
-}
-
-/// One thing wrong with the settings, and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub what: String,
-    pub fix: String,
-}
-
-impl Problem {
-    pub fn new(what: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            what: what.into(),
-            fix: fix.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}\n    fix: {}", self.what, self.fix)
-    }
-}
-
-/// Checks a `WEBHOOK_PATH` value: it must start with `/`, hold no route syntax (`{`, `}`, `*`) and not be
-/// one of the built-in endpoints.
-pub fn validate_webhook_path(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') {
-        return Err(format!(
-            "WEBHOOK_PATH `{path}` must start with `/` (e.g. /api/github/webhooks)"
-        ));
-    }
-    if ["/healthz", "/readyz", "/metrics"].contains(&path) {
-        return Err(format!(
-            "WEBHOOK_PATH `{path}` is taken by a built-in endpoint; choose another path"
-        ));
-    }
-    if path.contains(['{', '}', '*']) {
-        return Err(format!(
-            "WEBHOOK_PATH `{path}` must not contain `{{`, `}}` or `*`"
-        ));
-    }
-    Ok(())
-}
-
-fn split_secrets(value: &str) -> Vec<SecretString> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(SecretString::from)
-        .collect()
-}
-
-/// `PRIVATE_KEY` (PEM text, PEM with literal `\n`, or base64 of PEM) wins over `PRIVATE_KEY_PATH`.
-fn read_private_key(raw: &Raw) -> Result<Option<SecretString>, String> {
-    if let Some(key) = &raw.private_key {
-        return pem_text(key.expose_secret())
-            .map(Some)
-            .map_err(|e| format!("PRIVATE_KEY is not usable: {e}"));
-    }
-    let Some(path) = &raw.private_key_path else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("PRIVATE_KEY_PATH {} cannot be read: {e}", path.display()))?;
-    pem_text(&text)
-        .map(Some)
-        .map_err(|e| format!("PRIVATE_KEY_PATH {} is not usable: {e}", path.display()))
-}
-
-/// A database URL with any password replaced, safe to print.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
     }
 }
 

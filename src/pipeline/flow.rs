@@ -76,9 +76,9 @@ pub async fn handle(
         Err(problem) => {
             let hint =
                 "Fix `.github/metagpt.yml` on the default branch, then comment `/metagpt retry`.";
-            return Err(progress
-                .fail(&describe(trigger), problem.to_string(), hint)
-                .await);
+            let what = describe(trigger);
+            let failed = progress.fail(&what, problem.to_string(), hint).await;
+            return Err(Failure::Misconfigured(failed.message().to_owned()));
         }
     };
     let what = describe(trigger);
@@ -90,7 +90,8 @@ pub async fn handle(
         Ok(Err(problem)) => {
             let hint =
                 "Change `llm_model` in `.github/metagpt.yml`, then comment `/metagpt retry`.";
-            return Err(progress.fail(&what, problem, hint).await);
+            let failed = progress.fail(&what, problem, hint).await;
+            return Err(Failure::Misconfigured(failed.message().to_owned()));
         }
         Err(problems) => {
             let hint = "The bot's operator must complete its agent settings.";

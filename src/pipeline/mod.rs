@@ -129,12 +129,20 @@ pub enum Failure {
     Permanent(String),
     /// `/metagpt stop` (or a lost lease) ended it; nothing was pushed.
     Cancelled(String),
+    /// The repository's settings or the credentials' permissions are wrong (told on the issue when
+    /// possible); not retried. The Action exits 2 for it.
+    Misconfigured(String),
 }
 
 impl Failure {
     pub fn github(error: GitHubError) -> Self {
         if error.is_transient() {
             Failure::Transient(error.to_string())
+        } else if matches!(error.status(), Some(401 | 403)) {
+            Failure::Misconfigured(format!(
+                "{error}; the App's installation (or the workflow's GITHUB_TOKEN) needs contents, \
+                 issues, pull-requests and checks write permission on this repository"
+            ))
         } else {
             Failure::Permanent(error.to_string())
         }
@@ -152,7 +160,10 @@ impl Failure {
 
     pub fn message(&self) -> &str {
         match self {
-            Failure::Transient(m) | Failure::Permanent(m) | Failure::Cancelled(m) => m,
+            Failure::Transient(m)
+            | Failure::Permanent(m)
+            | Failure::Cancelled(m)
+            | Failure::Misconfigured(m) => m,
         }
     }
 }
@@ -162,7 +173,9 @@ impl From<Failure> for crate::queue::JobError {
         use crate::queue::JobError;
         match failure {
             Failure::Transient(message) => JobError::Transient(message),
-            Failure::Permanent(message) => JobError::Permanent(message),
+            Failure::Permanent(message) | Failure::Misconfigured(message) => {
+                JobError::Permanent(message)
+            }
             Failure::Cancelled(message) => JobError::Permanent(format!("cancelled: {message}")),
         }
     }

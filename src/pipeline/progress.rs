@@ -212,7 +212,8 @@ pub async fn run_showing_steps(
                     let status = Status::Running {
                         what: what.to_owned(),
                         iteration,
-                        step: current,
+                        // From the agent's trace: shown as code, so it cannot add markup.
+                        step: code(&current),
                     };
                     progress.show(&status).await;
                 }

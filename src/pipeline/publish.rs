@@ -20,7 +20,7 @@ use crate::github::{GitHubError, Issue};
 use crate::runner::{Outcome, next_iteration};
 use crate::sanitize::clean_untrusted;
 use crate::trigger::RepoRef;
-use crate::workspace::Workspace;
+use crate::workspace::{MERGE_PREFIX, Workspace};
 
 /// What one iteration publishes.
 #[derive(Debug, Clone)]
@@ -84,11 +84,18 @@ impl Evidence {
     }
 }
 
-/// Whether the checked-out head is the bot's commit carrying `trailer` (a crashed attempt's run).
+/// Whether the checked-out head is the bot's commit carrying `trailer` (a crashed attempt's run), or a
+/// merge the bot made on top of it to keep commits humans pushed meanwhile.
 pub fn already_committed(workspace: &Workspace, trailer: &str) -> bool {
-    workspace
-        .head_message()
-        .is_some_and(|message| message.lines().any(|line| line.trim() == trailer))
+    for message in workspace.first_parent_messages(8) {
+        if message.lines().any(|line| line.trim() == trailer) {
+            return true;
+        }
+        if !message.starts_with(MERGE_PREFIX) {
+            return false;
+        }
+    }
+    false
 }
 
 /// The PR and check run of a published iteration.
@@ -183,4 +190,52 @@ pub async fn publish(
         pr_url: pull.html_url,
         check_url: check.html_url,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::Credentials;
+
+    fn commit(repo: &git2::Repository, message: &str, parents: &[&git2::Commit<'_>]) -> git2::Oid {
+        let who = git2::Signature::now("t", "t@example.com").unwrap();
+        let tree = repo
+            .find_tree(repo.index().unwrap().write_tree().unwrap())
+            .unwrap();
+        repo.commit(Some("HEAD"), &who, &who, message, &tree, parents)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_run_commit_is_found_under_the_bots_merges_but_not_under_a_human_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let trailer = "MetaGPT-Job: app-7";
+        let run = commit(
+            &repo,
+            &format!("metagpt: issue #5, iteration 1\n\n{trailer}\n"),
+            &[],
+        );
+        let run = repo.find_commit(run).unwrap();
+        let workspace = Workspace::open(dir.path(), Credentials::none()).unwrap();
+        assert!(already_committed(&workspace, trailer));
+        assert!(!already_committed(&workspace, "MetaGPT-Job: app-8"));
+
+        let merge = commit(
+            &repo,
+            &format!("{MERGE_PREFIX}origin/metagpt/issue-5"),
+            &[&run],
+        );
+        let merge = repo.find_commit(merge).unwrap();
+        assert!(
+            already_committed(&workspace, trailer),
+            "seen through the bot's merge"
+        );
+
+        commit(&repo, "a human's fix", &[&merge]);
+        assert!(
+            !already_committed(&workspace, trailer),
+            "a human commit on top means the run is not the branch's last word"
+        );
+    }
 }

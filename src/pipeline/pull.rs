@@ -40,38 +40,47 @@ pub async fn upsert(
 ) -> Result<PullRequest, GitHubError> {
     let existing = pick(find_pulls_by_head(client, owner, repo, content.branch).await?);
     let pull = match existing {
-        Some(pull) => update(client, owner, repo, &pull, content).await?,
-        None => {
-            let created = create_pull(
-                client,
-                owner,
-                repo,
-                &NewPull {
-                    title: &content.title,
-                    head: content.branch,
-                    base: content.base,
-                    body: content.section,
-                    draft: !content.gates_passed,
-                },
-            )
-            .await;
-            match created {
-                Ok(pull) => pull,
-                Err(error) if error.is_already_exists() => {
-                    let found =
-                        pick(find_pulls_by_head(client, owner, repo, content.branch).await?)
-                            .ok_or(error)?;
-                    update(client, owner, repo, &found, content).await?
-                }
-                Err(error) => return Err(error),
+        Some(pull) if pull.state == "open" => update(client, owner, repo, &pull, content).await?,
+        // GitHub refuses to reopen a PR whose branch was deleted and pushed again (422): the old one
+        // stays closed and a new one is opened, so there is still one open PR for the issue.
+        Some(closed) => match update(client, owner, repo, &closed, content).await {
+            Err(error) if error.status() == Some(422) => {
+                create(client, owner, repo, content).await?
             }
-        }
+            other => other?,
+        },
+        None => create(client, owner, repo, content).await?,
     };
     if let Err(error) = set_draft(client, &pull, !content.gates_passed).await {
         // GitHub Enterprise Server serves GraphQL where octocrab does not look; the PR keeps its state.
         tracing::warn!(pull = pull.number, %error, "could not change the pull request's draft state");
     }
     get_pull(client, owner, repo, pull.number).await
+}
+
+/// Opens the PR; when GitHub says one already exists for the head (a concurrent or crashed attempt),
+/// finds and updates that one instead.
+async fn create(
+    client: &Octocrab,
+    owner: &str,
+    repo: &str,
+    content: &PullContent<'_>,
+) -> Result<PullRequest, GitHubError> {
+    let new = NewPull {
+        title: &content.title,
+        head: content.branch,
+        base: content.base,
+        body: content.section,
+        draft: !content.gates_passed,
+    };
+    match create_pull(client, owner, repo, &new).await {
+        Err(error) if error.is_already_exists() => {
+            let found = find_pulls_by_head(client, owner, repo, content.branch).await?;
+            let open = found.into_iter().find(|p| p.state == "open").ok_or(error)?;
+            update(client, owner, repo, &open, content).await
+        }
+        other => other,
+    }
 }
 
 /// The open PR of the branch, else a closed one that was not merged (to reopen); merged ones are done.

@@ -4,7 +4,8 @@
 //! - A worker claims only its class: run workers take run jobs ([`Queue::claim`]), the control loop takes
 //!   control jobs ([`Queue::claim_control`]), so a stop is never stuck behind busy run workers.
 //! - A job is held only while its lease is alive: a heartbeat extends it every third of the lease. When
-//!   the heartbeat says the lease was lost, the handler is dropped and nothing is written for the job.
+//!   the heartbeat says the lease was lost, or no heartbeat got through before the lease would run out
+//!   (database unreachable), the handler is stopped and nothing is written for the job.
 //! - A stop reaches a running run job through its heartbeat: the handler's cancellation token fires, the
 //!   handler gets up to half a lease to wind down (kill its agent, say so on GitHub), and the job ends
 //!   `cancelled` whatever the handler returns.
@@ -129,10 +130,19 @@ impl Worker {
     /// Heartbeats until the lease is lost or a stop is requested; never returns while all is well.
     async fn keep_lease(&self, job: &Job, cancel: &CancellationToken) -> Ended {
         let period = self.options.lease / 3;
+        // The lease is ours until `held_until`; past it another worker may take the job, so the
+        // handler must stop even when the database never answered that the lease was lost.
+        let mut held_until = Instant::now() + self.options.lease;
         loop {
             tokio::time::sleep(period).await;
+            if Instant::now() + period >= held_until {
+                tracing::warn!("no heartbeat got through for a whole lease; stopping the job");
+                cancel.cancel();
+                return Ended::LeaseLost;
+            }
+            let sent = Instant::now();
             match self.queue.heartbeat(job, self.options.lease).await {
-                Ok(Heartbeat::Extended) => {}
+                Ok(Heartbeat::Extended) => held_until = sent + self.options.lease,
                 Ok(Heartbeat::CancelRequested) => {
                     cancel.cancel();
                     return Ended::Cancelled;

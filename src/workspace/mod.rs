@@ -49,7 +49,7 @@ pub use commit::{BOT_NAME, CommitOutcome, CommitRequest, CommitSubject, DEFAULT_
 pub use error::{PreflightError, WorkspaceError};
 pub use preflight::SourceLayout;
 pub use protected::{DEFAULT_PROTECTED_PATHS, protected_matcher};
-pub use push::Integration;
+pub use push::{Integration, MERGE_PREFIX};
 pub use write::issue_text_path;
 
 use std::path::{Path, PathBuf};
@@ -91,9 +91,18 @@ impl Workspace {
         Ok(commit.id())
     }
 
-    /// The message of the commit `HEAD` points at (`None` on an unborn or unreadable HEAD).
-    pub fn head_message(&self) -> Option<String> {
-        let commit = self.repo.head().ok()?.peel_to_commit().ok()?;
-        commit.message().ok().map(str::to_owned)
+    /// The messages of `HEAD` and its first parents, newest first, at most `limit` (fewer on an unborn
+    /// or unreadable history).
+    pub fn first_parent_messages(&self, limit: usize) -> Vec<String> {
+        let mut messages = Vec::new();
+        let mut commit = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        while let Some(current) = commit.take() {
+            if messages.len() >= limit {
+                break;
+            }
+            messages.push(current.message().unwrap_or_default().to_owned());
+            commit = current.parent(0).ok();
+        }
+        messages
     }
 }
