@@ -87,7 +87,10 @@ pub async fn run(
 
     let mut workspace =
         Workspace::open(&args.repo, Credentials::none()).map_err(|e| usage(e.to_string()))?;
-    let dirty = runner::unclean_paths(workspace.root(), 10).map_err(usage)?;
+    let mut dirty = workspace
+        .unclean_paths(None)
+        .map_err(|e| usage(e.to_string()))?;
+    dirty.truncate(10);
     if !dirty.is_empty() {
         return Err(usage(format!(
             "the repository {} has uncommitted changes ({}); commit or stash them first, so the run's \

@@ -26,7 +26,6 @@ mod repo;
 mod steps;
 
 pub use llm::{LlmSetup, resolve as resolve_llm, resolve_for as resolve_llm_for};
-pub use repo::unclean_paths;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,8 +1,7 @@
-//! What a local run reads from git besides the workspace's own operations: whether the tree is clean,
-//! the run's iteration and the previous iteration's cost, per-file line counts, the PRD as it was, and
-//! restoring protected paths.
+//! What a run reads from git besides the workspace's own operations: the run's iteration and the
+//! previous iteration's cost, per-file line counts, the PRD as it was, and restoring protected paths.
 //!
-//! Invariants: only the user's repository on disk is read; nothing here commits or moves a branch.
+//! Invariants: only the repository on disk is read; nothing here commits or moves a branch.
 //! Restoring a protected path puts back exactly what the run's start commit had there (or removes a file
 //! the run created), never following a symlink.
 
@@ -14,30 +13,6 @@ use crate::gateway::CostReport;
 fn open(root: &Path) -> Result<git2::Repository, String> {
     git2::Repository::open(root)
         .map_err(|e| format!("cannot open {}: {}", root.display(), e.message()))
-}
-
-/// Modified, staged or untracked paths (ignored files excepted), at most `limit` of them.
-pub fn unclean_paths(root: &Path, limit: usize) -> Result<Vec<String>, String> {
-    let repo = open(root)?;
-    let mut options = git2::StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut options)).map_err(|e| {
-        format!(
-            "cannot read the status of {}: {}",
-            root.display(),
-            e.message()
-        )
-    })?;
-    Ok(statuses
-        .iter()
-        .filter(|entry| entry.status() != git2::Status::CURRENT)
-        .filter_map(|entry| entry.path().ok().map(str::to_owned))
-        .take(limit)
-        .collect())
 }
 
 /// The iteration this run is (1 + the highest existing `.metagpt/runs/<target>/<k>/`) and the previous

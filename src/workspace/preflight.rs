@@ -45,7 +45,7 @@ impl Workspace {
         {
             return Err(PreflightError::MissingGitignore.into());
         }
-        let dirty = self.unclean_paths(&layout.source_dir)?;
+        let dirty = self.unclean_paths(Some(&layout.source_dir))?;
         if !dirty.is_empty() {
             return Err(PreflightError::DirtySourceFolder {
                 folder: layout.source_dir,
@@ -103,8 +103,9 @@ impl Workspace {
         })
     }
 
-    /// Untracked or modified paths under `folder/` (ignored files excepted).
-    fn unclean_paths(&self, folder: &str) -> Result<Vec<String>, WorkspaceError> {
+    /// Modified, staged or untracked paths (ignored files excepted), only those under `folder/` when
+    /// given.
+    pub fn unclean_paths(&self, folder: Option<&str>) -> Result<Vec<String>, WorkspaceError> {
         let mut options = git2::StatusOptions::new();
         options
             .include_untracked(true)
@@ -115,7 +116,9 @@ impl Workspace {
             .repo
             .statuses(Some(&mut options))
             .map_err(git("reading the work tree's status"))?;
-        let prefix = format!("{folder}/");
+        let prefix = folder
+            .map(|folder| format!("{folder}/"))
+            .unwrap_or_default();
         Ok(statuses
             .iter()
             .filter(|entry| entry.status() != git2::Status::CURRENT)
