@@ -6,10 +6,9 @@
 //!   instead of failing at once.
 //! - `postgres://…` (or `postgresql://…`) may be shared by several processes on several machines.
 //! - Migrations run before the queue is handed out; both backends carry the same tables and indexes.
-//! - On SQLite the group-commit writer has a pool of its own with exactly one connection
-//!   ([`Backend::for_writer`]), same settings. SQLite discards a connection's page cache whenever another
-//!   connection wrote since its last transaction, so a writer rotating over the shared pool's connections
-//!   re-read its pages from the file on every commit; one connection keeps them cached.
+//! - On SQLite the group-commit writer opens the same file with a connection of its own on its own thread
+//!   (`sqlite_writer`, same settings); [`Backend::sqlite_file`] names that file, and refuses an in-memory
+//!   database, which a second connection could not see (and a queue must survive restarts anyway).
 //! - Both backends share their SQL text (`$N` placeholders work on both); [`on_pool!`] compiles one body
 //!   once per backend, so no query logic is written twice.
 
@@ -24,8 +23,8 @@ use sqlx::sqlite::{
 };
 
 /// How long a SQLite connection waits for another writer before giving up.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Upper bound of connections per process; the group-commit writer needs only one.
+pub(super) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upper bound of pooled connections per process (workers, claims, inspection; not the record path).
 const MAX_CONNECTIONS: u32 = 8;
 
 /// The database behind a [`super::Queue`]. Cheap to clone (pools are shared handles).
@@ -62,29 +61,15 @@ impl Backend {
         }
     }
 
-    /// The backend the group-commit writer uses: on SQLite a pool holding exactly one connection (no
-    /// ping before each use: a local file cannot drop the connection), on Postgres the shared pool.
-    /// [`super::Queue::close`] closes it too.
-    pub(super) async fn for_writer(&self, url: &str) -> anyhow::Result<Backend> {
-        match self {
-            Backend::Sqlite(_) => SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .connect_with(sqlite_options(url)?)
-                .await
-                .map(Backend::Sqlite)
-                .with_context(|| format!("cannot open the SQLite database `{url}` for writing")),
-            Backend::Postgres(pool) => Ok(Backend::Postgres(pool.clone())),
-        }
-    }
-
-    /// The statement that opens the group-commit transaction. SQLite takes the write lock at once so a
-    /// batch never fails half-way on a lock upgrade.
-    pub(super) fn begin_statement(&self) -> &'static str {
-        match self {
-            Backend::Sqlite(_) => "BEGIN IMMEDIATE",
-            Backend::Postgres(_) => "BEGIN",
-        }
+    /// The database file behind a `sqlite:` URL, for the writer's own connection.
+    pub(super) fn sqlite_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        anyhow::ensure!(
+            !in_memory,
+            "DATABASE_URL `{url}` names an in-memory SQLite database, which the queue cannot use: jobs must \
+             survive a restart. Name a file instead, for example `sqlite://data/metagpt-bot.db`"
+        );
+        Ok(sqlite_options(url)?.get_filename().to_path_buf())
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - `record` answers only after the delivery (and its job, if any) has committed; concurrent callers
-//!   share one transaction through a single writer task (group commit, see `writer`).
+//!   share one transaction through a single writer (group commit, see `writer`; on SQLite a thread with
+//!   its own connection, see `sqlite_writer`).
 //! - Two classes of jobs: run jobs (the pipeline) and control jobs (`/metagpt stop`, see `control`). A
 //!   stop is stored as a control job and applied by its worker after a permission check, never at intake.
 //! - A delivery id is recorded once; a redelivery starts work again only if its earlier job failed or was
@@ -13,10 +14,11 @@
 //! - A running job belongs to the holder of its lease token; only that holder can extend or end it, and a
 //!   lease that expires (a killed worker) returns the job to the queue via `requeue_expired`.
 //! - SQLite (default, one machine) and Postgres (several machines) run the same logic; their SQL differs
-//!   only in the claim's row lock and the form of the batch write (see `sql`, `sql_batch`).
+//!   only in the claim's row lock and the form of the batch write (see `sql`, `sql_batch`, `record_pg`,
+//!   `record_sqlite`).
 //!
-//! Wiring: [`Queue::connect`] must run inside a tokio runtime (it spawns the writer task, which ends by
-//! itself once every `Queue` handle is dropped). `serve` calls [`Queue::reconcile_on_start`] at start,
+//! Wiring: [`Queue::connect`] must run inside a tokio runtime (it starts the writer, which ends at
+//! [`Queue::close`] or once every `Queue` handle is dropped). `serve` calls [`Queue::reconcile_on_start`] at start,
 //! [`Queue::requeue_expired`] periodically, and [`Queue::close`] last.
 
 mod backend;
@@ -25,9 +27,12 @@ mod control;
 mod inspect;
 mod lease;
 mod record;
+mod record_pg;
+mod record_sqlite;
 mod record_tx;
 mod sql;
 mod sql_batch;
+mod sqlite_writer;
 mod types;
 mod writer;
 
@@ -54,10 +59,8 @@ pub struct Queue {
 
 struct Inner {
     backend: Backend,
-    /// The group-commit writer's (see [`Backend::for_writer`]).
-    writer_backend: Backend,
     options: QueueOptions,
-    writer: mpsc::Sender<writer::Request>,
+    writer: mpsc::Sender<writer::Message>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -78,12 +81,13 @@ impl Queue {
     /// Spawns the group-commit writer on the current tokio runtime.
     pub async fn connect(database_url: &str, options: QueueOptions) -> anyhow::Result<Queue> {
         let backend = Backend::connect(database_url).await?;
-        let writer_backend = backend.for_writer(database_url).await?;
-        let writer = writer::spawn(writer_backend.clone());
+        let writer = match &backend {
+            Backend::Sqlite(_) => sqlite_writer::spawn(&Backend::sqlite_file(database_url)?)?,
+            Backend::Postgres(pool) => writer::spawn_postgres(pool.clone()),
+        };
         Ok(Queue {
             inner: Arc::new(Inner {
                 backend,
-                writer_backend,
                 options,
                 writer,
             }),
@@ -105,7 +109,7 @@ impl Queue {
         };
         self.inner
             .writer
-            .send(request)
+            .send(writer::Message::Record(request))
             .await
             .ok()
             .context("the queue writer has stopped")?;
@@ -187,10 +191,20 @@ impl Queue {
         lease::requeue_expired(&self.inner.backend, &self.inner.options, cutoff).await
     }
 
-    /// Closes the database connections (SQLite checkpoints its WAL). Call once at shutdown, after the
-    /// server and workers have stopped: every later call on any clone fails.
+    /// Stops the writer (after what it already took) and closes the database connections (SQLite
+    /// checkpoints its WAL). Call once at shutdown, after the server and workers have stopped: every later
+    /// call on any clone fails.
     pub async fn close(&self) {
-        on_pool!(&self.inner.writer_backend, pool => pool.close().await);
+        let (done, closed) = oneshot::channel();
+        if self
+            .inner
+            .writer
+            .send(writer::Message::Close(done))
+            .await
+            .is_ok()
+        {
+            let _ = closed.await;
+        }
         on_pool!(&self.inner.backend, pool => pool.close().await)
     }
 

@@ -2,14 +2,16 @@
 //!
 //! Invariants:
 //! - Nothing here commits or decides; `record` decides, these only read and write rows.
-//! - [`RecordTx`] is implemented for both backends' connections by one macro, so each statement's binding
-//!   and decoding is written once; the set-based statements come from `sql_batch` for each backend.
-//! - A batch travels as one JSON array (see `sql_batch`); its field names are the `New*` structs' names.
+//! - [`RecordTx`] is implemented once per backend: `record_pg` (sqlx, a whole batch in two set-based
+//!   statements, because each statement is a round trip to the server) and `record_sqlite` (rusqlite on the
+//!   writer's own thread, one cached statement per row, because in-process statements cost microseconds).
+//! - On Postgres a batch travels as one JSON array (see `sql_batch`); its field names are the `New*`
+//!   structs' names.
 
 use anyhow::Context;
 use serde::Serialize;
 
-use super::{DeliveryOutcome, DeliveryRecord, sql, sql_batch};
+use super::{DeliveryOutcome, DeliveryRecord};
 use crate::trigger::Trigger;
 
 /// What an earlier delivery with the same id left behind.
@@ -109,89 +111,3 @@ pub(super) trait RecordTx {
         now: i64,
     ) -> anyhow::Result<Vec<(String, i64, i64)>>;
 }
-
-macro_rules! impl_record_tx {
-    ($connection:ty, $batch:expr) => {
-        impl RecordTx for $connection {
-            async fn find_delivery(
-                &mut self,
-                delivery_id: &str,
-            ) -> anyhow::Result<Option<Existing>> {
-                let row: Option<(String, Option<i64>, Option<String>)> =
-                    sqlx::query_as(sql::FIND_DELIVERY)
-                        .bind(delivery_id)
-                        .fetch_optional(&mut *self)
-                        .await?;
-                Ok(row.map(|(outcome, job_id, job_state)| Existing {
-                    outcome,
-                    job_id,
-                    job_state,
-                }))
-            }
-
-            async fn upsert_delivery(
-                &mut self,
-                delivery: &DeliveryRecord,
-                job_id: Option<i64>,
-                now: i64,
-            ) -> anyhow::Result<()> {
-                let row = NewDelivery::new(delivery);
-                sqlx::query(sql::UPSERT_DELIVERY)
-                    .bind(row.delivery_id)
-                    .bind(row.event)
-                    .bind(row.action)
-                    .bind(row.outcome)
-                    .bind(row.reason)
-                    .bind(job_id)
-                    .bind(now)
-                    .execute(&mut *self)
-                    .await?;
-                Ok(())
-            }
-
-            async fn insert_job(
-                &mut self,
-                job: &NewJob<'_>,
-                now: i64,
-            ) -> anyhow::Result<(i64, i64)> {
-                let row: (i64, i64) = sqlx::query_as(sql::INSERT_JOB)
-                    .bind(job.repo_id)
-                    .bind(&job.repo_full_name)
-                    .bind(job.issue_number)
-                    .bind(job.action)
-                    .bind(&job.trigger_json)
-                    .bind(now)
-                    .bind(job.delivery_id)
-                    .fetch_one(&mut *self)
-                    .await?;
-                Ok(row)
-            }
-
-            async fn existing_ids(&mut self, ids: &[&str]) -> anyhow::Result<Vec<String>> {
-                let rows: Vec<(String,)> = sqlx::query_as($batch.existing)
-                    .bind(serde_json::to_string(ids)?)
-                    .fetch_all(&mut *self)
-                    .await?;
-                Ok(rows.into_iter().map(|(id,)| id).collect())
-            }
-
-            async fn insert_new(
-                &mut self,
-                jobs: &[NewJob<'_>],
-                deliveries: &[NewDelivery<'_>],
-                now: i64,
-            ) -> anyhow::Result<Vec<(String, i64, i64)>> {
-                let rows = sqlx::query_as($batch.insert_new)
-                    .bind(serde_json::to_string(jobs)?)
-                    .bind(serde_json::to_string(deliveries)?)
-                    .bind(now)
-                    .fetch_all(&mut *self)
-                    .await?;
-                Ok(rows)
-            }
-        }
-    };
-}
-
-impl_record_tx!(sqlx::SqliteConnection, sql_batch::SQLITE);
-impl_record_tx!(sqlx::PgConnection, sql_batch::POSTGRES);

@@ -1,13 +1,13 @@
-//! Set-based SQL for the group-commit fast path. Throughput is limited by round trips (to SQLite's worker
-//! thread or to the Postgres server), not by the work inside the database, so a whole batch of new
-//! deliveries costs two statements: one to find ids already stored, one to write every job and delivery.
+//! Set-based SQL for Postgres's group-commit fast path. Throughput is limited by round trips to the
+//! server, not by the work inside the database, so a whole batch of new deliveries costs two statements:
+//! one to find ids already stored, one to write every job and delivery. (SQLite's writer runs in process
+//! and needs none of this: see `record_sqlite`.)
 //!
-//! The batch travels as JSON array parameters; rows are read with `r.value ->> 'field'` and `CAST`, which
-//! both backends understand. The write differs in form only: SQLite runs three statements in one call
-//! (sqlx sends a multi-statement query to its worker thread at once, `$N` shared by all three), Postgres
-//! runs one statement with data-modifying CTEs.
+//! The batch travels as JSON array parameters; rows are read with `r.value ->> 'field'` and `CAST`; the
+//! write is one statement with data-modifying CTEs.
 //!
-//! Like `INSERT_JOB`, the "ahead of you" count leaves control jobs (`stop`) out on both sides.
+//! Like `INSERT_JOB`, the "ahead of you" count leaves control jobs (`stop`) out on both sides; its terms
+//! match the partial index `jobs_waiting` (migration 0003), so the count reads only that index.
 
 /// The `SELECT` list that turns one JSON job (`NewJob`) into a queued `jobs` row; `$3` is now.
 macro_rules! job_columns {
@@ -26,7 +26,7 @@ macro_rules! delivery_columns {
     };
 }
 
-/// The fast-path statements of one backend.
+/// The fast-path statements.
 pub(super) struct BatchSql {
     /// $1 JSON array of delivery ids → the ids already stored.
     pub(super) existing: &'static str,
@@ -34,24 +34,6 @@ pub(super) struct BatchSql {
     /// → (delivery_id, job id, queued_behind) per new job. Each delivery points at its job.
     pub(super) insert_new: &'static str,
 }
-
-pub(super) const SQLITE: BatchSql = BatchSql {
-    existing: "SELECT delivery_id FROM deliveries WHERE delivery_id IN (SELECT r.value FROM json_each($1) AS r)",
-    insert_new: concat!(
-        "INSERT INTO jobs (delivery_id, repo_id, repo_full_name, issue_number, action, trigger_json, state, \
-         attempts, run_after, cancel_requested, created_at, updated_at) SELECT ",
-        job_columns!(),
-        " FROM json_each($1) AS r; ",
-        "INSERT INTO deliveries (delivery_id, event, action, outcome, reason, job_id, received_at) SELECT ",
-        delivery_columns!(),
-        ", (SELECT MAX(j.id) FROM jobs j WHERE j.delivery_id = r.value ->> 'delivery_id'), $3 \
-         FROM json_each($2) AS r; ",
-        "SELECT j.delivery_id, j.id, (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = j.repo_id \
-         AND ahead.issue_number = j.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < j.id \
-         AND ahead.action <> 'stop' AND j.action <> 'stop') \
-         FROM jobs j WHERE j.delivery_id IN (SELECT r.value ->> 'delivery_id' FROM json_each($1) AS r)"
-    ),
-};
 
 pub(super) const POSTGRES: BatchSql = BatchSql {
     existing: "SELECT delivery_id FROM deliveries \

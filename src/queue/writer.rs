@@ -1,6 +1,7 @@
-//! Group commit: one writer task turns many concurrent [`super::Queue::record`] calls into one
-//! transaction, so a burst of deliveries shares a single commit (one fsync on SQLite, one WAL flush on
-//! Postgres) instead of paying one each.
+//! Group commit: one writer turns many concurrent [`super::Queue::record`] calls into one transaction, so a
+//! burst of deliveries shares a single commit (one fsync on SQLite, one WAL flush on Postgres) instead of
+//! paying one each. SQLite's writer is an OS thread of its own (`sqlite_writer`); Postgres's is the task in
+//! this module. Both take [`Message`]s from one bounded channel and answer through [`answer`].
 //!
 //! Invariants:
 //! - A caller is answered only after the transaction holding its delivery has committed; an answer of
@@ -9,20 +10,21 @@
 //!   they had arrived one after the other.
 //! - One bad request cannot fail its neighbours: when a batch fails, each of its requests is retried in a
 //!   transaction of its own and answered with its own result.
-//! - The task ends when every [`super::Queue`] handle is dropped, after answering what is still queued.
+//! - A writer ends on [`Message::Close`] or when every [`super::Queue`] handle is dropped, after answering
+//!   what it already took; it answers `Close` only once its connection is released.
 
 use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
 
-use super::backend::{Backend, now_ms, on_pool};
+use super::backend::now_ms;
 use super::record::{Entry, record_batch};
 use super::{DeliveryRecord, Recorded};
 use crate::trigger::Trigger;
 
 /// Most requests committed together; bounds the time one transaction holds the write lock.
-const MAX_BATCH: usize = 1024;
+pub(super) const MAX_BATCH: usize = 1024;
 /// Requests waiting for the writer before `record` callers wait for room (backpressure).
-const CHANNEL_CAPACITY: usize = 16 * 1024;
+pub(super) const CHANNEL_CAPACITY: usize = 16 * 1024;
 
 /// One `record` call waiting for its commit.
 pub(super) struct Request {
@@ -31,53 +33,92 @@ pub(super) struct Request {
     pub(super) reply: oneshot::Sender<anyhow::Result<Recorded>>,
 }
 
-/// Starts the writer on the current tokio runtime; returns the sending side of its queue.
-pub(super) fn spawn(backend: Backend) -> mpsc::Sender<Request> {
-    let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-    tokio::spawn(run(backend, receiver));
-    sender
+/// What a writer is sent.
+pub(super) enum Message {
+    Record(Request),
+    /// Stop taking requests, release the connection, then answer.
+    Close(oneshot::Sender<()>),
 }
 
-async fn run(backend: Backend, mut receiver: mpsc::Receiver<Request>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let requests = std::mem::take(&mut batch);
-        match commit_batch(&backend, &requests).await {
-            Ok(results) => {
-                for (request, result) in requests.into_iter().zip(results) {
-                    let _ = request.reply.send(Ok(result));
-                }
+/// The entries `record_batch` takes, borrowed from the requests.
+pub(super) fn entries(requests: &[Request]) -> Vec<Entry<'_>> {
+    requests
+        .iter()
+        .map(|request| (&request.delivery, request.trigger.as_ref()))
+        .collect()
+}
+
+/// Answers a batch that committed, or logs why it did not and hands its requests back, to be committed
+/// and answered one at a time.
+pub(super) fn answer(
+    requests: Vec<Request>,
+    committed: anyhow::Result<Vec<Recorded>>,
+) -> Option<Vec<Request>> {
+    match committed {
+        Ok(results) => {
+            for (request, result) in requests.into_iter().zip(results) {
+                let _ = request.reply.send(Ok(result));
             }
-            Err(error) => {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    size = requests.len(),
-                    "group commit failed; retrying one by one"
-                );
-                for request in requests {
-                    let result = commit_batch(&backend, std::slice::from_ref(&request)).await;
-                    let one = result.and_then(|results| {
-                        results.into_iter().next().context("empty batch result")
-                    });
-                    let _ = request.reply.send(one);
-                }
-            }
+            None
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                size = requests.len(),
+                "group commit failed; retrying one by one"
+            );
+            Some(requests)
         }
     }
 }
 
+/// Answers one request committed alone.
+pub(super) fn answer_one(request: Request, committed: anyhow::Result<Vec<Recorded>>) {
+    let one =
+        committed.and_then(|results| results.into_iter().next().context("empty batch result"));
+    let _ = request.reply.send(one);
+}
+
+/// Starts the Postgres writer on the current tokio runtime; returns the sending side of its channel.
+pub(super) fn spawn_postgres(pool: sqlx::PgPool) -> mpsc::Sender<Message> {
+    let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+    tokio::spawn(run_postgres(pool, receiver));
+    sender
+}
+
+async fn run_postgres(pool: sqlx::PgPool, mut receiver: mpsc::Receiver<Message>) {
+    let mut messages = Vec::with_capacity(MAX_BATCH);
+    let mut closing = None;
+    while closing.is_none() && receiver.recv_many(&mut messages, MAX_BATCH).await > 0 {
+        let mut requests = Vec::with_capacity(messages.len());
+        for message in messages.drain(..) {
+            match message {
+                Message::Record(request) if closing.is_none() => requests.push(request),
+                Message::Record(_) => {} // after Close: dropped, its caller sees the writer stopped
+                Message::Close(done) => closing = Some(done),
+            }
+        }
+        if requests.is_empty() {
+            continue;
+        }
+        let committed = commit_postgres(&pool, &requests).await;
+        for request in answer(requests, committed).into_iter().flatten() {
+            let alone = commit_postgres(&pool, std::slice::from_ref(&request)).await;
+            answer_one(request, alone);
+        }
+    }
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
 /// Applies `requests` in one transaction and commits it; all or nothing.
-async fn commit_batch(backend: &Backend, requests: &[Request]) -> anyhow::Result<Vec<Recorded>> {
-    let now = now_ms();
-    let begin = backend.begin_statement();
-    let entries: Vec<Entry> = requests
-        .iter()
-        .map(|request| (&request.delivery, request.trigger.as_ref()))
-        .collect();
-    on_pool!(backend, pool => {
-        let mut tx = pool.begin_with(begin).await?;
-        let results = record_batch(&mut *tx, &entries, now).await?;
-        tx.commit().await?;
-        Ok(results)
-    })
+async fn commit_postgres(
+    pool: &sqlx::PgPool,
+    requests: &[Request],
+) -> anyhow::Result<Vec<Recorded>> {
+    let mut tx = pool.begin().await?;
+    let results = record_batch(&mut *tx, &entries(requests), now_ms()).await?;
+    tx.commit().await?;
+    Ok(results)
 }
