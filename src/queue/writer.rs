@@ -33,7 +33,9 @@ pub(super) struct Request {
     pub(super) reply: oneshot::Sender<anyhow::Result<Recorded>>,
 }
 
-/// What a writer is sent.
+/// What a writer is sent. `Record` is large and `Close` tiny, but `Close` is sent once per process while
+/// boxing `Record` would cost an allocation per delivery.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Message {
     Record(Request),
     /// Stop taking requests, release the connection, then answer.
