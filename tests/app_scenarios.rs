@@ -1,7 +1,8 @@
 //! The App on GitHub, scenario by scenario (rust-lang/bors style): signed webhooks into the real `serve`,
 //! the real octocrab client against the stateful fake GitHub (which fails the test on any request no
 //! route expects), a real git server, and the fast stand-in agent through the bot's LLM gateway.
-//! The scenarios live in tests/app/: first runs, iterations, and guards (who may ask, stops, queues).
+//! The scenarios live in tests/app/: first runs, iterations, guards (who may ask, stops, queues),
+//! resilience (lost leases, PRs GitHub won't reopen) and unreadable settings files.
 
 #[path = "support/fake_github/mod.rs"]
 mod fake_github;
@@ -24,6 +25,10 @@ mod first_run;
 mod guards;
 #[path = "app/iterations.rs"]
 mod iterations;
+#[path = "app/resilience.rs"]
+mod resilience;
+#[path = "app/settings_file.rs"]
+mod settings_file;
 
 use world::{FULL_NAME, ISSUE, World};
 

@@ -3,7 +3,10 @@
 //! Invariants:
 //! - [`find_comment`] reads every page of an issue's comments (100 per page, following GitHub's `Link:
 //!   rel="next"` by page number, with paths only) and returns the oldest comment that contains the
-//!   marker *and* was written by a bot, so a human quoting the marker is never taken for the bot.
+//!   marker *and* was written by us ([`OwnAuthor`]): as the App, a bot account's comment made through
+//!   our App (`performed_via_github_app.id` is our App id); with an Action's `GITHUB_TOKEN`, a comment by
+//!   `github-actions[bot]`. A human quoting the marker, or another bot planting it, is never taken for
+//!   ours, so the bot never edits a comment it did not write.
 //! - A reaction is one of GitHub's eight contents; anything else is refused before any request. GitHub
 //!   answers 201 for a new reaction and 200 when the same one already exists: both are success.
 
@@ -39,12 +42,29 @@ const REACTIONS: [&str; 8] = [
 
 const PER_PAGE: u32 = 100;
 
+/// Who "we" are on GitHub, to tell our own comments from anyone else's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnAuthor {
+    /// The GitHub App with this id, writing through an installation token as its bot account.
+    App(u64),
+    /// A fixed account, e.g. `github-actions[bot]` for an Action's `GITHUB_TOKEN`.
+    Login(String),
+}
+
 #[derive(Deserialize)]
 struct WireComment {
     id: u64,
     html_url: String,
     body: Option<String>,
     user: Option<WireAuthor>,
+    #[serde(default)]
+    performed_via_github_app: Option<WireApp>,
+}
+
+/// The App a comment was made through (`performed_via_github_app`, GitHub's "integration").
+#[derive(Deserialize)]
+struct WireApp {
+    id: u64,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +79,24 @@ impl WireComment {
         self.user
             .as_ref()
             .is_some_and(|user| user.login.ends_with("[bot]") || user.kind == "Bot")
+    }
+
+    /// Whether `we` wrote it. Through an App, a user-to-server token would also carry the App's id, so
+    /// the author must be a bot account as well.
+    fn written_by(&self, we: &OwnAuthor) -> bool {
+        match we {
+            OwnAuthor::App(app_id) => {
+                self.by_bot()
+                    && self
+                        .performed_via_github_app
+                        .as_ref()
+                        .is_some_and(|app| app.id == *app_id)
+            }
+            OwnAuthor::Login(login) => self
+                .user
+                .as_ref()
+                .is_some_and(|user| user.login.eq_ignore_ascii_case(login)),
+        }
     }
 }
 
@@ -116,13 +154,14 @@ struct PageQuery {
     page: u32,
 }
 
-/// The oldest bot comment on `issue` whose body contains `marker`, reading every page.
+/// The oldest comment `we` wrote on `issue` whose body contains `marker`, reading every page.
 pub async fn find_comment(
     client: &Octocrab,
     owner: &str,
     repo: &str,
     issue: u64,
     marker: &str,
+    we: &OwnAuthor,
 ) -> Result<Option<Comment>, GitHubError> {
     const OPERATION: &str = "find_comment";
     let base = repo_route(OPERATION, owner, repo)?;
@@ -137,7 +176,7 @@ pub async fn find_comment(
             observe(OPERATION, client.get(&route, Some(&query))).await?;
         let more = answer.next.is_some() && !answer.items.is_empty();
         let found = answer.items.into_iter().find(|comment| {
-            comment.by_bot()
+            comment.written_by(we)
                 && comment
                     .body
                     .as_deref()
@@ -187,33 +226,5 @@ pub async fn add_reaction(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn wire(login: &str, kind: &str, body: Option<&str>) -> WireComment {
-        let json = serde_json::json!({
-            "id": 1, "html_url": "u", "body": body, "user": { "login": login, "type": kind },
-        });
-        serde_json::from_value(json).expect("wire shape")
-    }
-
-    #[test]
-    fn bots_are_known_by_login_suffix_or_type() {
-        assert!(wire("metagpt-bot[bot]", "Bot", None).by_bot());
-        assert!(wire("github-actions[bot]", "", None).by_bot());
-        assert!(wire("renovate", "Bot", None).by_bot());
-        assert!(!wire("alice", "User", None).by_bot());
-    }
-
-    #[test]
-    fn a_comment_without_body_or_user_decodes_empty() {
-        let json = serde_json::json!({ "id": 5, "html_url": "u", "body": null, "user": null });
-        let comment: Comment = serde_json::from_value::<WireComment>(json)
-            .expect("wire shape")
-            .into();
-        assert_eq!(
-            (comment.body.as_str(), comment.user_login.as_str()),
-            ("", "")
-        );
-    }
-}
+#[path = "comments_tests.rs"]
+mod tests;

@@ -29,7 +29,7 @@ pub mod repos;
 pub use app::{AppInfo, GitHubApp, token_client};
 pub use checks::{CheckRun, Conclusion, NewCheckRun, create_check_run};
 pub use comments::{
-    Comment, ReactionTarget, add_reaction, create_comment, find_comment, update_comment,
+    Comment, OwnAuthor, ReactionTarget, add_reaction, create_comment, find_comment, update_comment,
 };
 pub use draft::set_draft;
 pub use error::GitHubError;

@@ -67,7 +67,7 @@ pub async fn handle(
     let issue = get_issue(client, owner, name, resolved)
         .await
         .map_err(Failure::github)?;
-    let mut progress = ProgressComment::find(client, owner, name, resolved)
+    let mut progress = ProgressComment::find(client, owner, name, resolved, &session.author())
         .await
         .map_err(Failure::github)?
         .counting(ctx.queue.clone(), trigger.repo.id);

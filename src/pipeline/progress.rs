@@ -3,8 +3,9 @@
 //! or stopped.
 //!
 //! Invariants:
-//! - There is at most one progress comment per issue: it is found by its marker (written by a bot) before
-//!   one is created, and its id is kept for the rest of the job.
+//! - There is at most one progress comment per issue: it is found by its marker, among the comments the
+//!   bot itself wrote (never another bot's or a person's), before one is created, and its id is kept for
+//!   the rest of the job.
 //! - Untrusted text (reasons may quote GitHub or MetaGPT) is shown as inline code or a quote, so it cannot
 //!   forge the marker or inject markup.
 //! - Failing to update the comment never fails the run: it is logged and the run goes on.
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::Failure;
 use super::queued::with_note;
 use crate::evidence::markdown::{code, quote};
-use crate::github::{GitHubError, create_comment, find_comment, update_comment};
+use crate::github::{GitHubError, OwnAuthor, create_comment, find_comment, update_comment};
 use crate::queue::Queue;
 use crate::runner::{self, Plan};
 
@@ -120,14 +121,15 @@ pub struct ProgressComment<'a> {
 }
 
 impl<'a> ProgressComment<'a> {
-    /// Finds the issue's progress comment (none is created yet).
+    /// Finds the issue's progress comment written by `we` (none is created yet).
     pub async fn find(
         client: &'a Octocrab,
         owner: &'a str,
         repo: &'a str,
         issue: u64,
+        we: &OwnAuthor,
     ) -> Result<Self, GitHubError> {
-        let id = find_comment(client, owner, repo, issue, PROGRESS_MARKER)
+        let id = find_comment(client, owner, repo, issue, PROGRESS_MARKER, we)
             .await?
             .map(|comment| comment.id);
         Ok(Self {

@@ -6,6 +6,10 @@
 //!   above it, so intake can refresh it without knowing the running job's state.
 //! - The count is read from the queue (queued run jobs of the issue), never kept in memory, so every
 //!   edit shows the current number and a note disappears when the line is empty.
+//! - Only a sender who may run the bot is announced: a comment trigger's sender is checked first, with
+//!   the pipeline's own check ([`weak_sender`]), so a read-only user's `/metagpt …` never makes the bot
+//!   edit the issue (their job is refused with a reply when its turn comes). Only the App's own progress
+//!   comment is edited, never one another bot planted with the marker.
 //! - Announcing is best effort and runs after the webhook was answered: it never delays or fails intake.
 
 use std::sync::Arc;
@@ -13,7 +17,8 @@ use std::sync::Arc;
 use octocrab::Octocrab;
 
 use super::progress::PROGRESS_MARKER;
-use crate::github::{GitHubApp, GitHubError, find_comment, update_comment};
+use super::target::weak_sender;
+use crate::github::{GitHubApp, GitHubError, OwnAuthor, find_comment, update_comment};
 use crate::queue::Queue;
 use crate::trigger::Trigger;
 
@@ -55,15 +60,27 @@ async fn try_announce(
         return Ok(());
     };
     let client = github.installation(installation).await?;
-    refresh(&client, queue, trigger).await
+    if let Some(permission) = weak_sender(&client, trigger).await? {
+        tracing::info!(
+            issue = trigger.work_issue(), sender = %trigger.sender_login, %permission,
+            "not announcing a request its sender may not make"
+        );
+        return Ok(());
+    }
+    refresh(&client, queue, trigger, &OwnAuthor::App(github.app_id())).await
 }
 
 /// Rewrites the note of the issue's progress comment, if there is one (the running run creates it
 /// otherwise, with the note).
-async fn refresh(client: &Octocrab, queue: &Queue, trigger: &Trigger) -> Result<(), GitHubError> {
+async fn refresh(
+    client: &Octocrab,
+    queue: &Queue,
+    trigger: &Trigger,
+    we: &OwnAuthor,
+) -> Result<(), GitHubError> {
     let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
     let (repo_id, issue) = (trigger.repo.id, trigger.work_issue());
-    let Some(comment) = find_comment(client, owner, name, issue, PROGRESS_MARKER).await? else {
+    let Some(comment) = find_comment(client, owner, name, issue, PROGRESS_MARKER, we).await? else {
         return Ok(());
     };
     let waiting = match queue.waiting(repo_id, issue).await {

@@ -4,7 +4,8 @@
 //! buffer right before each clone and push); the Action acts with the job's `GITHUB_TOKEN`, which lives
 //! as long as the job.
 //!
-//! Invariants: a git token is asked for right before the git operation that needs it, valid for at least
+//! Invariants: the session knows whose comments are its own ([`Session::author`]): the App's (by App id)
+//! or the job token's account, `github-actions[bot]`. A git token is asked for right before the git operation that needs it, valid for at least
 //! [`GIT_TOKEN_VALIDITY`] more, so a long run never pushes with a token that expired during the run; the
 //! token is a `SecretString` end to end (into the workspace's credentials callback and nowhere else).
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 use octocrab::Octocrab;
 use secrecy::SecretString;
 
-use crate::github::{GitHubApp, GitHubError};
+use crate::github::{GitHubApp, GitHubError, OwnAuthor};
 
 /// How long a git token handed to a clone, fetch or push must still be valid.
 pub const GIT_TOKEN_VALIDITY: Duration = Duration::from_secs(10 * 60);
@@ -53,6 +54,14 @@ impl Session {
 
     pub fn client(&self) -> &Octocrab {
         &self.client
+    }
+
+    /// Who writes this session's comments, to find them again (and nobody else's).
+    pub fn author(&self) -> OwnAuthor {
+        match &self.tokens {
+            Tokens::App { app, .. } => OwnAuthor::App(app.app_id()),
+            Tokens::Static(_) => OwnAuthor::Login(crate::action::ACTIONS_BOT_LOGIN.to_owned()),
+        }
     }
 
     /// A token for git over HTTPS, valid for at least [`GIT_TOKEN_VALIDITY`].

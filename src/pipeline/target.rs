@@ -12,7 +12,7 @@
 use octocrab::Octocrab;
 
 use super::Failure;
-use crate::github::{create_comment, get_pull, permission_of};
+use crate::github::{GitHubError, Permission, create_comment, get_pull, permission_of};
 use crate::trigger::{Action, Trigger};
 use crate::workspace::issue_branch;
 
@@ -25,34 +25,25 @@ pub enum Resolved {
 /// Checks the sender and finds the issue (see the module documentation).
 pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, Failure> {
     let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
-    let is_comment = !matches!(trigger.action, Action::Run { .. });
-    if is_comment {
-        let permission = permission_of(
-            client,
-            owner,
-            name,
-            trigger.sender_id,
-            &trigger.sender_login,
-        )
+    if let Some(permission) = weak_sender(client, trigger)
         .await
-        .map_err(Failure::github)?;
-        if !permission.can_trigger() {
-            let reason = format!(
-                "@{} asked for {} but has {permission} permission on {}; only users with write, \
-                 maintain or admin permission can {}. {}",
-                trigger.sender_login,
-                command(trigger),
-                trigger.repo.full_name(),
-                if is_stop(trigger) {
-                    "stop a run"
-                } else {
-                    "run the bot"
-                },
-                nothing(trigger)
-            );
-            reply(client, trigger, &reason).await?;
-            return Ok(Resolved::Refused(reason));
-        }
+        .map_err(Failure::github)?
+    {
+        let reason = format!(
+            "@{} asked for {} but has {permission} permission on {}; only users with write, \
+             maintain or admin permission can {}. {}",
+            trigger.sender_login,
+            command(trigger),
+            trigger.repo.full_name(),
+            if is_stop(trigger) {
+                "stop a run"
+            } else {
+                "run the bot"
+            },
+            nothing(trigger)
+        );
+        reply(client, trigger, &reason).await?;
+        return Ok(Resolved::Refused(reason));
     }
     if !trigger.is_pull_request {
         return Ok(Resolved::Run(trigger.issue_number));
@@ -93,6 +84,26 @@ pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, F
             Ok(Resolved::Refused(reason))
         }
     }
+}
+
+/// The sender's permission when it is too weak for what the trigger asks (see the module
+/// documentation); `None` when the sender may ask, including every label trigger (not looked up).
+pub async fn weak_sender(
+    client: &Octocrab,
+    trigger: &Trigger,
+) -> Result<Option<Permission>, GitHubError> {
+    if matches!(trigger.action, Action::Run { .. }) {
+        return Ok(None);
+    }
+    let permission = permission_of(
+        client,
+        &trigger.repo.owner,
+        &trigger.repo.name,
+        trigger.sender_id,
+        &trigger.sender_login,
+    )
+    .await?;
+    Ok((!permission.can_trigger()).then_some(permission))
 }
 
 fn is_stop(trigger: &Trigger) -> bool {

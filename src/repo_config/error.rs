@@ -40,6 +40,15 @@ impl RepoConfigError {
         }
     }
 
+    /// A problem with the file as a whole (it cannot be read as text at all), so no line or column.
+    pub fn whole_file(message: impl Into<String>) -> Self {
+        Self {
+            line: None,
+            column: None,
+            message: clean(&message.into()),
+        }
+    }
+
     /// The parser's error on `text`, reworded where it helps.
     pub(super) fn from_yaml(error: YamlError, text: &str) -> Self {
         let error = error.without_snippet();

@@ -1,10 +1,17 @@
-//! Guards: who may ask, what the bot ignores, and what a stop or a queued run looks like.
+//! Guards: who may ask, what the bot ignores (its own comments, another bot's planted marker), and what a
+//! stop or a queued run looks like.
 
+use std::time::Duration;
+
+use metagpt_bot::pipeline::{PROGRESS_MARKER, QUEUED_MARKER};
 use metagpt_bot::queue::JobState;
 
-use super::world::{FULL_NAME, World, alice, reader};
+use super::world::{FULL_NAME, ISSUE, World, alice, eventually, reader};
 use super::{BRANCH, bot_comments, progress_until};
 use super::{fake_github, scripted_llm, webhook};
+
+/// How long a scenario waits for something it expects.
+const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_user_is_refused_and_nothing_runs() {
@@ -116,5 +123,94 @@ async fn feedback_on_a_pull_request_from_a_fork_is_refused() {
     );
     assert!(world.llm.requests().is_empty(), "the fork's code never ran");
     assert!(world.branch_head(BRANCH).is_none());
+    world.github.assert_no_unexpected();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_progress_marker_planted_by_another_bot_is_left_alone() {
+    let world = World::start().await;
+    const SQUATTER: u64 = 777;
+    let planted = {
+        let mut state = world.github.state();
+        state.add_app(fake_github::App {
+            id: SQUATTER,
+            slug: "squatter".into(),
+            name: "Another App on the repository".into(),
+            public_key_pem: String::new(),
+        });
+        let body = format!("{PROGRESS_MARKER}\nI am the progress comment now.");
+        state.add_app_comment(FULL_NAME, ISSUE, SQUATTER, &body)
+    };
+    let job = world.deliver("issues", &world.labeled()).await.unwrap();
+    world.wait_for(job, JobState::Done).await;
+
+    let comments = world.github.state().comments_on(FULL_NAME, ISSUE);
+    let kept = comments.iter().find(|c| c.id == planted.id).unwrap();
+    assert_eq!(
+        kept.body, planted.body,
+        "another bot's comment is never edited"
+    );
+    let ours: Vec<&str> = comments
+        .iter()
+        .filter(|c| c.user.login == "metagpt-bot-test[bot]")
+        .map(|c| c.body.as_str())
+        .collect();
+    assert_eq!(
+        ours.len(),
+        1,
+        "a progress comment of our own: {comments:#?}"
+    );
+    assert!(ours[0].starts_with(PROGRESS_MARKER) && ours[0].contains("**Done**"));
+    world.github.assert_no_unexpected();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_users_request_during_a_run_is_not_announced() {
+    let world = World::start().await;
+    world.llm.push(scripted_llm::Reply::Hang);
+    let first = world.deliver("issues", &world.labeled()).await.unwrap();
+    progress_until(&world, |b| b.contains("**Running**")).await;
+    eventually("the agent's first LLM call", WAIT, || {
+        !world.llm.requests().is_empty()
+    })
+    .await;
+    let listings = || {
+        world
+            .github
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/repos/octo/shop/issues/5/comments")
+            .count()
+    };
+    let listed_before = listings();
+
+    let comment = world.comment(reader(), "/metagpt rewrite everything", None);
+    let queued = world.deliver("issue_comment", &comment).await.unwrap();
+    // The announcer asks for rita's permission first, and stops there.
+    eventually("the announcer's permission check", WAIT, || {
+        world
+            .github
+            .requests()
+            .iter()
+            .any(|r| r.path == "/repos/octo/shop/collaborators/rita/permission" && r.status == 200)
+    })
+    .await;
+    assert_eq!(
+        listings(),
+        listed_before,
+        "no look for the progress comment"
+    );
+    let body = progress_until(&world, |_| true).await;
+    assert!(!body.contains(QUEUED_MARKER), "{body}");
+
+    let stop = world.comment(alice(), "/metagpt stop", None);
+    world
+        .deliver("issue_comment", &stop)
+        .await
+        .expect("a stop job");
+    world.wait_for(first, JobState::Cancelled).await;
+    world.wait_for(queued, JobState::Cancelled).await;
+    let body = progress_until(&world, |b| b.contains("**Stopped**")).await;
+    assert!(!body.contains(QUEUED_MARKER), "{body}");
     world.github.assert_no_unexpected();
 }

@@ -169,6 +169,11 @@ impl World {
         webhook::set(payload, "/sender/type", json!("User"));
     }
 
+    /// The queue's database (SQLite), for a test that reaches into it.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// Waits (bounded) until job `job` is in `state`.
     pub async fn wait_for(&self, job: i64, state: JobState) -> JobInfo {
         super::jobs::wait_for_job(&self.database_url, job, state, Duration::from_secs(90)).await
@@ -183,6 +188,18 @@ impl World {
     /// Cost of one scripted call, priced as the bot's settings say.
     pub fn call_cost() -> f64 {
         (USAGE.0 as f64 * PRICE_PROMPT + USAGE.1 as f64 * PRICE_COMPLETION) / 1_000_000.0
+    }
+}
+
+/// Polls `check` until it holds; fails the test saying `what` did not happen within `deadline`.
+pub async fn eventually(what: &str, deadline: Duration, check: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < deadline,
+            "{what} did not happen within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,13 +1,16 @@
 //! Comments and reactions: create, edit only the bot's own, find by marker across pages, react.
 
 use metagpt_bot::github::{
-    GitHubError, ReactionTarget, add_reaction, create_comment, find_comment, update_comment,
+    GitHubError, OwnAuthor, ReactionTarget, add_reaction, create_comment, find_comment,
+    update_comment,
 };
 
-use super::fake_github::{FakeGitHub, ReactionOn, TEST_APP_ID, User};
+use super::fake_github::{App, FakeGitHub, ReactionOn, TEST_APP_ID, TEST_APP_SLUG, User};
 use super::{FULL_NAME, OWNER, REPO, alice, client_for, world};
 
 const MARKER: &str = "<!-- metagpt-bot:progress -->";
+/// Another GitHub App installed on the same repository.
+const OTHER_APP: u64 = 777;
 
 fn bot(fake: &FakeGitHub) -> User {
     fake.state().app_bot(TEST_APP_ID).expect("the test App")
@@ -67,29 +70,39 @@ async fn the_bot_creates_and_edits_its_comment_but_not_a_humans() {
 }
 
 #[tokio::test]
-async fn find_comment_reads_every_page_and_only_trusts_bots() {
+async fn find_comment_reads_every_page_and_only_trusts_its_own_comments() {
     let fake = FakeGitHub::start().await;
     world(&fake);
     let bot = bot(&fake);
     let expected = {
         let mut state = fake.state();
+        state.add_app(App {
+            id: OTHER_APP,
+            slug: "other-bot".into(),
+            name: "Another App".into(),
+            public_key_pem: String::new(),
+        });
         state.add_comment(FULL_NAME, 1, alice(), &format!("quoting {MARKER}"));
+        state.add_app_comment(FULL_NAME, 1, OTHER_APP, &format!("{MARKER}\nplanted"));
+        // Our bot's login, but not made through our App: not ours either.
+        state.add_comment(FULL_NAME, 1, bot, &format!("{MARKER}\nforged"));
         for index in 0..128 {
             state.add_comment(FULL_NAME, 1, alice(), &format!("comment {index}"));
         }
-        state.add_comment(
+        state.add_app_comment(
             FULL_NAME,
             1,
-            bot.clone(),
+            TEST_APP_ID,
             "a bot comment without the marker",
         );
-        let expected = state.add_comment(FULL_NAME, 1, bot.clone(), &format!("{MARKER}\nDone"));
-        state.add_comment(FULL_NAME, 1, bot, &format!("{MARKER}\nnewer"));
+        let expected = state.add_app_comment(FULL_NAME, 1, TEST_APP_ID, &format!("{MARKER}\nDone"));
+        state.add_app_comment(FULL_NAME, 1, TEST_APP_ID, &format!("{MARKER}\nnewer"));
         expected
     };
     let client = client_for(&fake).await;
+    let ours = OwnAuthor::App(TEST_APP_ID);
 
-    let found = find_comment(&client, OWNER, REPO, 1, MARKER)
+    let found = find_comment(&client, OWNER, REPO, 1, MARKER, &ours)
         .await
         .expect("listing")
         .expect("the bot's comment on page 2");
@@ -101,12 +114,53 @@ async fn find_comment_reads_every_page_and_only_trusts_bots() {
         .iter()
         .filter(|request| request.path.ends_with("/issues/1/comments"))
         .count();
-    assert_eq!(pages, 2, "132 comments are two pages of 100");
+    assert_eq!(pages, 2, "134 comments are two pages of 100");
 
-    let absent = find_comment(&client, OWNER, REPO, 1, "<!-- other -->")
+    let absent = find_comment(&client, OWNER, REPO, 1, "<!-- other -->", &ours)
         .await
         .expect("listing");
     assert_eq!(absent, None);
+    let theirs = find_comment(&client, OWNER, REPO, 1, MARKER, &OwnAuthor::App(OTHER_APP))
+        .await
+        .expect("listing")
+        .expect("the other App's own comment");
+    assert_eq!(theirs.body, format!("{MARKER}\nplanted"));
+}
+
+#[tokio::test]
+async fn a_comment_made_through_an_app_shows_that_app() {
+    let fake = FakeGitHub::start().await;
+    world(&fake);
+    let client = client_for(&fake).await;
+    let created = create_comment(&client, OWNER, REPO, 1, "hello")
+        .await
+        .expect("comment");
+    let listed: serde_json::Value = client
+        .get(
+            format!("/repos/{OWNER}/{REPO}/issues/1/comments"),
+            None::<&()>,
+        )
+        .await
+        .expect("listing");
+    let comment = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["id"] == created.id))
+        .expect("the created comment");
+    assert_eq!(comment["performed_via_github_app"]["id"], TEST_APP_ID);
+    assert_eq!(comment["performed_via_github_app"]["slug"], TEST_APP_SLUG);
+    let person = fake.state().add_comment(FULL_NAME, 1, alice(), "by hand");
+    let listed: serde_json::Value = client
+        .get(
+            format!("/repos/{OWNER}/{REPO}/issues/1/comments"),
+            None::<&()>,
+        )
+        .await
+        .expect("listing");
+    let by_hand = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["id"] == person.id))
+        .expect("the person's comment");
+    assert!(by_hand["performed_via_github_app"].is_null());
 }
 
 #[tokio::test]

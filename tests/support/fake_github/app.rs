@@ -5,10 +5,10 @@
 //!   or an unknown installation is 404, a suspended one 403, as GitHub answers.
 //! - Every mint is recorded in the state with its expiry (see `GitHubState::mint`).
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::route::{Call, Reply, Router};
-use super::state::GitHubState;
+use super::state::{App, GitHubState};
 
 pub async fn mount(router: &Router<'_>) {
     router.route("GET", "/app", get_app).await;
@@ -29,21 +29,23 @@ fn get_app(state: &mut GitHubState, call: &Call<'_>) -> Reply {
     let Some(app) = state.apps.get(&app_id) else {
         return Reply::not_found();
     };
-    Reply::json(
-        200,
-        json!({
-            "id": app.id,
-            "slug": app.slug,
-            "node_id": format!("A_{}", app.id),
-            "name": app.name,
-            "owner": { "login": "octo-org", "id": 1, "type": "Organization" },
-            "description": "",
-            "external_url": "https://example.com",
-            "html_url": format!("https://github.com/apps/{}", app.slug),
-            "permissions": { "issues": "write", "contents": "write", "metadata": "read" },
-            "events": ["issues", "issue_comment"],
-        }),
-    )
+    Reply::json(200, app_json(app))
+}
+
+/// GitHub's App ("integration") object, as `GET /app` and `performed_via_github_app` show it.
+pub fn app_json(app: &App) -> Value {
+    json!({
+        "id": app.id,
+        "slug": app.slug,
+        "node_id": format!("A_{}", app.id),
+        "name": app.name,
+        "owner": { "login": "octo-org", "id": 1, "type": "Organization" },
+        "description": "",
+        "external_url": "https://example.com",
+        "html_url": format!("https://github.com/apps/{}", app.slug),
+        "permissions": { "issues": "write", "contents": "write", "metadata": "read" },
+        "events": ["issues", "issue_comment"],
+    })
 }
 
 fn create_access_token(state: &mut GitHubState, call: &Call<'_>) -> Reply {

@@ -3,12 +3,15 @@
 //! Invariants:
 //! - Listing honours `per_page` (default 30, at most 100) and `page` (from 1) and sends GitHub's `Link`
 //!   header (`next`, `last`, and `first`, `prev` after page 1) only when there is more than one page.
-//! - A comment is written by the caller's bot account; only that account may edit it (403 otherwise).
+//! - A comment is written by the caller's bot account through the caller's App, which the comment shows
+//!   as `performed_via_github_app` (GitHub's integration object; `null` for a person's comment); only
+//!   that account may edit it (403 otherwise).
 //! - Comments need an existing issue or pull request (404 otherwise).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::app::app_json;
 use super::model::Comment;
 use super::route::{Call, Reply, Router};
 use super::state::GitHubState;
@@ -33,7 +36,11 @@ struct BodyText {
 }
 
 /// GitHub's issue comment object.
-pub fn comment_json(comment: &Comment) -> Value {
+pub fn comment_json(state: &GitHubState, comment: &Comment) -> Value {
+    let via_app = comment
+        .via_app
+        .and_then(|id| state.apps.get(&id))
+        .map(app_json);
     json!({
         "id": comment.id,
         "node_id": format!("IC_{}", comment.id),
@@ -46,6 +53,7 @@ pub fn comment_json(comment: &Comment) -> Value {
         "body": comment.body,
         "user": { "login": comment.user.login, "id": comment.user.id, "type": comment.user.kind() },
         "author_association": if comment.user.kind() == "Bot" { "NONE" } else { "MEMBER" },
+        "performed_via_github_app": via_app,
         "created_at": "2024-01-01T00:00:00Z",
         "updated_at": "2024-01-01T00:00:00Z",
     })
@@ -82,7 +90,7 @@ fn list_comments(state: &mut GitHubState, call: &Call<'_>) -> Reply {
         .iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(comment_json)
+        .map(|comment| comment_json(state, comment))
         .collect();
     let last = all.len().div_ceil(per_page).max(1);
     let reply = Reply::json(200, Value::Array(items));
@@ -128,8 +136,9 @@ fn create_comment(state: &mut GitHubState, call: &Call<'_>) -> Reply {
     let Some(author) = state.actor(&call.caller) else {
         return Reply::error(403, "Resource not accessible by integration");
     };
-    let comment = state.add_comment(&full_name, number, author, &ask.body);
-    Reply::json(201, comment_json(&comment))
+    let via_app = state.acting_app(&call.caller);
+    let comment = state.add_comment_via(&full_name, number, author, &ask.body, via_app);
+    Reply::json(201, comment_json(state, &comment))
 }
 
 fn update_comment(state: &mut GitHubState, call: &Call<'_>) -> Reply {
@@ -145,7 +154,7 @@ fn update_comment(state: &mut GitHubState, call: &Call<'_>) -> Reply {
         return Reply::not_found();
     };
     match state.edit_comment(&full_name, id, &editor, &ask.body) {
-        Ok(comment) => Reply::json(200, comment_json(&comment)),
+        Ok(comment) => Reply::json(200, comment_json(state, &comment)),
         Err(reply) => reply,
     }
 }

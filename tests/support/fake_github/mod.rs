@@ -41,7 +41,8 @@ pub use model::{CheckRun, Collaborator, Comment, Issue, Pull, Reaction, Reaction
 use route::{Router, Shared, lock};
 #[allow(unused_imports)]
 pub use state::{
-    ACTIONS_BOT_ID, ACTIONS_BOT_LOGIN, App, Caller, GitHubState, LoggedRequest, MintedToken,
+    ACTIONS_APP_ID, ACTIONS_BOT_ID, ACTIONS_BOT_LOGIN, App, Caller, GitHubState, LoggedRequest,
+    MintedToken,
 };
 
 /// The throwaway test App's private key (PKCS#1 PEM, as GitHub issues them).
@@ -86,6 +87,13 @@ impl FakeGitHub {
             slug: TEST_APP_SLUG.to_owned(),
             name: "MetaGPT bot (test)".to_owned(),
             public_key_pem: TEST_APP_PUBLIC_KEY.to_owned(),
+        });
+        // GitHub Actions writes a job token's comments; no JWT of it ever verifies (no key).
+        state.add_app(App {
+            id: ACTIONS_APP_ID,
+            slug: "github-actions".to_owned(),
+            name: "GitHub Actions".to_owned(),
+            public_key_pem: String::new(),
         });
         let state = Arc::new(Mutex::new(state));
         let router = Router {

@@ -113,6 +113,9 @@ pub struct Comment {
     pub issue: u64,
     pub user: User,
     pub body: String,
+    /// The App it was made through (`performed_via_github_app`): the App whose installation token (or
+    /// GitHub Actions, for a job token) wrote it; `None` for a person's comment.
+    pub via_app: Option<u64>,
 }
 
 /// What a reaction is on.

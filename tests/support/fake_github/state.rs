@@ -6,8 +6,8 @@
 //! - A token is valid while `now < expires_at`; an unknown token and an expired token are both answered
 //!   401 "Bad credentials", exactly as GitHub does.
 //! - Every minted token is kept (in mint order), so a test can count mints and see which token a request used.
-//! - A static token (an Action's `GITHUB_TOKEN`) never expires and acts as `github-actions[bot]`; an
-//!   installation token acts as the App's bot, `<slug>[bot]`.
+//! - A static token (an Action's `GITHUB_TOKEN`) never expires and acts as `github-actions[bot]` through
+//!   the GitHub Actions App; an installation token acts as the App's bot, `<slug>[bot]`, through its App.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -18,6 +18,8 @@ use super::model::{CheckRun, Comment, Issue, Reaction, Repo, User};
 /// The account an Action's `GITHUB_TOKEN` acts as.
 pub const ACTIONS_BOT_LOGIN: &str = "github-actions[bot]";
 pub const ACTIONS_BOT_ID: u64 = 41_898_282;
+/// The App an Action's `GITHUB_TOKEN` writes through (`performed_via_github_app` of its comments).
+pub const ACTIONS_APP_ID: u64 = 15_368;
 /// App bot accounts get ids from here on (`BOT_ID_BASE + app id`).
 pub const BOT_ID_BASE: u64 = 90_000_000;
 
@@ -196,6 +198,17 @@ impl GitHubState {
             return Some(User::new(ACTIONS_BOT_LOGIN, ACTIONS_BOT_ID));
         }
         self.app_bot(self.installations.get(id)?.app_id)
+    }
+
+    /// The App a caller's writes are made through (`performed_via_github_app`).
+    pub fn acting_app(&self, caller: &Caller) -> Option<u64> {
+        let Caller::Installation { id, token } = caller else {
+            return None;
+        };
+        if self.static_tokens.contains_key(token) {
+            return Some(ACTIONS_APP_ID);
+        }
+        Some(self.installations.get(id)?.app_id)
     }
 
     /// The bot account of App `app_id` (`<slug>[bot]`), which its installation tokens act as.

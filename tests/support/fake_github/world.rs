@@ -62,12 +62,37 @@ impl GitHubState {
 
     /// Adds a comment by `user` on issue or pull request `issue` (a human's, when a test sets one up).
     pub fn add_comment(&mut self, full_name: &str, issue: u64, user: User, body: &str) -> Comment {
+        self.add_comment_via(full_name, issue, user, body, None)
+    }
+
+    /// Adds a comment by App `app_id`'s bot, made through that App (as its installation token would).
+    pub fn add_app_comment(
+        &mut self,
+        full_name: &str,
+        issue: u64,
+        app_id: u64,
+        body: &str,
+    ) -> Comment {
+        let bot = self.app_bot(app_id).expect("add the App first");
+        self.add_comment_via(full_name, issue, bot, body, Some(app_id))
+    }
+
+    /// Adds a comment by `user`, made through App `via_app` when it is `Some`.
+    pub fn add_comment_via(
+        &mut self,
+        full_name: &str,
+        issue: u64,
+        user: User,
+        body: &str,
+        via_app: Option<u64>,
+    ) -> Comment {
         let comment = Comment {
             id: self.next_id(),
             repo: full_name.to_owned(),
             issue,
             user,
             body: body.to_owned(),
+            via_app,
         };
         self.comments.push(comment.clone());
         comment
