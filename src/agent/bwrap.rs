@@ -52,7 +52,7 @@ impl Sandbox {
 }
 
 /// The arguments to `bwrap` before `-- <program> <args>`: mounts, namespaces, working directory.
-pub(crate) fn args(mounts: &Sandbox, cwd: &Path) -> Vec<OsString> {
+pub(crate) fn args(sandbox: &Sandbox, cwd: &Path) -> Vec<OsString> {
     let mut out: Vec<OsString> = ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         .map(OsString::from)
         .into();
@@ -68,8 +68,8 @@ pub(crate) fn args(mounts: &Sandbox, cwd: &Path) -> Vec<OsString> {
             Err(_) => {}
         }
     }
-    binds.extend(mounts.read_only.iter().map(|p| ("--ro-bind", p.as_path())));
-    binds.extend(mounts.writable.iter().map(|p| ("--bind", p.as_path())));
+    binds.extend(sandbox.read_only.iter().map(|p| ("--ro-bind", p.as_path())));
+    binds.extend(sandbox.writable.iter().map(|p| ("--bind", p.as_path())));
     binds.retain(|(_, path)| path.is_absolute() && path.parent().is_some());
     // Shallow first, so nested paths are mounted on top; stable, so a writable path wins a tie.
     binds.sort_by_key(|(_, path)| path.components().count());
