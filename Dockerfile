@@ -37,11 +37,13 @@ RUN PYTHON=python3.11 PIP_NO_CACHE_DIR=1 scripts/install-metagpt.sh /opt/metagpt
 
 # ---- the App: non-root, serves on :3000 ----
 FROM python:3.11-slim-bookworm AS app
-# git for MetaGPT's repository handling, CA certificates and OpenSSL for HTTPS to GitHub and the LLM.
+# git for MetaGPT's repository handling, CA certificates and OpenSSL for HTTPS to GitHub and the LLM,
+# bubblewrap for the agent's sandbox (AGENT_SANDBOX; it needs a container that may create namespaces,
+# else `auto` runs unsandboxed with a warning: README → Docker).
 # Debian stable's security updates are wanted here, so versions are not pinned.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git ca-certificates libssl3 \
+    && apt-get install -y --no-install-recommends git ca-certificates libssl3 bubblewrap \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 metagpt \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/metagpt metagpt \

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need on a fresh Debian machine: a PostgreSQL server for the
-# Postgres queue tests. Idempotent; does nothing when everything is there.
+# Postgres queue tests, bubblewrap for the agent's sandbox (AGENT_SANDBOX; tests/agent_sandbox.rs).
+# Idempotent; does nothing when everything is there.
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v bwrap >/dev/null || missing+=(bubblewrap)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

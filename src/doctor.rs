@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
+use crate::agent::{SANDBOX_FIX, SandboxChoice, SandboxMode};
 use crate::config::{Settings, redact_url};
 use crate::github::app::GitHubApp;
 use crate::queue::{Queue, QueueOptions};
@@ -110,7 +111,33 @@ pub async fn run(settings: &Settings) -> Report {
         report.checks.push(check);
     }
     report.checks.push(check_metagpt(settings).await);
+    report.checks.push(check_sandbox(settings));
     report
+}
+
+/// Which sandbox the agent will run in (`AGENT_SANDBOX`), and why.
+fn check_sandbox(settings: &Settings) -> Check {
+    let mode = settings.agent_sandbox;
+    match crate::agent::choose_sandbox(mode) {
+        Ok(SandboxChoice::Bwrap(bwrap)) => Check::ok(format!(
+            "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode})",
+            bwrap.display()
+        )),
+        Ok(SandboxChoice::Unsandboxed(why)) if mode == SandboxMode::Off => Check::warn(
+            format!("agent sandbox: none, the agent runs unsandboxed ({why})"),
+            "set AGENT_SANDBOX=auto (or bwrap) to confine the agent with bubblewrap",
+        ),
+        Ok(SandboxChoice::Unsandboxed(why)) => Check::warn(
+            format!(
+                "agent sandbox: none, the agent runs unsandboxed (AGENT_SANDBOX={mode}): {why}"
+            ),
+            SANDBOX_FIX,
+        ),
+        Err(why) => Check::fail(
+            format!("agent sandbox: AGENT_SANDBOX=bwrap but {why}; runs are refused"),
+            SANDBOX_FIX,
+        ),
+    }
 }
 
 async fn check_database(settings: &Settings) -> Check {

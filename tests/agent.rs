@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fixture::{Fixture, eventually, is_dead};
-use metagpt_bot::agent::{AgentError, Flow, MetagptCost, run};
+use metagpt_bot::agent::{AgentError, Flow, MetagptCost, SandboxMode, run};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
@@ -94,6 +94,8 @@ async fn the_time_limit_stops_the_run() {
     let fx = Fixture::new();
     let mut request = fx.request("FAKE_SLEEP");
     request.timeout = Duration::from_secs(2);
+    // Host pids: the sandboxed variant is in tests/agent_sandbox.rs.
+    request.options.sandbox = SandboxMode::Off;
     let err = run(request, CancellationToken::new())
         .await
         .expect_err("times out");
@@ -116,7 +118,10 @@ async fn the_time_limit_stops_the_run() {
 async fn cancellation_kills_the_whole_process_group() {
     let fx = Fixture::new();
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(run(fx.request("FAKE_SLEEP"), cancel.clone()));
+    let mut request = fx.request("FAKE_SLEEP");
+    // Host pids: the sandboxed variant is in tests/agent_sandbox.rs.
+    request.options.sandbox = SandboxMode::Off;
+    let task = tokio::spawn(run(request, cancel.clone()));
     let started = fx.dump_path("child.pid");
     assert!(
         eventually(Duration::from_secs(30), || started.exists()).await,

@@ -129,7 +129,12 @@ fn settings(
         ),
         ("LLM_API_KEY", key),
     ];
-    for name in ["METAGPT_PYTHON", "LLM_PRICE_PROMPT", "LLM_PRICE_COMPLETION"] {
+    for name in [
+        "METAGPT_PYTHON",
+        "LLM_PRICE_PROMPT",
+        "LLM_PRICE_COMPLETION",
+        "AGENT_SANDBOX",
+    ] {
         if let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) {
             pairs.push((name, value));
         }

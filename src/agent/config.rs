@@ -20,6 +20,8 @@ use super::job::JobFiles;
 pub(crate) struct PrivateDir {
     /// Held for its `Drop`, which deletes everything below.
     _dir: TempDir,
+    /// The directory holding everything below (the agent may write it).
+    pub root: PathBuf,
     pub home: PathBuf,
     pub project_root: PathBuf,
     pub wrapper: PathBuf,
@@ -66,6 +68,7 @@ impl PrivateDir {
         )?;
         Ok(Self {
             files: JobFiles::in_dir(&job_dir),
+            root: dir.path().to_path_buf(),
             _dir: dir,
             home,
             project_root,

@@ -26,6 +26,13 @@ pub enum AgentError {
     )]
     BadSourceDir { source_dir: PathBuf },
 
+    #[error(
+        "the agent must run in a bubblewrap sandbox (AGENT_SANDBOX=bwrap) but {why}; nothing was run. \
+         To fix: {}",
+        super::sandbox::FIX
+    )]
+    SandboxUnavailable { why: String },
+
     #[error("cannot prepare the agent's private directory: {0}")]
     Setup(#[source] std::io::Error),
 

@@ -23,18 +23,27 @@
 //!   the last [`output::TAIL_LINES`] are kept for error messages.
 //! - Success means the wrapper wrote `status: "ok"` *and* exited 0; anything else is an [`AgentError`]
 //!   that says what happened and what to do.
+//! - Unless `AGENT_SANDBOX` is `off` (or `auto` finds no working `bwrap`), the agent runs inside
+//!   bubblewrap and sees only the system, its interpreter, its repository and its private directory
+//!   (`bwrap.rs`, `sandbox.rs`): not the App's key, settings or database, nor other issues' work trees.
 //! - MetaGPT's own cost counters are reported apart ([`MetagptCost`]); the gateway's ledger is the truth.
 
+mod bwrap;
 mod config;
 mod error;
 mod job;
 mod output;
 mod process;
 mod run;
+mod sandbox;
 
 pub use error::AgentError;
 pub use job::{Flow, MetagptCost};
 pub use run::{AgentOptions, AgentOutcome, AgentRun, run};
+pub use sandbox::{
+    FIX as SANDBOX_FIX, SandboxChoice, SandboxMode, choose as choose_sandbox,
+    select as select_sandbox,
+};
 
 /// The Python wrapper run by MetaGPT's interpreter (Python 3.11, metagpt 0.8.2).
 pub const WRAPPER_PY: &str = include_str!("wrapper.py");

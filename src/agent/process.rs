@@ -5,6 +5,9 @@
 //! [`allowed_env`]; the child leads a new process group and the whole group is killed on timeout, on
 //! cancellation, when the run is dropped, and after a normal exit (stray grandchildren of QA's test
 //! runs do not outlive the run).
+//! - With a [`Sandbox`] the child is `bwrap … -- <python> <args>` under the same environment and group;
+//!   the agent inside cannot outlive it (`--die-with-parent`, its own PID namespace), so killing the
+//!   group still ends every process of the run.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ use tokio::io::BufReader;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
+use super::bwrap::{self, Sandbox};
 use super::output::{Sink, Tail, pump};
 
 /// How long the output pumps may drain after the process group was killed.
@@ -29,6 +33,8 @@ pub(crate) struct Spec<'a> {
     pub project_root: &'a Path,
     pub run_id: &'a str,
     pub secret: &'a str,
+    /// Run inside this sandbox; `None` runs the interpreter directly.
+    pub sandbox: Option<Sandbox>,
 }
 
 /// How the process ended.
@@ -85,7 +91,17 @@ pub(crate) async fn run(
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> std::io::Result<(End, Vec<String>)> {
-    let mut command = Command::new(spec.python);
+    let mut command = match &spec.sandbox {
+        Some(sandbox) => {
+            let mut command = Command::new(&sandbox.bwrap);
+            command
+                .args(bwrap::args(sandbox, spec.cwd))
+                .arg("--")
+                .arg(spec.python);
+            command
+        }
+        None => Command::new(spec.python),
+    };
     command
         .args(&spec.args)
         .current_dir(spec.cwd)

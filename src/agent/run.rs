@@ -4,16 +4,19 @@
 //! config and result files live in the run's private directory, which is removed when the run ends; the
 //! outcome is `Ok` only when the wrapper reported `status: "ok"` and exited 0.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
+use super::bwrap::Sandbox;
 use super::config::{LlmConfig, PrivateDir, write_private};
 use super::error::AgentError;
 use super::job::{Flow, Job, MetagptCost, PricePer1k, Status, WrapperResult, read_result};
 use super::process::{self, End, Spec};
+use super::sandbox::{self, SandboxMode};
 use crate::gateway::Price;
 use crate::trigger::Kind;
 
@@ -26,6 +29,8 @@ pub struct AgentOptions {
     pub run_tests: bool,
     /// MetaGPT's own budget in USD (checked between rounds); the gateway enforces the real one.
     pub investment_usd: f64,
+    /// Whether the agent runs inside bubblewrap (`AGENT_SANDBOX`).
+    pub sandbox: SandboxMode,
 }
 
 impl Default for AgentOptions {
@@ -35,6 +40,7 @@ impl Default for AgentOptions {
             code_review: true,
             run_tests: true,
             investment_usd: 3.0,
+            sandbox: SandboxMode::Auto,
         }
     }
 }
@@ -95,6 +101,8 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
             source_dir: dir.clone(),
         });
     }
+    let bwrap = sandbox::select(request.options.sandbox)
+        .map_err(|why| AgentError::SandboxUnavailable { why })?;
     let repo = std::path::absolute(&request.repo).map_err(AgentError::Setup)?;
     let trace_path = std::path::absolute(&request.trace_path).map_err(AgentError::Setup)?;
     let llm = LlmConfig {
@@ -105,6 +113,12 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
     };
     let private = PrivateDir::create(&repo, &llm, super::WRAPPER_PY).map_err(AgentError::Setup)?;
     write_job(&request, &repo, &trace_path, &private).map_err(AgentError::Setup)?;
+    let sandbox = match bwrap {
+        Some(bwrap) => Some(
+            sandboxed(bwrap, &python, &repo, &trace_path, &private).map_err(AgentError::Setup)?,
+        ),
+        None => None,
+    };
 
     let spec = Spec {
         python: &python,
@@ -117,6 +131,7 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         project_root: &private.project_root,
         run_id: &request.run_id,
         secret: request.token.expose_secret(),
+        sandbox,
     };
     tracing::info!(run_id = %request.run_id, repo = %repo.display(), kind = ?request.kind, "starting MetaGPT");
     let (end, log_tail) = process::run(spec, request.timeout, &cancel)
@@ -153,6 +168,35 @@ fn is_relative_inside(dir: &Path) -> bool {
         && dir
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// The run's sandbox: it may write the repository, its private directory and the trace files (created
+/// here, empty, so they can be mounted) and nothing else.
+fn sandboxed(
+    bwrap: PathBuf,
+    python: &Path,
+    repo: &Path,
+    trace_path: &Path,
+    private: &PrivateDir,
+) -> std::io::Result<Sandbox> {
+    let reviews = trace_path.with_file_name("reviews.jsonl");
+    for file in [trace_path, &reviews] {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(file)?;
+    }
+    let writable = vec![
+        repo.into(),
+        private.root.clone(),
+        trace_path.into(),
+        reviews,
+    ];
+    Ok(Sandbox::for_run(bwrap, python, writable))
 }
 
 fn write_job(

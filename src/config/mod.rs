@@ -15,6 +15,8 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::agent::SandboxMode;
+
 mod problems;
 mod secrets;
 pub use problems::{Problem, validate_webhook_path};
@@ -46,6 +48,7 @@ pub const KEYS: &[&str] = &[
     "LLM_API_KEY",
     "LLM_PRICE_PROMPT",
     "LLM_PRICE_COMPLETION",
+    "AGENT_SANDBOX",
 ];
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/metagpt-bot.db";
@@ -79,6 +82,7 @@ struct Raw {
     llm_api_key: Option<SecretString>,
     llm_price_prompt: Option<f64>,
     llm_price_completion: Option<f64>,
+    agent_sandbox: Option<SandboxMode>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -119,6 +123,8 @@ pub struct Settings {
     pub llm_api_key: Option<SecretString>,
     pub llm_price_prompt: Option<f64>,
     pub llm_price_completion: Option<f64>,
+    /// Whether the agent runs inside bubblewrap (default `auto`).
+    pub agent_sandbox: SandboxMode,
 }
 
 impl std::fmt::Debug for Settings {
@@ -227,6 +233,7 @@ impl Settings {
             llm_api_key: raw.llm_api_key,
             llm_price_prompt: raw.llm_price_prompt,
             llm_price_completion: raw.llm_price_completion,
+            agent_sandbox: raw.agent_sandbox.unwrap_or_default(),
         }
     }
 }

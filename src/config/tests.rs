@@ -68,3 +68,16 @@ fn file_keys_are_checked_and_env_wins() {
     let err = Settings::load(Some(&path)).unwrap_err();
     assert!(err.contains("PROT"), "{err}");
 }
+
+#[test]
+fn agent_sandbox_defaults_to_auto_and_names_its_key_when_wrong() {
+    let s = Settings::from_pairs([]).unwrap();
+    assert_eq!(s.agent_sandbox, SandboxMode::Auto);
+    let s = Settings::from_pairs([("AGENT_SANDBOX", "bwrap")]).unwrap();
+    assert_eq!(s.agent_sandbox, SandboxMode::Bwrap);
+    let err = Settings::from_pairs([("AGENT_SANDBOX", "docker")]).unwrap_err();
+    assert!(
+        err.contains("AGENT_SANDBOX") && err.contains("off"),
+        "{err}"
+    );
+}

@@ -1,5 +1,5 @@
-//! The LLM side of a local run, from the settings: MetaGPT's interpreter, the upstream provider and the
-//! model's price.
+//! The LLM side of a local run, from the settings: MetaGPT's interpreter and its sandbox, the upstream
+//! provider and the model's price.
 //!
 //! Invariants: every missing or wrong setting is reported at once, each with its fix, before any
 //! repository is touched; a model without a price is refused (its calls would cost 0 and the budget
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::agent::{SANDBOX_FIX, SandboxMode};
 use crate::config::{Problem, Settings};
 use crate::gateway::{
     Gateway, Price, PriceTable, Recording, RunHandle, RunOptions, UpstreamConfig,
@@ -22,6 +23,8 @@ use crate::gateway::{
 #[derive(Debug, Clone)]
 pub struct LlmSetup {
     pub python: PathBuf,
+    /// `AGENT_SANDBOX`; when it is `bwrap`, a working `bwrap` was found.
+    pub sandbox: SandboxMode,
     pub upstream: UpstreamConfig,
     pub model: String,
     pub prices: PriceTable,
@@ -98,6 +101,7 @@ pub fn resolve_for(settings: &Settings, replay: Option<&Path>) -> Result<LlmSetu
             });
             Ok(LlmSetup {
                 python,
+                sandbox: settings.agent_sandbox,
                 upstream: UpstreamConfig::offline(),
                 model,
                 prices,
@@ -178,6 +182,7 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
             let upstream = UpstreamConfig::openai(base_url, key, settings.llm_api_type.clone());
             Ok(LlmSetup {
                 python,
+                sandbox: settings.agent_sandbox,
                 upstream,
                 model,
                 prices,
@@ -189,8 +194,14 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
     }
 }
 
-/// `METAGPT_PYTHON`, checked.
+/// `METAGPT_PYTHON` and `AGENT_SANDBOX`, checked.
 fn python(settings: &Settings, problems: &mut Vec<Problem>) -> Option<PathBuf> {
+    if let Err(why) = crate::agent::select_sandbox(settings.agent_sandbox) {
+        problems.push(Problem::new(
+            format!("AGENT_SANDBOX=bwrap but {why}"),
+            SANDBOX_FIX,
+        ));
+    }
     match &settings.metagpt_python {
         Some(path) if path.is_file() => Some(path.clone()),
         Some(path) => {

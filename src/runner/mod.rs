@@ -166,6 +166,7 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
             code_review: plan.settings.code_review,
             run_tests: plan.settings.run_tests,
             investment_usd: plan.settings.max_cost_usd,
+            sandbox: plan.llm.sandbox,
         },
         gateway_url: gateway.base_url(),
         token: handle.token().clone(),
