@@ -24,6 +24,8 @@ mod first_run;
 mod guards;
 #[path = "app/iterations.rs"]
 mod iterations;
+#[path = "app/labels.rs"]
+mod labels;
 
 use world::{FULL_NAME, ISSUE, World};
 

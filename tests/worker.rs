@@ -116,6 +116,7 @@ async fn enqueue(queue: &Queue, delivery: &str, issue: u64) -> i64 {
             issue,
             Action::Run {
                 kind: Kind::Requirement,
+                label: None,
             },
         ),
     )

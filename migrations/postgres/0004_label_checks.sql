@@ -1,0 +1,13 @@
+-- Label checks (action 'label') are control jobs like `/metagpt stop` (action 'stop'): another label than
+-- the default trigger label is checked against the repository's `.github/metagpt.yml` beside the issue's
+-- runs, so neither index counts it. The control actions are listed once in the code
+-- (`trigger::CONTROL_ACTIONS`, `queue::sql::control_actions!`); a test keeps this file equal to them.
+
+DROP INDEX jobs_one_running_per_issue;
+CREATE UNIQUE INDEX jobs_one_running_per_issue ON jobs (repo_id, issue_number)
+    WHERE state = 'running' AND action NOT IN ('stop', 'label');
+
+-- `jobs_waiting` comes with 0003; IF EXISTS keeps this migration valid on its own.
+DROP INDEX IF EXISTS jobs_waiting;
+CREATE INDEX jobs_waiting ON jobs (repo_id, issue_number, id)
+    WHERE state IN ('queued', 'running') AND action NOT IN ('stop', 'label');
