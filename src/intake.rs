@@ -8,6 +8,10 @@
 //!   request is a run; a bugfix run when the issue also carries a bug label, else a requirement run.
 //!   Adding a bug label to an issue that already has the trigger label does nothing: the kind is read when
 //!   the trigger label is added (remove and re-add it to run again as a bugfix).
+//! - Any other label on an open issue is, in the App ([`IntakeConfig::label_checks`]), a label check: a
+//!   control job that later reads the repository's `.github/metagpt.yml`, whose `trigger_label` may name
+//!   that label. Intake cannot read the file itself (no API call before the answer). The Action decides
+//!   with its `trigger-label` input alone and ignores other labels.
 //! - `issue_comment.created` (never `edited` or `deleted`) with a `/metagpt` command (see
 //!   [`crate::command`]) on an issue or a pull request is an iterate / retry / stop trigger, unless the bot
 //!   wrote the comment: its App id, its login, or its hidden marker [`BOT_MARKER`] in the body.
@@ -37,6 +41,9 @@ pub struct IntakeConfig {
     pub app_id: Option<u64>,
     /// The bot's login (e.g. `metagpt-bot[bot]`), to recognise its own comments.
     pub bot_login: Option<String>,
+    /// Whether another label than `trigger_label` becomes a label check (the App, which honours the
+    /// repository's `trigger_label`) or is ignored (the Action).
+    pub label_checks: bool,
 }
 
 impl Default for IntakeConfig {
@@ -48,6 +55,7 @@ impl Default for IntakeConfig {
             bugfix_labels: vec!["bug".to_owned(), "bugfix".to_owned()],
             app_id: None,
             bot_login: None,
+            label_checks: true,
         }
     }
 }
@@ -78,7 +86,7 @@ pub fn decide(config: &IntakeConfig, delivery_id: &str, event: &WebhookEvent) ->
     }
 }
 
-/// `issues`: only `labeled` with the trigger label starts a run.
+/// `issues`: only `labeled` starts work: a run for the trigger label, a label check for another label.
 pub fn decide_issues(config: &IntakeConfig, delivery_id: &str, event: &IssuesEvent) -> Decision {
     if event.action != "labeled" {
         return Decision::Ignore(format!("issues.{} is not a trigger", event.action));
@@ -87,7 +95,8 @@ pub fn decide_issues(config: &IntakeConfig, delivery_id: &str, event: &IssuesEve
         return Decision::Ignore("issues.labeled without a label".to_owned());
     };
     let issue = &event.issue;
-    if !label.name.eq_ignore_ascii_case(&config.trigger_label) {
+    let is_trigger = label.name.eq_ignore_ascii_case(&config.trigger_label);
+    if !is_trigger {
         if is_bug_label(config, &label.name) && issue.has_label(&config.trigger_label) {
             return Decision::Ignore(format!(
                 "bug label `{}` added to an issue that already has `{}`: the kind is read when the trigger \
@@ -95,10 +104,12 @@ pub fn decide_issues(config: &IntakeConfig, delivery_id: &str, event: &IssuesEve
                 label.name, config.trigger_label, config.trigger_label
             ));
         }
-        return Decision::Ignore(format!(
-            "label `{}` is not the trigger label `{}`",
-            label.name, config.trigger_label
-        ));
+        if !config.label_checks {
+            return Decision::Ignore(format!(
+                "label `{}` is not the trigger label `{}`",
+                label.name, config.trigger_label
+            ));
+        }
     }
     if issue.is_pull_request() {
         return Decision::Ignore(format!(
@@ -109,12 +120,21 @@ pub fn decide_issues(config: &IntakeConfig, delivery_id: &str, event: &IssuesEve
     if !issue.is_open() {
         return Decision::Ignore(format!("issue #{} is {}", issue.number, issue.state));
     }
-    let kind = if issue.labels.iter().any(|l| is_bug_label(config, &l.name)) {
-        Kind::Bugfix
+    let action = if is_trigger {
+        let kind = if issue.labels.iter().any(|l| is_bug_label(config, &l.name)) {
+            Kind::Bugfix
+        } else {
+            Kind::Requirement
+        };
+        Action::Run {
+            kind,
+            label: Some(label.name.clone()),
+        }
     } else {
-        Kind::Requirement
+        Action::Label {
+            label: label.name.clone(),
+        }
     };
-    let action = Action::Run { kind };
     Decision::Trigger(trigger(
         delivery_id,
         event.installation.as_ref(),

@@ -5,8 +5,9 @@
 //! - The process starts even when App settings are incomplete: it then logs every problem with its fix,
 //!   `/readyz` answers 503 with the same list, and no worker starts (a worker without credentials could
 //!   only fail jobs). Deliveries are still recorded, so nothing GitHub sends meanwhile is lost.
-//! - Where run workers start, the control loop starts beside them (one `/metagpt stop` at a time, see
-//!   [`StopHandler`]); with `WORKERS=0` or without App credentials neither starts.
+//! - Where run workers start, the control loop starts beside them (one `/metagpt stop` or label check at a
+//!   time, see [`ControlJobs`]); with `WORKERS=0` or without App credentials neither starts.
+//! - The App honours each repository's `trigger_label` (`Context::honour_trigger_label`).
 //! - Start-up reconciles the queue before any worker claims: jobs left running by a previous process are
 //!   queued again (see [`Queue::reconcile_on_start`]).
 //! - Shutdown (SIGTERM or SIGINT): the listener stops accepting and in-flight requests finish; workers stop
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Settings, redact_url};
 use crate::github::GitHubApp;
 use crate::intake::IntakeConfig;
-use crate::pipeline::{Context, Pipeline, StopHandler, announce_queued};
+use crate::pipeline::{Context, ControlJobs, Pipeline, announce_queued};
 use crate::queue::{Queue, QueueOptions};
 use crate::server::{self, AppState};
 use crate::worker::{self, WorkerOptions, Workers};
@@ -149,6 +150,7 @@ fn start_workers(
     let context = match Context::new(settings.work_dir.clone(), llm, settings.run_timeout) {
         Ok(mut context) => {
             context.queue = Some(queue.clone());
+            context.honour_trigger_label = true;
             Arc::new(context)
         }
         Err(e) => {
@@ -169,7 +171,7 @@ fn start_workers(
     );
     workers.spawn_control(
         queue.clone(),
-        Arc::new(StopHandler::new(github, queue)),
+        Arc::new(ControlJobs::new(github, queue, wake.clone())),
         wake,
     );
     Some(workers)

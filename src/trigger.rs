@@ -7,6 +7,9 @@
 //! - The sender is kept by numeric id: permission checks use the id, never the login.
 //! - A trigger is plain data (serde) so the queue can persist it as JSON and a worker can rebuild it.
 //!   Renaming a variant or field is a migration: stored rows use these names.
+//! - Actions come in two classes: run actions (the pipeline, one at a time per issue) and control actions
+//!   ([`CONTROL_ACTIONS`]: short jobs beside the runs, see [`crate::queue`]). [`Action::is_control`] and
+//!   the queue's SQL read that one list.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,15 +25,29 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
-    /// `issues.labeled` with the trigger label: a first (or repeated) run of the issue.
-    Run { kind: Kind },
+    /// `issues.labeled` with the trigger label: a first (or repeated) run of the issue. `label` is the
+    /// label that was added; the App runs only when it is still the repository's `trigger_label` (rows
+    /// stored before the field existed have none and run as they did).
+    Run {
+        kind: Kind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
     /// `/metagpt <feedback>`: another iteration on the same branch with that feedback.
     Iterate { feedback: String, comment_id: u64 },
     /// `/metagpt retry`: the last run again.
     Retry { comment_id: u64 },
     /// `/metagpt stop`: cancel the queued or running run of the issue.
     Stop { comment_id: u64 },
+    /// `issues.labeled` with another label than the default trigger label: the App checks, after the
+    /// webhook was answered, whether it is the repository's `trigger_label` (`.github/metagpt.yml`) and
+    /// then enqueues the run. A control action.
+    Label { label: String },
 }
+
+/// The [`Action::name`]s of control actions: jobs that neither wait behind an issue's run nor are waited
+/// for. The queue's SQL lists the same names (`queue::sql`; a test keeps them equal).
+pub const CONTROL_ACTIONS: [&str; 2] = ["stop", "label"];
 
 impl Action {
     /// A short stable name, used in logs, metrics labels and the jobs table.
@@ -40,7 +57,13 @@ impl Action {
             Action::Iterate { .. } => "iterate",
             Action::Retry { .. } => "retry",
             Action::Stop { .. } => "stop",
+            Action::Label { .. } => "label",
         }
+    }
+
+    /// Whether this is a control action (see [`CONTROL_ACTIONS`]).
+    pub fn is_control(&self) -> bool {
+        CONTROL_ACTIONS.contains(&self.name())
     }
 }
 
@@ -83,5 +106,47 @@ impl Trigger {
     /// The issue whose runs this trigger lines up with (one run per issue at a time).
     pub fn work_issue(&self) -> u64 {
         self.work_issue.unwrap_or(self.issue_number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_and_label_checks_are_control_actions_and_runs_are_not() {
+        let control = [
+            Action::Stop { comment_id: 1 },
+            Action::Label { label: "ai".into() },
+        ];
+        assert!(control.iter().all(Action::is_control));
+        let runs = [
+            Action::Run {
+                kind: Kind::Bugfix,
+                label: None,
+            },
+            Action::Retry { comment_id: 1 },
+            Action::Iterate {
+                feedback: "more".into(),
+                comment_id: 1,
+            },
+        ];
+        assert!(!runs.iter().any(Action::is_control));
+    }
+
+    #[test]
+    fn a_run_stored_before_labels_were_kept_still_reads() {
+        let stored = r#"{"type":"run","kind":"bugfix"}"#;
+        let action: Action = serde_json::from_str(stored).expect("old row");
+        assert_eq!(
+            action,
+            Action::Run {
+                kind: Kind::Bugfix,
+                label: None
+            }
+        );
+        let check = Action::Label { label: "ai".into() };
+        let json = serde_json::to_string(&check).expect("json");
+        assert_eq!(json, r#"{"type":"label","label":"ai"}"#);
     }
 }

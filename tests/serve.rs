@@ -189,6 +189,7 @@ async fn a_job_left_running_by_a_dead_process_runs_again_at_start() {
             sender_login: "alice".into(),
             action: metagpt_bot::trigger::Action::Run {
                 kind: metagpt_bot::trigger::Kind::Requirement,
+                label: None,
             },
         };
         let delivery = metagpt_bot::queue::DeliveryRecord {

@@ -35,13 +35,14 @@ async fn assert_ignored(harness: &Harness, event: &str, payload: serde_json::Val
 #[tokio::test]
 async fn labels_that_are_not_triggers_are_ignored() {
     let harness = Harness::new().await;
-    assert_ignored(
-        &harness,
-        "issues",
-        with_installation(fixture("issues.labeled"), 42),
-        "not the trigger label",
-    )
-    .await;
+    // Another label is a label check (webhook_triggers.rs), but not on a closed issue or a pull request.
+    let mut closed = labeled("documentation", &["documentation"]);
+    set(&mut closed, "/issue/state", json!("closed"));
+    assert_ignored(&harness, "issues", closed, "is closed").await;
+    let mut pr = labeled("documentation", &["documentation"]);
+    pr["issue"]["pull_request"] =
+        json!({"url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1"});
+    assert_ignored(&harness, "issues", pr, "pull request").await;
     assert_ignored(
         &harness,
         "issues",
@@ -56,6 +57,18 @@ async fn labels_that_are_not_triggers_are_ignored() {
     pr["issue"]["pull_request"] =
         json!({"url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1"});
     assert_ignored(&harness, "issues", pr, "pull request").await;
+}
+
+#[tokio::test]
+async fn without_label_checks_another_label_is_ignored() {
+    let harness = Harness::with_config(|config| config.label_checks = false).await;
+    assert_ignored(
+        &harness,
+        "issues",
+        with_installation(fixture("issues.labeled"), 42),
+        "not the trigger label",
+    )
+    .await;
 }
 
 #[tokio::test]

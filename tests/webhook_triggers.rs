@@ -50,6 +50,7 @@ async fn trigger_label_enqueues_a_persisted_requirement_run() {
         sender_login: "Codertocat".to_owned(),
         action: Action::Run {
             kind: Kind::Requirement,
+            label: Some("metagpt".to_owned()),
         },
     };
     assert_eq!(job.trigger, expected);
@@ -76,7 +77,53 @@ async fn trigger_label_on_an_issue_with_a_bug_label_is_a_bugfix_in_any_case() {
         .await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
     let job = harness.claim_persisted().await.expect("job persisted");
-    assert_eq!(job.trigger.action, Action::Run { kind: Kind::Bugfix });
+    assert_eq!(
+        job.trigger.action,
+        Action::Run {
+            kind: Kind::Bugfix,
+            label: Some("MetaGPT".to_owned())
+        }
+    );
+}
+
+#[tokio::test]
+async fn another_label_is_stored_as_a_label_check_that_no_run_worker_takes() {
+    let harness = Harness::new().await;
+    let delivery = delivery_id();
+    let answer = harness
+        .deliver_as(
+            "issues",
+            &delivery,
+            &labeled("documentation", &["documentation"]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    assert_eq!(answer.json()["outcome"], "accepted");
+    assert_eq!(answer.json()["action"], "label");
+    assert_eq!(answer.json()["queued_behind"], 0);
+    let job_id = answer.json()["job_id"]
+        .as_i64()
+        .expect("the check's job id");
+    assert!(
+        harness.claim_persisted().await.is_none(),
+        "a run worker never takes a label check"
+    );
+    let check = harness
+        .reopen()
+        .await
+        .claim_control("control", std::time::Duration::from_secs(60))
+        .await
+        .expect("claim")
+        .expect("the control loop takes it");
+    assert_eq!(check.id, job_id);
+    assert_eq!(
+        check.trigger.action,
+        Action::Label {
+            label: "documentation".to_owned()
+        }
+    );
+    assert_eq!(check.trigger.issue_number, 1);
+    assert_eq!(check.trigger.installation_id, Some(42));
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! webhook intake makes ([`crate::intake::decide`]).
 //!
 //! Invariants:
-//! - Same rules as the App: `issues.labeled` with the trigger label (the `trigger-label` input) and
+//! - Same rules as the App: `issues.labeled` with the trigger label (the `trigger-label` input; other
+//!   labels are nothing to do, where the App checks them against `.github/metagpt.yml`) and
 //!   `issue_comment.created` with a `/metagpt` command outside quotes and code, not written by the bot.
 //!   The bot here is the job token's identity `github-actions[bot]`, plus the hidden marker every bot
 //!   comment carries (which also covers a personal token passed as `github-token`).
@@ -68,6 +69,8 @@ impl ActionEnv {
         IntakeConfig {
             trigger_label: self.trigger_label.clone(),
             bot_login: Some(ACTIONS_BOT_LOGIN.to_owned()),
+            // The `trigger-label` input decides; other labels are nothing to do.
+            label_checks: false,
             ..IntakeConfig::default()
         }
     }

@@ -71,7 +71,8 @@ fn the_trigger_label_starts_a_requirement_run_without_an_installation() {
     assert_eq!(
         trigger.action,
         Action::Run {
-            kind: Kind::Requirement
+            kind: Kind::Requirement,
+            label: Some("metagpt".into())
         }
     );
     assert_eq!(trigger.installation_id, None);
@@ -84,7 +85,13 @@ fn the_trigger_label_starts_a_requirement_run_without_an_installation() {
 #[test]
 fn a_bug_label_makes_it_a_bugfix_and_the_label_input_is_honoured() {
     let trigger = trigger(decide_for("issues", &labeled("AI", &["ai", "bug"]), "ai"));
-    assert_eq!(trigger.action, Action::Run { kind: Kind::Bugfix });
+    assert_eq!(
+        trigger.action,
+        Action::Run {
+            kind: Kind::Bugfix,
+            label: Some("AI".into())
+        }
+    );
 }
 
 #[test]
@@ -161,7 +168,8 @@ fn trigger_is_none_when_there_is_nothing_to_do() {
     assert_eq!(
         trigger.action,
         Action::Run {
-            kind: Kind::Requirement
+            kind: Kind::Requirement,
+            label: Some("metagpt".into())
         }
     );
 }

@@ -1,8 +1,11 @@
-//! The order of a GitHub run: acknowledge → authorise → read the repository's settings and the issue →
+//! The order of a GitHub run: [`label::gate`] → acknowledge → authorise → read the repository's settings
+//! and the issue →
 //! progress comment → checkout → MetaGPT (the shared [`runner`]) → push → pull request → check run →
 //! progress comment done.
 //!
 //! Invariants:
+//! - Nothing is visible on GitHub for a label run whose label is not the repository's trigger label: it
+//!   ends at the gate, before the acknowledgement.
 //! - A comment trigger runs only for a sender whose permission, checked by numeric user id, is write,
 //!   maintain or admin; anyone else gets one short reply and nothing runs.
 //! - A comment on a pull request runs only on the bot's own PRs (head `metagpt/issue-<N>` in the same
@@ -17,14 +20,16 @@
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::acknowledge::{acknowledge, describe};
 use super::checkout::{self, Checkout, CheckoutError};
+use super::label::{self, Gate, RepoSettings};
 use super::progress::{self, ProgressComment, Status};
 use super::request;
 use super::target::{Resolved, reply, resolve};
 use super::{Context, Failure, publish, session::Session};
 use crate::evidence::RunTarget;
 use crate::gateway::CacheOptions;
-use crate::github::{ReactionTarget, add_reaction, get_issue, get_repository};
+use crate::github::get_issue;
 use crate::runner::{self, Plan};
 use crate::trigger::{Action, Trigger};
 use crate::workspace::CommitSubject;
@@ -48,6 +53,13 @@ pub async fn handle(
 ) -> Result<Value, Failure> {
     let client = session.client();
     let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
+    let read = match label::gate(ctx, client, trigger).await? {
+        Gate::Open(read) => read,
+        Gate::Closed(reason) => {
+            tracing::info!(%reason, "not this repository's trigger label; nothing to do");
+            return Ok(json!({ "skipped": reason }));
+        }
+    };
     acknowledge(session, trigger).await;
     let resolved = match resolve(client, trigger).await? {
         Resolved::Run(issue_number) => issue_number,
@@ -61,9 +73,10 @@ pub async fn handle(
         reply(client, trigger, reason).await?;
         return Ok(json!({ "refused": reason }));
     }
-    let repository = get_repository(client, owner, name)
-        .await
-        .map_err(Failure::github)?;
+    let RepoSettings { repository, config } = match read {
+        Some(read) => *read,
+        None => label::read(client, owner, name).await?,
+    };
     let issue = get_issue(client, owner, name, resolved)
         .await
         .map_err(Failure::github)?;
@@ -71,7 +84,7 @@ pub async fn handle(
         .await
         .map_err(Failure::github)?
         .counting(ctx.queue.clone(), trigger.repo.id);
-    let config = match super::settings::read(client, owner, name, &repository).await? {
+    let config = match config {
         Ok(config) => config,
         Err(problem) => {
             let hint =
@@ -144,7 +157,9 @@ pub async fn handle(
                 feedback,
             ),
             Action::Retry { .. } => request::for_retry(workspace.root(), kind, &issue),
-            Action::Run { .. } | Action::Stop { .. } => request::from_issue(&issue),
+            Action::Run { .. } | Action::Stop { .. } | Action::Label { .. } => {
+                request::from_issue(&issue)
+            }
         };
         progress
             .show(&Status::Running {
@@ -229,28 +244,4 @@ pub async fn handle(
         .show(&Status::Done(published.done(&what, &outcome)))
         .await;
     Ok(published.record(&outcome))
-}
-
-/// A 👀 on the trigger (the labelled issue, or the comment). Best effort.
-async fn acknowledge(session: &Session, trigger: &Trigger) {
-    let target = match &trigger.action {
-        Action::Run { .. } => ReactionTarget::Issue(trigger.issue_number),
-        Action::Iterate { comment_id, .. }
-        | Action::Retry { comment_id }
-        | Action::Stop { comment_id } => ReactionTarget::Comment(*comment_id),
-    };
-    let (owner, name) = (&trigger.repo.owner, &trigger.repo.name);
-    if let Err(error) = add_reaction(session.client(), owner, name, target, "eyes").await {
-        tracing::warn!(%error, "could not react to the trigger");
-    }
-}
-
-/// A few words for the progress comment.
-fn describe(trigger: &Trigger) -> String {
-    match &trigger.action {
-        Action::Run { .. } => format!("run for @{}'s label", trigger.sender_login),
-        Action::Iterate { .. } => format!("iteration asked by @{}", trigger.sender_login),
-        Action::Retry { .. } => format!("retry asked by @{}", trigger.sender_login),
-        Action::Stop { .. } => format!("stop asked by @{}", trigger.sender_login),
-    }
 }

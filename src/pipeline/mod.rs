@@ -9,9 +9,13 @@
 //!   queue with backoff), permanent (the repository's or the request's problem: told on the issue, not
 //!   retried), or cancelled (`/metagpt stop`).
 
+mod acknowledge;
 mod app;
 mod checkout;
+mod control;
 mod flow;
+mod label;
+mod label_check;
 mod progress;
 mod publish;
 mod pull;
@@ -24,7 +28,9 @@ mod target;
 
 pub use app::Pipeline;
 pub use checkout::work_tree;
+pub use control::ControlJobs;
 pub use flow::{JobKey, handle};
+pub use label_check::{LabelCheck, run_delivery_id};
 pub use progress::{PROGRESS_MARKER, Status};
 pub use pull::CHECK_RUN_NAME;
 pub use queued::{QUEUED_MARKER, announce as announce_queued};
@@ -61,6 +67,9 @@ pub struct Context {
     /// Where to clone from instead of the API's `clone_url` (the Action's
     /// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git`).
     pub clone_url: Option<String>,
+    /// Whether a label's run starts only when the label is the repository's `trigger_label` (the App; see
+    /// `label`). Off by default: the Action's `trigger-label` input decides at intake instead.
+    pub honour_trigger_label: bool,
 }
 
 /// Run knobs set by the face rather than the repository (the Action's inputs).
@@ -89,6 +98,7 @@ impl Context {
             overrides: None,
             clone_url: None,
             queue: None,
+            honour_trigger_label: false,
         })
     }
 

@@ -6,8 +6,8 @@
 //!   `FOR UPDATE SKIP LOCKED`; on SQLite writers are serialised by the database.
 //! - At most one run job per issue runs: the run claim skips issues with a running run job or an older
 //!   queued one, and a partial unique index refuses a second running run job should two claims ever race.
-//! - Control jobs (`stop`) are claimed apart ([`Class::Control`]), beside whatever runs on their issue, so
-//!   a stop never waits for busy run workers.
+//! - Control jobs (`stop`, `label`) are claimed apart ([`Class::Control`]), beside whatever runs on their
+//!   issue, so a stop or a label check never waits for busy run workers.
 //! - Every later write names the lease token. A worker whose lease expired and was taken again (or which
 //!   released the job) gets [`LeaseLost`] and changes nothing.
 
@@ -29,7 +29,7 @@ pub struct LeaseLost {
     pub job_id: i64,
 }
 
-/// Which jobs a claim takes: run jobs (the pipeline) or control jobs (`stop`).
+/// Which jobs a claim takes: run jobs (the pipeline) or control jobs (`stop`, `label`).
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Class {
     Run,

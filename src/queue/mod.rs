@@ -4,8 +4,10 @@
 //! - `record` answers only after the delivery (and its job, if any) has committed; concurrent callers
 //!   share one transaction through a single writer (group commit, see `writer`; on SQLite a thread with
 //!   its own connection, see `sqlite_writer`).
-//! - Two classes of jobs: run jobs (the pipeline) and control jobs (`/metagpt stop`, see `control`). A
-//!   stop is stored as a control job and applied by its worker after a permission check, never at intake.
+//! - Two classes of jobs: run jobs (the pipeline) and control jobs (the actions of
+//!   [`crate::trigger::CONTROL_ACTIONS`]: `/metagpt stop`, see `control`, and label checks). A stop is
+//!   stored as a control job and applied by its worker after a permission check, never at intake; a label
+//!   check may enqueue a run job once its worker has read the repository's settings.
 //! - A delivery id is recorded once; a redelivery starts work again only if its earlier job failed or was
 //!   cancelled (see `record`).
 //! - At most one run job per (repository, issue) is `running`, enforced by the claim query and by a
@@ -124,7 +126,7 @@ impl Queue {
         lease::claim(&self.inner.backend, lease::Class::Run, worker_id, lease).await
     }
 
-    /// Claims the oldest runnable control job (`stop`), whatever runs on its issue. `None` when there is
+    /// Claims the oldest runnable control job (`stop`, `label`), whatever runs on its issue. `None` when there is
     /// none. Ended like any job ([`Queue::complete`], [`Queue::fail`]).
     pub async fn claim_control(
         &self,

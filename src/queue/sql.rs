@@ -8,8 +8,27 @@
 //!   worker whose lease was taken over changes nothing.
 //! - Leaving `running` clears `lease_token` and `lease_expires_at` (the owner is kept for operators).
 //! - A job whose stop was requested is never put back in the queue: it ends `cancelled`.
-//! - Control jobs (`action = 'stop'`) are outside the per-issue rules: the run claim, the "ahead of you"
-//!   count and `STOP_ISSUE` skip them, and only the control claim takes them.
+//! - Control jobs (the actions of [`crate::trigger::CONTROL_ACTIONS`]: `stop`, `label`) are outside the
+//!   per-issue rules: the run claim, the "ahead of you" and "waiting" counts and `STOP_ISSUE` skip them,
+//!   and only the control claim takes them. Every statement (and migration `0004`'s partial indexes)
+//!   names them through [`control_actions!`], one list, kept equal to the Rust one by a test.
+
+/// The control actions as an SQL list, for `action IN …` / `action NOT IN …`. The partial indexes of
+/// migration `0004_label_checks` spell the same condition, `action NOT IN ('stop', 'label')`, so that the
+/// planner may use them for the statements here.
+macro_rules! control_actions {
+    () => {
+        "('stop', 'label')"
+    };
+}
+
+/// The condition "`$alias` is a run job", e.g. `run_job!("j.")`.
+macro_rules! run_job {
+    ($alias:literal) => {
+        concat!($alias, "action NOT IN ", control_actions!())
+    };
+}
+pub(super) use {control_actions, run_job};
 
 // ---- record, one delivery at a time (the set-based fast path is in `sql_batch`) ----
 
@@ -28,13 +47,19 @@ pub(super) const UPSERT_DELIVERY: &str = "INSERT INTO deliveries \
 /// $1 repo_id, $2 repo_full_name, $3 issue_number, $4 action, $5 trigger_json, $6 now, $7 delivery_id
 /// → (id, queued_behind). A control job waits behind nothing and nothing waits behind it: it counts 0 and
 /// is not counted.
-pub(super) const INSERT_JOB: &str = "INSERT INTO jobs \
+pub(super) const INSERT_JOB: &str = concat!(
+    "INSERT INTO jobs \
      (delivery_id, repo_id, repo_full_name, issue_number, action, trigger_json, state, attempts, run_after, \
       cancel_requested, created_at, updated_at) \
      VALUES ($7, $1, $2, $3, $4, $5, 'queued', 0, $6, FALSE, $6, $6) \
      RETURNING id, (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = $1 \
         AND ahead.issue_number = $3 AND ahead.state IN ('queued', 'running') AND ahead.id < jobs.id \
-        AND ahead.action <> 'stop' AND $4 <> 'stop')";
+        AND ",
+    run_job!("ahead."),
+    " AND $4 NOT IN ",
+    control_actions!(),
+    ")"
+);
 
 // ---- leases (workers) ----
 
@@ -57,17 +82,27 @@ macro_rules! claim_sql {
 /// Control jobs are invisible to this rule in both directions.
 macro_rules! run_filter {
     () => {
-        "AND j.action <> 'stop' AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.repo_id = j.repo_id \
-         AND o.issue_number = j.issue_number AND o.action <> 'stop' \
-         AND (o.state = 'running' OR (o.state = 'queued' AND o.id < j.id)))"
+        concat!(
+            "AND ",
+            run_job!("j."),
+            " AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.repo_id = j.repo_id \
+             AND o.issue_number = j.issue_number AND ",
+            run_job!("o."),
+            " AND (o.state = 'running' OR (o.state = 'queued' AND o.id < j.id)))"
+        )
     };
 }
 pub(super) const CLAIM_SQLITE: &str = claim_sql!(run_filter!(), "");
 pub(super) const CLAIM_POSTGRES: &str = claim_sql!(run_filter!(), " FOR UPDATE SKIP LOCKED");
-/// Control jobs (`stop`): the oldest, whatever runs on its issue.
-pub(super) const CLAIM_CONTROL_SQLITE: &str = claim_sql!("AND j.action = 'stop'", "");
+/// Control jobs (`stop`, `label`): the oldest, whatever runs on its issue.
+macro_rules! control_filter {
+    () => {
+        concat!("AND j.action IN ", control_actions!())
+    };
+}
+pub(super) const CLAIM_CONTROL_SQLITE: &str = claim_sql!(control_filter!(), "");
 pub(super) const CLAIM_CONTROL_POSTGRES: &str =
-    claim_sql!("AND j.action = 'stop'", " FOR UPDATE SKIP LOCKED");
+    claim_sql!(control_filter!(), " FOR UPDATE SKIP LOCKED");
 
 /// $1 id, $2 token, $3 lease_expires_at, $4 now → cancel_requested.
 pub(super) const HEARTBEAT: &str = "UPDATE jobs SET lease_expires_at = $3, updated_at = $4 \
@@ -114,11 +149,14 @@ pub(super) const REQUEUE_EXPIRED: &str = "UPDATE jobs SET \
 /// one, in one statement so a job claimed meanwhile is flagged rather than missed. Only jobs recorded
 /// before the stop ($4, the stop job's id) are touched: a trigger sent after the stop is not cancelled by it.
 /// $1 repo_id, $2 issue_number, $3 now, $4 stop job id → new states.
-pub(super) const STOP_ISSUE: &str = "UPDATE jobs SET \
+pub(super) const STOP_ISSUE: &str = concat!(
+    "UPDATE jobs SET \
      state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
      cancel_requested = TRUE, updated_at = $3 \
-     WHERE repo_id = $1 AND issue_number = $2 AND action <> 'stop' AND id < $4 \
-       AND state IN ('queued', 'running') RETURNING state";
+     WHERE repo_id = $1 AND issue_number = $2 AND ",
+    run_job!(""),
+    " AND id < $4 AND state IN ('queued', 'running') RETURNING state"
+);
 
 // ---- inspection ----
 
@@ -128,9 +166,44 @@ pub(super) const GET_DELIVERY: &str = "SELECT delivery_id, event, action, outcom
      received_at FROM deliveries WHERE delivery_id = $1";
 
 /// $1 repo_id, $2 issue_number → queued run jobs of the issue.
-pub(super) const WAITING: &str = "SELECT COUNT(*) FROM jobs WHERE repo_id = $1 AND issue_number = $2 \
-     AND state = 'queued' AND action <> 'stop'";
+pub(super) const WAITING: &str = concat!(
+    "SELECT COUNT(*) FROM jobs WHERE repo_id = $1 AND issue_number = $2 AND state = 'queued' AND ",
+    run_job!("")
+);
 
 pub(super) const GET_JOB: &str = "SELECT id, repo_full_name, issue_number, action, trigger_json, state, \
      attempts, run_after, lease_owner, cancel_requested, last_error, outcome, created_at, updated_at \
      FROM jobs WHERE id = $1";
+
+#[cfg(test)]
+mod tests {
+    use crate::trigger::CONTROL_ACTIONS;
+
+    /// The names in `control_actions!`, in order.
+    fn sql_list() -> Vec<String> {
+        control_actions!()
+            .trim_matches(|c| c == '(' || c == ')')
+            .split(", ")
+            .map(|name| name.trim_matches('\'').to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_sql_list_of_control_actions_is_the_rust_one() {
+        assert_eq!(sql_list(), CONTROL_ACTIONS);
+    }
+
+    #[test]
+    fn the_partial_indexes_leave_out_the_same_control_actions() {
+        let condition = run_job!("");
+        for migration in [
+            include_str!("../../migrations/sqlite/0003_waiting_index.sql"),
+            include_str!("../../migrations/sqlite/0004_label_checks.sql"),
+            include_str!("../../migrations/postgres/0003_waiting_index.sql"),
+            include_str!("../../migrations/postgres/0004_label_checks.sql"),
+        ] {
+            let indexes = migration.matches("CREATE ").count();
+            assert_eq!(migration.matches(condition).count(), indexes, "{migration}");
+        }
+    }
+}

@@ -6,8 +6,8 @@
 //! The batch travels as JSON array parameters; rows are read with `r.value ->> 'field'` and `CAST`; the
 //! write is one statement with data-modifying CTEs.
 //!
-//! Like `INSERT_JOB`, the "ahead of you" count leaves control jobs (`stop`) out on both sides; its terms
-//! match the partial index `jobs_waiting` (migration 0003), so the count reads only that index.
+//! Like `INSERT_JOB`, the "ahead of you" count leaves control jobs (`run_job!`) out on both sides; its terms
+//! match the partial index `jobs_waiting` (migrations 0003, 0004), so the count reads only that index.
 
 /// The `SELECT` list that turns one JSON job (`NewJob`) into a queued `jobs` row; `$3` is now.
 macro_rules! job_columns {
@@ -25,6 +25,8 @@ macro_rules! delivery_columns {
          r.value ->> 'reason'"
     };
 }
+
+use super::sql::{control_actions, run_job};
 
 /// The fast-path statements.
 pub(super) struct BatchSql {
@@ -53,10 +55,15 @@ pub(super) const POSTGRES: BatchSql = BatchSql {
         "SELECT nj.delivery_id, nj.id, \
          (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = nj.repo_id \
            AND ahead.issue_number = nj.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < nj.id \
-           AND ahead.action <> 'stop' AND nj.action <> 'stop') \
-         + (SELECT COUNT(*) FROM new_jobs peer WHERE peer.repo_id = nj.repo_id \
-           AND peer.issue_number = nj.issue_number AND peer.id < nj.id \
-           AND peer.action <> 'stop' AND nj.action <> 'stop') \
-         FROM new_jobs nj"
+           AND ",
+        run_job!("ahead."),
+        " AND ",
+        run_job!("nj."),
+        ") + (SELECT COUNT(*) FROM new_jobs peer WHERE peer.repo_id = nj.repo_id \
+           AND peer.issue_number = nj.issue_number AND peer.id < nj.id AND ",
+        run_job!("peer."),
+        " AND ",
+        run_job!("nj."),
+        ") FROM new_jobs nj"
     ),
 };

@@ -9,7 +9,8 @@
 //!   redelivery would be refused again.
 //! - Nothing slow happens here: no GitHub API call, no permission check (the worker does those). A
 //!   `/metagpt stop` is stored as a control job like any trigger (202 with its `job_id`); nothing is
-//!   cancelled before its worker has checked the sender's permission.
+//!   cancelled before its worker has checked the sender's permission. Another label than the trigger
+//!   label is stored as a control job too (a label check, 202), and nothing on GitHub hears of it.
 //! - Refusals are logged at warn with their delivery id, never with the secret or the body.
 
 use axum::Json;
@@ -60,7 +61,7 @@ async fn handle(state: &AppState, delivery: Delivery) -> Response {
         .on_queued
         .as_ref()
         .and(trigger.clone())
-        .filter(|t| !matches!(t.action, crate::trigger::Action::Stop { .. }));
+        .filter(|t| !t.action.is_control());
     let recorded = match state.queue.record(record, trigger).await {
         Ok(recorded) => recorded,
         Err(error) => {

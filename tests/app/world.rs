@@ -126,6 +126,11 @@ impl World {
         answer["job_id"].as_i64()
     }
 
+    /// Delivers a signed webhook; returns the answer's status and body as they are.
+    pub async fn deliver_answer(&self, event: &str, payload: &Value) -> (u16, Value) {
+        webhook::post_signed(&self.base, event, payload).await
+    }
+
     /// `issues.labeled` with `metagpt` on issue #5, sent by alice.
     pub fn labeled(&self) -> Value {
         let mut payload =

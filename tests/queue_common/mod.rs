@@ -9,6 +9,7 @@
 pub mod control;
 pub mod deliveries;
 pub mod failures;
+pub mod label_checks;
 pub mod workers;
 
 use std::future::Future;
@@ -42,6 +43,8 @@ macro_rules! scenarios {
             control::a_stop_is_a_control_job_claimed_beside_the_running_run_and_applied_on_demand,
             control::run_jobs_never_wait_behind_a_control_job,
             control::a_stop_leaves_runs_recorded_after_it_alone,
+            label_checks::a_label_check_never_waits_behind_a_running_run,
+            label_checks::runs_never_wait_behind_a_queued_label_check,
         );
     };
     (@each $fresh:path; $($module:ident :: $name:ident),* $(,)?) => {
@@ -103,6 +106,7 @@ pub fn trigger(delivery_id: &str, issue: u64, action: Action) -> Trigger {
 pub fn run_action() -> Action {
     Action::Run {
         kind: Kind::Requirement,
+        label: None,
     }
 }
 

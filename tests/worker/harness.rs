@@ -115,6 +115,7 @@ pub async fn enqueue(queue: &Queue, delivery: &str, issue: u64) -> i64 {
             issue,
             Action::Run {
                 kind: Kind::Requirement,
+                label: None,
             },
         ),
     )
