@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Settings, redact_url};
 use crate::github::GitHubApp;
 use crate::intake::IntakeConfig;
-use crate::pipeline::{Context, ControlJobs, Pipeline, announce_queued};
+use crate::pipeline::{Context, ControlJobs, Pipeline, announcer};
 use crate::queue::{Queue, QueueOptions};
 use crate::server::{self, AppState};
 use crate::worker::{self, WorkerOptions, Workers};
@@ -80,10 +80,7 @@ pub async fn serve_on(
     let mut state = AppState::new(intake_config(&settings), queue.clone(), metrics)
         .with_readiness(move || problems.clone());
     if let Some(github) = &github {
-        let (github, queue) = (github.clone(), queue.clone());
-        state = state.with_queued_hook(Arc::new(move |trigger, _ahead| {
-            tokio::spawn(announce_queued(github.clone(), queue.clone(), trigger));
-        }));
+        state = state.with_queued_hook(announcer::start(github.clone(), queue.clone()));
     }
     let wake = state.job_notify.clone();
     tracing::info!(address = %listener.local_addr()?, webhook_path = %settings.webhook_path, "listening");

@@ -10,6 +10,7 @@
 //!   retried), or cancelled (`/metagpt stop`).
 
 mod acknowledge;
+pub mod announcer;
 mod app;
 mod checkout;
 mod control;
@@ -33,7 +34,7 @@ pub use flow::{JobKey, handle};
 pub use label_check::{LabelCheck, run_delivery_id};
 pub use progress::{PROGRESS_MARKER, Status};
 pub use pull::CHECK_RUN_NAME;
-pub use queued::{QUEUED_MARKER, announce as announce_queued};
+pub use queued::QUEUED_MARKER;
 pub use session::{GIT_TOKEN_VALIDITY, Session};
 pub use stop::StopHandler;
 

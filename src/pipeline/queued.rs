@@ -10,9 +10,8 @@
 //!   the pipeline's own check ([`weak_sender`]), so a read-only user's `/metagpt …` never makes the bot
 //!   edit the issue (their job is refused with a reply when its turn comes). Only the App's own progress
 //!   comment is edited, never one another bot planted with the marker.
-//! - Announcing is best effort and runs after the webhook was answered: it never delays or fails intake.
-
-use std::sync::Arc;
+//! - Announcing is best effort and runs after the webhook was answered, through the `announcer`, which
+//!   rate-limits it per issue: it never delays or fails intake.
 
 use octocrab::Octocrab;
 
@@ -44,20 +43,25 @@ pub fn with_note(body: &str, waiting: i64) -> String {
     )
 }
 
-/// Refreshes the note of `trigger`'s issue after `trigger` was queued behind another run.
-pub async fn announce(github: Arc<GitHubApp>, queue: Queue, trigger: Trigger) {
-    if let Err(error) = try_announce(&github, &queue, &trigger).await {
-        tracing::warn!(issue = trigger.work_issue(), %error, "could not announce a queued run");
-    }
+/// Refreshes the note of `trigger`'s issue after `trigger` was queued behind another run. Answers
+/// `false` only when its sender may not run the bot (the announcer then tries the next sender of its
+/// group); a failure is logged, and answers `true`: trying again now would fail alike.
+pub async fn announce(github: &GitHubApp, queue: &Queue, trigger: &Trigger) -> bool {
+    try_announce(github, queue, trigger)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(issue = trigger.work_issue(), %error, "could not announce a queued run");
+            true
+        })
 }
 
 async fn try_announce(
     github: &GitHubApp,
     queue: &Queue,
     trigger: &Trigger,
-) -> Result<(), GitHubError> {
+) -> Result<bool, GitHubError> {
     let Some(installation) = trigger.installation_id else {
-        return Ok(());
+        return Ok(true);
     };
     let client = github.installation(installation).await?;
     if let Some(permission) = weak_sender(&client, trigger).await? {
@@ -65,9 +69,10 @@ async fn try_announce(
             issue = trigger.work_issue(), sender = %trigger.sender_login, %permission,
             "not announcing a request its sender may not make"
         );
-        return Ok(());
+        return Ok(false);
     }
-    refresh(&client, queue, trigger, &OwnAuthor::App(github.app_id())).await
+    refresh(&client, queue, trigger, &OwnAuthor::App(github.app_id())).await?;
+    Ok(true)
 }
 
 /// Rewrites the note of the issue's progress comment, if there is one (the running run creates it

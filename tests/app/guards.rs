@@ -70,6 +70,23 @@ async fn a_run_asked_during_a_run_is_announced_and_a_stop_ends_both_pushing_noth
     })
     .await;
 
+    // A burst behind it is announced once, coalesced, with the final count: not one lookup per request.
+    let lookups = || comment_lookups(&world);
+    let before = lookups();
+    let mut burst = Vec::new();
+    for _ in 0..4 {
+        burst.push(world.deliver("issues", &world.labeled()).await.unwrap());
+    }
+    progress_until(&world, |b| {
+        b.contains("5 more requests for this issue wait behind this run")
+    })
+    .await;
+    let burst_lookups = lookups() - before;
+    assert!(
+        burst_lookups <= 2,
+        "{burst_lookups} comment lookups for a burst of 4"
+    );
+
     let stop = world.comment(alice(), "/metagpt stop", None);
     world
         .deliver("issue_comment", &stop)
@@ -78,12 +95,21 @@ async fn a_run_asked_during_a_run_is_announced_and_a_stop_ends_both_pushing_noth
     // A stop ends the running run (its agent is killed) and cancels the one waiting behind it.
     let stopped = world.wait_for(first, JobState::Cancelled).await;
     assert_eq!(stopped.attempts, 1);
-    world.wait_for(second, JobState::Cancelled).await;
+    for job in std::iter::once(second).chain(burst) {
+        world.wait_for(job, JobState::Cancelled).await;
+    }
     let body = progress_until(&world, |b| b.contains("**Stopped**")).await;
     assert!(body.contains("Nothing was pushed"), "{body}");
     assert!(world.branch_head(BRANCH).is_none(), "nothing pushed");
     assert!(world.github.state().pulls_of(FULL_NAME).is_empty());
     world.github.assert_no_unexpected();
+}
+
+/// How many times the issue's comments were listed (each progress-comment lookup lists them).
+fn comment_lookups(world: &World) -> usize {
+    let path = format!("/repos/{FULL_NAME}/issues/{ISSUE}/comments");
+    let listed = |r: &fake_github::LoggedRequest| r.method == "GET" && r.path.starts_with(&path);
+    world.github.requests().iter().filter(|r| listed(r)).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
