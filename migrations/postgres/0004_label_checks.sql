@@ -1,6 +1,6 @@
 -- Label checks (action 'label') are control jobs like `/metagpt stop` (action 'stop'): another label than
 -- the default trigger label is checked against the repository's `.github/metagpt.yml` beside the issue's
--- runs, so the one-running-per-issue index leaves it out (as `jobs_waiting` of 0003 does). The control
+-- runs, so the one-running-per-issue index leaves it out. The control
 -- actions are listed once in the code (`trigger::CONTROL_ACTIONS`, `queue::sql::control_actions!`); a test
 -- keeps these migrations equal to them.
 

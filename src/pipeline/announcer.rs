@@ -10,7 +10,10 @@
 //! - A coalesced group keeps up to [`MAX_SENDERS`] distinct senders; the note is refreshed when the first
 //!   of them passes the permission check (see `queued`), so an unauthorised sender's request alone never
 //!   changes the issue.
-//! - One refresh at a time, each bounded by [`TIMEOUT`]; the task ends when intake drops the hook.
+//! - One refresh at a time, each bounded by [`TIMEOUT`]. After a refresh fails (GitHub unreachable or
+//!   refusing), refreshes pause for [`PAUSE`]: groups falling due meanwhile are dropped, not retried, so
+//!   an outage costs no stream of doomed token mints (each one an RSA signature).
+//! - The task ends when intake drops the hook.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::time::DelayQueue;
 
-use super::queued::announce;
+use super::queued::{Announced, announce};
 use crate::github::GitHubApp;
 use crate::queue::Queue;
 use crate::server::QueuedHook;
@@ -34,6 +37,8 @@ const CHANNEL: usize = 1024;
 const MAX_SENDERS: usize = 8;
 /// Longest one refresh (permission check, comment lookup, edit) may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long refreshes pause after one failed.
+pub const PAUSE: Duration = Duration::from_secs(30);
 
 /// (repository id, issue number).
 type IssueKey = (u64, u64);
@@ -51,6 +56,7 @@ pub fn start(github: Arc<GitHubApp>, queue: Queue) -> QueuedHook {
 
 async fn run(github: Arc<GitHubApp>, queue: Queue, mut receiver: mpsc::Receiver<Trigger>) {
     let mut groups = Groups::default();
+    let mut paused_until: Option<Instant> = None;
     loop {
         tokio::select! {
             trigger = receiver.recv() => match trigger {
@@ -60,19 +66,39 @@ async fn run(github: Arc<GitHubApp>, queue: Queue, mut receiver: mpsc::Receiver<
             Some(expired) = std::future::poll_fn(|cx| groups.due.poll_expired(cx)) => {
                 let key = expired.into_inner();
                 let senders = groups.take(key);
-                for trigger in senders {
-                    match tokio::time::timeout(TIMEOUT, announce(&github, &queue, &trigger)).await {
-                        Ok(true) => break,
-                        Ok(false) => continue,
-                        Err(_) => {
-                            tracing::warn!(issue = key.1, "announcing a queued run timed out");
-                            break;
-                        }
-                    }
+                if paused_until.is_some_and(|until| Instant::now() < until) {
+                    tracing::debug!(issue = key.1, "GitHub failed recently; the queued note waits");
+                    continue;
+                }
+                if refresh_group(&github, &queue, key, senders).await == Announced::Failed {
+                    paused_until = Some(Instant::now() + PAUSE);
                 }
             }
         }
     }
+}
+
+/// Refreshes the note for the first sender of the group who may run the bot.
+async fn refresh_group(
+    github: &GitHubApp,
+    queue: &Queue,
+    key: IssueKey,
+    senders: Vec<Trigger>,
+) -> Announced {
+    let mut last = Announced::Done;
+    for trigger in senders {
+        last = match tokio::time::timeout(TIMEOUT, announce(github, queue, &trigger)).await {
+            Ok(announced) => announced,
+            Err(_) => {
+                tracing::warn!(issue = key.1, "announcing a queued run timed out");
+                Announced::Failed
+            }
+        };
+        if last != Announced::SenderMayNot {
+            break;
+        }
+    }
+    last
 }
 
 /// Triggers waiting for their issue's next refresh, and when each issue was last refreshed.

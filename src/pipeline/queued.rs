@@ -43,15 +43,24 @@ pub fn with_note(body: &str, waiting: i64) -> String {
     )
 }
 
-/// Refreshes the note of `trigger`'s issue after `trigger` was queued behind another run. Answers
-/// `false` only when its sender may not run the bot (the announcer then tries the next sender of its
-/// group); a failure is logged, and answers `true`: trying again now would fail alike.
-pub async fn announce(github: &GitHubApp, queue: &Queue, trigger: &Trigger) -> bool {
+/// How one announcement went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announced {
+    /// The note is current (or the issue has no progress comment yet).
+    Done,
+    /// The sender may not run the bot: nothing was changed (the announcer tries the group's next sender).
+    SenderMayNot,
+    /// GitHub could not be reached or refused; logged.
+    Failed,
+}
+
+/// Refreshes the note of `trigger`'s issue after `trigger` was queued behind another run.
+pub async fn announce(github: &GitHubApp, queue: &Queue, trigger: &Trigger) -> Announced {
     try_announce(github, queue, trigger)
         .await
         .unwrap_or_else(|error| {
             tracing::warn!(issue = trigger.work_issue(), %error, "could not announce a queued run");
-            true
+            Announced::Failed
         })
 }
 
@@ -59,9 +68,9 @@ async fn try_announce(
     github: &GitHubApp,
     queue: &Queue,
     trigger: &Trigger,
-) -> Result<bool, GitHubError> {
+) -> Result<Announced, GitHubError> {
     let Some(installation) = trigger.installation_id else {
-        return Ok(true);
+        return Ok(Announced::Done);
     };
     let client = github.installation(installation).await?;
     if let Some(permission) = weak_sender(&client, trigger).await? {
@@ -69,10 +78,10 @@ async fn try_announce(
             issue = trigger.work_issue(), sender = %trigger.sender_login, %permission,
             "not announcing a request its sender may not make"
         );
-        return Ok(false);
+        return Ok(Announced::SenderMayNot);
     }
     refresh(&client, queue, trigger, &OwnAuthor::App(github.app_id())).await?;
-    Ok(true)
+    Ok(Announced::Done)
 }
 
 /// Rewrites the note of the issue's progress comment, if there is one (the running run creates it

@@ -197,9 +197,7 @@ mod tests {
     fn the_partial_indexes_leave_out_the_same_control_actions() {
         let condition = run_job!("");
         for migration in [
-            include_str!("../../migrations/sqlite/0003_waiting_index.sql"),
             include_str!("../../migrations/sqlite/0004_label_checks.sql"),
-            include_str!("../../migrations/postgres/0003_waiting_index.sql"),
             include_str!("../../migrations/postgres/0004_label_checks.sql"),
         ] {
             let indexes = migration.matches("CREATE ").count();

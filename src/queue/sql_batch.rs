@@ -7,7 +7,7 @@
 //! write is one statement with data-modifying CTEs.
 //!
 //! Like `INSERT_JOB`, the "ahead of you" count leaves control jobs (`run_job!`) out on both sides; its terms
-//! match the partial index `jobs_waiting` (migrations 0003, 0004), so the count reads only that index.
+//! are all in `jobs_by_issue` (migration 0003), so the count reads only that index.
 
 /// The `SELECT` list that turns one JSON job (`NewJob`) into a queued `jobs` row; `$3` is now.
 macro_rules! job_columns {

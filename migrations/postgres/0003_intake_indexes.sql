@@ -1,0 +1,11 @@
+-- The "N requests wait behind this run" count, taken for every job recorded at intake, filters an
+-- issue's queued and running jobs on `action` (control jobs are not counted). `jobs_by_issue` lacked
+-- `action`, so the count read every such row from the table; with `action` in the index the count reads
+-- the index alone, and so do the claim's "is a run of this issue ahead?" test and the stop.
+
+DROP INDEX jobs_by_issue;
+CREATE INDEX jobs_by_issue ON jobs (repo_id, issue_number, state, action, id);
+
+-- Nothing looks a job up by its delivery any more (the delivery row points at its job): one index less
+-- to write per recorded job.
+DROP INDEX jobs_by_delivery;
