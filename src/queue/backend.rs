@@ -2,7 +2,7 @@
 //!
 //! Invariants:
 //! - `sqlite://PATH` creates the file and its parent folder on first start, runs in WAL mode with
-//!   `synchronous=FULL` (a commit is on disk before `record` answers) and waits on a busy database
+//!   `synchronous=FULL` (a commit is on disk before it returns, so before `record` answers) and waits on a busy database
 //!   instead of failing at once.
 //! - `postgres://…` (or `postgresql://…`) may be shared by several processes on several machines.
 //! - Migrations run before the queue is handed out; both backends carry the same tables and indexes.

@@ -24,6 +24,12 @@ use super::record::record_batch;
 use super::record_sqlite::SqliteTx;
 use super::writer::{self, CHANNEL_CAPACITY, MAX_BATCH, Message, Request};
 
+/// WAL pages after which a commit also checkpoints (SQLite's default: 1,000). A group commit rewrites
+/// the same hot pages (the tables' last leaves, the indexes' busy leaves) again and again; a checkpoint
+/// copies each page once, with two fsyncs, so checkpointing a tenth as often writes far fewer bytes to
+/// the database file, for a WAL of at most ~40 MB. (+8 % deliveries/s in `bench/webhooks.sh`.)
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
 /// Opens the writer's connection to the (already migrated) database file and starts its thread.
 pub(super) fn spawn(path: &Path) -> anyhow::Result<mpsc::Sender<Message>> {
     let connection = open(path).with_context(|| {
@@ -52,6 +58,7 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
     }
     connection.pragma_update(None, "synchronous", "FULL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
+    connection.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     Ok(connection)
 }
 
