@@ -133,3 +133,18 @@ pub(super) fn now_ms() -> i64 {
 pub(super) fn ms_after(now: i64, duration: Duration) -> i64 {
     now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+
+    #[test]
+    fn the_writer_opens_the_urls_file_and_refuses_an_in_memory_database() {
+        let file = Backend::sqlite_file("sqlite://data/metagpt-bot.db").unwrap();
+        assert_eq!(file, std::path::Path::new("data/metagpt-bot.db"));
+        for url in ["sqlite::memory:", "sqlite://?mode=memory"] {
+            let error = Backend::sqlite_file(url).unwrap_err().to_string();
+            assert!(error.contains("in-memory") && error.contains("sqlite://data/"), "{error}");
+        }
+    }
+}
