@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(file, std::path::Path::new("data/metagpt-bot.db"));
         for url in ["sqlite::memory:", "sqlite://?mode=memory"] {
             let error = Backend::sqlite_file(url).unwrap_err().to_string();
-            assert!(error.contains("in-memory") && error.contains("sqlite://data/"), "{error}");
+            assert!(
+                error.contains("in-memory") && error.contains("sqlite://data/"),
+                "{error}"
+            );
         }
     }
 }
