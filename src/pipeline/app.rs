@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::flow::{JobKey, handle};
-use super::{Context, Failure, Session};
+use super::{Context, Failure, Session, installation_of};
 use crate::github::GitHubApp;
 use crate::queue::{Job, JobError};
 use crate::worker::Handler;
@@ -36,13 +36,7 @@ impl Pipeline {
         cancel: CancellationToken,
     ) -> Result<serde_json::Value, JobError> {
         let trigger = &job.trigger;
-        let installation = trigger.installation_id.ok_or_else(|| {
-            JobError::Permanent(format!(
-                "the delivery for {}#{} names no App installation; install the App on the repository and label the issue again",
-                trigger.repo.full_name(),
-                trigger.issue_number
-            ))
-        })?;
+        let installation = installation_of(trigger, "the delivery", "label the issue again")?;
         let session = Session::app(self.github.clone(), installation)
             .await
             .map_err(|e| JobError::from(Failure::github(e)))?;

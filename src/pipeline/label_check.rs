@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::label::{self, RepoSettings};
-use super::{Failure, request};
+use super::{Failure, installation_of, request};
 use crate::github::{GitHubApp, get_issue};
 use crate::queue::{DeliveryOutcome, DeliveryRecord, Job, JobError, Queue, Recorded};
 use crate::trigger::{Action, Trigger};
@@ -55,14 +55,11 @@ impl LabelCheck {
                 trigger.action.name()
             )));
         };
-        let installation = trigger.installation_id.ok_or_else(|| {
-            JobError::Permanent(format!(
-                "the label `{label}` on {}#{} came without an App installation; install the App on \
-                 the repository and label the issue again",
-                trigger.repo.full_name(),
-                trigger.issue_number
-            ))
-        })?;
+        let installation = installation_of(
+            trigger,
+            &format!("the label `{label}`"),
+            "label the issue again",
+        )?;
         let client = self
             .github
             .installation(installation)

@@ -43,9 +43,10 @@ use std::time::Duration;
 
 use crate::evidence::Renderer;
 use crate::github::GitHubError;
+use crate::queue::JobError;
 use crate::repo_config::RepoConfig;
 use crate::runner::{LlmSetup, RunSettings};
-use crate::trigger::RepoRef;
+use crate::trigger::{RepoRef, Trigger};
 use crate::workspace::{DEFAULT_BOT_EMAIL, WorkspaceError};
 
 /// What every run of the process shares.
@@ -143,6 +144,20 @@ pub enum Failure {
     /// The repository's settings or the credentials' permissions are wrong (told on the issue when
     /// possible); not retried. The Action exits 2 for it.
     Misconfigured(String),
+}
+
+/// The App installation `trigger` came through. A delivery without one (from a webhook set up outside
+/// the App) fails for good, saying to install the App on the repository and then `again`; `what` names
+/// the request ("the label `x`", "the `/metagpt stop`").
+pub(crate) fn installation_of(trigger: &Trigger, what: &str, again: &str) -> Result<u64, JobError> {
+    trigger.installation_id.ok_or_else(|| {
+        JobError::Permanent(format!(
+            "{what} on {}#{} came without an App installation; install the App on the repository \
+             and {again}",
+            trigger.repo.full_name(),
+            trigger.issue_number
+        ))
+    })
 }
 
 impl Failure {

@@ -5,8 +5,8 @@
 //! as long as the job.
 //!
 //! Invariants: the session knows whose comments are its own ([`Session::author`]): the App's (by App id)
-//! or the job token's account, `github-actions[bot]`. A git token is asked for right before the git operation that needs it, valid for at least
-//! [`GIT_TOKEN_VALIDITY`] more, so a long run never pushes with a token that expired during the run; the
+//! or the job token's account, `github-actions[bot]`. A git token is asked for right before the git
+//! operation that needs it, valid for at least [`GIT_TOKEN_VALIDITY`] more, so a long run never pushes with a token that expired during the run; the
 //! token is a `SecretString` end to end (into the workspace's credentials callback and nowhere else).
 
 use std::sync::Arc;

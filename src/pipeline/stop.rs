@@ -18,8 +18,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
-use super::Failure;
 use super::target::{Resolved, reply, resolve};
+use super::{Failure, installation_of};
 use crate::github::{GitHubApp, ReactionTarget, add_reaction};
 use crate::queue::{Job, JobError, Queue};
 use crate::trigger::Action;
@@ -45,14 +45,7 @@ impl StopHandler {
                 trigger.action.name()
             )));
         };
-        let installation = trigger.installation_id.ok_or_else(|| {
-            JobError::Permanent(format!(
-                "the `/metagpt stop` on {}#{} names no App installation; install the App on the \
-                 repository and comment again",
-                trigger.repo.full_name(),
-                trigger.issue_number
-            ))
-        })?;
+        let installation = installation_of(trigger, "the `/metagpt stop`", "comment again")?;
         let client = self
             .github
             .installation(installation)
