@@ -9,6 +9,9 @@
 //!   ([`run_delivery_id`]), so a retried check finds it and enqueues nothing more.
 //! - An invalid `.github/metagpt.yml` ends the check quietly too (logged, kept in the job's outcome): the
 //!   label cannot be known to be a trigger, and runs of the default label report the file on the issue.
+//! - A `/metagpt stop` recorded after the check wins: the check then enqueues nothing (the stop, applied
+//!   after it, would not cancel a run recorded after the stop). Only a stop recorded in the moment between
+//!   that look and the run's insert slips through.
 //! - GitHub's failures keep their classification (transient ones are retried by the queue).
 
 use std::sync::Arc;
@@ -85,6 +88,10 @@ impl LabelCheck {
         let issue = get_issue(&client, owner, name, trigger.issue_number)
             .await
             .map_err(Failure::github)?;
+        if self.stopped_after(job).await? {
+            let reason = format!("a `/metagpt stop` came after the label `{label}`");
+            return Ok(json!({ "started": false, "reason": reason }));
+        }
         let run = Trigger {
             delivery_id: run_delivery_id(job.id),
             action: Action::Run {
@@ -96,6 +103,16 @@ impl LabelCheck {
         let run_job = self.enqueue(run).await?;
         tracing::info!(%label, run_job, "the repository's trigger label: run enqueued");
         Ok(json!({ "started": true, "run_job_id": run_job }))
+    }
+
+    /// Whether a stop for the issue was recorded after the check: that stop is applied after the check
+    /// (control jobs run in order) and cancels only runs recorded before it, so the run must not start.
+    async fn stopped_after(&self, job: &Job) -> Result<bool, JobError> {
+        let trigger = &job.trigger;
+        self.queue
+            .stopped_after(trigger.repo.id, trigger.work_issue(), job.id)
+            .await
+            .map_err(|e| JobError::Transient(format!("cannot look for a later stop: {e:#}")))
     }
 
     /// Records the run (or finds it, for a retried check) and wakes the run workers.

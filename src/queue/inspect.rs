@@ -94,6 +94,23 @@ pub(super) async fn depth(backend: &Backend) -> anyhow::Result<Vec<(JobState, i6
         .collect())
 }
 
+pub(super) async fn stopped_after(
+    backend: &Backend,
+    repo_id: u64,
+    issue_number: u64,
+    job_id: i64,
+) -> anyhow::Result<bool> {
+    let (repo_id, issue_number) = (repo_id as i64, issue_number as i64);
+    let (count,): (i64,) = on_pool!(backend, pool => sqlx::query_as(sql::STOPS_AFTER)
+        .bind(repo_id)
+        .bind(issue_number)
+        .bind(job_id)
+        .fetch_one(pool)
+        .await)
+    .context("cannot look for an issue's later stops")?;
+    Ok(count > 0)
+}
+
 pub(super) async fn waiting(
     backend: &Backend,
     repo_id: u64,

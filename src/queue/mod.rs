@@ -215,6 +215,17 @@ impl Queue {
         inspect::depth(&self.inner.backend).await
     }
 
+    /// Whether a `/metagpt stop` for the issue was recorded after job `job_id`. A label check asks before
+    /// it enqueues its run: the stop, applied after the check, cancels only runs recorded before it.
+    pub async fn stopped_after(
+        &self,
+        repo_id: u64,
+        issue_number: u64,
+        job_id: i64,
+    ) -> anyhow::Result<bool> {
+        inspect::stopped_after(&self.inner.backend, repo_id, issue_number, job_id).await
+    }
+
     /// How many run jobs of one issue are queued (waiting behind its running run or each other).
     pub async fn waiting(&self, repo_id: u64, issue_number: u64) -> anyhow::Result<i64> {
         inspect::waiting(&self.inner.backend, repo_id, issue_number).await

@@ -171,6 +171,10 @@ pub(super) const WAITING: &str = concat!(
     run_job!("")
 );
 
+/// $1 repo_id, $2 issue_number, $3 job id → stops of the issue recorded after that job.
+pub(super) const STOPS_AFTER: &str = "SELECT COUNT(*) FROM jobs WHERE repo_id = $1 AND issue_number = $2 \
+     AND action = 'stop' AND id > $3";
+
 pub(super) const GET_JOB: &str = "SELECT id, repo_full_name, issue_number, action, trigger_json, state, \
      attempts, run_after, lease_owner, cancel_requested, last_error, outcome, created_at, updated_at \
      FROM jobs WHERE id = $1";
