@@ -61,6 +61,16 @@ impl Action {
         }
     }
 
+    /// The id of the comment that asked for this, for the actions a comment makes.
+    pub fn comment_id(&self) -> Option<u64> {
+        match self {
+            Action::Iterate { comment_id, .. }
+            | Action::Retry { comment_id }
+            | Action::Stop { comment_id } => Some(*comment_id),
+            Action::Run { .. } | Action::Label { .. } => None,
+        }
+    }
+
     /// Whether this is a control action (see [`CONTROL_ACTIONS`]).
     pub fn is_control(&self) -> bool {
         CONTROL_ACTIONS.contains(&self.name())

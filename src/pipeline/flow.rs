@@ -61,7 +61,7 @@ pub async fn handle(
         }
     };
     acknowledge(session, trigger).await;
-    let resolved = match resolve(client, trigger).await? {
+    let resolved = match resolve(client, trigger, &session.author()).await? {
         Resolved::Run(issue_number) => issue_number,
         Resolved::Refused(reason) => return Ok(json!({ "refused": reason })),
     };
@@ -70,7 +70,7 @@ pub async fn handle(
         // workflow run's agent.
         let reason = "`/metagpt stop` cannot stop a run from inside a GitHub Actions workflow: cancel \
                       the running workflow run from the repository's Actions tab instead.";
-        reply(client, trigger, reason).await?;
+        reply(client, trigger, &session.author(), reason).await?;
         return Ok(json!({ "refused": reason }));
     }
     let RepoSettings { repository, config } = match read {

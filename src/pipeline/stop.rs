@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::target::{Resolved, reply, resolve};
 use super::{Failure, installation_of};
-use crate::github::{GitHubApp, ReactionTarget, add_reaction};
+use crate::github::{GitHubApp, OwnAuthor, ReactionTarget, add_reaction};
 use crate::queue::{Job, JobError, Queue};
 use crate::trigger::Action;
 use crate::worker::ControlHandler;
@@ -52,7 +52,8 @@ impl StopHandler {
             .await
             .map_err(Failure::github)?;
         let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
-        let issue = match resolve(&client, trigger).await? {
+        let we = OwnAuthor::App(self.github.app_id());
+        let issue = match resolve(&client, trigger, &we).await? {
             Resolved::Run(issue) => issue,
             Resolved::Refused(reason) => return Ok(json!({"stopped": false, "refused": reason})),
         };
@@ -76,7 +77,7 @@ impl StopHandler {
                 "@{} nothing to stop: no run of #{issue} is queued or running.",
                 trigger.sender_login
             );
-            reply(&client, trigger, &text).await?;
+            reply(&client, trigger, &we, &text).await?;
         }
         Ok(json!({
             "stopped": !report.is_empty(),

@@ -4,7 +4,8 @@
 //! - A label trigger needs no check here: GitHub only lets triage-or-above users label, and intake
 //!   accepted only the trigger label.
 //! - A comment trigger is checked by the sender's numeric user id: write, maintain or admin runs; anyone
-//!   else (read, triage, none, a renamed account) gets one short reply and nothing runs.
+//!   else (read, triage, none, a renamed account) gets one short reply and nothing runs. One: a reply
+//!   names the command comment it answers, and a retried job does not answer it again.
 //! - A comment on a pull request runs for the issue of the bot's branch `metagpt/issue-<N>`, and only
 //!   when the PR's head is that branch of the same repository (never a fork's code), and when the
 //!   PR body's marker named that issue at intake (so the job waited in that issue's line).
@@ -12,7 +13,9 @@
 use octocrab::Octocrab;
 
 use super::Failure;
-use crate::github::{GitHubError, Permission, create_comment, get_pull, permission_of};
+use crate::github::{
+    GitHubError, OwnAuthor, Permission, create_comment, find_comment, get_pull, permission_of,
+};
 use crate::trigger::{Action, Trigger};
 use crate::workspace::issue_branch;
 
@@ -23,7 +26,11 @@ pub enum Resolved {
 }
 
 /// Checks the sender and finds the issue (see the module documentation).
-pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, Failure> {
+pub async fn resolve(
+    client: &Octocrab,
+    trigger: &Trigger,
+    we: &OwnAuthor,
+) -> Result<Resolved, Failure> {
     let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
     if let Some(permission) = weak_sender(client, trigger)
         .await
@@ -42,7 +49,7 @@ pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, F
             },
             nothing(trigger)
         );
-        reply(client, trigger, &reason).await?;
+        reply(client, trigger, we, &reason).await?;
         return Ok(Resolved::Refused(reason));
     }
     if !trigger.is_pull_request {
@@ -67,7 +74,7 @@ pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, F
                 command(trigger),
                 nothing(trigger)
             );
-            reply(client, trigger, &reason).await?;
+            reply(client, trigger, we, &reason).await?;
             Ok(Resolved::Refused(reason))
         }
         _ => {
@@ -80,7 +87,7 @@ pub async fn resolve(client: &Octocrab, trigger: &Trigger) -> Result<Resolved, F
                 pull.head_repo.as_deref().unwrap_or("a deleted fork"),
                 nothing(trigger)
             );
-            reply(client, trigger, &reason).await?;
+            reply(client, trigger, we, &reason).await?;
             Ok(Resolved::Refused(reason))
         }
     }
@@ -129,15 +136,34 @@ fn nothing(trigger: &Trigger) -> &'static str {
 /// The hidden marker of the bot's short replies (so its own comments are never taken as commands).
 pub const REPLY_MARKER: &str = "<!-- metagpt-bot:reply -->";
 
-pub async fn reply(client: &Octocrab, trigger: &Trigger, text: &str) -> Result<(), Failure> {
-    create_comment(
-        client,
+/// Answers `trigger` with a short comment, once: a reply to a command comment carries that comment's id
+/// in a second hidden marker, and a retried job that finds its own earlier reply posts none.
+pub async fn reply(
+    client: &Octocrab,
+    trigger: &Trigger,
+    we: &OwnAuthor,
+    text: &str,
+) -> Result<(), Failure> {
+    let (owner, name, issue) = (
         &trigger.repo.owner,
         &trigger.repo.name,
         trigger.issue_number,
-        &format!("{REPLY_MARKER}\n{text}"),
-    )
-    .await
-    .map(drop)
-    .map_err(Failure::github)
+    );
+    let answered = match trigger.action.comment_id() {
+        Some(comment) => format!("<!-- metagpt-bot:reply-to={comment} -->\n"),
+        None => String::new(),
+    };
+    if !answered.is_empty()
+        && find_comment(client, owner, name, issue, answered.trim_end(), we)
+            .await
+            .map_err(Failure::github)?
+            .is_some()
+    {
+        return Ok(());
+    }
+    let body = format!("{REPLY_MARKER}\n{answered}{text}");
+    create_comment(client, owner, name, issue, &body)
+        .await
+        .map(drop)
+        .map_err(Failure::github)
 }

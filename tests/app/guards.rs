@@ -25,6 +25,13 @@ async fn a_read_only_user_is_refused_and_nothing_runs() {
     let comments = bot_comments(&world);
     assert_eq!(comments.len(), 1, "{comments:#?}");
     assert!(comments[0].contains("@rita") && comments[0].contains("read permission"));
+
+    // The same comment handled again (a retried job; here a second delivery of it) is not answered twice.
+    let again = world.deliver("issue_comment", &comment).await.unwrap();
+    assert_ne!(again, job);
+    world.wait_for(again, JobState::Done).await;
+    let comments = bot_comments(&world);
+    assert_eq!(comments.len(), 1, "answered once: {comments:#?}");
     world.github.assert_no_unexpected();
 }
 

@@ -176,9 +176,13 @@ impl Scenario {
         comments
             .into_iter()
             .filter(|c| c.user.login.ends_with("[bot]"))
-            .map(|c| match c.body.split_once('\n') {
-                Some((first, rest)) if first.starts_with("<!-- metagpt-bot:") => rest.to_owned(),
-                _ => c.body,
+            .map(|c| {
+                // The text after the bot's hidden marker lines.
+                let text = c
+                    .body
+                    .lines()
+                    .skip_while(|l| l.starts_with("<!-- metagpt-bot:"));
+                text.collect::<Vec<_>>().join("\n")
             })
             .collect()
     }
