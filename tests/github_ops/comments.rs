@@ -127,6 +127,21 @@ async fn find_comment_reads_every_page_and_only_trusts_its_own_comments() {
     assert_eq!(theirs.body, format!("{MARKER}\nplanted"));
 }
 
+/// Comment `id` of issue #1 as GitHub's list of the issue's comments shows it.
+async fn listed_comment(client: &octocrab::Octocrab, id: u64) -> serde_json::Value {
+    let listed: serde_json::Value = client
+        .get(
+            format!("/repos/{OWNER}/{REPO}/issues/1/comments"),
+            None::<&()>,
+        )
+        .await
+        .expect("listing");
+    let found = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["id"] == id));
+    found.cloned().expect("the comment in the listing")
+}
+
 #[tokio::test]
 async fn a_comment_made_through_an_app_shows_that_app() {
     let fake = FakeGitHub::start().await;
@@ -135,31 +150,11 @@ async fn a_comment_made_through_an_app_shows_that_app() {
     let created = create_comment(&client, OWNER, REPO, 1, "hello")
         .await
         .expect("comment");
-    let listed: serde_json::Value = client
-        .get(
-            format!("/repos/{OWNER}/{REPO}/issues/1/comments"),
-            None::<&()>,
-        )
-        .await
-        .expect("listing");
-    let comment = listed
-        .as_array()
-        .and_then(|all| all.iter().find(|c| c["id"] == created.id))
-        .expect("the created comment");
+    let comment = listed_comment(&client, created.id).await;
     assert_eq!(comment["performed_via_github_app"]["id"], TEST_APP_ID);
     assert_eq!(comment["performed_via_github_app"]["slug"], TEST_APP_SLUG);
     let person = fake.state().add_comment(FULL_NAME, 1, alice(), "by hand");
-    let listed: serde_json::Value = client
-        .get(
-            format!("/repos/{OWNER}/{REPO}/issues/1/comments"),
-            None::<&()>,
-        )
-        .await
-        .expect("listing");
-    let by_hand = listed
-        .as_array()
-        .and_then(|all| all.iter().find(|c| c["id"] == person.id))
-        .expect("the person's comment");
+    let by_hand = listed_comment(&client, person.id).await;
     assert!(by_hand["performed_via_github_app"].is_null());
 }
 
