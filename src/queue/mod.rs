@@ -50,7 +50,8 @@ pub use control::StopReport;
 pub use inspect::{JobInfo, StoredDelivery};
 pub use lease::LeaseLost;
 pub use types::{
-    DeliveryOutcome, DeliveryRecord, Heartbeat, Job, JobError, JobState, QueueOptions, Recorded,
+    DeliveryOutcome, DeliveryRecord, Heartbeat, Job, JobError, JobState, QUEUED_BEHIND_MAX,
+    QueueOptions, Recorded,
 };
 
 /// Cheap to clone; shared by the server and every worker.

@@ -28,7 +28,13 @@ macro_rules! run_job {
         concat!($alias, "action NOT IN ", control_actions!())
     };
 }
-pub(super) use {control_actions, run_job};
+/// [`super::QUEUED_BEHIND_MAX`] as SQL text (a test keeps the two equal).
+macro_rules! queued_behind_cap {
+    () => {
+        "10"
+    };
+}
+pub(super) use {control_actions, queued_behind_cap, run_job};
 
 // ---- record, one delivery at a time (the set-based fast path is in `sql_batch`) ----
 
@@ -52,13 +58,15 @@ pub(super) const INSERT_JOB: &str = concat!(
      (delivery_id, repo_id, repo_full_name, issue_number, action, trigger_json, state, attempts, run_after, \
       cancel_requested, created_at, updated_at) \
      VALUES ($7, $1, $2, $3, $4, $5, 'queued', 0, $6, FALSE, $6, $6) \
-     RETURNING id, (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = $1 \
+     RETURNING id, (SELECT COUNT(*) FROM (SELECT 1 FROM jobs ahead WHERE ahead.repo_id = $1 \
         AND ahead.issue_number = $3 AND ahead.state IN ('queued', 'running') AND ahead.id < jobs.id \
         AND ",
     run_job!("ahead."),
     " AND $4 NOT IN ",
     control_actions!(),
-    ")"
+    " LIMIT ",
+    queued_behind_cap!(),
+    ") capped)"
 );
 
 // ---- leases (workers) ----
@@ -207,5 +215,13 @@ mod tests {
             let indexes = migration.matches("CREATE ").count();
             assert_eq!(migration.matches(condition).count(), indexes, "{migration}");
         }
+    }
+
+    #[test]
+    fn the_sql_cap_of_queued_behind_is_the_rust_one() {
+        assert_eq!(
+            queued_behind_cap!(),
+            super::super::QUEUED_BEHIND_MAX.to_string()
+        );
     }
 }

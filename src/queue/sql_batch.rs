@@ -26,7 +26,7 @@ macro_rules! delivery_columns {
     };
 }
 
-use super::sql::{control_actions, run_job};
+use super::sql::{control_actions, queued_behind_cap, run_job};
 
 /// The fast-path statements.
 pub(super) struct BatchSql {
@@ -52,18 +52,21 @@ pub(super) const POSTGRES: BatchSql = BatchSql {
         ", nj.id, $3 FROM jsonb_array_elements(CAST($2 AS JSONB)) AS r(value) \
          LEFT JOIN new_jobs nj ON nj.delivery_id = r.value ->> 'delivery_id') ",
         // The statement's own inserts are invisible to its subqueries: count older jobs and new peers apart.
-        "SELECT nj.delivery_id, nj.id, \
-         (SELECT COUNT(*) FROM jobs ahead WHERE ahead.repo_id = nj.repo_id \
+        "SELECT nj.delivery_id, nj.id, LEAST(",
+        queued_behind_cap!(),
+        ", (SELECT COUNT(*) FROM (SELECT 1 FROM jobs ahead WHERE ahead.repo_id = nj.repo_id \
            AND ahead.issue_number = nj.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < nj.id \
            AND ",
         run_job!("ahead."),
         " AND ",
         run_job!("nj."),
-        ") + (SELECT COUNT(*) FROM new_jobs peer WHERE peer.repo_id = nj.repo_id \
+        " LIMIT ",
+        queued_behind_cap!(),
+        ") capped) + (SELECT COUNT(*) FROM new_jobs peer WHERE peer.repo_id = nj.repo_id \
            AND peer.issue_number = nj.issue_number AND peer.id < nj.id AND ",
         run_job!("peer."),
         " AND ",
         run_job!("nj."),
-        ") FROM new_jobs nj"
+        ")) FROM new_jobs nj"
     ),
 };

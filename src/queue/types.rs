@@ -62,11 +62,17 @@ pub struct DeliveryRecord {
     pub outcome: DeliveryOutcome,
 }
 
+/// The most run jobs ahead that `queued_behind` of [`Recorded::Stored`] counts: the count is read at every
+/// intake, and an issue's queue can grow without bound while its run runs, so counting stops here (the
+/// progress comment's "N more requests wait" note is counted in full, when it is refreshed).
+pub const QUEUED_BEHIND_MAX: i64 = 10;
+
 /// The answer to [`Queue::record`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
     /// Stored; `job_id` is set when a job was enqueued. `queued_behind` counts run jobs of the same issue
-    /// that are queued or running ahead of it (always 0 for a control job: it waits behind nothing).
+    /// that are queued or running ahead of it, up to [`QUEUED_BEHIND_MAX`] (always 0 for a control job:
+    /// it waits behind nothing).
     Stored {
         job_id: Option<i64>,
         queued_behind: i64,

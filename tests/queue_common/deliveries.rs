@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use metagpt_bot::queue::{DeliveryOutcome, JobState, Recorded};
+use metagpt_bot::queue::{DeliveryOutcome, JobState, QUEUED_BEHIND_MAX, Recorded};
 
 use super::{
     LONG_LEASE, connect, count_in, delivery, enqueue, record_run, run_action, state_of, trigger,
@@ -245,12 +245,13 @@ pub async fn thousand_concurrent_records_lose_nothing(url: &str) {
             .unwrap_or_else(|| panic!("{id} was lost"));
         assert_eq!(stored.job_id, Some(job_id), "{id} points at the wrong job");
     }
-    // Within each issue the new jobs lined up one behind the other.
+    // Within each issue the new jobs lined up one behind the other; the count stops at its cap.
     let per_issue = (DELIVERIES / ISSUES) as i64;
+    assert!(per_issue > QUEUED_BEHIND_MAX, "the burst reaches the cap");
     for (issue, behind) in behind_by_issue {
         assert_eq!(
             behind,
-            (0..per_issue).collect(),
+            (0..=QUEUED_BEHIND_MAX).collect(),
             "issue {issue}: queue positions"
         );
     }
