@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod bursts;
 pub mod control;
 pub mod deliveries;
 pub mod failures;
@@ -34,6 +35,7 @@ macro_rules! scenarios {
             deliveries::recorded_delivery_is_readable_from_a_new_connection,
             deliveries::redelivered_success_is_a_duplicate_and_redelivered_failure_runs_again,
             deliveries::thousand_concurrent_records_lose_nothing,
+            bursts::a_delivery_sent_many_times_at_once_is_stored_once,
             workers::two_workers_never_run_the_same_issue_at_once,
             workers::killed_workers_job_is_taken_again_and_its_late_complete_refused,
             workers::released_job_is_queued_again_without_counting_the_attempt,
