@@ -25,6 +25,8 @@ mod first_run;
 mod guards;
 #[path = "app/iterations.rs"]
 mod iterations;
+#[path = "app/label_stops.rs"]
+mod label_stops;
 #[path = "app/labels.rs"]
 mod labels;
 #[path = "app/resilience.rs"]

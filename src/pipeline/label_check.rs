@@ -9,20 +9,22 @@
 //!   ([`run_delivery_id`]), so a retried check finds it and enqueues nothing more.
 //! - An invalid `.github/metagpt.yml` ends the check quietly too (logged, kept in the job's outcome): the
 //!   label cannot be known to be a trigger, and runs of the default label report the file on the issue.
-//! - A `/metagpt stop` recorded after the check wins: the check then enqueues nothing (the stop, applied
-//!   after it, would not cancel a run recorded after the stop). Only a stop recorded in the moment between
-//!   that look and the run's insert slips through.
+//! - A `/metagpt stop` recorded after the check's job, by someone allowed to stop runs (the stop job's
+//!   own rule: write, maintain, admin), wins: the check enqueues nothing, since that stop cancels only
+//!   runs recorded before it. A stop recorded while the run was being enqueued is caught by a second
+//!   look after the insert, which cancels the run. A stop from anyone else changes nothing here.
 //! - GitHub's failures keep their classification (transient ones are retried by the queue).
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use octocrab::Octocrab;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::label::{self, RepoSettings};
 use super::{Failure, installation_of, request};
-use crate::github::{GitHubApp, get_issue};
+use crate::github::{GitHubApp, get_issue, permission_of};
 use crate::queue::{DeliveryOutcome, DeliveryRecord, Job, JobError, Queue, Recorded};
 use crate::trigger::{Action, Trigger};
 use crate::worker::ControlHandler;
@@ -88,9 +90,9 @@ impl LabelCheck {
         let issue = get_issue(&client, owner, name, trigger.issue_number)
             .await
             .map_err(Failure::github)?;
-        if self.stopped_after(job).await? {
-            let reason = format!("a `/metagpt stop` came after the label `{label}`");
-            return Ok(json!({ "started": false, "reason": reason }));
+        let stopped = || format!("a `/metagpt stop` came after the label `{label}`");
+        if self.allowed_stop_after(&client, job, None).await? {
+            return Ok(json!({ "started": false, "reason": stopped() }));
         }
         let run = Trigger {
             delivery_id: run_delivery_id(job.id),
@@ -101,18 +103,50 @@ impl LabelCheck {
             ..trigger.clone()
         };
         let run_job = self.enqueue(run).await?;
+        // A stop recorded between the look above and the run's insert would not cancel the run (it was
+        // recorded after the stop): look again, and cancel the run ourselves.
+        if let Some(run_job) = run_job
+            && self.allowed_stop_after(&client, job, Some(run_job)).await?
+        {
+            self.queue
+                .cancel(run_job)
+                .await
+                .map_err(|e| JobError::Transient(format!("{e:#}")))?;
+            tracing::info!(%label, run_job, "a stop came while the run was enqueued: run cancelled");
+            return Ok(json!({ "started": false, "reason": stopped(), "run_job_id": run_job }));
+        }
         tracing::info!(%label, run_job, "the repository's trigger label: run enqueued");
         Ok(json!({ "started": true, "run_job_id": run_job }))
     }
 
-    /// Whether a stop for the issue was recorded after the check: that stop is applied after the check
-    /// (control jobs run in order) and cancels only runs recorded before it, so the run must not start.
-    async fn stopped_after(&self, job: &Job) -> Result<bool, JobError> {
+    /// Whether someone allowed to stop runs sent a stop for the issue after the check's job (and before
+    /// job `before`, when given). Such a stop cancels only runs recorded before it, so a run recorded
+    /// after it must not start. A stop from anyone else changes nothing: its own job refuses it.
+    async fn allowed_stop_after(
+        &self,
+        client: &Octocrab,
+        job: &Job,
+        before: Option<i64>,
+    ) -> Result<bool, JobError> {
         let trigger = &job.trigger;
-        self.queue
-            .stopped_after(trigger.repo.id, trigger.work_issue(), job.id)
+        let stops = self
+            .queue
+            .stops_after(trigger.repo.id, trigger.work_issue(), job.id)
             .await
-            .map_err(|e| JobError::Transient(format!("cannot look for a later stop: {e:#}")))
+            .map_err(|e| JobError::Transient(format!("cannot look for a later stop: {e:#}")))?;
+        let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
+        for (id, stop) in stops {
+            if before.is_some_and(|before| id >= before) {
+                break;
+            }
+            let permission = permission_of(client, owner, name, stop.sender_id, &stop.sender_login)
+                .await
+                .map_err(Failure::github)?;
+            if permission.can_trigger() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Records the run (or finds it, for a retried check) and wakes the run workers.

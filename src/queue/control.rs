@@ -8,6 +8,7 @@
 //!   `cancelled`, a running one is flagged and learns it through its heartbeat. Control jobs are never
 //!   touched, so a stop cannot cancel another stop, nor itself.
 //! - Applying the same stop twice changes nothing more (a retried control job is harmless).
+//! - [`cancel`] stops one job the same way (a label check's run that an allowed stop came before).
 
 use anyhow::Context;
 
@@ -56,4 +57,17 @@ pub(super) async fn stop_issue(
         cancelled_queued: i64::try_from(cancelled).unwrap_or(i64::MAX),
         running_signalled: states.iter().any(|(state,)| state == "running"),
     })
+}
+
+pub(super) async fn cancel(backend: &Backend, job_id: i64) -> anyhow::Result<()> {
+    on_pool!(backend, pool => {
+        sqlx::query(sql::CANCEL_JOB)
+            .bind(job_id)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .with_context(|| format!("cannot cancel job {job_id}"))?;
+    Ok(())
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use super::backend::{Backend, on_pool};
 use super::{DeliveryOutcome, JobState, sql};
+use crate::trigger::Trigger;
 
 /// A delivery as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,21 +95,27 @@ pub(super) async fn depth(backend: &Backend) -> anyhow::Result<Vec<(JobState, i6
         .collect())
 }
 
-pub(super) async fn stopped_after(
+pub(super) async fn stops_after(
     backend: &Backend,
     repo_id: u64,
     issue_number: u64,
     job_id: i64,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Vec<(i64, Trigger)>> {
     let (repo_id, issue_number) = (repo_id as i64, issue_number as i64);
-    let (count,): (i64,) = on_pool!(backend, pool => sqlx::query_as(sql::STOPS_AFTER)
+    let rows: Vec<(i64, String)> = on_pool!(backend, pool => sqlx::query_as(sql::STOPS_AFTER)
         .bind(repo_id)
         .bind(issue_number)
         .bind(job_id)
-        .fetch_one(pool)
+        .fetch_all(pool)
         .await)
     .context("cannot look for an issue's later stops")?;
-    Ok(count > 0)
+    rows.into_iter()
+        .map(|(id, trigger)| {
+            let trigger = serde_json::from_str(&trigger)
+                .with_context(|| format!("stop job {id} has an unreadable trigger"))?;
+            Ok((id, trigger))
+        })
+        .collect()
 }
 
 pub(super) async fn waiting(

@@ -216,15 +216,22 @@ impl Queue {
         inspect::depth(&self.inner.backend).await
     }
 
-    /// Whether a `/metagpt stop` for the issue was recorded after job `job_id`. A label check asks before
-    /// it enqueues its run: the stop, applied after the check, cancels only runs recorded before it.
-    pub async fn stopped_after(
+    /// The `/metagpt stop`s of the issue recorded after job `job_id` (id and trigger, oldest first), whoever
+    /// sent them. A label check asks before and after it enqueues its run: a stop recorded after the
+    /// check's job cancels only runs recorded before that stop.
+    pub async fn stops_after(
         &self,
         repo_id: u64,
         issue_number: u64,
         job_id: i64,
-    ) -> anyhow::Result<bool> {
-        inspect::stopped_after(&self.inner.backend, repo_id, issue_number, job_id).await
+    ) -> anyhow::Result<Vec<(i64, Trigger)>> {
+        inspect::stops_after(&self.inner.backend, repo_id, issue_number, job_id).await
+    }
+
+    /// Cancels one job: queued, it ends `cancelled`; running, it is asked to stop (its heartbeat says so).
+    /// A finished job is left as it is.
+    pub async fn cancel(&self, job_id: i64) -> anyhow::Result<()> {
+        control::cancel(&self.inner.backend, job_id).await
     }
 
     /// How many run jobs of one issue are queued (waiting behind its running run or each other).

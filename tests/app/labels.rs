@@ -2,18 +2,16 @@
 //! honoured by the App after the webhook was answered (a label check), while labels that mean nothing to
 //! the bot leave nothing on GitHub.
 
-use std::time::Duration;
-
 use metagpt_bot::queue::JobState;
 use serde_json::{Value, json};
 
-use super::fake_github::{self, ReactionOn};
+use super::fake_github::ReactionOn;
 use super::webhook;
-use super::world::{FULL_NAME, ISSUE, World, alice, eventually};
+use super::world::{FULL_NAME, ISSUE, World};
 use super::{BRANCH, bot_comments};
 
 /// `issues.labeled` with `label` on issue #5, which then carries `labels` (on the fake GitHub too).
-fn labeled(world: &World, label: &str, labels: &[&str]) -> Value {
+pub(super) fn labeled(world: &World, label: &str, labels: &[&str]) -> Value {
     let mut payload = world.labeled();
     webhook::set(&mut payload, "/label/name", json!(label));
     let template = payload["issue"]["labels"][0].clone();
@@ -32,7 +30,7 @@ fn labeled(world: &World, label: &str, labels: &[&str]) -> Value {
     payload
 }
 
-fn set_settings(world: &World, yaml: &str) {
+pub(super) fn set_settings(world: &World, yaml: &str) {
     world
         .github
         .state()
@@ -172,54 +170,5 @@ async fn a_label_check_with_an_invalid_settings_file_stays_quiet() {
     assert!(reason.contains("line 2, column 1"), "{outcome}");
     assert_eq!(writes(&world), Vec::<String>::new());
     assert!(bot_comments(&world).is_empty());
-    world.github.assert_no_unexpected();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stop_after_the_label_wins_over_a_label_check_that_had_to_wait() {
-    let world = World::start().await;
-    set_settings(&world, "trigger_label: ai\n");
-    // The check's first attempt fails on GitHub and is retried later; a stop arrives meanwhile.
-    let issue_path = format!("/repos/{FULL_NAME}/issues/{ISSUE}");
-    let outage = fake_github::Fault::status(502, "Server Error");
-    world
-        .github
-        .inject("GET", &issue_path, outage, Some(1))
-        .await;
-    let check = world
-        .deliver("issues", &labeled(&world, "ai", &["ai"]))
-        .await
-        .expect("a check job");
-    let failed_once = || {
-        let requests = world.github.requests();
-        requests
-            .iter()
-            .any(|r| r.path == issue_path && r.status == 502)
-    };
-    eventually(
-        "the check's first attempt",
-        Duration::from_secs(60),
-        failed_once,
-    )
-    .await;
-    let stop = world.comment(alice(), "/metagpt stop", None);
-    world
-        .deliver("issue_comment", &stop)
-        .await
-        .expect("a stop job");
-
-    // The stop is applied before the retried check, and would not cancel a run recorded after it:
-    // the check must start nothing.
-    let outcome = world.wait_for(check, JobState::Done).await.outcome.unwrap();
-    assert_eq!(outcome["started"], json!(false), "{outcome}");
-    assert!(
-        outcome["reason"]
-            .as_str()
-            .unwrap()
-            .contains("/metagpt stop"),
-        "{outcome}"
-    );
-    assert!(world.llm.requests().is_empty(), "no run");
-    assert!(world.github.state().pulls_of(FULL_NAME).is_empty());
     world.github.assert_no_unexpected();
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod bursts;
+pub mod cancel;
 pub mod control;
 pub mod deliveries;
 pub mod failures;
@@ -44,6 +45,7 @@ macro_rules! scenarios {
             failures::permanent_failure_fails_at_once_with_its_reason,
             control::a_stop_is_a_control_job_claimed_beside_the_running_run_and_applied_on_demand,
             control::run_jobs_never_wait_behind_a_control_job,
+            cancel::later_stops_come_with_their_senders_and_one_job_can_be_cancelled,
             control::a_stop_leaves_runs_recorded_after_it_alone,
             label_checks::a_label_check_never_waits_behind_a_running_run,
             label_checks::runs_never_wait_behind_a_queued_label_check,
