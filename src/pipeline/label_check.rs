@@ -12,9 +12,13 @@
 //! - A `/metagpt stop` recorded after the check's job, by someone allowed to stop runs (the stop job's
 //!   own rule: write, maintain, admin), wins: the check enqueues nothing, since that stop cancels only
 //!   runs recorded before it. A stop recorded while the run was being enqueued is caught by a second
-//!   look after the insert, which cancels the run. A stop from anyone else changes nothing here.
+//!   look after the insert and before the run workers are woken, which cancels the run (so does a
+//!   failed second look, and a retried check that finds such a stop cancels the run an earlier attempt
+//!   recorded). A stop from anyone else changes nothing here. Each sender's permission is asked once
+//!   per check. Left open: with several `serve` processes on one Postgres, job ids are not commit order.
 //! - GitHub's failures keep their classification (transient ones are retried by the queue).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
@@ -90,9 +94,21 @@ impl LabelCheck {
         let issue = get_issue(&client, owner, name, trigger.issue_number)
             .await
             .map_err(Failure::github)?;
-        let stopped = || format!("a `/metagpt stop` came after the label `{label}`");
-        if self.allowed_stop_after(&client, job, None).await? {
-            return Ok(json!({ "started": false, "reason": stopped() }));
+        let stopped = |run_job: Option<i64>| {
+            let reason = format!("a `/metagpt stop` came after the label `{label}`");
+            json!({ "started": false, "reason": reason, "run_job_id": run_job })
+        };
+        let mut senders = HashMap::new();
+        if self
+            .allowed_stop_after(&client, job, None, &mut senders)
+            .await?
+        {
+            // A retried check may have recorded its run before it failed: that run must not start.
+            let recorded = self.recorded_run(job).await?;
+            if let Some(run_job) = recorded {
+                self.cancel(run_job).await?;
+            }
+            return Ok(stopped(recorded));
         }
         let run = Trigger {
             delivery_id: run_delivery_id(job.id),
@@ -102,19 +118,22 @@ impl LabelCheck {
             },
             ..trigger.clone()
         };
-        let run_job = self.enqueue(run).await?;
+        let Some(run_job) = self.enqueue(run).await? else {
+            return Ok(json!({ "started": false, "reason": "the run was not enqueued" }));
+        };
         // A stop recorded between the look above and the run's insert would not cancel the run (it was
-        // recorded after the stop): look again, and cancel the run ourselves.
-        if let Some(run_job) = run_job
-            && self.allowed_stop_after(&client, job, Some(run_job)).await?
-        {
-            self.queue
-                .cancel(run_job)
-                .await
-                .map_err(|e| JobError::Transient(format!("{e:#}")))?;
+        // recorded after the stop): look again before waking the workers, and cancel the run ourselves.
+        // If the look fails, the run is cancelled too; the retried check records it again.
+        let late_stop = self
+            .allowed_stop_after(&client, job, Some(run_job), &mut senders)
+            .await;
+        if !matches!(late_stop, Ok(false)) {
+            self.cancel(run_job).await?;
+            late_stop?;
             tracing::info!(%label, run_job, "a stop came while the run was enqueued: run cancelled");
-            return Ok(json!({ "started": false, "reason": stopped(), "run_job_id": run_job }));
+            return Ok(stopped(Some(run_job)));
         }
+        self.wake.notify_waiters();
         tracing::info!(%label, run_job, "the repository's trigger label: run enqueued");
         Ok(json!({ "started": true, "run_job_id": run_job }))
     }
@@ -122,11 +141,13 @@ impl LabelCheck {
     /// Whether someone allowed to stop runs sent a stop for the issue after the check's job (and before
     /// job `before`, when given). Such a stop cancels only runs recorded before it, so a run recorded
     /// after it must not start. A stop from anyone else changes nothing: its own job refuses it.
+    /// `senders` remembers each sender's answer for the check's second look.
     async fn allowed_stop_after(
         &self,
         client: &Octocrab,
         job: &Job,
         before: Option<i64>,
+        senders: &mut HashMap<u64, bool>,
     ) -> Result<bool, JobError> {
         let trigger = &job.trigger;
         let stops = self
@@ -139,17 +160,43 @@ impl LabelCheck {
             if before.is_some_and(|before| id >= before) {
                 break;
             }
-            let permission = permission_of(client, owner, name, stop.sender_id, &stop.sender_login)
-                .await
-                .map_err(Failure::github)?;
-            if permission.can_trigger() {
+            let allowed = match senders.get(&stop.sender_id) {
+                Some(allowed) => *allowed,
+                None => {
+                    let permission =
+                        permission_of(client, owner, name, stop.sender_id, &stop.sender_login)
+                            .await
+                            .map_err(Failure::github)?;
+                    *senders
+                        .entry(stop.sender_id)
+                        .or_insert(permission.can_trigger())
+                }
+            };
+            if allowed {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    /// Records the run (or finds it, for a retried check) and wakes the run workers.
+    /// The run an earlier attempt of this check recorded, if any.
+    async fn recorded_run(&self, job: &Job) -> Result<Option<i64>, JobError> {
+        let stored = self
+            .queue
+            .delivery(&run_delivery_id(job.id))
+            .await
+            .map_err(|e| JobError::Transient(format!("cannot look up the check's run: {e:#}")))?;
+        Ok(stored.and_then(|delivery| delivery.job_id))
+    }
+
+    async fn cancel(&self, run_job: i64) -> Result<(), JobError> {
+        self.queue
+            .cancel(run_job)
+            .await
+            .map_err(|e| JobError::Transient(format!("{e:#}")))
+    }
+
+    /// Records the run (or finds it, for a retried check whose earlier run may run again).
     async fn enqueue(&self, run: Trigger) -> Result<Option<i64>, JobError> {
         let delivery = DeliveryRecord {
             delivery_id: run.delivery_id.clone(),
@@ -162,7 +209,6 @@ impl LabelCheck {
             .record(delivery, Some(run))
             .await
             .map_err(|e| JobError::Transient(format!("cannot enqueue the run: {e:#}")))?;
-        self.wake.notify_waiters();
         Ok(match recorded {
             Recorded::Stored { job_id, .. } | Recorded::Duplicate { job_id } => job_id,
         })

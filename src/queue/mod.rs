@@ -228,8 +228,8 @@ impl Queue {
         inspect::stops_after(&self.inner.backend, repo_id, issue_number, job_id).await
     }
 
-    /// Cancels one job: queued, it ends `cancelled`; running, it is asked to stop (its heartbeat says so).
-    /// A finished job is left as it is.
+    /// Cancels one run job: queued, it ends `cancelled`; running, it is asked to stop (its heartbeat says
+    /// so). A finished job, and any control job, is left as it is.
     pub async fn cancel(&self, job_id: i64) -> anyhow::Result<()> {
         control::cancel(&self.inner.backend, job_id).await
     }

@@ -184,10 +184,14 @@ pub(super) const WAITING: &str = concat!(
 pub(super) const STOPS_AFTER: &str = "SELECT id, trigger_json FROM jobs WHERE repo_id = $1 \
      AND issue_number = $2 AND action = 'stop' AND id > $3 ORDER BY id";
 
-/// $1 job id, $2 now: a queued job ends cancelled, a running one is asked to stop (see `STOP_ISSUE`).
-pub(super) const CANCEL_JOB: &str = "UPDATE jobs SET \
+/// $1 job id, $2 now: a queued run job ends cancelled, a running one is asked to stop (see `STOP_ISSUE`).
+/// Control jobs are never touched.
+pub(super) const CANCEL_JOB: &str = concat!(
+    "UPDATE jobs SET \
      state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
-     cancel_requested = TRUE, updated_at = $2 WHERE id = $1 AND state IN ('queued', 'running')";
+     cancel_requested = TRUE, updated_at = $2 WHERE id = $1 AND state IN ('queued', 'running') AND ",
+    run_job!("")
+);
 
 pub(super) const GET_JOB: &str = "SELECT id, repo_full_name, issue_number, action, trigger_json, state, \
      attempts, run_after, lease_owner, cancel_requested, last_error, outcome, created_at, updated_at \

@@ -1,6 +1,6 @@
 //! What a label check needs from the queue when a stop races it: the later stops with their
 //! senders, and the cancellation of one job (queued: cancelled; running: told through its heartbeat;
-//! finished: left alone).
+//! finished, or a control job: left alone).
 
 use metagpt_bot::queue::{DeliveryOutcome, Heartbeat, JobState};
 use metagpt_bot::trigger::Action;
@@ -30,6 +30,9 @@ pub async fn later_stops_come_with_their_senders_and_one_job_can_be_cancelled(ur
         "this issue's, oldest first"
     );
     assert!(stops.iter().all(|(id, _)| *id > check));
+    // A control job is never cancelled: a stop stays queued for its own worker.
+    queue.cancel(stops[0].0).await.expect("cancel");
+    assert_eq!(state_of(&queue, stops[0].0).await, JobState::Queued);
     assert!(
         queue
             .stops_after(super::repo().id, 8, stops[1].0)
