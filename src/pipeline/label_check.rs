@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::label::{self, RepoSettings};
-use super::{Failure, installation_of, request};
+use super::{Failure, installation_client, request};
 use crate::github::{GitHubApp, get_issue, permission_of};
 use crate::queue::{DeliveryOutcome, DeliveryRecord, Job, JobError, Queue, Recorded};
 use crate::trigger::{Action, Trigger};
@@ -64,16 +64,9 @@ impl LabelCheck {
                 trigger.action.name()
             )));
         };
-        let installation = installation_of(
-            trigger,
-            &format!("the label `{label}`"),
-            "label the issue again",
-        )?;
-        let client = self
-            .github
-            .installation(installation)
-            .await
-            .map_err(Failure::github)?;
+        let what = format!("the label `{label}`");
+        let client =
+            installation_client(&self.github, trigger, &what, "label the issue again").await?;
         let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
         let RepoSettings { config, .. } = label::read(&client, owner, name).await?;
         let config = match config {

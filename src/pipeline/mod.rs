@@ -39,10 +39,13 @@ pub use session::{GIT_TOKEN_VALIDITY, Session};
 pub use stop::StopHandler;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use octocrab::Octocrab;
+
 use crate::evidence::Renderer;
-use crate::github::GitHubError;
+use crate::github::{GitHubApp, GitHubError};
 use crate::queue::JobError;
 use crate::repo_config::RepoConfig;
 use crate::runner::{LlmSetup, RunSettings};
@@ -158,6 +161,21 @@ pub(crate) fn installation_of(trigger: &Trigger, what: &str, again: &str) -> Res
             trigger.issue_number
         ))
     })
+}
+
+/// The client of the installation `trigger` came through (see [`installation_of`]), for control jobs.
+pub(crate) async fn installation_client(
+    github: &GitHubApp,
+    trigger: &Trigger,
+    what: &str,
+    again: &str,
+) -> Result<Arc<Octocrab>, JobError> {
+    let installation = installation_of(trigger, what, again)?;
+    let client = github
+        .installation(installation)
+        .await
+        .map_err(Failure::github)?;
+    Ok(client)
 }
 
 impl Failure {

@@ -19,7 +19,7 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 
 use super::target::{Resolved, reply, resolve};
-use super::{Failure, installation_of};
+use super::{Failure, installation_client};
 use crate::github::{GitHubApp, OwnAuthor, ReactionTarget, add_reaction};
 use crate::queue::{Job, JobError, Queue};
 use crate::trigger::Action;
@@ -45,12 +45,13 @@ impl StopHandler {
                 trigger.action.name()
             )));
         };
-        let installation = installation_of(trigger, "the `/metagpt stop`", "comment again")?;
-        let client = self
-            .github
-            .installation(installation)
-            .await
-            .map_err(Failure::github)?;
+        let client = installation_client(
+            &self.github,
+            trigger,
+            "the `/metagpt stop`",
+            "comment again",
+        )
+        .await?;
         let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
         let we = OwnAuthor::App(self.github.app_id());
         let issue = match resolve(&client, trigger, &we).await? {
