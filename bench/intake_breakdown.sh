@@ -5,9 +5,10 @@
 #    payload parsing and the intake decision; the latency of a 4 KB write + fdatasync on this disk; the real
 #    queue's record (synchronous=FULL) with 1 and 16 callers on disk and on tmpfs (CPU without the flush);
 #    the whole handler driven in-process; and the group size the writer reaches.
-# 2. The HTTP floor: `intake_breakdown floor`, an axum route that reads the body and answers 202, under
-#    wrk with the same signed bodies and Lua script as bench/webhooks.sh; prints rate, latency and the
-#    server's CPU per request.
+# 2. Over HTTP, under wrk with the same signed bodies and Lua script as bench/webhooks.sh: the floor
+#    (`intake_breakdown floor`, an axum route that reads the body and answers 202) and the ceiling
+#    (`intake_breakdown ceiling`, the real extractor and decision answering 202 without a database) for
+#    the labeled and star mixes; prints rate, latency and the server's CPU per request.
 set -euo pipefail
 
 usage() {
@@ -62,26 +63,41 @@ echo
 "$BIN" measure "${DB_DIR:-$TMP}" "$ISSUES"
 
 SECRET=$(openssl rand -hex 20)
-python3 "$BENCH/payloads.py" labeled 300 "$SECRET" "$ROOT/tests/fixtures/webhooks" "$TMP/labeled.lua"
-PORT=$(free_port)
-"$BIN" floor "$PORT" 2>"$TMP/floor.log" &
-SERVER_PID=$!
-URL="http://127.0.0.1:$PORT/api/github/webhooks"
-for _ in $(seq 100); do
-  curl -fs -o /dev/null -X POST -d '{}' "$URL" && break
-  kill -0 "$SERVER_PID" 2>/dev/null || die "the floor server exited: $(cat "$TMP/floor.log")"
-  sleep 0.1
+for mix in labeled star; do
+  python3 "$BENCH/payloads.py" "$mix" 300 "$SECRET" "$ROOT/tests/fixtures/webhooks" "$TMP/$mix.lua"
 done
-c0=$(cpu_ticks "$SERVER_PID")
-line=$(run_wrk 2 "$CONNECTIONS" "$DURATION" "$TMP/labeled.lua" "$URL")
-c1=$(cpu_ticks "$SERVER_PID")
-req=$(field requests "$line"); dur=$(field duration_us "$line")
+
+# measure_http TITLE LUA MODE [ARGS...]: starts `$BIN MODE PORT ARGS...`, runs wrk against it, prints a line.
+measure_http() {
+  local title=$1 lua=$2 mode=$3; shift 3
+  local port url c0 c1 line req dur
+  port=$(free_port)
+  BENCH_SECRET=$SECRET "$BIN" "$mode" "$port" "$@" 2>"$TMP/$mode.log" &
+  SERVER_PID=$!
+  url="http://127.0.0.1:$port/api/github/webhooks"
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && break  # any answer (a 404 too): it listens
+    kill -0 "$SERVER_PID" 2>/dev/null || die "the $mode server exited: $(cat "$TMP/$mode.log")"
+    sleep 0.1
+  done
+  c0=$(cpu_ticks "$SERVER_PID")
+  line=$(run_wrk 2 "$CONNECTIONS" "$DURATION" "$lua" "$url")
+  c1=$(cpu_ticks "$SERVER_PID")
+  kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+  req=$(field requests "$line"); dur=$(field duration_us "$line")
+  awk -v title="$title" -v r="$req" -v d="$dur" -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" \
+    -v p50="$(field p50_us "$line")" -v p99="$(field p99_us "$line")" -v st="$(field status_errors "$line")" 'BEGIN {
+    printf "  %-28s %6.0f/s, p50 %.2f ms p99 %.2f ms, server CPU %3.0f%% = %3.0f µs per request (%d non-2xx)\n",
+      title, r / (d / 1e6), p50 / 1000, p99 / 1000, 100 * t / hz / (d / 1e6), 1e6 * t / hz / r, st }'
+}
+
 echo
-echo "HTTP floor: axum route reading the same ~12 KB signed bodies and answering 202 (no HMAC, no parse,"
-echo "no database), wrk -t2 -c$CONNECTIONS -d$DURATION with bench/webhooks.lua:"
-awk -v r="$req" -v d="$dur" -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v p50="$(field p50_us "$line")" \
-  -v p99="$(field p99_us "$line")" -v st="$(field status_errors "$line")" 'BEGIN {
-  printf "  %.0f/s, latency p50 %.2f ms p99 %.2f ms, server CPU %.0f%% = %.0f µs per request (%d non-2xx)\n",
-    r / (d / 1e6), p50 / 1000, p99 / 1000, 100 * t / hz / (d / 1e6), 1e6 * t / hz / r, st }'
+echo "Over HTTP, wrk -t2 -c$CONNECTIONS -d$DURATION with bench/webhooks.lua and the signed bodies of webhooks.sh:"
+echo "  floor:   an axum route that reads the body and answers 202 (no HMAC, no parse, no database);"
+echo "  ceiling: the real webhook extractor (HMAC, parse) and decision, answering 202 with no database —"
+echo "           what serve could reach here if persisting cost nothing."
+measure_http "floor, labeled bodies" "$TMP/labeled.lua" floor
+measure_http "ceiling, labeled mix" "$TMP/labeled.lua" ceiling "$TMP/ceiling.db"
+measure_http "ceiling, star mix" "$TMP/star.lua" ceiling "$TMP/ceiling.db"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews wall-clock figures)"

@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release --example intake_breakdown -- measure [DB_DIR [ISSUES]]  # temp dir, 300 issues
 //! cargo run --release --example intake_breakdown -- floor PORT         # trivial axum server (202), for wrk
+//! cargo run --release --example intake_breakdown -- ceiling PORT DB    # the intake without its database
 //! ```
 //!
 //! Invariants:
@@ -19,11 +20,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
+use axum::response::IntoResponse;
 use metagpt_bot::github::payloads::{IssuesEvent, parse_event};
 use metagpt_bot::intake::{Decision, IntakeConfig, decide};
 use metagpt_bot::queue::{DeliveryOutcome, DeliveryRecord, Queue, QueueOptions};
-use metagpt_bot::server::{AppState, metrics, router, sign, verify_signature};
+use metagpt_bot::server::{
+    AppState, Delivery, WebhookRejection, metrics, router, sign, verify_signature,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -45,13 +50,23 @@ fn main() -> anyhow::Result<()> {
             let port: u16 = args.get(1).map_or(Ok(0), |p| p.parse())?;
             runtime.block_on(floor_server(port))
         }
+        Some("ceiling") => {
+            let port: u16 = args.get(1).map_or(Ok(0), |p| p.parse())?;
+            let db = args.get(2).map_or_else(
+                || std::env::temp_dir().join("intake-ceiling.db"),
+                Into::into,
+            );
+            runtime.block_on(ceiling_server(port, &db))
+        }
         Some("measure") | None => {
             let dir = args.get(1).map_or_else(std::env::temp_dir, Into::into);
             let issues = args.get(2).map_or(Ok(ISSUES), |n| n.parse())?.max(1);
             runtime.block_on(measure(&dir, issues))
         }
         Some(other) => {
-            anyhow::bail!("unknown mode `{other}`; use `measure [DB_DIR]` or `floor PORT`")
+            anyhow::bail!(
+                "unknown mode `{other}`; use `measure [DB_DIR]`, `floor PORT` or `ceiling PORT [DB]`"
+            )
         }
     }
 }
@@ -67,6 +82,49 @@ async fn floor_server(port: u16) -> anyhow::Result<()> {
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("floor server on {}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// The intake's ceiling: everything `serve` does before its database, over real HTTP. The route takes the
+/// real webhook extractor ([`Delivery`]: body limit, header checks, HMAC verification, typed parse) and
+/// the real `decide`, then answers 202 with an answer shaped like the real one, recording nothing. What it
+/// reaches under wrk bounds what any persistence could give on this machine.
+async fn ceiling_server(port: u16, db: &Path) -> anyhow::Result<()> {
+    let config = IntakeConfig {
+        webhook_secrets: vec![SecretString::from(std::env::var("BENCH_SECRET")?)],
+        ..IntakeConfig::default()
+    };
+    // `AppState` holds a queue; this route never records into it.
+    let queue = Queue::connect(
+        &format!("sqlite://{}", db.display()),
+        QueueOptions::default(),
+    )
+    .await?;
+    let state = AppState::new(config, queue, metrics::install_recorder()?);
+    let app = axum::Router::new()
+        .route(
+            "/api/github/webhooks",
+            axum::routing::post(
+                |State(state): State<AppState>, delivery: Result<Delivery, WebhookRejection>| async move {
+                    let delivery = match delivery {
+                        Ok(delivery) => delivery,
+                        Err(rejection) => return rejection.into_response(),
+                    };
+                    let decision = delivery
+                        .payload
+                        .as_ref()
+                        .map(|payload| decide(&state.config, &delivery.id, payload));
+                    let accepted = matches!(decision, Some(Decision::Trigger(_)));
+                    let answer = json!({"outcome": if accepted { "accepted" } else { "ignored" },
+                        "action": delivery.action, "job_id": 1, "queued_behind": 0});
+                    (StatusCode::ACCEPTED, axum::Json(answer)).into_response()
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    eprintln!("ceiling server on {}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
 }
