@@ -1,9 +1,12 @@
 //! The gateway's HTTP server: one per process, on 127.0.0.1, shared by runs through per-run tokens.
 //!
-//! Invariants: it listens on the loopback interface only, on a port the OS picks; it serves one route,
-//! `POST /v1/chat/completions`; it stops when `shutdown` is called or the `Gateway` is dropped.
+//! Invariants: it listens on the loopback interface only, on a port the OS picks, and on a Unix socket in
+//! a private directory (0700, removed with the `Gateway`), which is how a sandboxed agent, with no network
+//! of its own, reaches it (`agent::bwrap`); both serve the same one route, `POST /v1/chat/completions`; it
+//! stops when `shutdown` is called or the `Gateway` is dropped.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,8 +14,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use axum::serve::ListenerExt as _;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::config::GatewayConfig;
 use super::handler::{App, chat_completions, not_found};
@@ -23,8 +26,11 @@ use super::upstream::Upstream;
 /// A running gateway. Point agents at `base_url()` with a run's token as their API key.
 pub struct Gateway {
     addr: SocketAddr,
+    socket: PathBuf,
+    /// Holds the socket's private directory; removed on drop.
+    _socket_dir: tempfile::TempDir,
     registry: Arc<Registry>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
 
@@ -32,12 +38,13 @@ impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
             .field("addr", &self.addr)
+            .field("socket", &self.socket)
             .finish_non_exhaustive()
     }
 }
 
 impl Gateway {
-    /// Binds 127.0.0.1 on a free port and starts serving.
+    /// Binds 127.0.0.1 on a free port and a Unix socket in a new private directory, and starts serving.
     pub async fn start(config: GatewayConfig) -> anyhow::Result<Gateway> {
         let registry = Arc::new(Registry::default());
         let app = Arc::new(App {
@@ -56,31 +63,43 @@ impl Gateway {
         let addr = listener
             .local_addr()
             .context("reading the LLM gateway's address")?;
-        let (stop, stopped) = oneshot::channel::<()>();
+        let (socket_dir, socket, unix) = bind_socket()?;
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
         let task = tokio::spawn(async move {
             // SSE chunks are forwarded as small writes; without TCP_NODELAY the last one of a stream
             // waits for the agent's delayed ACK (~40 ms a call, measured by bench/gateway.sh).
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::error!(%error, "LLM gateway server stopped");
+            let tcp = axum::serve(listener, router.clone())
+                .with_graceful_shutdown(stopped.clone().cancelled_owned());
+            let unix = axum::serve(unix, router).with_graceful_shutdown(stopped.cancelled_owned());
+            let (tcp, unix) = tokio::join!(tcp.into_future(), unix.into_future());
+            for (on, served) in [("127.0.0.1", tcp), ("its Unix socket", unix)] {
+                if let Err(error) = served {
+                    tracing::error!(%error, "LLM gateway server on {on} stopped");
+                }
             }
         });
-        tracing::info!(%addr, "LLM gateway listening");
+        tracing::info!(%addr, socket = %socket.display(), "LLM gateway listening");
         Ok(Gateway {
             addr,
+            socket,
+            _socket_dir: socket_dir,
             registry,
-            stop: Some(stop),
+            stop,
             task: Some(task),
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The Unix socket serving the same routes, for agents without a network of their own.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
     }
 
     /// The OpenAI-style base URL agents use, e.g. `http://127.0.0.1:41234/v1`.
@@ -107,19 +126,35 @@ impl Gateway {
 
     /// Stops accepting connections and waits for calls in flight to finish.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.cancel();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
     }
 }
 
+/// A new private directory (0700) with the gateway's socket in it. The path stays short (a socket's path
+/// is limited to 107 bytes), so it lives in the temporary directory, not next to the data.
+fn bind_socket() -> anyhow::Result<(tempfile::TempDir, PathBuf, tokio::net::UnixListener)> {
+    let dir = tempfile::Builder::new()
+        .prefix("metagpt-gateway-")
+        .tempdir()
+        .context(
+            "creating the LLM gateway's socket directory in the temporary directory (TMPDIR)",
+        )?;
+    let socket = dir.path().join("gateway.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).with_context(|| {
+        format!(
+            "binding the LLM gateway's Unix socket {} (a shorter TMPDIR helps: socket paths are limited \
+             to 107 bytes)",
+            socket.display()
+        )
+    })?;
+    Ok((dir, socket, listener))
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.cancel();
     }
 }
