@@ -78,6 +78,7 @@ async fn a_failing_llm_ends_in_a_clear_error_and_no_archive_commit() {
             ..AgentOptions::default()
         },
         gateway_url: llm.base_url().to_string(),
+        gateway_socket: None,
         token: SecretString::from("mgb-smoke-token-0123456789"),
         model: "gpt-4o-mini".into(),
         price: None,
@@ -140,6 +141,7 @@ async fn a_bug_report_on_a_repository_without_docs_takes_the_requirement_flow_in
             ..AgentOptions::default()
         },
         gateway_url: llm.base_url().to_string(),
+        gateway_socket: None,
         token: SecretString::from("mgb-smoke-token-0123456789"),
         model: "gpt-4o-mini".into(),
         price: None,

@@ -1,7 +1,8 @@
 //! The agent inside bubblewrap (`AGENT_SANDBOX=bwrap`), as a stand-in interpreter
 //! (`tests/agent_sandbox/probe_python`) sees it from inside: the App's key, settings, database and other
-//! issues' work trees are not there, its own work tree and `HOME` are writable, the gateway on 127.0.0.1
-//! answers, and everything it started dies on the time limit and on stop. A control run with the sandbox
+//! issues' work trees are not there, its own work tree and `HOME` are writable, the gateway answers at its
+//! 127.0.0.1 address (relayed to its Unix socket) while another service on the host's 127.0.0.1 is out of
+//! reach, and everything it started dies on the time limit and on stop. A control run with the sandbox
 //! off sees the same files, so these tests fail when the sandbox is missing.
 //!
 //! Needs a working `bwrap` (CI installs bubblewrap and runs as root); the refusals without it are in
@@ -72,6 +73,7 @@ impl Bot {
                 ..AgentOptions::default()
             },
             gateway_url: "http://127.0.0.1:9/v1".into(),
+            gateway_socket: None,
             token: SecretString::from("mgb-run-token-sandbox"),
             model: "gpt-4o-mini".into(),
             price: None,
@@ -81,8 +83,8 @@ impl Bot {
         }
     }
 
-    /// Runs the probe with `sandbox` and returns what it saw.
-    async fn probe(&self, sandbox: SandboxMode, gateway: &str) -> Value {
+    /// Runs the probe with `sandbox` and the stand-in gateway, and returns what it saw.
+    async fn probe(&self, sandbox: SandboxMode, gateway: &StandIns) -> Value {
         let mut read: Vec<String> = self
             .secrets
             .iter()
@@ -93,9 +95,13 @@ impl Bot {
         let idea = json!({
             "read": read,
             "write": [self.other_tree.join("pwned").display().to_string()],
-            "gateway": gateway,
+            "gateway": gateway.url,
+            "reach": [gateway.host_service],
         });
-        run(self.request(idea, sandbox), CancellationToken::new())
+        let mut request = self.request(idea, sandbox);
+        request.gateway_url = gateway.url.clone();
+        request.gateway_socket = Some(gateway.socket.clone());
+        run(request, CancellationToken::new())
             .await
             .expect("the probe run succeeds");
         let seen = std::fs::read_to_string(self.repo.join(".probe.json")).expect("probe.json");
@@ -104,27 +110,63 @@ impl Bot {
     }
 }
 
-/// A one-route HTTP server on 127.0.0.1 answering `pong`, standing in for the gateway.
-async fn gateway() -> String {
+/// Stand-ins on the host: the gateway (answering `pong` on 127.0.0.1 and on a Unix socket, as the real
+/// one listens) and another local service (answering `host secret`, e.g. a database or a metadata
+/// endpoint) that the agent must not reach.
+struct StandIns {
+    url: String,
+    socket: PathBuf,
+    host_service: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn stand_ins() -> StandIns {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("gateway.sock");
+    let unix = tokio::net::UnixListener::bind(&socket).expect("bind socket");
+    tokio::spawn(async move {
+        while let Ok((connection, _)) = unix.accept().await {
+            tokio::spawn(answer(connection, "pong"));
+        }
+    });
+    let url = format!("{}/v1/models", serve_tcp("pong").await);
+    let host_service = format!("{}/secret", serve_tcp("host secret").await);
+    StandIns {
+        url,
+        socket,
+        host_service,
+        _dir: dir,
+    }
+}
+
+/// A one-answer HTTP server on 127.0.0.1; returns its `http://addr`.
+async fn serve_tcp(text: &'static str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}/v1/models", listener.local_addr().expect("addr"));
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut buf = vec![0u8; 4096];
-            let _ = socket.read(&mut buf).await;
-            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\npong";
-            let _ = socket.write_all(answer.as_bytes()).await;
+        while let Ok((connection, _)) = listener.accept().await {
+            tokio::spawn(answer(connection, text));
         }
     });
-    url
+    base
+}
+
+async fn answer<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut connection: S, text: &str) {
+    let mut buf = vec![0u8; 4096];
+    let _ = connection.read(&mut buf).await;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    let _ = connection.write_all(answer.as_bytes()).await;
 }
 
 #[tokio::test]
 async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
     let bot = Bot::new();
-    let gateway = gateway().await;
+    let gateway = stand_ins().await;
     let seen = bot.probe(SandboxMode::Bwrap, &gateway).await;
     for secret in &bot.secrets {
         let path = secret.display().to_string();
@@ -139,7 +181,11 @@ async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
         !bot.other_tree.join("pwned").exists(),
         "wrote another issue's tree"
     );
-    assert_eq!(seen["gateway"], "pong", "{seen}");
+    assert_eq!(seen["gateway"], "pong", "through the socket: {seen}");
+    let other = seen["reach"][&gateway.host_service]
+        .as_str()
+        .unwrap_or_default();
+    assert!(other.starts_with("unreachable"), "{seen}");
     assert_eq!(
         std::fs::read_to_string(bot.repo.join("written-by-agent.txt")).expect("own tree"),
         "hello from the sandbox"
@@ -150,12 +196,18 @@ async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
         "the trace file is where the runner reads it"
     );
 
-    // The control: unsandboxed, the same stand-in reads every one of those files.
+    // The control: unsandboxed, the same stand-in reads every one of those files and reaches the
+    // host's service.
     let seen = bot.probe(SandboxMode::Off, &gateway).await;
     for secret in &bot.secrets {
         let path = secret.display().to_string();
         assert_eq!(seen["read"][&path], "visible", "{path}: {seen}");
     }
+    assert_eq!(
+        seen["reach"][&gateway.host_service], "host secret",
+        "{seen}"
+    );
+    assert_eq!(seen["gateway"], "pong", "{seen}");
 }
 
 /// Host pids of the processes whose environment holds `HOME=<home>` (the run's private `HOME`).

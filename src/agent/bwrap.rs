@@ -12,9 +12,12 @@
 //! - Mounts are applied shallow-first, so a nested listed path shows on top of its parent's mount (a
 //!   read-only venv under `/tmp` stays visible; a repository under a read-only tree stays writable).
 //! - The filesystem root `/` is never bound, whatever the interpreter's layout.
-//! - The network is shared (the gateway listens on 127.0.0.1); the PID, IPC and UTS namespaces are new;
-//!   the sandbox dies with its parent (`--die-with-parent`: killing the bot's child, `bwrap`, ends every
-//!   process inside) and the agent gets a new session, away from the bot's terminal.
+//! - The PID, IPC and UTS namespaces are new. Given the gateway's Unix socket
+//!   ([`Sandbox::gateway_socket`]), the network namespace is new too (`--unshare-net`: a loopback of its
+//!   own and nothing else, so neither the host's 127.0.0.1 services nor any other address is reachable)
+//!   and the socket is the one thing mounted for talking to the outside; without it the network is
+//!   shared. The sandbox dies with its parent (`--die-with-parent`: killing the bot's child, `bwrap`,
+//!   ends every process inside) and the agent gets a new session, away from the bot's terminal.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
@@ -33,11 +36,16 @@ const SYSTEM: &[&str] = &[
     "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 ];
 
+/// The flag that gives the sandbox a network of its own (the probe tries it too).
+pub(crate) const NEW_NETWORK: &str = "--unshare-net";
+
 /// A run's sandbox: the `bwrap` to use and what the run may see beyond the system.
 pub(crate) struct Sandbox {
     pub bwrap: PathBuf,
     pub read_only: Vec<PathBuf>,
     pub writable: Vec<PathBuf>,
+    /// The gateway's Unix socket: when set, the sandbox gets its own network and this socket.
+    pub gateway_socket: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -47,6 +55,15 @@ impl Sandbox {
             bwrap,
             read_only: interpreter_trees(python),
             writable,
+            gateway_socket: None,
+        }
+    }
+
+    /// The same sandbox with a network of its own and `socket` as its way to the gateway.
+    pub fn with_gateway_socket(self, socket: Option<PathBuf>) -> Sandbox {
+        Sandbox {
+            gateway_socket: socket,
+            ..self
         }
     }
 }
@@ -70,6 +87,12 @@ pub(crate) fn args(sandbox: &Sandbox, cwd: &Path) -> Vec<OsString> {
     }
     binds.extend(sandbox.read_only.iter().map(|p| ("--ro-bind", p.as_path())));
     binds.extend(sandbox.writable.iter().map(|p| ("--bind", p.as_path())));
+    binds.extend(
+        sandbox
+            .gateway_socket
+            .iter()
+            .map(|p| ("--bind", p.as_path())),
+    );
     binds.retain(|(_, path)| path.is_absolute() && path.parent().is_some());
     // Shallow first, so nested paths are mounted on top; stable, so a writable path wins a tie.
     binds.sort_by_key(|(_, path)| path.components().count());
@@ -77,6 +100,9 @@ pub(crate) fn args(sandbox: &Sandbox, cwd: &Path) -> Vec<OsString> {
         out.extend([flag.into(), path.into(), path.into()]);
     }
     out.extend(NAMESPACES.iter().map(OsString::from));
+    if sandbox.gateway_socket.is_some() {
+        out.push(NEW_NETWORK.into());
+    }
     out.extend(["--chdir".into(), cwd.into()]);
     out
 }
@@ -167,6 +193,7 @@ mod tests {
             bwrap: "/usr/bin/bwrap".into(),
             read_only: vec!["/srv/bot".into()],
             writable: vec!["/srv/bot/work/repo".into(), "/".into()],
+            gateway_socket: None,
         };
         let args: Vec<String> = args(&mounts, Path::new("/srv/bot/work/repo"))
             .into_iter()

@@ -62,10 +62,12 @@ impl PrivateDir {
         )?;
         let wrapper = dir.path().join("metagpt_wrapper.py");
         write_private(&wrapper, wrapper_source.as_bytes())?;
-        write_private(
-            &dir.path().join("wrapper_errors.py"),
-            super::WRAPPER_ERRORS_PY.as_bytes(),
-        )?;
+        for (name, source) in [
+            ("wrapper_errors.py", super::WRAPPER_ERRORS_PY),
+            ("gateway_relay.py", super::GATEWAY_RELAY_PY),
+        ] {
+            write_private(&dir.path().join(name), source.as_bytes())?;
+        }
         Ok(Self {
             files: JobFiles::in_dir(&job_dir),
             root: dir.path().to_path_buf(),

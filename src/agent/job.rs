@@ -28,6 +28,16 @@ pub(crate) struct Job<'a> {
     /// The model name and its price (USD per 1,000 tokens) so MetaGPT's own counter is not 0.
     pub model: &'a str,
     pub price_per_1k: Option<PricePer1k>,
+    /// For a sandboxed run with a network of its own: where `gateway_relay.py` listens and relays to.
+    pub gateway_relay: Option<GatewayRelay<'a>>,
+}
+
+/// The gateway's address as the agent uses it (`listen`: host and port of its `base_url`) and the
+/// gateway's Unix socket, mounted into the sandbox, that the relay connects to.
+#[derive(Debug, Serialize)]
+pub(crate) struct GatewayRelay<'a> {
+    pub listen: (String, u16),
+    pub socket: &'a Path,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]

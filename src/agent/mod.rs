@@ -26,6 +26,9 @@
 //! - Unless `AGENT_SANDBOX` is `off` (or `auto` finds no working `bwrap`), the agent runs inside
 //!   bubblewrap and sees only the system, its interpreter, its repository and its private directory
 //!   (`bwrap.rs`, `sandbox.rs`): not the App's key, settings or database, nor other issues' work trees.
+//!   Given the gateway's Unix socket ([`AgentRun::gateway_socket`], as every run of the runner is), it
+//!   also gets a network of its own: the gateway is the one address it can reach, through the socket and
+//!   `gateway_relay.py`, which listens on the gateway's 127.0.0.1 port inside.
 //! - MetaGPT's own cost counters are reported apart ([`MetagptCost`]); the gateway's ledger is the truth.
 
 mod bwrap;
@@ -50,3 +53,7 @@ pub const WRAPPER_PY: &str = include_str!("wrapper.py");
 
 /// The module `wrapper.py` imports to word a failure; written beside it.
 pub const WRAPPER_ERRORS_PY: &str = include_str!("wrapper_errors.py");
+
+/// The module that relays a sandboxed agent's gateway connections to the gateway's Unix socket; written
+/// beside `wrapper.py`, which starts it when the job asks.
+pub const GATEWAY_RELAY_PY: &str = include_str!("gateway_relay.py");

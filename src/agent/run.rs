@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::bwrap::Sandbox;
 use super::config::{LlmConfig, PrivateDir, write_private};
 use super::error::AgentError;
-use super::job::{Flow, Job, MetagptCost, PricePer1k, Status, WrapperResult, read_result};
+use super::job::{
+    Flow, GatewayRelay, Job, MetagptCost, PricePer1k, Status, WrapperResult, read_result,
+};
 use super::process::{self, End, Spec};
 use super::sandbox::{self, SandboxMode};
 use crate::gateway::Price;
@@ -60,6 +62,11 @@ pub struct AgentRun {
     pub options: AgentOptions,
     /// The gateway's OpenAI-compatible base URL and this run's token for it.
     pub gateway_url: String,
+    /// The gateway's Unix socket ([`crate::gateway::Gateway::socket_path`]). Given, a sandboxed agent
+    /// gets a network namespace of its own and reaches the gateway only through this socket (relayed to
+    /// `gateway_url`'s address inside); `None` leaves a sandboxed agent on the bot's network, for an
+    /// agent pointed at something that has no socket (the runner always gives one).
+    pub gateway_socket: Option<PathBuf>,
     pub token: SecretString,
     pub model: String,
     /// The model's price, so MetaGPT's own counter is not 0 (the gateway's ledger is the real cost).
@@ -112,10 +119,19 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         timeout_secs: request.timeout.as_secs(),
     };
     let private = PrivateDir::create(&repo, &llm, super::WRAPPER_PY).map_err(AgentError::Setup)?;
-    write_job(&request, &repo, &trace_path, &private).map_err(AgentError::Setup)?;
+    let relay = match (&bwrap, &request.gateway_socket) {
+        (Some(_), Some(socket)) => Some(GatewayRelay {
+            listen: relay_address(&request.gateway_url).map_err(AgentError::Setup)?,
+            socket,
+        }),
+        _ => None,
+    };
+    write_job(&request, &repo, &trace_path, &private, relay).map_err(AgentError::Setup)?;
     let sandbox = match bwrap {
         Some(bwrap) => Some(
-            sandboxed(bwrap, &python, &repo, &trace_path, &private).map_err(AgentError::Setup)?,
+            sandboxed(bwrap, &python, &repo, &trace_path, &private)
+                .map_err(AgentError::Setup)?
+                .with_gateway_socket(request.gateway_socket.clone()),
         ),
         None => None,
     };
@@ -199,11 +215,27 @@ fn sandboxed(
     Ok(Sandbox::for_run(bwrap, python, writable))
 }
 
+/// The host and port of the gateway's base URL, where the relay listens inside the sandbox.
+fn relay_address(gateway_url: &str) -> std::io::Result<(String, u16)> {
+    let url = url::Url::parse(gateway_url).map_err(|e| {
+        std::io::Error::other(format!(
+            "the gateway URL `{gateway_url}` does not parse: {e}"
+        ))
+    })?;
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => Ok((host.trim_matches(['[', ']']).to_owned(), port)),
+        _ => Err(std::io::Error::other(format!(
+            "the gateway URL `{gateway_url}` names no host and port"
+        ))),
+    }
+}
+
 fn write_job(
     request: &AgentRun,
     repo: &Path,
     trace_path: &Path,
     private: &PrivateDir,
+    gateway_relay: Option<GatewayRelay<'_>>,
 ) -> std::io::Result<()> {
     let job = Job {
         project_path: repo,
@@ -221,6 +253,7 @@ fn write_job(
             prompt: p.prompt_per_million / 1000.0,
             completion: p.completion_per_million / 1000.0,
         }),
+        gateway_relay,
     };
     let json = serde_json::to_vec(&job).map_err(std::io::Error::other)?;
     write_private(&private.files.job, &json)

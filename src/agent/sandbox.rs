@@ -3,8 +3,8 @@
 //!
 //! Invariants:
 //! - `bwrap` is looked up on the bot's `PATH` and tried once per process, with the namespaces a run uses
-//!   ([`super::bwrap::NAMESPACES`]); every later decision reuses that answer, so `doctor`, the settings
-//!   check and the runs agree.
+//!   ([`super::bwrap::NAMESPACES`] and a network of its own); every later decision reuses that answer, so
+//!   `doctor`, the settings check and the runs agree.
 //! - `off` never probes and never sandboxes; `bwrap` never runs an agent unsandboxed: without a working
 //!   `bwrap` it is refused with [`FIX`]; `auto` uses `bwrap` when it works and otherwise runs unsandboxed,
 //!   warning once per process (not once per run).
@@ -119,6 +119,7 @@ fn try_bwrap(bwrap: &Path) -> Result<(), String> {
         .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"])
         .args(["--tmpfs", "/tmp"])
         .args(super::bwrap::NAMESPACES)
+        .arg(super::bwrap::NEW_NETWORK)
         .args(["--", "true"])
         .env_clear()
         .env("PATH", "/usr/bin:/bin")

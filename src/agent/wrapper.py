@@ -21,7 +21,9 @@ config update), with these differences:
   `result_path`, and the exit code is 0 only when the status is "ok".
 
 job.json: {project_path, idea, kind: "requirement"|"bugfix", n_round, code_review, run_tests,
-investment, trace_path, result_path, source_dir: str|null, model, price_per_1k: {prompt, completion}|null}
+investment, trace_path, result_path, source_dir: str|null, model, price_per_1k: {prompt, completion}|null,
+gateway_relay: {listen: [host, port], socket}|null} (the relay runs when the sandbox has its own network;
+see gateway_relay.py)
 """
 
 import asyncio
@@ -32,6 +34,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+import gateway_relay
 from wrapper_errors import describe
 
 
@@ -50,6 +53,9 @@ def main(argv):
     }
     state = {}
     try:
+        relay = job.get("gateway_relay")
+        if relay:
+            gateway_relay.start(relay["listen"], relay["socket"])
         asyncio.run(run(job, result, state))
         result["status"] = "ok"
     except BaseException as e:  # noqa: BLE001 - every failure must reach the result file

@@ -42,6 +42,7 @@ impl Fixture {
             kind: Kind::Requirement,
             options: AgentOptions::default(),
             gateway_url: "http://127.0.0.1:9/v1".into(),
+            gateway_socket: None,
             token: SecretString::from(TOKEN),
             model: "gpt-4o-mini".into(),
             price: None,
