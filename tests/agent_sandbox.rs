@@ -110,9 +110,9 @@ impl Bot {
     }
 }
 
-/// Stand-ins on the host: the gateway (answering `pong` on 127.0.0.1 and on a Unix socket, as the real
-/// one listens) and another local service (answering `host secret`, e.g. a database or a metadata
-/// endpoint) that the agent must not reach.
+/// Stand-ins on the host: the gateway (on 127.0.0.1 and on a Unix socket, as the real one listens; each
+/// answers with its own word, so the test sees which way a call came) and another local service
+/// (answering `host secret`, e.g. a database or a metadata endpoint) that the agent must not reach.
 struct StandIns {
     url: String,
     socket: PathBuf,
@@ -126,10 +126,10 @@ async fn stand_ins() -> StandIns {
     let unix = tokio::net::UnixListener::bind(&socket).expect("bind socket");
     tokio::spawn(async move {
         while let Ok((connection, _)) = unix.accept().await {
-            tokio::spawn(answer(connection, "pong"));
+            tokio::spawn(answer(connection, "pong via the socket"));
         }
     });
-    let url = format!("{}/v1/models", serve_tcp("pong").await);
+    let url = format!("{}/v1/models", serve_tcp("pong via tcp").await);
     let host_service = format!("{}/secret", serve_tcp("host secret").await);
     StandIns {
         url,
@@ -181,7 +181,7 @@ async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
         !bot.other_tree.join("pwned").exists(),
         "wrote another issue's tree"
     );
-    assert_eq!(seen["gateway"], "pong", "through the socket: {seen}");
+    assert_eq!(seen["gateway"], "pong via the socket", "{seen}");
     let other = seen["reach"][&gateway.host_service]
         .as_str()
         .unwrap_or_default();
@@ -207,7 +207,7 @@ async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
         seen["reach"][&gateway.host_service], "host secret",
         "{seen}"
     );
-    assert_eq!(seen["gateway"], "pong", "{seen}");
+    assert_eq!(seen["gateway"], "pong via tcp", "{seen}");
 }
 
 /// Host pids of the processes whose environment holds `HOME=<home>` (the run's private `HOME`).

@@ -1,6 +1,7 @@
 //! `AGENT_SANDBOX` as an operator meets it, with the real binary: `bwrap` required but not on `PATH` is
 //! refused before anything runs, with the fix; `auto` without `bwrap` runs unsandboxed and warns once;
-//! with `bwrap` on `PATH` a required sandbox runs; `doctor` says which sandbox runs will use and why.
+//! with `bwrap` on `PATH` a required sandbox runs; a `bwrap` that cannot make a network namespace keeps
+//! the sandbox on the host's network and warns once; `doctor` says which sandbox runs will use and why.
 //!
 //! The runs use the fast stand-in interpreter and the scripted LLM, as `tests/run_cli.rs` does.
 
@@ -15,6 +16,7 @@ use fixture::{BIN, Fixture, Ran, run};
 use scripted_llm::{Reply, ScriptedLlm};
 
 const WARNING: &str = "the agent runs WITHOUT a sandbox";
+const SHARED_NETWORK: &str = "the agent's sandbox shares the host's network";
 
 async fn llm() -> ScriptedLlm {
     let llm = ScriptedLlm::start().await;
@@ -85,6 +87,50 @@ async fn a_required_sandbox_with_bwrap_on_path_runs_without_a_warning() {
     let ran = run_with(&fx, &llm, &[("AGENT_SANDBOX", "bwrap")]).await;
     assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
     assert!(!ran.stderr.contains(WARNING), "{}", ran.stderr);
+    assert!(!ran.stderr.contains(SHARED_NETWORK), "{}", ran.stderr);
+    assert!(
+        !llm.requests().is_empty(),
+        "the agent never reached the gateway"
+    );
+}
+
+/// Where bwrap cannot make a network namespace (some container runtimes and AppArmor profiles refuse
+/// the loopback set-up), the run keeps the filesystem sandbox on the host's network and says so once,
+/// instead of losing the sandbox altogether.
+#[tokio::test]
+async fn a_bwrap_without_network_namespaces_keeps_the_sandbox_and_warns_once() {
+    let fx = Fixture::new(true);
+    let llm = llm().await;
+    let real = std::env::split_paths(&std::env::var_os("PATH").expect("PATH"))
+        .map(|dir| dir.join("bwrap"))
+        .find(|path| path.is_file())
+        .expect("bwrap is installed (scripts/test.sh installs bubblewrap)");
+    let fake = tempfile::tempdir().expect("fake bwrap dir");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = --unshare-net ]; then\n    \
+         echo 'bwrap: loopback: Failed RTM_NEWADDR: Operation not permitted' >&2; exit 1\n  fi\n\
+         done\nexec {} \"$@\"\n",
+        real.display()
+    );
+    let bwrap = fake.path().join("bwrap");
+    std::fs::write(&bwrap, script).expect("fake bwrap");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bwrap, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:/usr/bin:/bin", fake.path().display());
+    let ran = run_with(&fx, &llm, &[("AGENT_SANDBOX", "bwrap"), ("PATH", &path)]).await;
+    assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
+    assert!(!ran.stderr.contains(WARNING), "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr.matches(SHARED_NETWORK).count(),
+        1,
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("RTM_NEWADDR"),
+        "bwrap's own words: {}",
+        ran.stderr
+    );
     assert!(
         !llm.requests().is_empty(),
         "the agent never reached the gateway"

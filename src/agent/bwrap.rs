@@ -15,8 +15,7 @@
 //! - The PID, IPC and UTS namespaces are new. Given the gateway's Unix socket
 //!   ([`Sandbox::gateway_socket`]), the network namespace is new too (`--unshare-net`: a loopback of its
 //!   own and nothing else, so neither the host's 127.0.0.1 services nor any other address is reachable)
-//!   and the socket is the one thing mounted for talking to the outside; without it the network is
-//!   shared. The sandbox dies with its parent (`--die-with-parent`: killing the bot's child, `bwrap`,
+//!   and the socket, mounted read-only, is the one way out; without it the network is shared. The sandbox dies with its parent (`--die-with-parent`: killing the bot's child, `bwrap`,
 //!   ends every process inside) and the agent gets a new session, away from the bot's terminal.
 
 use std::ffi::OsString;
@@ -87,11 +86,12 @@ pub(crate) fn args(sandbox: &Sandbox, cwd: &Path) -> Vec<OsString> {
     }
     binds.extend(sandbox.read_only.iter().map(|p| ("--ro-bind", p.as_path())));
     binds.extend(sandbox.writable.iter().map(|p| ("--bind", p.as_path())));
+    // Read-only: `connect` works through it, a `chmod` from inside does not reach the host's socket.
     binds.extend(
         sandbox
             .gateway_socket
             .iter()
-            .map(|p| ("--bind", p.as_path())),
+            .map(|p| ("--ro-bind", p.as_path())),
     );
     binds.retain(|(_, path)| path.is_absolute() && path.parent().is_some());
     // Shallow first, so nested paths are mounted on top; stable, so a writable path wins a tie.
@@ -205,5 +205,30 @@ mod tests {
         assert_eq!(args[at("/srv/bot/work/repo") - 1], "--bind");
         assert!(!args.iter().any(|a| a == "/"), "the root is never bound");
         assert!(args.ends_with(&["--chdir".into(), "/srv/bot/work/repo".into()]));
+        assert!(
+            !args.iter().any(|a| a == NEW_NETWORK),
+            "no socket, shared network"
+        );
+    }
+
+    #[test]
+    fn a_gateway_socket_brings_a_network_of_its_own_and_is_mounted_read_only() {
+        let sandbox = Sandbox {
+            bwrap: "/usr/bin/bwrap".into(),
+            read_only: Vec::new(),
+            writable: vec!["/srv/bot/work/repo".into()],
+            gateway_socket: None,
+        }
+        .with_gateway_socket(Some("/tmp/metagpt-gateway-x/gateway.sock".into()));
+        let args: Vec<String> = args(&sandbox, Path::new("/srv/bot/work/repo"))
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.iter().any(|a| a == NEW_NETWORK), "{args:?}");
+        let at = args
+            .iter()
+            .position(|a| a == "/tmp/metagpt-gateway-x/gateway.sock")
+            .expect("the socket is mounted");
+        assert_eq!(args[at - 1], "--ro-bind", "{args:?}");
     }
 }

@@ -9,7 +9,9 @@ threads per connection. `wrapper.py` starts it before MetaGPT when job.json has
 """
 
 import socket
+import sys
 import threading
+import time
 
 
 def start(listen, socket_path):
@@ -23,9 +25,18 @@ def _accept(server, socket_path):
     while True:
         try:
             client, _ = server.accept()
-        except OSError:
-            return
-        threading.Thread(target=_relay, args=(client, socket_path), daemon=True).start()
+        except OSError as error:
+            if server.fileno() == -1:  # closed: the relay is over
+                return
+            # Out of descriptors or an aborted handshake: say so, and keep serving the next call.
+            print(f"metagpt-bot gateway relay: accept failed: {error}", file=sys.stderr, flush=True)
+            time.sleep(0.1)
+            continue
+        try:
+            threading.Thread(target=_relay, args=(client, socket_path), daemon=True).start()
+        except RuntimeError as error:  # no thread to be had: refuse this call, not the next ones
+            print(f"metagpt-bot gateway relay: {error}", file=sys.stderr, flush=True)
+            client.close()
 
 
 def _relay(client, socket_path):
@@ -34,29 +45,45 @@ def _relay(client, socket_path):
     upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         upstream.connect(socket_path)
-    except OSError:
+    except OSError as error:
+        print(f"metagpt-bot gateway relay: cannot reach the gateway at {socket_path}: {error}",
+              file=sys.stderr, flush=True)
         upstream.close()
         client.close()
         return
-    answers = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
+    answers = threading.Thread(target=_answers, args=(upstream, client), daemon=True)
     answers.start()
-    _pump(client, upstream)
+    if _pump(client, upstream):  # the agent's requests, until it closes or half-closes
+        _end_sending(upstream)
     answers.join()
     upstream.close()
     client.close()
 
 
+def _answers(upstream, client):
+    """The gateway's answers, until it closes; then the connection is over both ways."""
+    _pump(upstream, client)
+    for sock in (client, upstream):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # also wakes the other direction's recv
+        except OSError:
+            pass
+
+
 def _pump(source, target):
-    """Copies `source` to `target` until `source` ends, then ends `target`'s sending side."""
+    """Copies `source` to `target` until `source` ends (True) or either fails (False)."""
     try:
         while True:
             data = source.recv(65536)
             if not data:
-                break
+                return True
             target.sendall(data)
     except OSError:
-        pass
+        return False
+
+
+def _end_sending(sock):
     try:
-        target.shutdown(socket.SHUT_WR)
+        sock.shutdown(socket.SHUT_WR)
     except OSError:
         pass

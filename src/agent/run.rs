@@ -63,9 +63,9 @@ pub struct AgentRun {
     /// The gateway's OpenAI-compatible base URL and this run's token for it.
     pub gateway_url: String,
     /// The gateway's Unix socket ([`crate::gateway::Gateway::socket_path`]). Given, a sandboxed agent
-    /// gets a network namespace of its own and reaches the gateway only through this socket (relayed to
-    /// `gateway_url`'s address inside); `None` leaves a sandboxed agent on the bot's network, for an
-    /// agent pointed at something that has no socket (the runner always gives one).
+    /// gets a network namespace of its own (where `bwrap` can make one) and reaches the gateway only
+    /// through this socket, relayed to `gateway_url`'s address inside; `None` leaves a sandboxed agent on
+    /// the bot's network, for an agent pointed at something that has no socket.
     pub gateway_socket: Option<PathBuf>,
     pub token: SecretString,
     pub model: String,
@@ -119,19 +119,25 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         timeout_secs: request.timeout.as_secs(),
     };
     let private = PrivateDir::create(&repo, &llm, super::WRAPPER_PY).map_err(AgentError::Setup)?;
-    let relay = match (&bwrap, &request.gateway_socket) {
-        (Some(_), Some(socket)) => Some(GatewayRelay {
+    // A network of its own, with the gateway relayed through its socket, when the run is sandboxed, has
+    // the socket, and bwrap can set one up here.
+    let socket = match (&bwrap, &request.gateway_socket) {
+        (Some(bwrap), Some(socket)) if sandbox::own_network(bwrap) => Some(socket.clone()),
+        _ => None,
+    };
+    let relay = match &socket {
+        Some(socket) => Some(GatewayRelay {
             listen: relay_address(&request.gateway_url).map_err(AgentError::Setup)?,
             socket,
         }),
-        _ => None,
+        None => None,
     };
     write_job(&request, &repo, &trace_path, &private, relay).map_err(AgentError::Setup)?;
     let sandbox = match bwrap {
         Some(bwrap) => Some(
             sandboxed(bwrap, &python, &repo, &trace_path, &private)
                 .map_err(AgentError::Setup)?
-                .with_gateway_socket(request.gateway_socket.clone()),
+                .with_gateway_socket(socket),
         ),
         None => None,
     };
@@ -283,5 +289,18 @@ fn outcome(
             metagpt_cost: result.cost,
             log_tail,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relay_address;
+
+    #[test]
+    fn the_relay_listens_where_the_gateway_url_points() {
+        let at = |url: &str| relay_address(url).expect(url);
+        assert_eq!(at("http://127.0.0.1:41234/v1"), ("127.0.0.1".into(), 41234));
+        assert_eq!(at("http://localhost/v1"), ("localhost".into(), 80));
+        assert!(relay_address("127.0.0.1:41234").is_err());
     }
 }

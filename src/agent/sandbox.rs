@@ -2,9 +2,13 @@
 //! one probe of `bwrap` it rests on.
 //!
 //! Invariants:
-//! - `bwrap` is looked up on the bot's `PATH` and tried once per process, with the namespaces a run uses
-//!   ([`super::bwrap::NAMESPACES`] and a network of its own); every later decision reuses that answer, so
-//!   `doctor`, the settings check and the runs agree.
+//! - `bwrap` is looked up on the bot's `PATH` and tried once per process, with the namespaces every run
+//!   uses ([`super::bwrap::NAMESPACES`]); every later decision reuses that answer, so `doctor`, the
+//!   settings check and the runs agree.
+//! - A network of its own is tried apart, once per process, the first time a run could have one
+//!   ([`own_network`]): where `bwrap` cannot set one up (some container runtimes and AppArmor profiles
+//!   refuse it), runs keep the filesystem sandbox on the host's network, with one warning per process,
+//!   rather than losing the sandbox altogether.
 //! - `off` never probes and never sandboxes; `bwrap` never runs an agent unsandboxed: without a working
 //!   `bwrap` it is refused with [`FIX`]; `auto` uses `bwrap` when it works and otherwise runs unsandboxed,
 //!   warning once per process (not once per run).
@@ -100,9 +104,30 @@ fn probe() -> &'static Result<PathBuf, String> {
     PROBE.get_or_init(|| {
         let bwrap = find_on_path(std::env::var_os("PATH"))
             .ok_or_else(|| "`bwrap` (bubblewrap) was not found on PATH".to_owned())?;
-        try_bwrap(&bwrap)?;
+        try_bwrap(&bwrap, &[])?;
         Ok(bwrap)
     })
+}
+
+/// Whether a run in `bwrap` may have a network of its own (`--unshare-net`); tried once per process, and
+/// warns once when it may not.
+pub(crate) fn own_network(bwrap: &Path) -> bool {
+    static NETWORK: OnceLock<Result<(), String>> = OnceLock::new();
+    match NETWORK.get_or_init(|| try_bwrap(bwrap, &[super::bwrap::NEW_NETWORK])) {
+        Ok(()) => true,
+        Err(why) => {
+            static WARNED: Once = Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "the agent's sandbox shares the host's network: a network namespace of its own failed \
+                     ({why}); the code it writes and runs can reach the host's local services and whatever \
+                     the host can. To fix: let bwrap create network namespaces (in a container, the same \
+                     options as for the sandbox itself, see the README)"
+                );
+            });
+            false
+        }
+    }
 }
 
 /// The first executable `bwrap` in the directories of `path`.
@@ -113,13 +138,14 @@ fn find_on_path(path: Option<OsString>) -> Option<PathBuf> {
         .find(|candidate| super::process::is_executable(candidate))
 }
 
-/// Runs `true` inside `bwrap` with a run's namespaces; `Err` quotes bwrap's own complaint.
-fn try_bwrap(bwrap: &Path) -> Result<(), String> {
+/// Runs `true` inside `bwrap` with a run's namespaces and `extra` flags; `Err` quotes bwrap's own
+/// complaint.
+fn try_bwrap(bwrap: &Path, extra: &[&str]) -> Result<(), String> {
     let mut child = std::process::Command::new(bwrap)
         .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"])
         .args(["--tmpfs", "/tmp"])
         .args(super::bwrap::NAMESPACES)
-        .arg(super::bwrap::NEW_NETWORK)
+        .args(extra)
         .args(["--", "true"])
         .env_clear()
         .env("PATH", "/usr/bin:/bin")

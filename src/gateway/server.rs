@@ -1,9 +1,11 @@
 //! The gateway's HTTP server: one per process, on 127.0.0.1, shared by runs through per-run tokens.
 //!
 //! Invariants: it listens on the loopback interface only, on a port the OS picks, and on a Unix socket in
-//! a private directory (0700, removed with the `Gateway`), which is how a sandboxed agent, with no network
-//! of its own, reaches it (`agent::bwrap`); both serve the same one route, `POST /v1/chat/completions`; it
-//! stops when `shutdown` is called or the `Gateway` is dropped.
+//! a private directory (0700, removed with the `Gateway`), which is how a sandboxed agent with a network
+//! of its own reaches it (`agent::bwrap`); when the socket cannot be made (TMPDIR unwritable or too
+//! long), it says so and serves on 127.0.0.1 only, and sandboxed agents then share the host's network.
+//! Both serve the same one route, `POST /v1/chat/completions`; it stops when `shutdown` is called or the
+//! `Gateway` is dropped.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -26,9 +28,8 @@ use super::upstream::Upstream;
 /// A running gateway. Point agents at `base_url()` with a run's token as their API key.
 pub struct Gateway {
     addr: SocketAddr,
-    socket: PathBuf,
-    /// Holds the socket's private directory; removed on drop.
-    _socket_dir: tempfile::TempDir,
+    /// The Unix socket and its private directory (removed on drop).
+    socket: Option<(PathBuf, tempfile::TempDir)>,
     registry: Arc<Registry>,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
@@ -38,7 +39,7 @@ impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
             .field("addr", &self.addr)
-            .field("socket", &self.socket)
+            .field("socket", &self.socket_path())
             .finish_non_exhaustive()
     }
 }
@@ -63,7 +64,16 @@ impl Gateway {
         let addr = listener
             .local_addr()
             .context("reading the LLM gateway's address")?;
-        let (socket_dir, socket, unix) = bind_socket()?;
+        let (socket, unix) = match bind_socket() {
+            Ok((path, dir, listener)) => (Some((path, dir)), Some(listener)),
+            Err(error) => {
+                tracing::warn!(
+                    "the LLM gateway serves on 127.0.0.1 only, so sandboxed agents share the host's \
+                     network: {error:#}"
+                );
+                (None, None)
+            }
+        };
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let task = tokio::spawn(async move {
@@ -74,19 +84,27 @@ impl Gateway {
             });
             let tcp = axum::serve(listener, router.clone())
                 .with_graceful_shutdown(stopped.clone().cancelled_owned());
-            let unix = axum::serve(unix, router).with_graceful_shutdown(stopped.cancelled_owned());
-            let (tcp, unix) = tokio::join!(tcp.into_future(), unix.into_future());
+            let unix = async move {
+                match unix {
+                    Some(unix) => {
+                        axum::serve(unix, router)
+                            .with_graceful_shutdown(stopped.cancelled_owned())
+                            .await
+                    }
+                    None => Ok(()),
+                }
+            };
+            let (tcp, unix) = tokio::join!(tcp.into_future(), unix);
             for (on, served) in [("127.0.0.1", tcp), ("its Unix socket", unix)] {
                 if let Err(error) = served {
                     tracing::error!(%error, "LLM gateway server on {on} stopped");
                 }
             }
         });
-        tracing::info!(%addr, socket = %socket.display(), "LLM gateway listening");
+        tracing::info!(%addr, "LLM gateway listening");
         Ok(Gateway {
             addr,
             socket,
-            _socket_dir: socket_dir,
             registry,
             stop,
             task: Some(task),
@@ -97,9 +115,10 @@ impl Gateway {
         self.addr
     }
 
-    /// The Unix socket serving the same routes, for agents without a network of their own.
-    pub fn socket_path(&self) -> &Path {
-        &self.socket
+    /// The Unix socket serving the same routes, for agents with a network of their own; `None` when it
+    /// could not be made.
+    pub fn socket_path(&self) -> Option<&Path> {
+        self.socket.as_ref().map(|(path, _)| path.as_path())
     }
 
     /// The OpenAI-style base URL agents use, e.g. `http://127.0.0.1:41234/v1`.
@@ -135,22 +154,21 @@ impl Gateway {
 
 /// A new private directory (0700) with the gateway's socket in it. The path stays short (a socket's path
 /// is limited to 107 bytes), so it lives in the temporary directory, not next to the data.
-fn bind_socket() -> anyhow::Result<(tempfile::TempDir, PathBuf, tokio::net::UnixListener)> {
+fn bind_socket() -> anyhow::Result<(PathBuf, tempfile::TempDir, tokio::net::UnixListener)> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
         .prefix("metagpt-gateway-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
-        .context(
-            "creating the LLM gateway's socket directory in the temporary directory (TMPDIR)",
-        )?;
+        .context("creating its socket's directory in the temporary directory (TMPDIR)")?;
     let socket = dir.path().join("gateway.sock");
     let listener = tokio::net::UnixListener::bind(&socket).with_context(|| {
         format!(
-            "binding the LLM gateway's Unix socket {} (a shorter TMPDIR helps: socket paths are limited \
-             to 107 bytes)",
+            "binding its Unix socket {} (socket paths are limited to 107 bytes: a shorter TMPDIR helps)",
             socket.display()
         )
     })?;
-    Ok((dir, socket, listener))
+    Ok((socket, dir, listener))
 }
 
 impl Drop for Gateway {

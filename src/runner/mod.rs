@@ -169,7 +169,7 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
             sandbox: plan.llm.sandbox,
         },
         gateway_url: gateway.base_url(),
-        gateway_socket: Some(gateway.socket_path().to_path_buf()),
+        gateway_socket: gateway.socket_path().map(Path::to_path_buf),
         token: handle.token().clone(),
         model: plan.llm.model.clone(),
         price: Some(plan.llm.price),

@@ -88,7 +88,7 @@ impl Bench {
             kind,
             options: AgentOptions::default(),
             gateway_url: self.gateway.base_url(),
-            gateway_socket: Some(self.gateway.socket_path().to_path_buf()),
+            gateway_socket: self.gateway.socket_path().map(|p| p.to_path_buf()),
             token: handle.token().clone(),
             model: "gpt-4o-mini".into(),
             price: Some(PRICE),
