@@ -15,8 +15,9 @@
 //! - The PID, IPC and UTS namespaces are new. Given the gateway's Unix socket
 //!   ([`Sandbox::gateway_socket`]), the network namespace is new too (`--unshare-net`: a loopback of its
 //!   own and nothing else, so neither the host's 127.0.0.1 services nor any other address is reachable)
-//!   and the socket, mounted read-only, is the one way out; without it the network is shared. The sandbox dies with its parent (`--die-with-parent`: killing the bot's child, `bwrap`,
-//!   ends every process inside) and the agent gets a new session, away from the bot's terminal.
+//!   and the socket, mounted read-only, is the one way out; without it the network is shared.
+//! - The sandbox dies with its parent (`--die-with-parent`: killing the bot's child, `bwrap`, ends every
+//!   process inside) and the agent gets a new session, away from the bot's terminal.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
