@@ -119,10 +119,21 @@ pub async fn run(settings: &Settings) -> Report {
 fn check_sandbox(settings: &Settings) -> Check {
     let mode = settings.agent_sandbox;
     match crate::agent::choose_sandbox(mode) {
-        Ok(SandboxChoice::Bwrap(bwrap)) => Check::ok(format!(
-            "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode})",
-            bwrap.display()
-        )),
+        Ok(SandboxChoice::Bwrap(bwrap)) => match crate::agent::sandbox_network(&bwrap) {
+            Ok(()) => Check::ok(format!(
+                "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}), with a network of its own \
+                 that reaches only the LLM gateway",
+                bwrap.display()
+            )),
+            Err(why) => Check::warn(
+                format!(
+                    "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}) on the host's network: a \
+                     network namespace of its own failed ({why})",
+                    bwrap.display()
+                ),
+                crate::agent::SANDBOX_NETWORK_FIX,
+            ),
+        },
         Ok(SandboxChoice::Unsandboxed(why)) if mode == SandboxMode::Off => Check::warn(
             format!("agent sandbox: none, the agent runs unsandboxed ({why})"),
             "set AGENT_SANDBOX=auto (or bwrap) to confine the agent with bubblewrap",

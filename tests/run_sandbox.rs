@@ -1,7 +1,8 @@
 //! `AGENT_SANDBOX` as an operator meets it, with the real binary: `bwrap` required but not on `PATH` is
 //! refused before anything runs, with the fix; `auto` without `bwrap` runs unsandboxed and warns once;
 //! with `bwrap` on `PATH` a required sandbox runs; a `bwrap` that cannot make a network namespace keeps
-//! the sandbox on the host's network and warns once; `doctor` says which sandbox runs will use and why.
+//! the sandbox on the host's network and warns once; `doctor` says which sandbox runs will use, whether it
+//! has a network of its own, and why.
 //!
 //! The runs use the fast stand-in interpreter and the scripted LLM, as `tests/run_cli.rs` does.
 
@@ -94,13 +95,10 @@ async fn a_required_sandbox_with_bwrap_on_path_runs_without_a_warning() {
     );
 }
 
-/// Where bwrap cannot make a network namespace (some container runtimes and AppArmor profiles refuse
-/// the loopback set-up), the run keeps the filesystem sandbox on the host's network and says so once,
-/// instead of losing the sandbox altogether.
-#[tokio::test]
-async fn a_bwrap_without_network_namespaces_keeps_the_sandbox_and_warns_once() {
-    let fx = Fixture::new(true);
-    let llm = llm().await;
+/// A folder holding a `bwrap` that refuses `--unshare-net` as bwrap does where it cannot set up a network
+/// namespace (some container runtimes, AppArmor's user-namespace rules) and passes anything else to the
+/// real one; returns it and a `PATH` that finds it first.
+fn bwrap_without_network_namespaces() -> (tempfile::TempDir, String) {
     let real = std::env::split_paths(&std::env::var_os("PATH").expect("PATH"))
         .map(|dir| dir.join("bwrap"))
         .find(|path| path.is_file())
@@ -117,6 +115,16 @@ async fn a_bwrap_without_network_namespaces_keeps_the_sandbox_and_warns_once() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&bwrap, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let path = format!("{}:/usr/bin:/bin", fake.path().display());
+    (fake, path)
+}
+
+/// Where bwrap cannot make a network namespace, the run keeps the filesystem sandbox on the host's
+/// network and says so once, instead of losing the sandbox altogether.
+#[tokio::test]
+async fn a_bwrap_without_network_namespaces_keeps_the_sandbox_and_warns_once() {
+    let fx = Fixture::new(true);
+    let llm = llm().await;
+    let (_fake, path) = bwrap_without_network_namespaces();
     let ran = run_with(&fx, &llm, &[("AGENT_SANDBOX", "bwrap"), ("PATH", &path)]).await;
     assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
     assert!(!ran.stderr.contains(WARNING), "{}", ran.stderr);
@@ -165,8 +173,22 @@ fn sandbox_line(text: &str) -> &str {
 fn doctor_says_which_sandbox_runs_will_use_and_why() {
     let system_path = std::env::var("PATH").unwrap_or_default();
     let (_, text) = doctor(None, &system_path);
+    let line = sandbox_line(&text);
     assert!(
-        sandbox_line(&text).starts_with("ok    agent sandbox: bubblewrap ("),
+        line.starts_with("ok    agent sandbox: bubblewrap ("),
+        "{text}"
+    );
+    assert!(line.contains("with a network of its own"), "{text}");
+
+    let (_fake, no_network) = bwrap_without_network_namespaces();
+    let (_, text) = doctor(None, &no_network);
+    let line = sandbox_line(&text);
+    assert!(
+        line.starts_with("warn  agent sandbox: bubblewrap ("),
+        "{text}"
+    );
+    assert!(
+        line.contains("on the host's network") && line.contains("RTM_NEWADDR"),
         "{text}"
     );
 

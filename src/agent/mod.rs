@@ -44,8 +44,8 @@ pub use error::AgentError;
 pub use job::{Flow, MetagptCost};
 pub use run::{AgentOptions, AgentOutcome, AgentRun, run};
 pub use sandbox::{
-    FIX as SANDBOX_FIX, SandboxChoice, SandboxMode, choose as choose_sandbox,
-    select as select_sandbox,
+    FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice, SandboxMode,
+    choose as choose_sandbox, network as sandbox_network, select as select_sandbox,
 };
 
 /// The Python wrapper run by MetaGPT's interpreter (Python 3.11, metagpt 0.8.2).

@@ -112,8 +112,7 @@ fn probe() -> &'static Result<PathBuf, String> {
 /// Whether a run in `bwrap` may have a network of its own (`--unshare-net`); tried once per process, and
 /// warns once when it may not.
 pub(crate) fn own_network(bwrap: &Path) -> bool {
-    static NETWORK: OnceLock<Result<(), String>> = OnceLock::new();
-    match NETWORK.get_or_init(|| try_bwrap(bwrap, &[super::bwrap::NEW_NETWORK])) {
+    match network(bwrap) {
         Ok(()) => true,
         Err(why) => {
             static WARNED: Once = Once::new();
@@ -121,13 +120,22 @@ pub(crate) fn own_network(bwrap: &Path) -> bool {
                 tracing::warn!(
                     "the agent's sandbox shares the host's network: a network namespace of its own failed \
                      ({why}); the code it writes and runs can reach the host's local services and whatever \
-                     the host can. To fix: let bwrap create network namespaces (in a container, the same \
-                     options as for the sandbox itself, see the README)"
+                     the host can. To fix: {NETWORK_FIX}"
                 );
             });
             false
         }
     }
+}
+
+/// What to do when `bwrap` cannot give the sandbox a network of its own.
+pub const NETWORK_FIX: &str = "let bwrap create network namespaces (in a container, the options the \
+     README's Docker section gives for the sandbox itself)";
+
+/// The process-wide answer to "may a sandbox in `bwrap` have a network of its own?", or why not.
+pub fn network(bwrap: &Path) -> &'static Result<(), String> {
+    static NETWORK: OnceLock<Result<(), String>> = OnceLock::new();
+    NETWORK.get_or_init(|| try_bwrap(bwrap, &[super::bwrap::NEW_NETWORK]))
 }
 
 /// The first executable `bwrap` in the directories of `path`.
