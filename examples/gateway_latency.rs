@@ -20,7 +20,7 @@ use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use metagpt_bot::gateway::{
+use metagpt_bot::run::gateway::{
     Gateway, GatewayConfig, RunBudget, RunHandle, RunOptions, UpstreamConfig,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -219,7 +219,7 @@ fn parse_args() -> anyhow::Result<Settings> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    metagpt_bot::gateway::install_crypto_provider();
+    metagpt_bot::run::gateway::install_crypto_provider();
     let settings = parse_args()?;
     let upstream = start_upstream().await?;
     let config = UpstreamConfig::openai(

@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::IntoResponse;
-use metagpt_bot::github::payloads::{IssuesEvent, parse_event};
-use metagpt_bot::intake::{Decision, IntakeConfig, decide};
-use metagpt_bot::queue::{DeliveryOutcome, DeliveryRecord, Queue, QueueOptions};
-use metagpt_bot::server::{
+use metagpt_bot::http::intake::{Decision, IntakeConfig, decide};
+use metagpt_bot::http::payloads::{IssuesEvent, parse_event};
+use metagpt_bot::http::{
     AppState, Delivery, WebhookRejection, metrics, router, sign, verify_signature,
 };
+use metagpt_bot::queue::{DeliveryOutcome, DeliveryRecord, Queue, QueueOptions};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tower::ServiceExt;

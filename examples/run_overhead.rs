@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use metagpt_bot::trigger::Kind;
+use metagpt_bot::domain::Kind;
 use metagpt_bot::workspace::{
     CommitRequest, CommitSubject, Credentials, DEFAULT_BOT_EMAIL, Workspace, local_branch, slug,
 };

@@ -1,25 +1,19 @@
 //! metagpt-bot: turns labelled GitHub issues into incremental MetaGPT runs and reviewable pull requests.
 //!
-//! One idea per module; `pipeline` is the only module that knows the order of a run's steps.
+//! The layout follows what a person looks for (see `docs/design.md`); dependencies point one way:
+//! faces → {http, jobs} → {github, queue, run} → {workspace, repo_config} → {domain, marks, config,
+//! telemetry, sanitize, redact}.
 
-pub mod action;
-pub mod agent;
-pub mod command;
 pub mod config;
-pub mod doctor;
-pub mod evidence;
-pub mod gateway;
+pub mod domain;
+pub mod faces;
 pub mod github;
-pub mod intake;
-pub mod local_run;
-pub mod pipeline;
+pub mod http;
+pub mod jobs;
 pub mod queue;
+pub mod redact;
 pub mod repo_config;
-pub mod runner;
+pub mod run;
 pub mod sanitize;
-pub mod serve;
-pub mod server;
 pub mod telemetry;
-pub mod trigger;
-pub mod worker;
 pub mod workspace;

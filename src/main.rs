@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use metagpt_bot::config::Settings;
-use metagpt_bot::{doctor, local_run, serve, telemetry};
+use metagpt_bot::faces::{doctor, local, serve};
+use metagpt_bot::telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -32,7 +33,7 @@ enum Command {
     Doctor,
     /// One MetaGPT run on a repository on disk, without GitHub: branch `metagpt/local-<slug>`, evidence
     /// in `.metagpt/runs/local-<slug>/<k>/`, one commit. Exit 0 gates passed, 1 failed, 2 usage/config.
-    Run(Box<local_run::RunArgs>),
+    Run(Box<local::RunArgs>),
     /// One run inside a GitHub Actions job, from the event that started the job (GITHUB_EVENT_PATH) and
     /// the inputs as INPUT_* variables. Exit 0 done or nothing to do, 1 failed, 2 misconfigured.
     Action,
@@ -41,7 +42,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     forbid_same_user_inspection();
-    metagpt_bot::gateway::install_crypto_provider();
+    metagpt_bot::run::gateway::install_crypto_provider();
     if matches!(cli.command, Command::Action) {
         // Before anything that could print: the secrets must be masked first.
         return ExitCode::from(run_action());
@@ -99,7 +100,7 @@ fn main() -> ExitCode {
 }
 
 /// `metagpt-bot run`: Ctrl-C cancels the agent (nothing is committed); prints the verdict.
-async fn run_local(args: &local_run::RunArgs, settings: &Settings) -> ExitCode {
+async fn run_local(args: &local::RunArgs, settings: &Settings) -> ExitCode {
     let cancel = tokio_util::sync::CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -107,7 +108,7 @@ async fn run_local(args: &local_run::RunArgs, settings: &Settings) -> ExitCode {
             on_signal.cancel();
         }
     });
-    match local_run::run(args, settings, cancel).await {
+    match local::run(args, settings, cancel).await {
         Ok(summary) => {
             let commit = summary
                 .commit
@@ -138,10 +139,10 @@ async fn run_local(args: &local_run::RunArgs, settings: &Settings) -> ExitCode {
     }
 }
 
-/// `metagpt-bot action`: the steps of [`metagpt_bot::action`], in order; returns the exit code.
+/// `metagpt-bot action`: the steps of [`metagpt_bot::faces::action`], in order; returns the exit code.
 fn run_action() -> u8 {
-    use metagpt_bot::action::{self, ActionEnv, ActionError, runner};
-    use metagpt_bot::intake::Decision;
+    use metagpt_bot::faces::action::{self, ActionEnv, ActionError, runner};
+    use metagpt_bot::http::intake::Decision;
     let lookup = |name: &str| std::env::var(name).ok();
     for secret in action::secrets_to_mask(lookup) {
         println!("{}", runner::add_mask(&secret));

@@ -1,5 +1,5 @@
 //! Log set-up for the process (the metrics recorder lives with the metric names in
-//! [`crate::server::metrics`]).
+//! [`crate::http::metrics`]).
 //!
 //! Invariants:
 //! - Logs go to stderr, as human text (`LOG_FORMAT=pretty`) or one JSON object per line (`json`); the

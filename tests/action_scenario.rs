@@ -36,7 +36,7 @@ struct Job {
 }
 
 async fn labelled_issue_job() -> Job {
-    metagpt_bot::gateway::install_crypto_provider();
+    metagpt_bot::run::gateway::install_crypto_provider();
     let fixture = Fixture::new(true);
     let served = fixture.root.path().join("served");
     let bare = served.join("octo/shop.git");

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fixture::{eventually, is_dead, set_mode};
-use metagpt_bot::agent::{AgentError, AgentOptions, AgentRun, SandboxMode, run};
-use metagpt_bot::trigger::Kind;
+use metagpt_bot::domain::Kind;
+use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, SandboxMode, run};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -234,7 +234,7 @@ async fn sleeping_run(
     timeout: Duration,
     cancel: CancellationToken,
 ) -> (
-    tokio::task::JoinHandle<Result<metagpt_bot::agent::AgentOutcome, AgentError>>,
+    tokio::task::JoinHandle<Result<metagpt_bot::run::agent::AgentOutcome, AgentError>>,
     Vec<String>,
 ) {
     let mut request = bot.request(json!({"sleep": true}), SandboxMode::Bwrap);

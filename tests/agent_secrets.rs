@@ -39,7 +39,7 @@ fn the_agent_sees_no_secret_and_its_config_lives_outside_the_repository() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let fx = Fixture::new();
     let outcome = runtime
-        .block_on(metagpt_bot::agent::run(
+        .block_on(metagpt_bot::run::agent::run(
             fx.request("add a feature"),
             CancellationToken::new(),
         ))

@@ -13,9 +13,9 @@ mod scripted_llm;
 #[path = "support/sop_llm/mod.rs"]
 mod sop_llm;
 
-use metagpt_bot::agent::Flow;
-use metagpt_bot::gateway::Step;
-use metagpt_bot::trigger::Kind;
+use metagpt_bot::domain::Kind;
+use metagpt_bot::run::agent::Flow;
+use metagpt_bot::run::gateway::Step;
 use sop_llm::harness::{Bench, assert_code, assert_test_passed, json_docs, metagpt_python, read};
 use sop_llm::{Scenario, python, seed};
 

@@ -3,8 +3,8 @@
 #[path = "evidence/support.rs"]
 mod support;
 
-use metagpt_bot::evidence::*;
-use metagpt_bot::trigger::Kind;
+use metagpt_bot::domain::Kind;
+use metagpt_bot::run::evidence::*;
 use support::{Run, failed_detail};
 
 #[test]

@@ -53,7 +53,7 @@ fn action_yml_declares_exactly_the_contract_inputs_and_outputs() {
         .collect();
     let contract = BTreeSet::from(["pr-number", "pr-url", "cost-usd", "gates-passed"]);
     assert_eq!(outputs, contract);
-    let written = BTreeSet::from(metagpt_bot::action::OUTPUTS);
+    let written = BTreeSet::from(metagpt_bot::faces::action::OUTPUTS);
     assert_eq!(outputs, written, "what the binary writes");
 }
 
@@ -78,14 +78,14 @@ fn action_yml_defaults_mean_what_the_binary_assumes_for_an_empty_input() {
                 ));
             }
         }
-        metagpt_bot::action::ActionEnv::from_env(|name| {
+        metagpt_bot::faces::action::ActionEnv::from_env(|name| {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
         .unwrap_or_else(|problems| panic!("{problems:#?}"))
     };
     let with_defaults = runner(&|_, default| default.to_owned());
     let with_empty = runner(&|_, _| String::new());
-    let fields = |e: &metagpt_bot::action::ActionEnv| {
+    let fields = |e: &metagpt_bot::faces::action::ActionEnv| {
         format!(
             "{:?} {:?} {:?} {} {} {} {} {}",
             e.llm_base_url,

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use fake_github::{FakeGitHub, Issue, TEST_APP_ID, User};
 use metagpt_bot::config::Settings;
+use metagpt_bot::faces::serve::serve_on;
 use metagpt_bot::queue::{JobInfo, JobState, Queue, QueueOptions};
-use metagpt_bot::serve::serve_on;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +49,7 @@ async fn github_with_issue() -> FakeGitHub {
 
 /// Starts `serve` on `database_url` (which the test may have prepared) against `github`.
 async fn start(github: FakeGitHub, database_url: String, dir: tempfile::TempDir) -> Running {
-    metagpt_bot::gateway::install_crypto_provider();
+    metagpt_bot::run::gateway::install_crypto_provider();
     let key = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/support/keys/test-app.pem"
@@ -174,10 +174,10 @@ async fn a_job_left_running_by_a_dead_process_runs_again_at_start() {
     let (dir, url) = temp_database();
     let job = {
         let queue = Queue::connect(&url, QueueOptions::default()).await.unwrap();
-        let trigger = metagpt_bot::trigger::Trigger {
+        let trigger = metagpt_bot::domain::Trigger {
             delivery_id: "before-crash".into(),
             installation_id: Some(INSTALLATION),
-            repo: metagpt_bot::trigger::RepoRef {
+            repo: metagpt_bot::domain::RepoRef {
                 id: REPO_ID,
                 owner: "octo".into(),
                 name: "repo".into(),
@@ -187,8 +187,8 @@ async fn a_job_left_running_by_a_dead_process_runs_again_at_start() {
             work_issue: None,
             sender_id: 7,
             sender_login: "alice".into(),
-            action: metagpt_bot::trigger::Action::Run {
-                kind: metagpt_bot::trigger::Kind::Requirement,
+            action: metagpt_bot::domain::Action::Run {
+                kind: metagpt_bot::domain::Kind::Requirement,
                 label: None,
             },
         };

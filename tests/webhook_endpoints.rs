@@ -31,7 +31,7 @@ async fn readyz_lists_every_problem_with_503() {
         .clone()
         .with_readiness(|| vec!["APP_ID is not set".to_owned()]);
     let response = tower::ServiceExt::oneshot(
-        metagpt_bot::server::router(state),
+        metagpt_bot::http::router(state),
         axum::http::Request::get("/readyz")
             .body(axum::body::Body::empty())
             .unwrap(),

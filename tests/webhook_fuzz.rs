@@ -4,7 +4,7 @@
 mod webhook;
 
 use axum::http::StatusCode;
-use metagpt_bot::server::sign;
+use metagpt_bot::http::sign;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use webhook::{Harness, SECRET, comment, delivery_id, fixture, labeled, request};

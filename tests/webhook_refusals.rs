@@ -6,8 +6,8 @@
 mod webhook;
 
 use axum::http::StatusCode;
+use metagpt_bot::http::{MAX_BODY_BYTES, sign};
 use metagpt_bot::queue::DeliveryOutcome;
-use metagpt_bot::server::{MAX_BODY_BYTES, sign};
 use serde_json::json;
 use webhook::{Harness, SECRET, comment, delivery_id, fixture, labeled, request, set};
 

@@ -7,8 +7,8 @@ mod webhook;
 
 use axum::http::StatusCode;
 use futures_util::FutureExt;
+use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
 use metagpt_bot::queue::DeliveryOutcome;
-use metagpt_bot::trigger::{Action, Kind, RepoRef, Trigger};
 use webhook::{Harness, comment, delivery_id, labeled, on_pull_request};
 
 fn hello_world() -> RepoRef {

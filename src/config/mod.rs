@@ -15,7 +15,7 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::agent::SandboxMode;
+use crate::run::agent::SandboxMode;
 
 mod problems;
 mod secrets;

@@ -21,7 +21,6 @@ mod draft;
 pub mod error;
 pub mod issues;
 mod key;
-pub mod payloads;
 pub mod permissions;
 pub mod pulls;
 pub mod repos;

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use super::backend::{Backend, on_pool};
 use super::{DeliveryOutcome, JobState, sql};
-use crate::trigger::Trigger;
+use crate::domain::Trigger;
 
 /// A delivery as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub struct JobInfo {
     pub id: i64,
     pub repo_full_name: String,
     pub issue_number: i64,
-    /// [`crate::trigger::Action::name`] of its trigger.
+    /// [`crate::domain::Action::name`] of its trigger.
     pub action: String,
     pub trigger_json: String,
     pub state: JobState,

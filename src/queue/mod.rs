@@ -5,7 +5,7 @@
 //!   share one transaction through a single writer (group commit, see `writer`; on SQLite a thread with
 //!   its own connection, see `sqlite_writer`).
 //! - Two classes of jobs: run jobs (the pipeline) and control jobs (the actions of
-//!   [`crate::trigger::CONTROL_ACTIONS`]: `/metagpt stop`, see `control`, and label checks). A stop is
+//!   [`crate::domain::CONTROL_ACTIONS`]: `/metagpt stop`, see `control`, and label checks). A stop is
 //!   stored as a control job and applied by its worker after a permission check, never at intake; a label
 //!   check may enqueue a run job once its worker has read the repository's settings.
 //! - A delivery id is recorded once; a redelivery starts work again only if its earlier job failed or was
@@ -44,7 +44,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::trigger::Trigger;
+use crate::domain::Trigger;
 use backend::{Backend, on_pool};
 pub use control::StopReport;
 pub use inspect::{JobInfo, StoredDelivery};

@@ -18,7 +18,7 @@ use anyhow::Context;
 
 use super::record_tx::{NewDelivery, NewJob, RecordTx};
 use super::{DeliveryRecord, Recorded};
-use crate::trigger::Trigger;
+use crate::domain::Trigger;
 
 /// One `record` call: the delivery and its trigger, if any.
 pub(super) type Entry<'a> = (&'a DeliveryRecord, Option<&'a Trigger>);

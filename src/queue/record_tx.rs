@@ -12,7 +12,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::{DeliveryOutcome, DeliveryRecord};
-use crate::trigger::Trigger;
+use crate::domain::Trigger;
 
 /// What an earlier delivery with the same id left behind.
 pub(super) struct Existing {

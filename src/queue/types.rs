@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::trigger::Trigger;
+use crate::domain::Trigger;
 
 /// Lifecycle of a job. Stored as these lowercase names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

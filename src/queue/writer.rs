@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::backend::now_ms;
 use super::record::{Entry, record_batch};
 use super::{DeliveryRecord, Recorded};
-use crate::trigger::Trigger;
+use crate::domain::Trigger;
 
 /// Most requests committed together; bounds the time one transaction holds the write lock.
 pub(super) const MAX_BATCH: usize = 1024;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::io;
 use super::{Workspace, WorkspaceError};
-use crate::trigger::Kind;
+use crate::domain::Kind;
 
 /// Where MetaGPT reads the run's text, per kind.
 pub fn issue_text_path(kind: Kind) -> &'static str {

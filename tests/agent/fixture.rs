@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use metagpt_bot::agent::{AgentOptions, AgentRun};
-use metagpt_bot::trigger::Kind;
+use metagpt_bot::domain::Kind;
+use metagpt_bot::run::agent::{AgentOptions, AgentRun};
 use secrecy::SecretString;
 
 pub const TOKEN: &str = "mgb-run-token-0123456789abcdef";

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use metagpt_bot::config::Settings;
+use metagpt_bot::faces::serve::serve_on;
 use metagpt_bot::queue::{JobInfo, JobState};
-use metagpt_bot::serve::serve_on;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -51,7 +51,7 @@ impl World {
     /// Issue #5 "Add a feature" labelled `metagpt` in octo/shop (MetaGPT's layout); alice can write,
     /// rita can read.
     pub async fn start() -> World {
-        metagpt_bot::gateway::install_crypto_provider();
+        metagpt_bot::run::gateway::install_crypto_provider();
         let fixture = Fixture::new(true);
         let served = fixture.root.path().join("served");
         let bare = served.join("shop.git");

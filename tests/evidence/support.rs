@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use metagpt_bot::evidence::{
+use metagpt_bot::domain::Kind;
+use metagpt_bot::run::evidence::{
     Budget, GateInputs, GateReport, ReviewVerdict, Verdict, collect, evaluate,
 };
-use metagpt_bot::trigger::Kind;
 
 pub const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/metagpt_run");
 pub const SOURCE_DIR: &str = "calc";

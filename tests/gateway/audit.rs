@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use metagpt_bot::gateway::{
+use metagpt_bot::run::gateway::{
     CallRecord, CostReport, Gateway, GatewayConfig, Recording, RunBudget, RunHandle, RunOptions,
     UpstreamConfig, install_crypto_provider, read_jsonl,
 };

@@ -2,7 +2,7 @@
 //! the test timing and the temporary directory is answered from the recording and flagged `normalised`;
 //! one that differs in what the tests said, or asks another model, still diverges.
 
-use metagpt_bot::gateway::{Fold, Recording, ReplayMatch};
+use metagpt_bot::run::gateway::{Fold, Recording, ReplayMatch};
 use serde_json::{Value, json};
 
 use crate::audit::{offline_gateway, options, record, replay_all};
@@ -80,7 +80,7 @@ async fn a_test_run_differing_only_in_its_timing_and_temp_dir_is_answered_and_fl
         line.contains(r#""replay":"normalised","tolerated":["test_duration","temp_dir"]"#),
         "{line}"
     );
-    let cost = |records: &[metagpt_bot::gateway::CallRecord]| {
+    let cost = |records: &[metagpt_bot::run::gateway::CallRecord]| {
         records.iter().map(|r| r.cost_usd).collect::<Vec<_>>()
     };
     let mut expected = cost(&recorded);

@@ -1,6 +1,6 @@
 //! Pass-through is faithful and usage is counted exactly from the provider's `usage`.
 
-use metagpt_bot::gateway::{Step, UpstreamConfig};
+use metagpt_bot::run::gateway::{Step, UpstreamConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use metagpt_bot::gateway::{
+use metagpt_bot::run::gateway::{
     Gateway, GatewayConfig, Price, PriceTable, RetryPolicy, RunBudget, RunHandle, RunOptions,
     UpstreamConfig,
 };

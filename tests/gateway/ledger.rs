@@ -1,6 +1,6 @@
 //! `llm.jsonl` and `cost.json`: exact, and free of secrets.
 
-use metagpt_bot::gateway::{CostReport, RunBudget, RunOptions, read_jsonl};
+use metagpt_bot::run::gateway::{CostReport, RunBudget, RunOptions, read_jsonl};
 use secrecy::ExposeSecret;
 use serde_json::json;
 

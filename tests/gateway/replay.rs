@@ -1,6 +1,6 @@
 //! A retried run replays the calls it already paid for, in order, and pays only for new ones.
 
-use metagpt_bot::gateway::{CacheOptions, RunBudget, RunHandle, RunOptions};
+use metagpt_bot::run::gateway::{CacheOptions, RunBudget, RunHandle, RunOptions};
 use serde_json::json;
 
 use crate::harness::{Harness, request};

@@ -2,8 +2,8 @@
 //! senders, and the cancellation of one job (queued: cancelled; running: told through its heartbeat;
 //! finished, or a control job: left alone).
 
+use metagpt_bot::domain::Action;
 use metagpt_bot::queue::{DeliveryOutcome, Heartbeat, JobState};
-use metagpt_bot::trigger::Action;
 
 use super::{LONG_LEASE, connect, delivery, enqueue, state_of, trigger};
 

@@ -1,8 +1,8 @@
 //! `/metagpt stop` from the queue's point of view: recorded as a control job (nothing cancelled at
 //! intake), claimable beside the issue's running run, applied by `stop_issue`, and never in a run's way.
 
+use metagpt_bot::domain::Action;
 use metagpt_bot::queue::{DeliveryOutcome, Heartbeat, JobState, Queue, Recorded, StopReport};
-use metagpt_bot::trigger::Action;
 
 use super::{LONG_LEASE, connect, delivery, enqueue, record_run, repo, state_of, trigger};
 

@@ -86,7 +86,7 @@ pub async fn recorded_delivery_is_readable_from_a_new_connection(url: &str) {
         (job.repo_full_name.as_str(), job.issue_number),
         ("octo/app", 1)
     );
-    let stored_trigger: metagpt_bot::trigger::Trigger =
+    let stored_trigger: metagpt_bot::domain::Trigger =
         serde_json::from_str(&job.trigger_json).expect("trigger JSON");
     assert_eq!(stored_trigger, trigger("d-accepted", 1, run_action()));
     assert!(other.delivery("never-sent").await.expect("read").is_none());

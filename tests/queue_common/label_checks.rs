@@ -2,8 +2,8 @@
 //! view: control jobs like `/metagpt stop`, so they run beside an issue's running run, are never counted
 //! as waiting, and never hold a run back.
 
+use metagpt_bot::domain::Action;
 use metagpt_bot::queue::{DeliveryOutcome, JobState, Queue, Recorded};
-use metagpt_bot::trigger::Action;
 
 use super::{LONG_LEASE, connect, delivery, enqueue, repo, state_of, trigger};
 

@@ -17,10 +17,10 @@ pub mod workers;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
 use metagpt_bot::queue::{
     DeliveryOutcome, DeliveryRecord, JobState, Queue, QueueOptions, Recorded,
 };
-use metagpt_bot::trigger::{Action, Kind, RepoRef, Trigger};
 
 /// A fresh database for one test; `keep` holds whatever must live as long as it (a temporary folder).
 pub struct TestDb {

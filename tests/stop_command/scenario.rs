@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use futures_util::future::BoxFuture;
 use metagpt_bot::github::GitHubApp;
-use metagpt_bot::pipeline::StopHandler;
+use metagpt_bot::jobs::StopHandler;
+use metagpt_bot::jobs::worker::{self, Handler, WorkerOptions, Workers};
 use metagpt_bot::queue::{Job, JobError, JobInfo, JobState};
-use metagpt_bot::worker::{self, Handler, WorkerOptions, Workers};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +57,7 @@ pub struct Scenario {
 
 impl Scenario {
     pub async fn start() -> Self {
-        metagpt_bot::gateway::install_crypto_provider();
+        metagpt_bot::run::gateway::install_crypto_provider();
         let github = FakeGitHub::start().await;
         let owner = User::new("Codertocat", 21031067);
         let writer = User::new("alice", 7);

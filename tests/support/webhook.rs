@@ -9,9 +9,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use metagpt_bot::intake::IntakeConfig;
+use metagpt_bot::http::intake::IntakeConfig;
+use metagpt_bot::http::{AppState, metrics, router, sign};
 use metagpt_bot::queue::{Job, Queue, QueueOptions, StoredDelivery};
-use metagpt_bot::server::{AppState, metrics, router, sign};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -110,7 +110,7 @@ pub async fn post_signed(base: &str, event: &str, payload: &Value) -> (u16, Valu
         .header("X-GitHub-Delivery", delivery_id())
         .header(
             "X-Hub-Signature-256",
-            metagpt_bot::server::sign(SECRET, &body),
+            metagpt_bot::http::sign(SECRET, &body),
         )
         .header("Content-Type", "application/json")
         .body(body)

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
+use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
+use metagpt_bot::jobs::worker::{ControlHandler, Handler, WorkerOptions};
 use metagpt_bot::queue::{
     DeliveryOutcome, DeliveryRecord, JobError, JobState, Queue, QueueOptions, Recorded,
 };
-use metagpt_bot::trigger::{Action, Kind, RepoRef, Trigger};
-use metagpt_bot::worker::{ControlHandler, Handler, WorkerOptions};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;

@@ -3,8 +3,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use metagpt_bot::jobs::worker;
 use metagpt_bot::queue::JobState;
-use metagpt_bot::worker;
 
 use super::harness::{Script, Scripted, enqueue, options, setup, wait_for_state};
 

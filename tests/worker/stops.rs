@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use metagpt_bot::domain::Action;
+use metagpt_bot::jobs::worker;
 use metagpt_bot::queue::{JobState, Recorded};
-use metagpt_bot::trigger::Action;
-use metagpt_bot::worker;
 use serde_json::json;
 
 use super::harness::{

@@ -1,6 +1,6 @@
 //! Safe writes: the run's text lands in `docs/`, never through a symlink, never outside the repository.
 
-use metagpt_bot::trigger::Kind;
+use metagpt_bot::domain::Kind;
 use metagpt_bot::workspace::WorkspaceError;
 
 use crate::fixture::setup;

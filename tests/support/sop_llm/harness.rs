@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metagpt_bot::agent::{AgentOptions, AgentOutcome, AgentRun, run};
-use metagpt_bot::gateway::{
+use metagpt_bot::domain::Kind;
+use metagpt_bot::run::agent::{AgentOptions, AgentOutcome, AgentRun, run};
+use metagpt_bot::run::gateway::{
     CallRecord, Gateway, GatewayConfig, Price, PriceTable, RunBudget, RunOptions, Step,
     UpstreamConfig,
 };
-use metagpt_bot::trigger::Kind;
 use secrecy::SecretString;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;

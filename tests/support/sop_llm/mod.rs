@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use metagpt_bot::gateway::{Step, classify};
+use metagpt_bot::run::gateway::{Step, classify};
 use serde_json::Value;
 
 use crate::scripted_llm::{Reply, ScriptedLlm};

@@ -1,0 +1,144 @@
+//! The Action's run: the App's pipeline ([`crate::jobs::handle`]) with the job's `GITHUB_TOKEN` for
+//! the API and for git, the LLM settings from the inputs, and the inputs' run knobs over the
+//! repository's `.github/metagpt.yml`.
+//!
+//! Invariants:
+//! - The same steps, checks and evidence as the App: only who the bot is (the token) and where its work
+//!   tree lives (`RUNNER_TEMP`) differ.
+//! - The provider key goes only into the gateway, as in every face; `METAGPT_PYTHON` and price overrides
+//!   (`LLM_PRICE_*`) come from the job's environment (the image sets `METAGPT_PYTHON`).
+//! - A run whose commit is already on the branch (a re-run of the same workflow run) is published, not run
+//!   again. A re-run (`GITHUB_RUN_ATTEMPT` > 1) replays LLM calls already paid for only where the runner
+//!   keeps `RUNNER_TEMP` between attempts (self-hosted runners); hosted runners start empty.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use super::{ActionEnv, ActionError, ActionOutcome};
+use crate::config::Settings;
+use crate::domain::Trigger;
+use crate::github::token_client;
+use crate::jobs::{Context, Failure, JobKey, RunOverrides, Session, handle};
+use crate::run::resolve_llm;
+
+/// The default LLM endpoint when the `llm-base-url` input is empty.
+pub const DEFAULT_LLM_BASE_URL: &str = "https://api.openai.com/v1";
+/// The default model when the `llm-model` input is empty.
+pub const DEFAULT_LLM_MODEL: &str = "gpt-4o-mini";
+/// MetaGPT's wall-clock limit inside a job (GitHub stops jobs after 6 hours).
+const RUN_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
+
+/// Runs `trigger` with the job's token; `lookup` reads the job's environment.
+pub async fn run_with(
+    env: &ActionEnv,
+    trigger: Trigger,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<ActionOutcome, ActionError> {
+    let llm = resolve_llm(&settings(env, &lookup)?).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
+        ActionError::Misconfigured(format!(
+            "the agent settings are incomplete:\n{}",
+            list.join("\n")
+        ))
+    })?;
+    let work_dir = lookup("RUNNER_TEMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("metagpt-bot");
+    let mut context = Context::new(work_dir, Ok(llm), RUN_TIMEOUT)
+        .map_err(|e| ActionError::Failed(format!("{e:#}")))?;
+    context.overrides = Some(RunOverrides {
+        n_round: env.n_round,
+        max_cost_usd: env.max_cost_usd,
+        code_review: env.code_review,
+        run_tests: env.run_tests,
+    });
+    context.clone_url = Some(env.clone_url());
+    let client = token_client(&env.api_url, &env.github_token)
+        .map_err(|e| ActionError::Misconfigured(e.to_string()))?;
+    let session = Session::with_token(Arc::new(client), env.github_token.clone());
+    let job = JobKey {
+        key: format!(
+            "action-{}",
+            env.run_id
+                .clone()
+                .unwrap_or_else(|| trigger.delivery_id.clone())
+        ),
+        attempt: lookup("GITHUB_RUN_ATTEMPT")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(1),
+    };
+    let record = handle(&context, &session, &trigger, &job, CancellationToken::new())
+        .await
+        .map_err(|failure| match failure {
+            Failure::Misconfigured(m) => ActionError::Misconfigured(m),
+            Failure::Transient(m) | Failure::Permanent(m) | Failure::Cancelled(m) => {
+                ActionError::Failed(m)
+            }
+        })?;
+    if let Some(reason) = record["refused"].as_str() {
+        return Err(ActionError::NothingRan(reason.to_owned()));
+    }
+    Ok(outcome(&record))
+}
+
+/// The outputs and summary from the pipeline's record of the run.
+fn outcome(record: &serde_json::Value) -> ActionOutcome {
+    let pr_url = record["pr_url"].as_str().map(str::to_owned);
+    let summary = record["summary"].as_str().unwrap_or_default();
+    let link = pr_url
+        .as_deref()
+        .map(|url| format!("Pull request: {url}\n\n"))
+        .unwrap_or_default();
+    ActionOutcome {
+        pr_number: record["pr_number"].as_u64(),
+        pr_url,
+        cost_usd: record["cost_usd"].as_f64().unwrap_or(0.0),
+        gates_passed: record["gates_passed"].as_bool().unwrap_or(false),
+        summary_markdown: format!("## MetaGPT\n\n{link}{summary}"),
+    }
+}
+
+/// The agent settings of the job: inputs for the LLM, the job's environment for the interpreter and
+/// price overrides.
+fn settings(
+    env: &ActionEnv,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Settings, ActionError> {
+    let key = env.llm_api_key.expose_secret().to_owned();
+    let mut pairs: Vec<(&str, String)> = vec![
+        (
+            "LLM_BASE_URL",
+            env.llm_base_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LLM_BASE_URL.into()),
+        ),
+        (
+            "LLM_MODEL",
+            env.llm_model
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LLM_MODEL.into()),
+        ),
+        (
+            "LLM_API_TYPE",
+            env.llm_api_type.clone().unwrap_or_else(|| "openai".into()),
+        ),
+        ("LLM_API_KEY", key),
+    ];
+    for name in [
+        "METAGPT_PYTHON",
+        "LLM_PRICE_PROMPT",
+        "LLM_PRICE_COMPLETION",
+        "AGENT_SANDBOX",
+    ] {
+        if let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) {
+            pairs.push((name, value));
+        }
+    }
+    Settings::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+        .map_err(|e| ActionError::Misconfigured(format!("the agent settings: {e}")))
+}

@@ -1,0 +1,271 @@
+//! `metagpt-bot doctor`: checks settings, credentials, database and the MetaGPT interpreter, and prints
+//! every problem with its fix.
+//!
+//! Invariants:
+//! - Every check runs, even after one failed, so the operator sees all problems at once.
+//! - Each check is bounded in time (network and subprocess checks time out) and never prints a secret.
+//! - `ready()` is false iff a check failed; warnings (things a later run will need) do not fail it.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use crate::config::{Settings, redact_url};
+use crate::github::app::GitHubApp;
+use crate::queue::{Queue, QueueOptions};
+use crate::run::agent::{SANDBOX_FIX, SandboxChoice, SandboxMode};
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub status: Status,
+    pub what: String,
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(what: impl Into<String>) -> Self {
+        Self {
+            status: Status::Ok,
+            what: what.into(),
+            fix: None,
+        }
+    }
+    fn fail(what: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            status: Status::Fail,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    fn warn(what: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            status: Status::Warn,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// All checks, in the order they ran.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn ready(&self) -> bool {
+        self.checks.iter().all(|c| c.status != Status::Fail)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for check in &self.checks {
+            let tag = match check.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            writeln!(f, "{tag}  {}", check.what)?;
+            if let Some(fix) = &check.fix {
+                writeln!(f, "      fix: {fix}")?;
+            }
+        }
+        let verdict = if self.ready() { "ready" } else { "not ready" };
+        write!(
+            f,
+            "{verdict}: {} checks, {} failed",
+            self.checks.len(),
+            self.checks
+                .iter()
+                .filter(|c| c.status == Status::Fail)
+                .count()
+        )
+    }
+}
+
+/// Runs every check.
+pub async fn run(settings: &Settings) -> Report {
+    let mut report = Report::default();
+    let problems = settings.problems();
+    if problems.is_empty() {
+        report.checks.push(Check::ok(
+            "App settings complete (APP_ID, private key, WEBHOOK_SECRET)",
+        ));
+    }
+    report
+        .checks
+        .extend(problems.into_iter().map(|p| Check::fail(p.what, p.fix)));
+    report.checks.push(check_database(settings).await);
+    if let Some(check) = check_github(settings).await {
+        report.checks.push(check);
+    }
+    report.checks.push(check_metagpt(settings).await);
+    report.checks.push(check_sandbox(settings));
+    report
+}
+
+/// Which sandbox the agent will run in (`AGENT_SANDBOX`), and why.
+fn check_sandbox(settings: &Settings) -> Check {
+    let mode = settings.agent_sandbox;
+    match crate::run::agent::choose_sandbox(mode) {
+        Ok(SandboxChoice::Bwrap(bwrap)) => match crate::run::agent::sandbox_network(&bwrap) {
+            Ok(()) => Check::ok(format!(
+                "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}), with a network of its own \
+                 that reaches only the LLM gateway",
+                bwrap.display()
+            )),
+            Err(why) => Check::warn(
+                format!(
+                    "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}) on the host's network: a \
+                     network namespace of its own failed ({why})",
+                    bwrap.display()
+                ),
+                crate::run::agent::SANDBOX_NETWORK_FIX,
+            ),
+        },
+        Ok(SandboxChoice::Unsandboxed(why)) if mode == SandboxMode::Off => Check::warn(
+            format!("agent sandbox: none, the agent runs unsandboxed ({why})"),
+            "set AGENT_SANDBOX=auto (or bwrap) to confine the agent with bubblewrap",
+        ),
+        Ok(SandboxChoice::Unsandboxed(why)) => Check::warn(
+            format!(
+                "agent sandbox: none, the agent runs unsandboxed (AGENT_SANDBOX={mode}): {why}"
+            ),
+            SANDBOX_FIX,
+        ),
+        Err(why) => Check::fail(
+            format!("agent sandbox: AGENT_SANDBOX=bwrap but {why}; runs are refused"),
+            SANDBOX_FIX,
+        ),
+    }
+}
+
+async fn check_database(settings: &Settings) -> Check {
+    let url = settings.database_url.expose_secret();
+    let shown = redact_url(url);
+    let result = tokio::time::timeout(CHECK_TIMEOUT, async {
+        let queue = Queue::connect(url, QueueOptions::default()).await?;
+        queue.ping().await
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Check::ok(format!("database {shown} reachable, migrations applied")),
+        Ok(Err(e)) => Check::fail(
+            format!("database {shown} cannot be used: {e:#}"),
+            "set DATABASE_URL to sqlite://PATH (the folder must be writable) or postgres://USER:PASSWORD@HOST:PORT/DB of a running server",
+        ),
+        Err(_) => Check::fail(
+            format!("database {shown} did not answer within {CHECK_TIMEOUT:?}"),
+            "check that the database server is running and reachable from this host (firewall, port)",
+        ),
+    }
+}
+
+/// Signs a JWT and asks GitHub who the App is. Skipped (`None`) when the credentials are not set at all.
+async fn check_github(settings: &Settings) -> Option<Check> {
+    let (Some(app_id), Some(key)) = (settings.app_id, settings.private_key.as_ref()) else {
+        return None;
+    };
+    let api = &settings.github_api_url;
+    let app = match GitHubApp::new(app_id, key, api) {
+        Ok(app) => app,
+        Err(e) => {
+            return Some(Check::fail(
+                format!("{e}"),
+                "correct the setting the message names (APP_ID, PRIVATE_KEY or PRIVATE_KEY_PATH, GITHUB_API_URL)",
+            ));
+        }
+    };
+    let check = match tokio::time::timeout(CHECK_TIMEOUT, app.get_app()).await {
+        Ok(Ok(info)) => Check::ok(format!(
+            "GitHub at {api} accepts the App's JWT (app {:?}, id {app_id})",
+            info.slug
+        )),
+        Ok(Err(e)) if e.status() == Some(401) => Check::fail(
+            format!("GitHub at {api} refused the App's JWT: {e}"),
+            "APP_ID and the private key do not belong together, or the key was revoked: check both on the App's settings page",
+        ),
+        Ok(Err(e)) if e.status() == Some(404) => Check::fail(
+            format!("{api} answered 404 for GET /app: it is not a GitHub REST API root"),
+            "set GITHUB_API_URL to https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server",
+        ),
+        Ok(Err(e)) => Check::fail(
+            format!("GitHub API at {api} cannot be used: {e}"),
+            "check GITHUB_API_URL and that this host can reach it (proxy, firewall, DNS)",
+        ),
+        Err(_) => Check::fail(
+            format!("GitHub API at {api} did not answer within {CHECK_TIMEOUT:?}"),
+            "check GITHUB_API_URL and that this host can reach it (proxy, firewall, DNS)",
+        ),
+    };
+    Some(check)
+}
+
+async fn check_metagpt(settings: &Settings) -> Check {
+    let Some(python) = &settings.metagpt_python else {
+        return Check::warn(
+            "METAGPT_PYTHON is not set: runs need an interpreter with metagpt 0.8.2 installed",
+            "run scripts/install-metagpt.sh and set METAGPT_PYTHON to the interpreter it prints",
+        );
+    };
+    let probe = tokio::process::Command::new(python)
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('metagpt'))",
+        ])
+        .env_clear()
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
+        Ok(Ok(out)) if out.status.success() => {
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if version == "0.8.2" {
+                Check::ok(format!(
+                    "MetaGPT {version} installed for {}",
+                    python.display()
+                ))
+            } else {
+                Check::fail(
+                    format!(
+                        "{} has metagpt {version}; the bot is built for 0.8.2",
+                        python.display()
+                    ),
+                    "run scripts/install-metagpt.sh to create an environment with metagpt 0.8.2",
+                )
+            }
+        }
+        Ok(Ok(out)) => Check::fail(
+            format!(
+                "{} has no metagpt package: {}",
+                python.display(),
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+            ),
+            "run scripts/install-metagpt.sh and set METAGPT_PYTHON to the interpreter it prints",
+        ),
+        Ok(Err(e)) => Check::fail(
+            format!("METAGPT_PYTHON {} cannot be started: {e}", python.display()),
+            "set METAGPT_PYTHON to the path of a Python 3.11 interpreter (e.g. .venv/bin/python)",
+        ),
+        Err(_) => Check::fail(
+            format!(
+                "METAGPT_PYTHON {} did not answer within {CHECK_TIMEOUT:?}",
+                python.display()
+            ),
+            "check that the interpreter starts (try it by hand)",
+        ),
+    }
+}

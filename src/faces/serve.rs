@@ -1,0 +1,198 @@
+//! `metagpt-bot serve`: wires settings, queue, HTTP server and workers together, and shuts them down in
+//! order.
+//!
+//! Invariants:
+//! - The process starts even when App settings are incomplete: it then logs every problem with its fix,
+//!   `/readyz` answers 503 with the same list, and no worker starts (a worker without credentials could
+//!   only fail jobs). Deliveries are still recorded, so nothing GitHub sends meanwhile is lost.
+//! - Where run workers start, the control loop starts beside them (one `/metagpt stop` or label check at a
+//!   time, see [`ControlJobs`]); with `WORKERS=0` or without App credentials neither starts.
+//! - The App honours each repository's `trigger_label` (`Context::honour_trigger_label`).
+//! - Start-up reconciles the queue before any worker claims: jobs left running by a previous process are
+//!   queued again (see [`Queue::reconcile_on_start`]).
+//! - Shutdown (SIGTERM or SIGINT): the listener stops accepting and in-flight requests finish; workers stop
+//!   claiming and get the grace period for running jobs, then release them; the queue flushes last.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Settings, redact_url};
+use crate::github::GitHubApp;
+use crate::http::intake::IntakeConfig;
+use crate::http::{self, AppState};
+use crate::jobs::worker::{self, WorkerOptions, Workers};
+use crate::jobs::{Context, ControlJobs, Pipeline, announcer};
+use crate::queue::{Queue, QueueOptions};
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(forward_signals(shutdown.clone()));
+    serve_until(settings, shutdown).await
+}
+
+/// Binds `HOST:PORT` and runs until `shutdown` fires.
+pub async fn serve_until(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (HOST, PORT)",
+                settings.host, settings.port
+            )
+        })?;
+    serve_on(settings, listener, shutdown).await
+}
+
+/// Runs on an already bound listener until `shutdown` fires (tests bind port 0 themselves).
+pub async fn serve_on(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let problems: Vec<String> = settings
+        .problems()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for problem in &problems {
+        tracing::warn!("not ready: {problem}");
+    }
+    let database = settings.database_url.expose_secret();
+    let queue = Queue::connect(database, QueueOptions::default())
+        .await
+        .with_context(|| format!("cannot open DATABASE_URL {}", redact_url(database)))?;
+    let requeued = queue
+        .reconcile_on_start()
+        .await
+        .context("cannot reconcile the queue at start")?;
+    if requeued > 0 {
+        tracing::warn!(
+            jobs = requeued,
+            "re-queued jobs a previous process left running"
+        );
+    }
+    let metrics = http::metrics::install_recorder()?;
+    let github = app_client(&settings);
+    let mut state = AppState::new(intake_config(&settings), queue.clone(), metrics)
+        .with_readiness(move || problems.clone());
+    if let Some(github) = &github {
+        state = state.with_queued_hook(announcer::start(github.clone(), queue.clone()));
+    }
+    let wake = state.job_notify.clone();
+    tracing::info!(address = %listener.local_addr()?, webhook_path = %settings.webhook_path, "listening");
+
+    let workers = github.and_then(|github| start_workers(&settings, github, queue.clone(), wake));
+    let server = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let served = server.await.context("the HTTP server failed");
+    tracing::info!("no longer accepting deliveries; stopping workers");
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
+    queue.close().await;
+    tracing::info!("stopped");
+    served
+}
+
+fn intake_config(settings: &Settings) -> IntakeConfig {
+    IntakeConfig {
+        webhook_path: settings.webhook_path.clone(),
+        webhook_secrets: settings.webhook_secrets.clone(),
+        app_id: settings.app_id,
+        ..IntakeConfig::default()
+    }
+}
+
+/// The App's client, when its credentials are set and valid (else workers cannot start).
+fn app_client(settings: &Settings) -> Option<Arc<GitHubApp>> {
+    let (Some(app_id), Some(key)) = (settings.app_id, settings.private_key.as_ref()) else {
+        tracing::warn!(
+            "no App credentials: workers not started; jobs stay queued until they are set"
+        );
+        return None;
+    };
+    match GitHubApp::new(app_id, key, &settings.github_api_url) {
+        Ok(github) => Some(Arc::new(github)),
+        Err(e) => {
+            tracing::error!("workers not started: {e}");
+            None
+        }
+    }
+}
+
+fn start_workers(
+    settings: &Settings,
+    github: Arc<GitHubApp>,
+    queue: Queue,
+    wake: Arc<tokio::sync::Notify>,
+) -> Option<Workers> {
+    if settings.workers == 0 {
+        tracing::info!("WORKERS=0: intake only, jobs wait for another replica");
+        return None;
+    }
+    let llm = crate::run::resolve_llm(settings).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
+        format!(
+            "the bot's agent settings are incomplete:\n{}",
+            list.join("\n")
+        )
+    });
+    if let Err(problems) = &llm {
+        tracing::warn!("runs will fail until the agent settings are complete: {problems}");
+    }
+    let context = match Context::new(settings.work_dir.clone(), llm, settings.run_timeout) {
+        Ok(mut context) => {
+            context.queue = Some(queue.clone());
+            context.honour_trigger_label = true;
+            Arc::new(context)
+        }
+        Err(e) => {
+            tracing::error!("workers not started: {e:#}");
+            return None;
+        }
+    };
+    let options = WorkerOptions::new(
+        settings.workers,
+        settings.job_lease,
+        settings.shutdown_grace,
+    );
+    let mut workers = worker::spawn(
+        queue.clone(),
+        Arc::new(Pipeline::new(github.clone(), context)),
+        wake.clone(),
+        options,
+    );
+    workers.spawn_control(
+        queue.clone(),
+        Arc::new(ControlJobs::new(github, queue, wake.clone())),
+        wake,
+    );
+    Some(workers)
+}
+
+async fn forward_signals(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received: shutting down"),
+        _ = term => tracing::info!("SIGTERM received: shutting down"),
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,250 @@
+//! Trigger decisions: pure functions from a typed webhook payload to "enqueue this trigger" or "ignore,
+//! because …".
+//!
+//! Invariants:
+//! - No I/O here: no API calls, no database, no logging. Permission checks need the API and are done by the
+//!   worker later; the trigger keeps the sender's numeric id and login for that.
+//! - `issues.labeled` with the trigger label (ASCII case-insensitive) on an open issue that is not a pull
+//!   request is a run; a bugfix run when the issue also carries a bug label, else a requirement run.
+//!   Adding a bug label to an issue that already has the trigger label does nothing: the kind is read when
+//!   the trigger label is added (remove and re-add it to run again as a bugfix).
+//! - Any other label on an open issue is, in the App ([`IntakeConfig::label_checks`]), a label check: a
+//!   control job that later reads the repository's `.github/metagpt.yml`, whose `trigger_label` may name
+//!   that label. Intake cannot read the file itself (no API call before the answer). The Action decides
+//!   with its `trigger-label` input alone and ignores other labels.
+//! - `issue_comment.created` (never `edited` or `deleted`) with a `/metagpt` command (see
+//!   [`crate::http::command`]) on an issue or a pull request is an iterate / retry / stop trigger, unless the bot
+//!   wrote the comment: its App id, its login, or its hidden marker [`BOT_MARKER`] in the body.
+//! - Every other delivery is ignored with a reason a person can read in the deliveries table.
+
+use secrecy::SecretString;
+
+use crate::domain::{Action, Kind, RepoRef, Trigger};
+use crate::http::command::{Command, parse_command};
+use crate::http::payloads::{
+    Account, InstallationRef, IssueCommentEvent, IssuesEvent, Repository, WebhookEvent,
+};
+
+/// Every comment the bot writes carries a hidden marker starting with this.
+pub const BOT_MARKER: &str = "<!-- metagpt-bot:";
+
+/// What the webhook intake needs to know. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    /// Where GitHub posts deliveries (`WEBHOOK_PATH`).
+    pub webhook_path: String,
+    /// Any of these may have signed a delivery (several during a rotation).
+    pub webhook_secrets: Vec<SecretString>,
+    pub trigger_label: String,
+    pub bugfix_labels: Vec<String>,
+    /// The App's id, to recognise comments the App wrote.
+    pub app_id: Option<u64>,
+    /// The bot's login (e.g. `metagpt-bot[bot]`), to recognise its own comments.
+    pub bot_login: Option<String>,
+    /// Whether another label than `trigger_label` becomes a label check (the App, which honours the
+    /// repository's `trigger_label`) or is ignored (the Action).
+    pub label_checks: bool,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        Self {
+            webhook_path: "/api/github/webhooks".to_owned(),
+            webhook_secrets: Vec::new(),
+            trigger_label: "metagpt".to_owned(),
+            bugfix_labels: vec!["bug".to_owned(), "bugfix".to_owned()],
+            app_id: None,
+            bot_login: None,
+            label_checks: true,
+        }
+    }
+}
+
+/// The outcome of [`decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Trigger(Trigger),
+    Ignore(String),
+}
+
+/// Decides what a correctly signed delivery of a handled event asks for.
+pub fn decide(config: &IntakeConfig, delivery_id: &str, event: &WebhookEvent) -> Decision {
+    match event {
+        WebhookEvent::Issues(issues) => decide_issues(config, delivery_id, issues),
+        WebhookEvent::IssueComment(comment) => decide_issue_comment(config, delivery_id, comment),
+        WebhookEvent::PullRequest(pr) => {
+            Decision::Ignore(format!("pull_request.{} is not a trigger", pr.action))
+        }
+        WebhookEvent::Installation(i) => {
+            Decision::Ignore(format!("installation.{}: nothing to enqueue", i.action))
+        }
+        WebhookEvent::InstallationRepositories(i) => Decision::Ignore(format!(
+            "installation_repositories.{}: nothing to enqueue",
+            i.action
+        )),
+        WebhookEvent::Ping(_) => Decision::Ignore("ping: the webhook is configured".to_owned()),
+    }
+}
+
+/// `issues`: only `labeled` starts work: a run for the trigger label, a label check for another label.
+pub fn decide_issues(config: &IntakeConfig, delivery_id: &str, event: &IssuesEvent) -> Decision {
+    if event.action != "labeled" {
+        return Decision::Ignore(format!("issues.{} is not a trigger", event.action));
+    }
+    let Some(label) = &event.label else {
+        return Decision::Ignore("issues.labeled without a label".to_owned());
+    };
+    let issue = &event.issue;
+    let is_trigger = label.name.eq_ignore_ascii_case(&config.trigger_label);
+    if !is_trigger {
+        if is_bug_label(config, &label.name) && issue.has_label(&config.trigger_label) {
+            return Decision::Ignore(format!(
+                "bug label `{}` added to an issue that already has `{}`: the kind is read when the trigger \
+                 label is added; remove and add `{}` again to run as a bugfix",
+                label.name, config.trigger_label, config.trigger_label
+            ));
+        }
+        if !config.label_checks {
+            return Decision::Ignore(format!(
+                "label `{}` is not the trigger label `{}`",
+                label.name, config.trigger_label
+            ));
+        }
+    }
+    if issue.is_pull_request() {
+        return Decision::Ignore(format!(
+            "#{} is a pull request; label an issue instead",
+            issue.number
+        ));
+    }
+    if !issue.is_open() {
+        return Decision::Ignore(format!("issue #{} is {}", issue.number, issue.state));
+    }
+    let action = if is_trigger {
+        let kind = if issue.labels.iter().any(|l| is_bug_label(config, &l.name)) {
+            Kind::Bugfix
+        } else {
+            Kind::Requirement
+        };
+        Action::Run {
+            kind,
+            label: Some(label.name.clone()),
+        }
+    } else {
+        Action::Label {
+            label: label.name.clone(),
+        }
+    };
+    Decision::Trigger(trigger(
+        delivery_id,
+        event.installation.as_ref(),
+        &event.repository,
+        issue.number,
+        false,
+        &event.sender,
+        action,
+    ))
+}
+
+/// `issue_comment`: only `created` comments with a `/metagpt` command that the bot did not write.
+pub fn decide_issue_comment(
+    config: &IntakeConfig,
+    delivery_id: &str,
+    event: &IssueCommentEvent,
+) -> Decision {
+    if event.action != "created" {
+        return Decision::Ignore(format!(
+            "issue_comment.{} is not a trigger (only new comments are read)",
+            event.action
+        ));
+    }
+    let comment = &event.comment;
+    let body = comment.body.as_deref().unwrap_or_default();
+    if written_by_bot(config, event, body) {
+        return Decision::Ignore("comment written by the bot itself".to_owned());
+    }
+    let command = match parse_command(body) {
+        None => return Decision::Ignore("comment has no /metagpt command".to_owned()),
+        Some(Err(error)) => return Decision::Ignore(error.to_string()),
+        Some(Ok(command)) => command,
+    };
+    let comment_id = comment.id;
+    let action = match command {
+        Command::Iterate { feedback } => Action::Iterate {
+            feedback,
+            comment_id,
+        },
+        Command::Retry => Action::Retry { comment_id },
+        Command::Stop => Action::Stop { comment_id },
+    };
+    let issue = &event.issue;
+    let mut trigger = trigger(
+        delivery_id,
+        event.installation.as_ref(),
+        &event.repository,
+        issue.number,
+        issue.is_pull_request(),
+        &event.sender,
+        action,
+    );
+    if issue.is_pull_request() {
+        trigger.work_issue = issue.body.as_deref().and_then(marked_issue);
+    }
+    Decision::Trigger(trigger)
+}
+
+/// The issue number of the bot's marker `<!-- metagpt-bot:issue=N -->` in a pull request's body.
+pub fn marked_issue(body: &str) -> Option<u64> {
+    const START: &str = "<!-- metagpt-bot:issue=";
+    let rest = &body[body.find(START)? + START.len()..];
+    let (number, after) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit())?);
+    after
+        .starts_with(" -->")
+        .then(|| number.parse().ok())
+        .flatten()
+}
+
+fn is_bug_label(config: &IntakeConfig, name: &str) -> bool {
+    config
+        .bugfix_labels
+        .iter()
+        .any(|bug| bug.eq_ignore_ascii_case(name))
+}
+
+fn written_by_bot(config: &IntakeConfig, event: &IssueCommentEvent, body: &str) -> bool {
+    let by_app = matches!(
+        (config.app_id, &event.comment.performed_via_github_app),
+        (Some(ours), Some(app)) if app.id == ours
+    );
+    let by_login = config.bot_login.as_deref().is_some_and(|bot| {
+        event.comment.user.login.eq_ignore_ascii_case(bot)
+            || event.sender.login.eq_ignore_ascii_case(bot)
+    });
+    by_app || by_login || body.contains(BOT_MARKER)
+}
+
+fn trigger(
+    delivery_id: &str,
+    installation: Option<&InstallationRef>,
+    repository: &Repository,
+    issue_number: u64,
+    is_pull_request: bool,
+    sender: &Account,
+    action: Action,
+) -> Trigger {
+    Trigger {
+        delivery_id: delivery_id.to_owned(),
+        installation_id: installation.map(|i| i.id),
+        repo: RepoRef {
+            id: repository.id,
+            owner: repository.owner.login.clone(),
+            name: repository.name.clone(),
+        },
+        issue_number,
+        is_pull_request,
+        sender_id: sender.id,
+        sender_login: sender.login.clone(),
+        action,
+        work_issue: None,
+    }
+}

@@ -1,0 +1,106 @@
+//! The HTTP face of `serve`: the webhook intake, health and readiness probes, and Prometheus metrics.
+//!
+//! Invariants:
+//! - [`router`] is the whole HTTP surface; `serve` binds it, tests drive it directly.
+//! - The webhook handler verifies, parses, decides, persists and answers; nothing slow happens before the
+//!   answer (GitHub waits 10 s and does not retry). After a job is enqueued, [`AppState::job_notify`] is
+//!   notified so a local worker wakes at once instead of waiting for its next poll.
+//! - No request can panic the server: every input error becomes a 4xx answer.
+
+pub mod command;
+mod deliveries;
+mod health;
+pub mod intake;
+pub mod metrics;
+pub mod payloads;
+pub mod signature;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+
+use crate::config::validate_webhook_path;
+use crate::domain::Trigger;
+use crate::http::intake::IntakeConfig;
+use crate::queue::Queue;
+
+pub use signature::{SignatureError, sign, verify_signature};
+pub use webhook::{Delivery, MAX_BODY_BYTES, WebhookRejection};
+
+/// Extra readiness check: returns one problem per entry (with its fix), empty when ready.
+pub type ReadinessCheck = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// Shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<IntakeConfig>,
+    pub queue: Queue,
+    pub metrics: PrometheusHandle,
+    /// Notified (`notify_one`) after a job is enqueued.
+    pub job_notify: Arc<Notify>,
+    /// Consulted by `/readyz` (e.g. "settings complete"); the database ping and the webhook secret are
+    /// checked besides.
+    pub readiness: ReadinessCheck,
+    /// Called (after the delivery is stored, before the answer; it must not block) when an accepted run
+    /// waits behind earlier runs of its issue, with the trigger and how many are ahead.
+    pub on_queued: Option<QueuedHook>,
+}
+
+/// See [`AppState::on_queued`].
+pub type QueuedHook = Arc<dyn Fn(Trigger, i64) + Send + Sync>;
+
+impl AppState {
+    /// A state with a fresh [`Notify`] and no extra readiness check.
+    pub fn new(config: IntakeConfig, queue: Queue, metrics: PrometheusHandle) -> Self {
+        Self {
+            config: Arc::new(config),
+            queue,
+            metrics,
+            job_notify: Arc::new(Notify::new()),
+            readiness: Arc::new(Vec::new),
+            on_queued: None,
+        }
+    }
+
+    pub fn with_queued_hook(mut self, hook: QueuedHook) -> Self {
+        self.on_queued = Some(hook);
+        self
+    }
+
+    pub fn with_readiness(
+        mut self,
+        check: impl Fn() -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.readiness = Arc::new(check);
+        self
+    }
+}
+
+/// The application's routes: `POST $WEBHOOK_PATH`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+///
+/// An invalid `webhook_path` (see [`validate_webhook_path`]; `config` and `doctor` report it) is logged
+/// and the default path served instead, so a bad setting cannot crash the process here.
+pub fn router(state: AppState) -> Router {
+    let webhook_path = match validate_webhook_path(&state.config.webhook_path) {
+        Ok(()) => state.config.webhook_path.clone(),
+        Err(problem) => {
+            let default = IntakeConfig::default().webhook_path;
+            tracing::error!(%problem, fallback = %default, "invalid webhook path; serving the default");
+            default
+        }
+    };
+    let webhook = post(deliveries::receive)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(metrics::track_delivery));
+    Router::new()
+        .route(&webhook_path, webhook)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
+}

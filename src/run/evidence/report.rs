@@ -1,0 +1,246 @@
+//! The data every template renders (PR body, check-run summary, `summary.md`), built from the run's
+//! inputs and evidence. Values are raw; the renderer escapes every string unless a filter marks it safe.
+//!
+//! Invariants: the closing keyword is `Closes` for a requirement and `Fixes` for a bug fix; lists are in
+//! a stable order (tasks in task-list order, then other changed files by path); evidence links point at
+//! `.metagpt/runs/<N>/<k>/` (prefixed with `link_base` when given, e.g. a blob URL of the branch).
+
+use serde::Serialize;
+
+use super::artifacts::Artifacts;
+use super::gates::{Gate, GateReport};
+use super::review::{FileReview, ReviewVerdict, final_verdicts};
+use super::run::{FileChange, RunInfo};
+use super::sop::{PoolItem, Prd};
+use super::source::normalise;
+use super::spec::{SpecChange, prd_change};
+use super::test_result::judge;
+use super::writer::{EVIDENCE_FILES, evidence_dir};
+use crate::domain::Kind;
+use crate::run::gateway::CostReport;
+
+/// At most this many changed files outside the task list are listed.
+const MAX_OTHER_CHANGES: usize = 30;
+
+pub struct ReportInput<'a> {
+    pub run: &'a RunInfo,
+    pub artifacts: &'a Artifacts,
+    pub gates: &'a GateReport,
+    pub cost: &'a CostReport,
+    pub reviews: &'a [ReviewVerdict],
+    pub changes: &'a [FileChange],
+    /// The PRD as it was at the base commit, when there was one.
+    pub previous_prd: Option<&'a Prd>,
+    pub source_dir: &'a str,
+    /// Prefix for evidence links (no trailing slash); relative links when `None`.
+    pub link_base: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub issue: Option<u64>,
+    pub closing: Option<String>,
+    pub target: String,
+    pub iteration: u32,
+    pub kind: &'static str,
+    pub flow: &'static str,
+    pub title: String,
+    pub request: String,
+    pub spec: Option<Spec>,
+    pub tasks: Vec<TaskRow>,
+    pub other_changes: Vec<FileChange>,
+    pub other_changes_omitted: usize,
+    pub tests: Vec<TestRow>,
+    pub cost: CostReport,
+    pub gates: Vec<Gate>,
+    pub gates_passed: bool,
+    pub evidence: Vec<Link>,
+    /// Every iteration of the target so far, this one last (filled by the runner from the branch's
+    /// earlier `cost.json`/`gates.json`; empty until then).
+    pub iterations: Vec<IterationRow>,
+}
+
+/// One iteration in the PR's iterations table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IterationRow {
+    pub iteration: u32,
+    pub calls: u64,
+    pub cost_usd: f64,
+    pub cumulative_usd: f64,
+    /// `None` when that iteration's `gates.json` is missing or unreadable.
+    pub gates_passed: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Spec {
+    pub path: String,
+    pub changed: bool,
+    pub requirements: String,
+    pub goals: Vec<String>,
+    pub pool: Vec<PoolItem>,
+    pub change: Option<SpecChange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskRow {
+    pub file: String,
+    pub description: String,
+    pub changed: bool,
+    pub added: u64,
+    pub removed: u64,
+    pub review: String,
+    pub review_rounds: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TestRow {
+    pub file: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    pub name: String,
+    pub href: String,
+}
+
+pub fn build(input: &ReportInput) -> Report {
+    let run = input.run;
+    let issue = run.target.issue();
+    let keyword = match run.kind {
+        Kind::Requirement => "Closes",
+        Kind::Bugfix => "Fixes",
+    };
+    let (tasks, other) = task_rows(input);
+    let dir = evidence_dir(&run.target, run.iteration);
+    let base = input
+        .link_base
+        .map(|b| format!("{}/", b.trim_end_matches('/')))
+        .unwrap_or_default();
+    Report {
+        issue,
+        closing: issue.map(|n| format!("{keyword} #{n}")),
+        target: issue.map_or_else(
+            || format!("local run {}", run.target.dir_name()),
+            |n| format!("issue #{n}"),
+        ),
+        iteration: run.iteration,
+        kind: match run.kind {
+            Kind::Requirement => "requirement",
+            Kind::Bugfix => "bug fix",
+        },
+        flow: run.flow.describe(),
+        title: run.title.clone(),
+        request: run.request.clone(),
+        spec: spec(input),
+        tasks,
+        other_changes_omitted: other.len().saturating_sub(MAX_OTHER_CHANGES),
+        other_changes: other.into_iter().take(MAX_OTHER_CHANGES).collect(),
+        tests: test_rows(input.artifacts),
+        cost: input.cost.clone(),
+        gates: input.gates.gates.clone(),
+        gates_passed: input.gates.passed,
+        evidence: EVIDENCE_FILES
+            .iter()
+            .map(|name| Link {
+                name: (*name).to_owned(),
+                href: format!("{base}{dir}/{name}"),
+            })
+            .collect(),
+        iterations: Vec::new(),
+    }
+}
+
+fn spec(input: &ReportInput) -> Option<Spec> {
+    let doc = input
+        .artifacts
+        .prds
+        .iter()
+        .find(|d| d.changed)
+        .or(input.artifacts.prds.first())?;
+    let change = input
+        .previous_prd
+        .filter(|_| doc.changed)
+        .map(|previous| prd_change(previous, &doc.value));
+    Some(Spec {
+        path: doc.path.clone(),
+        changed: doc.changed,
+        requirements: doc.value.requirements(),
+        goals: doc.value.goals(),
+        pool: doc.value.requirement_pool(),
+        change,
+    })
+}
+
+fn task_rows(input: &ReportInput) -> (Vec<TaskRow>, Vec<FileChange>) {
+    let dir = input.source_dir;
+    let verdicts = final_verdicts(input.reviews);
+    let review_of = |name: &str| -> Option<FileReview> {
+        verdicts
+            .iter()
+            .find(|(file, _)| normalise(file, dir) == name)
+            .map(|(_, r)| *r)
+    };
+    let mut rows = Vec::new();
+    for tasks in &input.artifacts.tasks {
+        let analysis = tasks.value.logic_analysis();
+        for entry in tasks.value.task_list() {
+            let name = normalise(&entry, dir);
+            if rows.iter().any(|r: &TaskRow| r.file == name) {
+                continue;
+            }
+            let path = format!("{}/{name}", dir.trim_matches('/'));
+            let change = input.changes.iter().find(|c| c.path == path);
+            let review = review_of(&name);
+            rows.push(TaskRow {
+                description: analysis
+                    .iter()
+                    .find(|(file, _)| normalise(file, dir) == name)
+                    .map(|(_, what)| what.clone())
+                    .unwrap_or_default(),
+                changed: change.is_some(),
+                added: change.map_or(0, |c| c.added),
+                removed: change.map_or(0, |c| c.removed),
+                review: review.map_or_else(
+                    || "not reviewed".to_owned(),
+                    |r| r.verdict.label().to_owned(),
+                ),
+                review_rounds: review.map_or(0, |r| r.rounds),
+                file: name,
+            });
+        }
+    }
+    let in_tasks = |path: &str| {
+        rows.iter()
+            .any(|r| format!("{}/{}", dir.trim_matches('/'), r.file) == path)
+    };
+    let mut other: Vec<FileChange> = input
+        .changes
+        .iter()
+        .filter(|c| !in_tasks(&c.path))
+        .cloned()
+        .collect();
+    other.sort_by(|a, b| a.path.cmp(&b.path));
+    (rows, other)
+}
+
+fn test_rows(artifacts: &Artifacts) -> Vec<TestRow> {
+    artifacts
+        .test_outputs
+        .iter()
+        .filter(|d| d.changed)
+        .map(|d| {
+            let verdict = judge(&d.value);
+            TestRow {
+                file: d
+                    .path
+                    .trim_start_matches("test_outputs/")
+                    .trim_end_matches(".json")
+                    .to_owned(),
+                passed: verdict.passed,
+                detail: verdict.reason,
+            }
+        })
+        .collect()
+}

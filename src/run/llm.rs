@@ -1,0 +1,249 @@
+//! The LLM side of a local run, from the settings: MetaGPT's interpreter and its sandbox, the upstream
+//! provider and the model's price.
+//!
+//! Invariants: every missing or wrong setting is reported at once, each with its fix, before any
+//! repository is touched; a model without a price is refused (its calls would cost 0 and the budget
+//! could never trip); the provider key stays a `SecretString` and goes only into the gateway.
+//!
+//! With `--replay FILE` (an audit of a recorded run) no provider is needed: the setup holds the
+//! recording, an offline upstream without a key, and the recording's model (the model is part of every
+//! request, so any other would diverge at the first call); only `METAGPT_PYTHON` must be set.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{Problem, Settings};
+use crate::run::agent::{SANDBOX_FIX, SandboxMode};
+use crate::run::gateway::{
+    Gateway, Price, PriceTable, Recording, RunHandle, RunOptions, UpstreamConfig,
+};
+
+/// What the run needs to reach the LLM.
+#[derive(Debug, Clone)]
+pub struct LlmSetup {
+    pub python: PathBuf,
+    /// `AGENT_SANDBOX`; when it is `bwrap`, a working `bwrap` was found.
+    pub sandbox: SandboxMode,
+    pub upstream: UpstreamConfig,
+    pub model: String,
+    pub prices: PriceTable,
+    pub price: Price,
+    /// `--replay`: the recorded run every call is answered from.
+    pub recording: Option<Recording>,
+}
+
+impl LlmSetup {
+    /// The provider key, for redaction (empty when replaying).
+    pub fn key(&self) -> &SecretString {
+        &self.upstream.api_key
+    }
+
+    /// The same setup for `model` (a repository's `llm_model`), priced from the table; `Err` says why
+    /// the model cannot be used.
+    pub fn for_model(&self, model: &str) -> Result<LlmSetup, String> {
+        if model == self.model {
+            return Ok(self.clone());
+        }
+        // The operator's LLM_PRICE_* prices their LLM_MODEL; another model needs a price of its own.
+        let prices = self.prices.clone().without_override();
+        let price = prices.price(model).ok_or_else(|| {
+            format!(
+                "`llm_model: {model}` has no known price, so its cost could not be counted or capped; \
+                 use a model with a known price, or ask the operator to set LLM_PRICE_PROMPT and \
+                 LLM_PRICE_COMPLETION"
+            )
+        })?;
+        Ok(LlmSetup {
+            model: model.to_owned(),
+            price,
+            prices,
+            ..self.clone()
+        })
+    }
+
+    /// Opens the run on `gateway`: a replay of the recording with `--replay`, else a live run.
+    pub fn open_run(&self, gateway: &Gateway, options: RunOptions) -> anyhow::Result<RunHandle> {
+        match &self.recording {
+            Some(recording) => gateway.open_replay(options, recording.clone()),
+            None => gateway.open_run(options),
+        }
+    }
+}
+
+/// [`resolve`], or with `replay` the setup of an audit replay of that recorded `llm.jsonl`.
+pub fn resolve_for(settings: &Settings, replay: Option<&Path>) -> Result<LlmSetup, Vec<Problem>> {
+    let Some(path) = replay else {
+        return resolve(settings);
+    };
+    let mut problems = Vec::new();
+    let python = python(settings, &mut problems);
+    let recording = Recording::load(path)
+        .map_err(|e| {
+            problems.push(Problem::new(
+                format!("--replay {}: {e:#}", path.display()),
+                "give the llm.jsonl of a run recorded by this version of metagpt-bot \
+                 (.metagpt/runs/<run>/<iteration>/llm.jsonl)",
+            ));
+        })
+        .ok();
+    let model = recording
+        .as_ref()
+        .and_then(|r| r.records().first())
+        .map(|record| record.model.clone());
+    match (python, recording, model) {
+        (Some(python), Some(recording), Some(model)) if problems.is_empty() => {
+            let prices = PriceTable::default();
+            // Only MetaGPT's own bookkeeping uses this price; the ledger takes the recorded costs.
+            let price = prices.price(&model).unwrap_or(Price {
+                prompt_per_million: 0.0,
+                completion_per_million: 0.0,
+            });
+            Ok(LlmSetup {
+                python,
+                sandbox: settings.agent_sandbox,
+                upstream: UpstreamConfig::offline(),
+                model,
+                prices,
+                price,
+                recording: Some(recording),
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// Reads the agent settings; `Err` lists every problem.
+pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let python = python(settings, &mut problems);
+    let base_url = match settings.llm_base_url.as_deref().map(url::Url::parse) {
+        Some(Ok(url)) if matches!(url.scheme(), "http" | "https") => Some(url),
+        Some(_) => {
+            problems.push(Problem::new(
+                "LLM_BASE_URL is not an http(s) URL",
+                "set LLM_BASE_URL to the provider's OpenAI-compatible API root, e.g. https://api.openai.com/v1",
+            ));
+            None
+        }
+        None => {
+            problems.push(Problem::new(
+                "LLM_BASE_URL is not set",
+                "set LLM_BASE_URL to the provider's OpenAI-compatible API root, e.g. https://api.openai.com/v1",
+            ));
+            None
+        }
+    };
+    let key = settings
+        .llm_api_key
+        .clone()
+        .filter(|k| !k.expose_secret().trim().is_empty());
+    if key.is_none() {
+        problems.push(Problem::new(
+            "LLM_API_KEY is not set",
+            "set LLM_API_KEY to the provider's API key (it stays in this process; MetaGPT gets a per-run token)",
+        ));
+    }
+    let model = settings.llm_model.clone().filter(|m| !m.trim().is_empty());
+    if model.is_none() {
+        problems.push(Problem::new(
+            "LLM_MODEL is not set",
+            "set LLM_MODEL to the model name, e.g. gpt-4o-mini",
+        ));
+    }
+    if settings.llm_api_type != "openai" {
+        problems.push(Problem::new(
+            format!(
+                "LLM_API_TYPE {:?} is not supported by `run`",
+                settings.llm_api_type
+            ),
+            "use an OpenAI-compatible endpoint and set LLM_API_TYPE=openai (or leave it unset)",
+        ));
+    }
+    let prices = match price_override(settings) {
+        Ok(Some(price)) => PriceTable::default().with_override(price),
+        Ok(None) => PriceTable::default(),
+        Err(problem) => {
+            problems.push(problem);
+            PriceTable::default()
+        }
+    };
+    let price = model.as_deref().and_then(|m| prices.price(m));
+    if let (Some(model), None) = (&model, price) {
+        problems.push(Problem::new(
+            format!("the model {model:?} has no known price, so its calls would cost $0 and the budget could never trip"),
+            "set LLM_PRICE_PROMPT and LLM_PRICE_COMPLETION (USD per million tokens)",
+        ));
+    }
+    match (python, base_url, key, model, price) {
+        (Some(python), Some(base_url), Some(key), Some(model), Some(price))
+            if problems.is_empty() =>
+        {
+            let upstream = UpstreamConfig::openai(base_url, key, settings.llm_api_type.clone());
+            Ok(LlmSetup {
+                python,
+                sandbox: settings.agent_sandbox,
+                upstream,
+                model,
+                prices,
+                price,
+                recording: None,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// `METAGPT_PYTHON` and `AGENT_SANDBOX`, checked.
+fn python(settings: &Settings, problems: &mut Vec<Problem>) -> Option<PathBuf> {
+    if let Err(why) = crate::run::agent::select_sandbox(settings.agent_sandbox) {
+        problems.push(Problem::new(
+            format!("AGENT_SANDBOX=bwrap but {why}"),
+            SANDBOX_FIX,
+        ));
+    }
+    match &settings.metagpt_python {
+        Some(path) if path.is_file() => Some(path.clone()),
+        Some(path) => {
+            problems.push(Problem::new(
+                format!("METAGPT_PYTHON {} is not a file", path.display()),
+                "set METAGPT_PYTHON to the python of a venv with metagpt 0.8.2 (scripts/install-metagpt.sh prints it)",
+            ));
+            None
+        }
+        None => {
+            problems.push(Problem::new(
+                "METAGPT_PYTHON is not set",
+                "set METAGPT_PYTHON to the python of a venv with metagpt 0.8.2 (scripts/install-metagpt.sh prints it)",
+            ));
+            None
+        }
+    }
+}
+
+fn price_override(settings: &Settings) -> Result<Option<Price>, Problem> {
+    let fix =
+        "set both LLM_PRICE_PROMPT and LLM_PRICE_COMPLETION (USD per million tokens, 0 or more)";
+    match (settings.llm_price_prompt, settings.llm_price_completion) {
+        (None, None) => Ok(None),
+        (Some(prompt), Some(completion))
+            if prompt.is_finite()
+                && completion.is_finite()
+                && prompt >= 0.0
+                && completion >= 0.0 =>
+        {
+            Ok(Some(Price {
+                prompt_per_million: prompt,
+                completion_per_million: completion,
+            }))
+        }
+        (Some(_), Some(_)) => Err(Problem::new(
+            "LLM_PRICE_PROMPT or LLM_PRICE_COMPLETION is negative or not a number",
+            fix,
+        )),
+        _ => Err(Problem::new(
+            "only one of LLM_PRICE_PROMPT and LLM_PRICE_COMPLETION is set",
+            fix,
+        )),
+    }
+}
