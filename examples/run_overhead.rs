@@ -21,8 +21,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use metagpt_bot::domain::Kind;
+use metagpt_bot::marks::{local_branch, slug};
 use metagpt_bot::workspace::{
-    CommitRequest, CommitSubject, Credentials, DEFAULT_BOT_EMAIL, Workspace, local_branch, slug,
+    CommitRequest, CommitSubject, Credentials, DEFAULT_BOT_EMAIL, Workspace,
 };
 use secrecy::SecretString;
 

@@ -8,7 +8,7 @@
 //! - A trigger is plain data (serde) so the queue can persist it as JSON and a worker can rebuild it.
 //!   Renaming a variant or field is a migration: stored rows use these names.
 //! - Actions come in two classes: run actions (the pipeline, one at a time per issue) and control actions
-//!   ([`CONTROL_ACTIONS`]: short jobs beside the runs, see [`crate::queue`]). [`Action::is_control`] and
+//!   ([`crate::marks::CONTROL_ACTIONS`]: short jobs beside the runs, see [`crate::queue`]). [`Action::is_control`] and
 //!   the queue's SQL read that one list.
 
 use serde::{Deserialize, Serialize};
@@ -45,10 +45,6 @@ pub enum Action {
     Label { label: String },
 }
 
-/// The [`Action::name`]s of control actions: jobs that neither wait behind an issue's run nor are waited
-/// for. The queue's SQL lists the same names (`queue::sql`; a test keeps them equal).
-pub const CONTROL_ACTIONS: [&str; 2] = ["stop", "label"];
-
 impl Action {
     /// A short stable name, used in logs, metrics labels and the jobs table.
     pub fn name(&self) -> &'static str {
@@ -71,9 +67,9 @@ impl Action {
         }
     }
 
-    /// Whether this is a control action (see [`CONTROL_ACTIONS`]).
+    /// Whether this is a control action (see [`crate::marks::CONTROL_ACTIONS`]).
     pub fn is_control(&self) -> bool {
-        CONTROL_ACTIONS.contains(&self.name())
+        crate::marks::CONTROL_ACTIONS.contains(&self.name())
     }
 }
 
@@ -88,6 +84,23 @@ pub struct RepoRef {
 impl RepoRef {
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.owner, self.name)
+    }
+}
+
+/// Whose run this is: it names the evidence folder (`marks::runs_dir`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunTarget {
+    Issue(u64),
+    /// A local run, named by its text (`marks::slug` of it).
+    Local(String),
+}
+
+impl RunTarget {
+    pub fn issue(&self) -> Option<u64> {
+        match self {
+            RunTarget::Issue(n) => Some(*n),
+            RunTarget::Local(_) => None,
+        }
     }
 }
 

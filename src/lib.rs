@@ -10,6 +10,7 @@ pub mod faces;
 pub mod github;
 pub mod http;
 pub mod jobs;
+pub mod marks;
 pub mod queue;
 pub mod redact;
 pub mod repo_config;

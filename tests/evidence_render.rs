@@ -3,7 +3,8 @@
 #[path = "evidence/support.rs"]
 mod support;
 
-use metagpt_bot::domain::Kind;
+use metagpt_bot::domain::{Kind, RunTarget};
+use metagpt_bot::marks::{SECTION_END, SECTION_START, evidence_dir, merge_body, pr_section};
 use metagpt_bot::run::evidence::*;
 use metagpt_bot::run::gateway::{CostReport, read_jsonl};
 use support::{Run, SOURCE_DIR, fixture_path};
@@ -156,14 +157,14 @@ fn a_forged_marker_in_the_issue_text_cannot_break_the_bots_section() {
 
 #[test]
 fn merge_body_replaces_only_the_bots_section() {
-    let old = markdown::section("old run");
+    let old = pr_section(None, "old run");
     let existing = format!("Human intro.\n\n{old}\n\nHuman footer.");
-    let merged = merge_body(&existing, &markdown::section("new run"));
+    let merged = merge_body(&existing, &pr_section(None, "new run"));
     assert_eq!(
         merged,
         format!(
             "Human intro.\n\n{}\n\nHuman footer.",
-            markdown::section("new run")
+            pr_section(None, "new run")
         )
     );
     assert_eq!(merge_body("", "S"), "S");

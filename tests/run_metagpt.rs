@@ -26,8 +26,8 @@ use std::time::Instant;
 
 use fixture::{Ran, all_files, file_in, run};
 use metagpt_bed::Bed;
+use metagpt_bot::marks::slug;
 use metagpt_bot::run::gateway::Step;
-use metagpt_bot::workspace::slug;
 use serde_json::Value;
 use sop_llm::harness::{PRICE, metagpt_python};
 use sop_llm::{Scenario, Sop, python};

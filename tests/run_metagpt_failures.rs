@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use fixture::{Ran, run};
 use metagpt_bed::Bed;
-use metagpt_bot::workspace::slug;
+use metagpt_bot::marks::slug;
 use scripted_llm::Reply;
 use sop_llm::harness::metagpt_python;
 

@@ -18,8 +18,8 @@ mod sop_llm;
 use std::path::{Path, PathBuf};
 
 use fixture::{Ran, run};
+use metagpt_bot::marks::slug;
 use metagpt_bot::run::gateway::{Fold, ReplayMatch, Step, read_jsonl};
-use metagpt_bot::workspace::slug;
 use scripted_llm::ScriptedLlm;
 use sop_llm::harness::{PRICE, metagpt_python};
 use sop_llm::{Scenario, Sop, seed};

@@ -14,7 +14,7 @@
 //!   with its `trigger-label` input alone and ignores other labels.
 //! - `issue_comment.created` (never `edited` or `deleted`) with a `/metagpt` command (see
 //!   [`crate::http::command`]) on an issue or a pull request is an iterate / retry / stop trigger, unless the bot
-//!   wrote the comment: its App id, its login, or its hidden marker [`BOT_MARKER`] in the body.
+//!   wrote the comment: its App id, its login, or its hidden marker [`MARKER_PREFIX`] in the body.
 //! - Every other delivery is ignored with a reason a person can read in the deliveries table.
 
 use secrecy::SecretString;
@@ -24,9 +24,7 @@ use crate::http::command::{Command, parse_command};
 use crate::http::payloads::{
     Account, InstallationRef, IssueCommentEvent, IssuesEvent, Repository, WebhookEvent,
 };
-
-/// Every comment the bot writes carries a hidden marker starting with this.
-pub const BOT_MARKER: &str = "<!-- metagpt-bot:";
+use crate::marks::{MARKER_PREFIX, marked_issue};
 
 /// What the webhook intake needs to know. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -193,17 +191,6 @@ pub fn decide_issue_comment(
     Decision::Trigger(trigger)
 }
 
-/// The issue number of the bot's marker `<!-- metagpt-bot:issue=N -->` in a pull request's body.
-pub fn marked_issue(body: &str) -> Option<u64> {
-    const START: &str = "<!-- metagpt-bot:issue=";
-    let rest = &body[body.find(START)? + START.len()..];
-    let (number, after) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit())?);
-    after
-        .starts_with(" -->")
-        .then(|| number.parse().ok())
-        .flatten()
-}
-
 fn is_bug_label(config: &IntakeConfig, name: &str) -> bool {
     config
         .bugfix_labels
@@ -220,7 +207,7 @@ fn written_by_bot(config: &IntakeConfig, event: &IssueCommentEvent, body: &str) 
         event.comment.user.login.eq_ignore_ascii_case(bot)
             || event.sender.login.eq_ignore_ascii_case(bot)
     });
-    by_app || by_login || body.contains(BOT_MARKER)
+    by_app || by_login || body.contains(MARKER_PREFIX)
 }
 
 fn trigger(

@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 
 use crate::domain::RepoRef;
-use crate::workspace::{
-    Credentials, PreparedBranch, SourceLayout, Workspace, WorkspaceError, issue_branch,
-};
+use crate::workspace::{Credentials, PreparedBranch, SourceLayout, Workspace, WorkspaceError};
 
 /// A checked-out issue branch that passed the preflight.
 pub struct Checkout {
@@ -64,7 +62,7 @@ pub async fn checkout(
             .map_err(CheckoutError::Git)?;
         workspace.discard_changes().map_err(CheckoutError::Git)?;
         let branch = workspace
-            .prepare_branch(&issue_branch(issue))
+            .prepare_branch(&crate::marks::issue_branch(issue))
             .map_err(CheckoutError::Git)?;
         let layout = workspace
             .preflight(source_dir.as_deref())

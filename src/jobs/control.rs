@@ -1,4 +1,4 @@
-//! The control loop's handler: each control action (see [`crate::domain::CONTROL_ACTIONS`]) to its own
+//! The control loop's handler: each control action (see [`crate::marks::CONTROL_ACTIONS`]) to its own
 //! handler, `/metagpt stop` to [`StopHandler`] and a label check to [`LabelCheck`].
 //!
 //! Invariant: a job of any other action fails permanently with the reason, never runs a pipeline (the

@@ -27,9 +27,10 @@ use super::progress::{self, ProgressComment, Status};
 use super::request;
 use super::target::{Resolved, reply, resolve};
 use super::{Context, Failure, publish, session::Session};
+use crate::domain::RunTarget;
 use crate::domain::{Action, Trigger};
 use crate::github::get_issue;
-use crate::run::evidence::RunTarget;
+use crate::marks;
 use crate::run::gateway::CacheOptions;
 use crate::run::{self, Plan};
 use crate::workspace::CommitSubject;
@@ -140,8 +141,7 @@ pub async fn handle(
         Err(CheckoutError::Git(error)) => return Err(Failure::workspace(error)),
     };
     let target = RunTarget::Issue(resolved);
-    let trailer = format!("MetaGPT-Job: {}", job.key);
-    let outcome = if publish::already_committed(&workspace, &trailer) {
+    let outcome = if publish::already_committed(&workspace, &job.key) {
         tracing::info!(issue = resolved, job = %job.key, "the run's commit is already on the branch; publishing it");
         publish::Evidence::from_branch(&workspace, &target)?
     } else {
@@ -189,7 +189,7 @@ pub async fn handle(
             }),
             out: None,
             email: &ctx.email,
-            trailer: Some(trailer),
+            trailer: Some(marks::job_trailer(&job.key)),
             link_base: Some(format!(
                 "{}/blob/{}",
                 repository.html_url.trim_end_matches('/'),

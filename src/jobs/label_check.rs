@@ -6,7 +6,7 @@
 //!   to do with the bot. Its one effect, when the label is the repository's trigger label, is a run job
 //!   for the issue, which then acknowledges and reports like any run.
 //! - Idempotent: that run is recorded under a delivery id derived from the check's job id
-//!   ([`run_delivery_id`]), so a retried check finds it and enqueues nothing more.
+//!   ([`marks::label_check_delivery`]), so a retried check finds it and enqueues nothing more.
 //! - An invalid `.github/metagpt.yml` ends the check quietly too (logged, kept in the job's outcome): the
 //!   label cannot be known to be a trigger, and runs of the default label report the file on the issue.
 //! - A `/metagpt stop` recorded after the check's job, by someone allowed to stop runs (the stop job's
@@ -31,12 +31,8 @@ use super::{Failure, installation_client, request};
 use crate::domain::{Action, Trigger};
 use crate::github::{GitHubApp, get_issue, permission_of};
 use crate::jobs::worker::ControlHandler;
+use crate::marks;
 use crate::queue::{DeliveryOutcome, DeliveryRecord, Job, JobError, Queue, Recorded};
-
-/// The delivery id under which the check with job id `check_job` records its run.
-pub fn run_delivery_id(check_job: i64) -> String {
-    format!("label-check-{check_job}")
-}
 
 /// Applies label checks, as the installation each came through.
 pub struct LabelCheck {
@@ -104,7 +100,7 @@ impl LabelCheck {
             return Ok(stopped(recorded));
         }
         let run = Trigger {
-            delivery_id: run_delivery_id(job.id),
+            delivery_id: marks::label_check_delivery(job.id),
             action: Action::Run {
                 kind: request::kind_of(&issue, &config),
                 label: Some(label.clone()),
@@ -176,7 +172,7 @@ impl LabelCheck {
     async fn recorded_run(&self, job: &Job) -> Result<Option<i64>, JobError> {
         let stored = self
             .queue
-            .delivery(&run_delivery_id(job.id))
+            .delivery(&marks::label_check_delivery(job.id))
             .await
             .map_err(|e| JobError::Transient(format!("cannot look up the check's run: {e:#}")))?;
         Ok(stored.and_then(|delivery| delivery.job_id))

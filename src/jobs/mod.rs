@@ -32,10 +32,8 @@ pub use app::Pipeline;
 pub use checkout::work_tree;
 pub use control::ControlJobs;
 pub use flow::{JobKey, handle};
-pub use label_check::{LabelCheck, run_delivery_id};
-pub use progress::{PROGRESS_MARKER, Status};
-pub use pull::CHECK_RUN_NAME;
-pub use queued::QUEUED_MARKER;
+pub use label_check::LabelCheck;
+pub use progress::Status;
 pub use session::{GIT_TOKEN_VALIDITY, Session};
 pub use stop::StopHandler;
 

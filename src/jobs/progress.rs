@@ -20,12 +20,10 @@ use tokio_util::sync::CancellationToken;
 use super::Failure;
 use super::queued::with_note;
 use crate::github::{GitHubError, OwnAuthor, create_comment, find_comment, update_comment};
+use crate::marks;
 use crate::queue::Queue;
 use crate::run::evidence::markdown::{code, quote};
 use crate::run::{self, Plan};
-
-/// The hidden marker of the progress comment (CONTRACT.md).
-pub const PROGRESS_MARKER: &str = "<!-- metagpt-bot:progress -->";
 
 /// What the comment says.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +80,7 @@ impl Status {
                  `/metagpt retry` runs it again."
             ),
         };
-        format!("{PROGRESS_MARKER}\n{text}\n")
+        format!("{}\n{text}\n", marks::PROGRESS)
     }
 }
 
@@ -129,7 +127,7 @@ impl<'a> ProgressComment<'a> {
         issue: u64,
         we: &OwnAuthor,
     ) -> Result<Self, GitHubError> {
-        let id = find_comment(client, owner, repo, issue, PROGRESS_MARKER, we)
+        let id = find_comment(client, owner, repo, issue, marks::PROGRESS, we)
             .await?
             .map(|comment| comment.id);
         Ok(Self {

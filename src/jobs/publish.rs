@@ -14,13 +14,14 @@ use super::Failure;
 use super::progress::Done;
 use super::pull::{PullContent, publish_check, upsert};
 use crate::domain::RepoRef;
+use crate::domain::RunTarget;
 use crate::github::{GitHubError, Issue};
-use crate::run::evidence::markdown::section;
-use crate::run::evidence::{GateReport, Renderer, RunTarget, evidence_dir, issue_marker};
+use crate::marks::{self, COST_JSON, GATES_JSON, SUMMARY_MD, evidence_dir};
+use crate::run::evidence::{GateReport, Renderer};
 use crate::run::gateway::CostReport;
 use crate::run::{Outcome, next_iteration};
 use crate::sanitize::clean_untrusted;
-use crate::workspace::{MERGE_PREFIX, Workspace};
+use crate::workspace::Workspace;
 
 /// What one iteration publishes.
 #[derive(Debug, Clone)]
@@ -64,14 +65,13 @@ impl Evidence {
             Failure::Permanent(format!("the branch's {name} does not parse: {e}"))
         };
         let gates: GateReport =
-            serde_json::from_str(&read("gates.json")?).map_err(|e| parse("gates.json", e))?;
+            serde_json::from_str(&read(GATES_JSON)?).map_err(|e| parse(GATES_JSON, e))?;
         let cost: CostReport =
-            serde_json::from_str(&read("cost.json")?).map_err(|e| parse("cost.json", e))?;
-        let summary = read("summary.md")?;
-        let marker = target.issue().map(issue_marker).unwrap_or_default();
+            serde_json::from_str(&read(COST_JSON)?).map_err(|e| parse(COST_JSON, e))?;
+        let summary = read(SUMMARY_MD)?;
         Ok(Self {
             iteration,
-            section: section(&format!("{marker}\n{summary}")),
+            section: marks::pr_section(target.issue(), &summary),
             check_summary: summary,
             gates,
             cost,
@@ -84,14 +84,14 @@ impl Evidence {
     }
 }
 
-/// Whether the checked-out head is the bot's commit carrying `trailer` (a crashed attempt's run), or a
-/// merge the bot made on top of it to keep commits humans pushed meanwhile.
-pub fn already_committed(workspace: &Workspace, trailer: &str) -> bool {
+/// Whether the checked-out head is the bot's commit of job `job` (a crashed attempt's run, found by its
+/// trailer), or a merge the bot made on top of it to keep commits humans pushed meanwhile.
+pub fn already_committed(workspace: &Workspace, job: &str) -> bool {
     for message in workspace.first_parent_messages(8) {
-        if message.lines().any(|line| line.trim() == trailer) {
+        if marks::has_job_trailer(&message, job) {
             return true;
         }
-        if !message.starts_with(MERGE_PREFIX) {
+        if !marks::is_bot_merge(&message) {
             return false;
         }
     }
@@ -210,7 +210,7 @@ mod tests {
     fn the_run_commit_is_found_under_the_bots_merges_but_not_under_a_human_commit() {
         let dir = tempfile::tempdir().unwrap();
         let repo = git2::Repository::init(dir.path()).unwrap();
-        let trailer = "MetaGPT-Job: app-7";
+        let trailer = marks::job_trailer("app-7");
         let run = commit(
             &repo,
             &format!("metagpt: issue #5, iteration 1\n\n{trailer}\n"),
@@ -218,23 +218,23 @@ mod tests {
         );
         let run = repo.find_commit(run).unwrap();
         let workspace = Workspace::open(dir.path(), Credentials::none()).unwrap();
-        assert!(already_committed(&workspace, trailer));
-        assert!(!already_committed(&workspace, "MetaGPT-Job: app-8"));
+        assert!(already_committed(&workspace, "app-7"));
+        assert!(!already_committed(&workspace, "app-8"));
 
         let merge = commit(
             &repo,
-            &format!("{MERGE_PREFIX}origin/metagpt/issue-5"),
+            &marks::merge_message("origin", "metagpt/issue-5"),
             &[&run],
         );
         let merge = repo.find_commit(merge).unwrap();
         assert!(
-            already_committed(&workspace, trailer),
+            already_committed(&workspace, "app-7"),
             "seen through the bot's merge"
         );
 
         commit(&repo, "a human's fix", &[&merge]);
         assert!(
-            !already_committed(&workspace, trailer),
+            !already_committed(&workspace, "app-7"),
             "a human commit on top means the run is not the branch's last word"
         );
     }

@@ -16,10 +16,7 @@ use crate::github::{
     CheckRun, Conclusion, GitHubError, NewCheckRun, NewPull, PullRequest, PullUpdate,
     create_check_run, create_pull, find_pulls_by_head, get_pull, set_draft, update_pull,
 };
-use crate::run::evidence::merge_body;
-
-/// The check run's name (CONTRACT.md).
-pub const CHECK_RUN_NAME: &str = "MetaGPT quality gates";
+use crate::marks::merge_body;
 
 /// What the PR should say.
 pub struct PullContent<'a> {
@@ -127,7 +124,7 @@ pub async fn publish_check(
         owner,
         repo,
         &NewCheckRun {
-            name: CHECK_RUN_NAME,
+            name: crate::marks::CHECK_RUN_NAME,
             head_sha,
             conclusion: if passed {
                 Conclusion::Success

@@ -2,7 +2,7 @@
 //! its progress comment says how many, as soon as they are accepted and at every later edit.
 //!
 //! Invariants:
-//! - The note is the comment's last part, after [`QUEUED_MARKER`]; replacing it never touches the status
+//! - The note is the comment's last part, after [`marks::QUEUED`]; replacing it never touches the status
 //!   above it, so intake can refresh it without knowing the running job's state.
 //! - The count is read from the queue (queued run jobs of the issue), never kept in memory, so every
 //!   edit shows the current number and a note disappears when the line is empty.
@@ -15,19 +15,16 @@
 
 use octocrab::Octocrab;
 
-use super::progress::PROGRESS_MARKER;
 use super::target::weak_sender;
 use crate::domain::Trigger;
 use crate::github::{GitHubApp, GitHubError, OwnAuthor, find_comment, update_comment};
+use crate::marks;
 use crate::queue::Queue;
-
-/// Starts the note at the end of the progress comment.
-pub const QUEUED_MARKER: &str = "<!-- metagpt-bot:queued -->";
 
 /// `body` with its note replaced by one for `waiting` queued runs (removed when none).
 pub fn with_note(body: &str, waiting: i64) -> String {
     let status = body
-        .find(QUEUED_MARKER)
+        .find(marks::QUEUED)
         .map_or(body, |at| &body[..at])
         .trim_end();
     if waiting <= 0 {
@@ -39,7 +36,8 @@ pub fn with_note(body: &str, waiting: i64) -> String {
         format!("{waiting} more requests for this issue wait")
     };
     format!(
-        "{status}\n\n{QUEUED_MARKER}\n⏳ {runs} behind this run and starts when it has finished.\n"
+        "{status}\n\n{}\n⏳ {runs} behind this run and starts when it has finished.\n",
+        marks::QUEUED
     )
 }
 
@@ -94,7 +92,7 @@ async fn refresh(
 ) -> Result<(), GitHubError> {
     let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
     let (repo_id, issue) = (trigger.repo.id, trigger.work_issue());
-    let Some(comment) = find_comment(client, owner, name, issue, PROGRESS_MARKER, we).await? else {
+    let Some(comment) = find_comment(client, owner, name, issue, marks::PROGRESS, we).await? else {
         return Ok(());
     };
     let waiting = match queue.waiting(repo_id, issue).await {
@@ -123,7 +121,7 @@ mod tests {
         assert!(one.contains("1 more request for this issue waits behind this run"));
         let two = with_note(&one, 2);
         assert!(two.contains("2 more requests for this issue wait"));
-        assert_eq!(two.matches(QUEUED_MARKER).count(), 1);
+        assert_eq!(two.matches(marks::QUEUED).count(), 1);
         assert_eq!(with_note(&two, 0), status);
     }
 }

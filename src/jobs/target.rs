@@ -17,7 +17,7 @@ use crate::domain::{Action, Trigger};
 use crate::github::{
     GitHubError, OwnAuthor, Permission, create_comment, find_comment, get_pull, permission_of,
 };
-use crate::workspace::issue_branch;
+use crate::marks;
 
 /// The issue to run, or why not (already answered on GitHub).
 pub enum Resolved {
@@ -59,18 +59,15 @@ pub async fn resolve(
         .await
         .map_err(Failure::github)?;
     let own_repo = pull.head_repo.as_deref() == Some(pull.base_repo.as_str());
-    let issue = pull
-        .head_ref
-        .strip_prefix("metagpt/issue-")
-        .and_then(|n| n.parse::<u64>().ok())
-        .filter(|&n| issue_branch(n) == pull.head_ref);
+    let issue = marks::branch_issue(&pull.head_ref);
     match issue {
         Some(issue) if own_repo && trigger.work_issue == Some(issue) => Ok(Resolved::Run(issue)),
         Some(issue) if own_repo => {
             let reason = format!(
                 "this pull request's description lost the bot's hidden marker \
-                 `<!-- metagpt-bot:issue={issue} -->`, so {} cannot be lined up with issue #{issue}'s \
+                 `{}`, so {} cannot be lined up with issue #{issue}'s \
                  runs; comment on issue #{issue} instead. {}",
+                marks::issue_marker(issue),
                 command(trigger),
                 nothing(trigger)
             );
@@ -133,9 +130,6 @@ fn nothing(trigger: &Trigger) -> &'static str {
     }
 }
 
-/// The hidden marker of the bot's short replies (so its own comments are never taken as commands).
-pub const REPLY_MARKER: &str = "<!-- metagpt-bot:reply -->";
-
 /// Answers `trigger` with a short comment, once: a reply to a command comment carries that comment's id
 /// in a second hidden marker, and a retried job that finds its own earlier reply posts none.
 pub async fn reply(
@@ -150,7 +144,7 @@ pub async fn reply(
         trigger.issue_number,
     );
     let answered = match trigger.action.comment_id() {
-        Some(comment) => format!("<!-- metagpt-bot:reply-to={comment} -->\n"),
+        Some(comment) => format!("{}\n", marks::reply_to(comment)),
         None => String::new(),
     };
     if !answered.is_empty()
@@ -161,7 +155,7 @@ pub async fn reply(
     {
         return Ok(());
     }
-    let body = format!("{REPLY_MARKER}\n{answered}{text}");
+    let body = format!("{}\n{answered}{text}", marks::REPLY);
     create_comment(client, owner, name, issue, &body)
         .await
         .map(drop)

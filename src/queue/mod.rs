@@ -5,7 +5,7 @@
 //!   share one transaction through a single writer (group commit, see `writer`; on SQLite a thread with
 //!   its own connection, see `sqlite_writer`).
 //! - Two classes of jobs: run jobs (the pipeline) and control jobs (the actions of
-//!   [`crate::domain::CONTROL_ACTIONS`]: `/metagpt stop`, see `control`, and label checks). A stop is
+//!   [`crate::marks::CONTROL_ACTIONS`]: `/metagpt stop`, see `control`, and label checks). A stop is
 //!   stored as a control job and applied by its worker after a permission check, never at intake; a label
 //!   check may enqueue a run job once its worker has read the repository's settings.
 //! - A delivery id is recorded once; a redelivery starts work again only if its earlier job failed or was

@@ -8,7 +8,7 @@
 //!   worker whose lease was taken over changes nothing.
 //! - Leaving `running` clears `lease_token` and `lease_expires_at` (the owner is kept for operators).
 //! - A job whose stop was requested is never put back in the queue: it ends `cancelled`.
-//! - Control jobs (the actions of [`crate::domain::CONTROL_ACTIONS`]: `stop`, `label`) are outside the
+//! - Control jobs (the actions of [`crate::marks::CONTROL_ACTIONS`]: `stop`, `label`) are outside the
 //!   per-issue rules: the run claim, the "ahead of you" and "waiting" counts and `STOP_ISSUE` skip them,
 //!   and only the control claim takes them. Every statement (and migration `0004`'s partial indexes)
 //!   names them through [`control_actions!`], one list, kept equal to the Rust one by a test.
@@ -199,7 +199,7 @@ pub(super) const GET_JOB: &str = "SELECT id, repo_full_name, issue_number, actio
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::CONTROL_ACTIONS;
+    use crate::marks::CONTROL_ACTIONS;
 
     /// The names in `control_actions!`, in order.
     fn sql_list() -> Vec<String> {

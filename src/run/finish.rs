@@ -112,7 +112,7 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, String> {
         write_out(out, &body, &cost, &gates, &trace)?;
     }
     Ok(Written {
-        dir: crate::run::evidence::evidence_dir(&done.run.target, done.run.iteration),
+        dir: crate::marks::evidence_dir(&done.run.target, done.run.iteration),
         gates,
         report,
         cost,

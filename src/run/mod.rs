@@ -37,8 +37,9 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::Kind;
+use crate::domain::RunTarget;
 use crate::redact::redact;
-use crate::run::evidence::{Budget, Flow, GateReport, Report, RunInfo, RunTarget};
+use crate::run::evidence::{Budget, Flow, GateReport, Report, RunInfo};
 use crate::run::gateway::{
     CacheOptions, CostReport, Gateway, GatewayConfig, RunBudget, RunOptions,
 };
@@ -160,7 +161,7 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
         .map_err(|e| failed(format!("cannot create {}: {e}", agent_dir.display())))?;
     let trace = agent_dir.join("trace.jsonl");
     let agent_run = AgentRun {
-        run_id: format!("{}-{iteration}", plan.target.dir_name()),
+        run_id: format!("{}-{iteration}", crate::marks::target_dir(&plan.target)),
         python: plan.llm.python.clone(),
         repo: plan.workspace.root().to_path_buf(),
         idea: plan.text.clone(),
@@ -257,5 +258,6 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
 
 /// A private directory path helper for callers that keep a cache per iteration.
 pub fn cache_dir(root: &Path, target: &RunTarget, iteration: u32) -> PathBuf {
-    root.join(target.dir_name()).join(iteration.to_string())
+    root.join(crate::marks::target_dir(target))
+        .join(iteration.to_string())
 }

@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use crate::run::evidence::{FileChange, IterationRow, Prd, RunTarget, evidence_dir, parse_json};
+use crate::domain::RunTarget;
+use crate::marks::{COST_JSON, GATES_JSON, evidence_dir, iteration_of, runs_dir};
+use crate::run::evidence::{FileChange, IterationRow, Prd, parse_json};
 use crate::run::gateway::CostReport;
 
 fn open(root: &Path) -> Result<git2::Repository, String> {
@@ -18,18 +20,18 @@ fn open(root: &Path) -> Result<git2::Repository, String> {
 /// The iteration this run is (1 + the highest existing `.metagpt/runs/<target>/<k>/`) and the previous
 /// iteration's `cost.json`, if it parses.
 pub fn iteration(root: &Path, target: &RunTarget) -> (u32, Option<CostReport>) {
-    let runs = root.join(".metagpt/runs").join(target.dir_name());
+    let runs = root.join(runs_dir(target));
     let last = std::fs::read_dir(&runs)
         .into_iter()
         .flatten()
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|e| iteration_of(e.file_name().to_str()?))
         .max();
     let Some(last) = last else {
         return (1, None);
     };
-    let cost = root.join(evidence_dir(target, last)).join("cost.json");
+    let cost = root.join(evidence_dir(target, last)).join(COST_JSON);
     let previous = std::fs::read_to_string(cost)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
@@ -127,8 +129,8 @@ pub fn iterations(
         .filter_map(|k| {
             let dir = root.join(evidence_dir(target, k));
             let cost: CostReport =
-                serde_json::from_str(&std::fs::read_to_string(dir.join("cost.json")).ok()?).ok()?;
-            let passed = std::fs::read_to_string(dir.join("gates.json"))
+                serde_json::from_str(&std::fs::read_to_string(dir.join(COST_JSON)).ok()?).ok()?;
+            let passed = std::fs::read_to_string(dir.join(GATES_JSON))
                 .ok()
                 .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
                 .and_then(|gates| gates.get("passed")?.as_bool());

@@ -3,39 +3,6 @@
 use super::error::git;
 use super::{REMOTE, Workspace, WorkspaceError};
 
-/// The branch of an issue's runs.
-pub fn issue_branch(issue: u64) -> String {
-    format!("metagpt/issue-{issue}")
-}
-
-/// The branch of a local run, named after its text (e.g. the requirement's first words).
-pub fn local_branch(text: &str) -> String {
-    format!("metagpt/local-{}", slug(text))
-}
-
-/// Lower-case ASCII letters and digits joined by single dashes, at most 40 characters; `run` when the
-/// text has none. Always a valid git ref component.
-pub fn slug(text: &str) -> String {
-    const MAX: usize = 40;
-    let mut slug = String::new();
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.is_empty() && !slug.ends_with('-') {
-            slug.push('-');
-        }
-        if slug.len() >= MAX {
-            break;
-        }
-    }
-    let slug = slug.trim_end_matches('-');
-    if slug.is_empty() {
-        "run".to_owned()
-    } else {
-        slug.to_owned()
-    }
-}
-
 /// Where the checked-out branch came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BranchOrigin {

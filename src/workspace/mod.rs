@@ -44,12 +44,12 @@ mod reset;
 mod write;
 
 pub use auth::Credentials;
-pub use branch::{BranchOrigin, PreparedBranch, issue_branch, local_branch, slug};
+pub use branch::{BranchOrigin, PreparedBranch};
 pub use commit::{BOT_NAME, CommitOutcome, CommitRequest, CommitSubject, DEFAULT_BOT_EMAIL};
 pub use error::{PreflightError, WorkspaceError};
 pub use preflight::SourceLayout;
 pub use protected::{DEFAULT_PROTECTED_PATHS, protected_matcher};
-pub use push::{Integration, MERGE_PREFIX};
+pub use push::Integration;
 pub use write::issue_text_path;
 
 use std::path::{Path, PathBuf};

@@ -6,9 +6,6 @@ use super::auth::AuthAttempt;
 use super::error::git;
 use super::{REMOTE, Workspace, WorkspaceError};
 
-/// How the message of the bot's merge commit (joining commits pushed meanwhile) begins.
-pub const MERGE_PREFIX: &str = "metagpt: merge ";
-
 /// What [`Workspace::integrate_remote`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Integration {
@@ -111,7 +108,7 @@ impl Workspace {
             .find_tree(tree_id)
             .map_err(git("reading the merged tree"))?;
         self.checkout(branch, tree.as_object())?;
-        let message = format!("{MERGE_PREFIX}{REMOTE}/{branch} (commits pushed meanwhile)");
+        let message = crate::marks::merge_message(REMOTE, branch);
         let id = self.commit_tree(&tree, &[&ours, &theirs], &message, email)?;
         Ok(Integration::Merged(id))
     }

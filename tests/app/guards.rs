@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use metagpt_bot::jobs::{PROGRESS_MARKER, QUEUED_MARKER};
+use metagpt_bot::marks::{PROGRESS as PROGRESS_MARKER, QUEUED as QUEUED_MARKER};
 use metagpt_bot::queue::JobState;
 
 use super::world::{FULL_NAME, ISSUE, World, alice, eventually, reader};

@@ -1,6 +1,7 @@
 //! The run's branch: names, reuse of a branch humans committed to, creation from the default branch.
 
-use metagpt_bot::workspace::{BranchOrigin, issue_branch, local_branch, slug};
+use metagpt_bot::marks::{issue_branch, local_branch, slug};
+use metagpt_bot::workspace::BranchOrigin;
 
 use crate::fixture::{clone_file, human_push, setup, tip};
 

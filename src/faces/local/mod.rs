@@ -22,12 +22,11 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::domain::RunTarget;
+use crate::marks::{local_branch, slug};
 use crate::redact::redact;
-use crate::run::evidence::RunTarget;
 use crate::run::{self, Plan, RunSettings};
-use crate::workspace::{
-    CommitSubject, Credentials, DEFAULT_BOT_EMAIL, Workspace, local_branch, slug,
-};
+use crate::workspace::{CommitSubject, Credentials, DEFAULT_BOT_EMAIL, Workspace};
 
 /// Why a run did not produce a verdict.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

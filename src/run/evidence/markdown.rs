@@ -1,21 +1,12 @@
-//! Markdown for untrusted text (issue text, LLM output) and the bot's section of a PR body.
+//! Markdown for untrusted text (issue text, LLM output).
 //!
 //! Invariants: after escaping, untrusted text can open no HTML (every `<` becomes `&lt;`, or `‹` inside
 //! code where entities are not decoded), so it can neither forge the bot's `<!-- metagpt-bot… -->` markers
 //! nor hide the rest of the body in a comment; inline text cannot break out of a table cell or start a
-//! heading, list or link. [`merge_body`] replaces only the text between the bot's markers and keeps
-//! everything a human wrote outside them.
-
-pub const SECTION_START: &str = "<!-- metagpt-bot:start -->";
-pub const SECTION_END: &str = "<!-- metagpt-bot:end -->";
+//! heading, list or link. (The bot's section of a PR body and its markers: `crate::marks`.)
 
 /// At most this many characters of a quoted text are shown.
 pub const MAX_QUOTE_CHARS: usize = 4000;
-
-/// The hidden marker that ties a PR to its issue (CONTRACT.md).
-pub fn issue_marker(issue: u64) -> String {
-    format!("<!-- metagpt-bot:issue={issue} -->")
-}
 
 /// Text for inline use (a sentence, a table cell): one line, markdown and HTML neutralised.
 pub fn inline(text: &str) -> String {
@@ -102,30 +93,4 @@ fn longest_run(text: &str, c: char) -> usize {
         longest = longest.max(current);
     }
     longest
-}
-
-/// `content` between the bot's markers. Any marker-like comment inside `content` is neutralised, so a
-/// section always has exactly one start and one end.
-pub fn section(content: &str) -> String {
-    let content = content.replace("<!-- metagpt-bot:start", "&lt;!-- metagpt-bot:start");
-    let content = content.replace("<!-- metagpt-bot:end", "&lt;!-- metagpt-bot:end");
-    format!("{SECTION_START}\n{}\n{SECTION_END}", content.trim_end())
-}
-
-/// `existing` with its bot section replaced by `new_section` (a [`section`]), or `new_section` appended
-/// when it has none. The section replaced is the one ending at the first end marker, starting at the
-/// last start marker before it (so a start marker left behind by a hand edit is kept as text).
-pub fn merge_body(existing: &str, new_section: &str) -> String {
-    if let Some(end) = existing.find(SECTION_END)
-        && let Some(start) = existing[..end].rfind(SECTION_START)
-    {
-        let after = &existing[end + SECTION_END.len()..];
-        return format!("{}{new_section}{after}", &existing[..start]);
-    }
-    let existing = existing.trim_end();
-    if existing.is_empty() {
-        new_section.to_owned()
-    } else {
-        format!("{existing}\n\n{new_section}")
-    }
 }

@@ -5,7 +5,7 @@
 //! nothing calls the network or MetaGPT. The pipeline calls, after the agent:
 //! [`collect`] (artifacts, given the changed paths) → [`evaluate`] (gates) → [`CostReport::build`]
 //! (the gateway's) → [`build_report`] → [`Renderer`] (`summary`, `pr_section`, `check_run_summary`) →
-//! [`write_evidence`] → [`merge_body`] when updating an existing PR.
+//! [`write_evidence`] → `marks::merge_body` when updating an existing PR.
 //!
 //! Invariants: untrusted text (issue text, LLM output) reaches markdown only escaped, so it cannot forge
 //! the bot's markers; every gate always appears in `gates.json` with a detail naming what failed; a
@@ -38,16 +38,15 @@ pub use gates::{
     PRD_VALID, PROTECTED_PATHS, TASKS_COVER_CHANGES, TESTS_PASS, TESTS_WRITTEN, WITHIN_BUDGET,
     evaluate,
 };
-pub use markdown::{SECTION_END, SECTION_START, issue_marker, merge_body};
 pub use render::{CHECK_RUN, PR_BODY, Renderer, SUMMARY};
 pub use report::{IterationRow, Report, ReportInput, build as build_report};
 pub use review::{
     FileReview, ReviewVerdict, Verdict, final_verdicts, parse_review_reply, review_file_from_prompt,
 };
-pub use run::{FileChange, Flow, RunInfo, RunTarget};
+pub use run::{FileChange, Flow, RunInfo};
 pub use secrets::{SecretFinding, SecretScan, scan as scan_secrets};
 pub use sop::{CodePlan, Design, Fields, PoolItem, Prd, Tasks, TestOutput};
 pub use spec::{SpecChange, prd_change};
 pub use test_result::{TestVerdict, judge as judge_test_output};
 pub use trace::{TraceEntry, read_trace};
-pub use writer::{EVIDENCE_FILES, EvidenceInput, evidence_dir, evidence_files, write_evidence};
+pub use writer::{EvidenceInput, evidence_files, write_evidence};

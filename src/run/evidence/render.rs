@@ -3,7 +3,7 @@
 //!
 //! Invariants: every value printed by a template is escaped for markdown ([`markdown::inline`]) unless a
 //! filter made it safe (`quote`, `code`, `usd`, `check`); so a template, built in or overridden, cannot
-//! print untrusted text raw by accident. The PR section is wrapped by [`markdown::section`] with the
+//! print untrusted text raw by accident. The PR section is wrapped by [`marks::pr_section`] with the
 //! issue marker, so an overridden template cannot lose or forge the markers.
 
 use std::path::Path;
@@ -11,8 +11,9 @@ use std::path::Path;
 use minijinja::{Environment, Value, syntax::SyntaxConfig};
 
 use super::error::{EvidenceError, io};
-use super::markdown::{self, issue_marker};
+use super::markdown;
 use super::report::Report;
+use crate::marks;
 
 pub const PR_BODY: &str = "pr_body.md.j2";
 pub const CHECK_RUN: &str = "check_run.md.j2";
@@ -92,15 +93,10 @@ impl Renderer {
     }
 
     /// The bot's section of the PR body: markers, the issue marker and the rendered `pr_body.md.j2`.
-    /// Merge it into an existing body with [`markdown::merge_body`].
+    /// Merge it into an existing body with [`marks::merge_body`].
     pub fn pr_section(&self, report: &Report) -> Result<String, EvidenceError> {
         let body = self.render(PR_BODY, report)?;
-        let body = body.replace("<!-- metagpt-bot:issue=", "&lt;!-- metagpt-bot:issue=");
-        let content = match report.issue {
-            Some(issue) => format!("{}\n{body}", issue_marker(issue)),
-            None => body,
-        };
-        Ok(markdown::section(&content))
+        Ok(marks::pr_section(report.issue, &body))
     }
 
     /// The check run's summary (markdown with the gates table).

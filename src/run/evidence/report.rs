@@ -15,8 +15,8 @@ use super::sop::{PoolItem, Prd};
 use super::source::normalise;
 use super::spec::{SpecChange, prd_change};
 use super::test_result::judge;
-use super::writer::{EVIDENCE_FILES, evidence_dir};
 use crate::domain::Kind;
+use crate::marks::{EVIDENCE_FILES, evidence_dir, target_dir};
 use crate::run::gateway::CostReport;
 
 /// At most this many changed files outside the task list are listed.
@@ -122,7 +122,7 @@ pub fn build(input: &ReportInput) -> Report {
         issue,
         closing: issue.map(|n| format!("{keyword} #{n}")),
         target: issue.map_or_else(
-            || format!("local run {}", run.target.dir_name()),
+            || format!("local run {}", target_dir(&run.target)),
             |n| format!("issue #{n}"),
         ),
         iteration: run.iteration,

@@ -2,32 +2,7 @@
 
 use serde::Serialize;
 
-use crate::domain::Kind;
-
-/// Whose run this is: it names the evidence folder `.metagpt/runs/<N>/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunTarget {
-    Issue(u64),
-    /// A local run, named by a slug (`workspace::slug` of its text).
-    Local(String),
-}
-
-impl RunTarget {
-    /// The folder name: the issue number, or `local-<slug>` made of `[a-z0-9-]` only.
-    pub fn dir_name(&self) -> String {
-        match self {
-            RunTarget::Issue(n) => n.to_string(),
-            RunTarget::Local(text) => format!("local-{}", crate::workspace::slug(text)),
-        }
-    }
-
-    pub fn issue(&self) -> Option<u64> {
-        match self {
-            RunTarget::Issue(n) => Some(*n),
-            RunTarget::Local(_) => None,
-        }
-    }
-}
+use crate::domain::{Kind, RunTarget};
 
 /// Which MetaGPT flow ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

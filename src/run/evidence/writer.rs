@@ -10,22 +10,10 @@ use std::path::{Path, PathBuf};
 
 use super::error::{EvidenceError, io};
 use super::gates::GateReport;
-use super::run::RunTarget;
+use crate::domain::RunTarget;
+use crate::marks::{COST_JSON, GATES_JSON, LLM_JSONL, SUMMARY_MD, TRACE_JSONL, evidence_dir};
 use crate::run::gateway::CostReport;
 use crate::workspace::Workspace;
-
-pub const EVIDENCE_FILES: &[&str] = &[
-    "summary.md",
-    "gates.json",
-    "cost.json",
-    "trace.jsonl",
-    "llm.jsonl",
-];
-
-/// `.metagpt/runs/<N>/<k>`.
-pub fn evidence_dir(target: &RunTarget, iteration: u32) -> String {
-    format!(".metagpt/runs/{}/{iteration}", target.dir_name())
-}
 
 pub struct EvidenceInput<'a> {
     pub target: &'a RunTarget,
@@ -41,22 +29,22 @@ pub struct EvidenceInput<'a> {
 pub fn evidence_files(input: &EvidenceInput) -> Result<Vec<(String, Vec<u8>)>, EvidenceError> {
     let dir = evidence_dir(input.target, input.iteration);
     let mut cost = serde_json::to_string_pretty(input.cost).map_err(|e| EvidenceError::Json {
-        path: format!("{dir}/cost.json"),
+        path: format!("{dir}/{COST_JSON}"),
         message: e.to_string(),
     })?;
     cost.push('\n');
     Ok(vec![
         (
-            format!("{dir}/summary.md"),
+            format!("{dir}/{SUMMARY_MD}"),
             input.summary_md.as_bytes().to_vec(),
         ),
         (
-            format!("{dir}/gates.json"),
+            format!("{dir}/{GATES_JSON}"),
             input.gates.to_json().into_bytes(),
         ),
-        (format!("{dir}/cost.json"), cost.into_bytes()),
-        (format!("{dir}/trace.jsonl"), read_or_empty(input.trace)?),
-        (format!("{dir}/llm.jsonl"), read_or_empty(input.llm)?),
+        (format!("{dir}/{COST_JSON}"), cost.into_bytes()),
+        (format!("{dir}/{TRACE_JSONL}"), read_or_empty(input.trace)?),
+        (format!("{dir}/{LLM_JSONL}"), read_or_empty(input.llm)?),
     ])
 }
 
