@@ -75,7 +75,7 @@ pub async fn serve_on(
             "re-queued jobs a previous process left running"
         );
     }
-    let metrics = http::metrics::install_recorder()?;
+    let metrics = crate::telemetry::install_recorder()?;
     let github = app_client(&settings);
     let mut state = AppState::new(intake_config(&settings), queue.clone(), metrics)
         .with_readiness(move || problems.clone());

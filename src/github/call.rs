@@ -10,7 +10,7 @@
 use std::future::Future;
 
 use super::GitHubError;
-use crate::http::metrics::{GITHUB_API_CALLS_TOTAL, GITHUB_API_ERRORS_TOTAL};
+use crate::telemetry::{GITHUB_API_CALLS_TOTAL, GITHUB_API_ERRORS_TOTAL};
 
 /// Runs one GitHub call named `operation`, counting it and classifying its failure.
 pub(crate) async fn observe<T>(

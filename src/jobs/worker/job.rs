@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::{ControlHandler, Handler, WorkerOptions};
-use crate::http::metrics::JOB_DURATION_SECONDS;
 use crate::queue::{Heartbeat, Job, JobError, JobState, Queue};
+use crate::telemetry::JOB_DURATION_SECONDS;
 
 /// What a worker claims and who runs it.
 #[derive(Clone)]
