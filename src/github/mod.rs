@@ -33,7 +33,6 @@ pub use comments::{
 pub use draft::set_draft;
 pub use error::GitHubError;
 pub use issues::{Issue, IssueState, IssueUser, get_issue};
-pub(crate) use key::pem_text;
 pub use permissions::{Permission, permission_of};
 pub use pulls::{
     NewPull, PullRequest, PullUpdate, create_pull, find_pulls_by_head, get_pull, update_pull,
