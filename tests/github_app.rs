@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Duration as Lifetime;
 use fake_github::{Caller, FakeGitHub, Issue, TEST_APP_ID, TEST_APP_KEY, User};
-use metagpt_bot::github::{GitHubApp, IssueState, get_issue};
+use metagpt_bot::github::{GitHubApp, IssueState, OwnAuthor, Repo};
 use secrecy::{ExposeSecret, SecretString};
 
 const INSTALLATION: u64 = 77;
@@ -34,6 +34,16 @@ fn world(fake: &FakeGitHub) {
     let mut pr = Issue::open(2, "Fix the build", "", alice);
     pr.is_pull_request = true;
     state.add_issue("octo-org/widgets", pr);
+}
+
+/// The test repository through an installation's `client` (API only: the token is never used for git).
+fn repo_of(client: &Arc<octocrab::Octocrab>) -> Repo {
+    let author = OwnAuthor::App {
+        id: TEST_APP_ID,
+        bot: None,
+    };
+    let token = SecretString::from("unused");
+    Repo::with_token(client.clone(), token, author, OWNER, REPO).expect("valid names")
 }
 
 fn app_for(fake: &FakeGitHub) -> GitHubApp {
@@ -68,7 +78,7 @@ async fn reads_an_issue_through_the_jwt_and_installation_token_path() {
         .installation(INSTALLATION)
         .await
         .expect("installation client");
-    let issue = get_issue(&client, OWNER, REPO, 1).await.expect("issue #1");
+    let issue = repo_of(&client).issue(1).await.expect("issue #1");
 
     assert_eq!(issue.number, 1);
     assert_eq!(issue.title, "Add a CSV export");
@@ -93,7 +103,7 @@ async fn reads_an_issue_through_the_jwt_and_installation_token_path() {
         [(Some(minted[0].token.clone()), 200)]
     );
 
-    let pr = get_issue(&client, OWNER, REPO, 2).await.expect("PR #2");
+    let pr = repo_of(&client).issue(2).await.expect("PR #2");
     assert!(pr.is_pull_request);
     assert_eq!(pr.body, "");
 }
@@ -128,7 +138,7 @@ async fn each_installation_has_one_client_shared_by_all_tasks() {
     );
 
     for client in &clients[..3] {
-        get_issue(client, OWNER, REPO, 1).await.expect("issue");
+        repo_of(client).issue(1).await.expect("issue");
     }
     assert_eq!(
         fake.minted_tokens().len(),
@@ -152,7 +162,8 @@ async fn an_expired_token_is_replaced_before_the_request() {
     let app = app_for(&fake);
 
     let client = app.installation(INSTALLATION).await.expect("client");
-    let issue = get_issue(&client, OWNER, REPO, 1)
+    let issue = repo_of(&client)
+        .issue(1)
         .await
         .expect("issue after refresh");
 
@@ -173,7 +184,7 @@ async fn a_token_about_to_expire_is_replaced_before_the_request() {
     let app = app_for(&fake);
     let client = app.installation(INSTALLATION).await.expect("client");
 
-    get_issue(&client, OWNER, REPO, 1).await.expect("issue");
+    repo_of(&client).issue(1).await.expect("issue");
 
     let minted = fake.minted_tokens();
     assert_eq!(minted.len(), 2, "a token with 20 s left is not used");
@@ -192,9 +203,7 @@ async fn a_token_github_refuses_is_replaced_and_the_request_repeated() {
     let first = fake.minted_tokens()[0].token.clone();
     fake.state().revoke_token(&first);
 
-    let issue = get_issue(&client, OWNER, REPO, 1)
-        .await
-        .expect("issue after a 401");
+    let issue = repo_of(&client).issue(1).await.expect("issue after a 401");
 
     assert_eq!(issue.number, 1);
     let minted = fake.minted_tokens();
@@ -237,7 +246,7 @@ async fn git_tokens_live_at_least_as_long_as_asked_and_share_the_cache() {
     assert_eq!(longer.expose_secret(), minted[1].token);
 
     let client = app.installation(INSTALLATION).await.expect("client");
-    get_issue(&client, OWNER, REPO, 1).await.expect("issue");
+    repo_of(&client).issue(1).await.expect("issue");
     assert_eq!(
         fake.minted_tokens().len(),
         2,

@@ -15,9 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fake_github::{FakeGitHub, TEST_APP_ID, TEST_APP_KEY, User};
-use metagpt_bot::github::{
-    GitHubApp, GitHubError, Permission, get_file_text, get_repository, permission_of,
-};
+use metagpt_bot::github::{GitHubApp, GitHubError, OwnAuthor, Permission, Repo};
 use octocrab::Octocrab;
 use secrecy::SecretString;
 
@@ -38,6 +36,21 @@ fn world(fake: &FakeGitHub) {
 
 fn alice() -> User {
     User::new("alice", 31)
+}
+
+/// `owner/name` through `client`, as the test App (API only: the token is never used for git).
+fn repo(client: &Arc<Octocrab>, owner: &str, name: &str) -> Repo {
+    let author = OwnAuthor::App {
+        id: TEST_APP_ID,
+        bot: None,
+    };
+    repo_as(client, owner, name, &author)
+}
+
+/// `owner/name` through `client`, recognising the comments of `we` as its own.
+fn repo_as(client: &Arc<Octocrab>, owner: &str, name: &str, we: &OwnAuthor) -> Repo {
+    let token = SecretString::from("unused");
+    Repo::with_token(client.clone(), token, we.clone(), owner, name).expect("valid names")
 }
 
 async fn client_for(fake: &FakeGitHub) -> Arc<Octocrab> {
@@ -96,15 +109,18 @@ async fn reads_the_repository_as_the_test_set_it() {
     }
     let client = client_for(&fake).await;
 
-    let repo = get_repository(&client, OWNER, REPO).await.expect("repo");
+    let repository = repo(&client, OWNER, REPO).repository().await.expect("repo");
 
-    assert_eq!(repo.id, 500);
-    assert_eq!(repo.full_name, FULL_NAME);
-    assert_eq!(repo.default_branch, "trunk");
-    assert_eq!(repo.clone_url, "http://127.0.0.1:9/octo-org/widgets.git");
-    assert!(repo.fork);
-    assert!(!repo.private);
-    let hidden = get_repository(&client, OWNER, "secret").await;
+    assert_eq!(repository.id, 500);
+    assert_eq!(repository.full_name, FULL_NAME);
+    assert_eq!(repository.default_branch, "trunk");
+    assert_eq!(
+        repository.clone_url,
+        "http://127.0.0.1:9/octo-org/widgets.git"
+    );
+    assert!(repository.fork);
+    assert!(!repository.private);
+    let hidden = repo(&client, OWNER, "secret").repository().await;
     assert_eq!(hidden.expect_err("not installed").status(), Some(404));
 }
 
@@ -128,7 +144,7 @@ async fn reads_file_text_at_a_ref_and_says_why_it_cannot() {
     let client = client_for(&fake).await;
     let read = |path: &'static str, at: &'static str| {
         let client = Arc::clone(&client);
-        async move { get_file_text(&client, OWNER, REPO, path, at).await }
+        async move { repo(&client, OWNER, REPO).file_text(path, at).await }
     };
 
     let config = read(".github/metagpt.yml", "main").await.expect("config");
@@ -182,7 +198,7 @@ async fn permission_is_checked_by_numeric_user_id() {
     let client = client_for(&fake).await;
     let permission = |id: u64, login: &'static str| {
         let client = Arc::clone(&client);
-        async move { permission_of(&client, OWNER, REPO, id, login).await }
+        async move { repo(&client, OWNER, REPO).permission(id, login).await }
     };
 
     let bob = permission(41, "bob").await.expect("bob");

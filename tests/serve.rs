@@ -187,10 +187,10 @@ async fn a_job_left_running_by_a_dead_process_runs_again_at_start() {
             work_issue: None,
             sender_id: 7,
             sender_login: "alice".into(),
-            action: metagpt_bot::domain::Action::Run {
+            request: metagpt_bot::domain::Request::Run(metagpt_bot::domain::RunRequest::Labeled {
                 kind: metagpt_bot::domain::Kind::Requirement,
                 label: None,
-            },
+            }),
         };
         let delivery = metagpt_bot::queue::DeliveryRecord {
             delivery_id: "before-crash".into(),

@@ -56,12 +56,12 @@ async fn handle(state: &AppState, delivery: Delivery) -> Response {
         action: delivery.action.clone(),
         outcome: outcome.clone(),
     };
-    let action_name = trigger.as_ref().map(|t: &Trigger| t.action.name());
-    let for_hook = state
-        .on_queued
+    let action_name = trigger.as_ref().map(|t: &Trigger| t.request.name());
+    let for_announcer = state
+        .queued
         .as_ref()
         .and(trigger.clone())
-        .filter(|t| !t.action.is_control());
+        .filter(|t| !t.request.is_control());
     let recorded = match state.queue.record(record, trigger).await {
         Ok(recorded) => recorded,
         Err(error) => {
@@ -86,11 +86,12 @@ async fn handle(state: &AppState, delivery: Delivery) -> Response {
         // claims, so none misses a job enqueued meanwhile.
         state.job_notify.notify_waiters();
     }
-    if let (Recorded::Stored { queued_behind, .. }, Some(hook), Some(trigger)) =
-        (&recorded, &state.on_queued, for_hook)
+    if let (Recorded::Stored { queued_behind, .. }, Some(queued), Some(trigger)) =
+        (&recorded, &state.queued, for_announcer)
         && *queued_behind > 0
+        && queued.try_send(trigger).is_err()
     {
-        hook(trigger, *queued_behind);
+        tracing::debug!("the announcer is busy; the queued note waits for the run's next edit");
     }
     let (outcome_label, status, body) = answer(outcome, &recorded, action_name);
     if outcome_label == "ignored" {

@@ -19,7 +19,7 @@
 
 use secrecy::SecretString;
 
-use crate::domain::{Action, Kind, RepoRef, Trigger};
+use crate::domain::{ControlRequest, Kind, RepoRef, Request, RunRequest, Trigger};
 use crate::http::command::{Command, parse_command};
 use crate::http::payloads::{
     Account, InstallationRef, IssueCommentEvent, IssuesEvent, Repository, WebhookEvent,
@@ -118,20 +118,20 @@ pub fn decide_issues(config: &IntakeConfig, delivery_id: &str, event: &IssuesEve
     if !issue.is_open() {
         return Decision::Ignore(format!("issue #{} is {}", issue.number, issue.state));
     }
-    let action = if is_trigger {
+    let request = if is_trigger {
         let kind = if issue.labels.iter().any(|l| is_bug_label(config, &l.name)) {
             Kind::Bugfix
         } else {
             Kind::Requirement
         };
-        Action::Run {
+        Request::Run(RunRequest::Labeled {
             kind,
             label: Some(label.name.clone()),
-        }
+        })
     } else {
-        Action::Label {
+        Request::Control(ControlRequest::LabelCheck {
             label: label.name.clone(),
-        }
+        })
     };
     Decision::Trigger(trigger(
         delivery_id,
@@ -140,7 +140,7 @@ pub fn decide_issues(config: &IntakeConfig, delivery_id: &str, event: &IssuesEve
         issue.number,
         false,
         &event.sender,
-        action,
+        request,
     ))
 }
 
@@ -167,13 +167,13 @@ pub fn decide_issue_comment(
         Some(Ok(command)) => command,
     };
     let comment_id = comment.id;
-    let action = match command {
-        Command::Iterate { feedback } => Action::Iterate {
+    let request = match command {
+        Command::Iterate { feedback } => Request::Run(RunRequest::Iterate {
             feedback,
             comment_id,
-        },
-        Command::Retry => Action::Retry { comment_id },
-        Command::Stop => Action::Stop { comment_id },
+        }),
+        Command::Retry => Request::Run(RunRequest::Retry { comment_id }),
+        Command::Stop => Request::Control(ControlRequest::Stop { comment_id }),
     };
     let issue = &event.issue;
     let mut trigger = trigger(
@@ -183,7 +183,7 @@ pub fn decide_issue_comment(
         issue.number,
         issue.is_pull_request(),
         &event.sender,
-        action,
+        request,
     );
     if issue.is_pull_request() {
         trigger.work_issue = issue.body.as_deref().and_then(marked_issue);
@@ -217,7 +217,7 @@ fn trigger(
     issue_number: u64,
     is_pull_request: bool,
     sender: &Account,
-    action: Action,
+    request: Request,
 ) -> Trigger {
     Trigger {
         delivery_id: delivery_id.to_owned(),
@@ -231,7 +231,7 @@ fn trigger(
         is_pull_request,
         sender_id: sender.id,
         sender_login: sender.login.clone(),
-        action,
+        request,
         work_issue: None,
     }
 }

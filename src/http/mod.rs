@@ -22,7 +22,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use crate::config::validate_webhook_path;
 use crate::domain::Trigger;
@@ -46,13 +46,10 @@ pub struct AppState {
     /// Consulted by `/readyz` (e.g. "settings complete"); the database ping and the webhook secret are
     /// checked besides.
     pub readiness: ReadinessCheck,
-    /// Called (after the delivery is stored, before the answer; it must not block) when an accepted run
-    /// waits behind earlier runs of its issue, with the trigger and how many are ahead.
-    pub on_queued: Option<QueuedHook>,
+    /// Where an accepted run that waits behind earlier runs of its issue is announced (after the
+    /// delivery is stored, before the answer; never waited for: a full channel drops it).
+    pub queued: Option<mpsc::Sender<Trigger>>,
 }
-
-/// See [`AppState::on_queued`].
-pub type QueuedHook = Arc<dyn Fn(Trigger, i64) + Send + Sync>;
 
 impl AppState {
     /// A state with a fresh [`Notify`] and no extra readiness check.
@@ -63,12 +60,13 @@ impl AppState {
             metrics,
             job_notify: Arc::new(Notify::new()),
             readiness: Arc::new(Vec::new),
-            on_queued: None,
+            queued: None,
         }
     }
 
-    pub fn with_queued_hook(mut self, hook: QueuedHook) -> Self {
-        self.on_queued = Some(hook);
+    /// Announces runs queued behind others on `queued` (the announcer's channel).
+    pub fn with_queued(mut self, queued: mpsc::Sender<Trigger>) -> Self {
+        self.queued = Some(queued);
         self
     }
 

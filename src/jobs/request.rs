@@ -11,11 +11,31 @@
 
 use std::path::Path;
 
-use crate::domain::Kind;
+use crate::domain::{Kind, RunRequest};
 use crate::github::Issue;
 use crate::repo_config::RepoConfig;
 use crate::sanitize::clean_untrusted;
 use crate::workspace::issue_text_path;
+
+/// The text of iteration `iteration` of `request` on the work tree at `root`: the issue's for a label,
+/// the branch's with the feedback appended for an iteration, the branch's (else the issue's) for a retry.
+pub fn text(
+    root: &Path,
+    request: &RunRequest,
+    issue: &Issue,
+    config: &RepoConfig,
+    iteration: u32,
+    sender: &str,
+) -> String {
+    let kind = kind_of(issue, config);
+    match request {
+        RunRequest::Labeled { .. } => from_issue(issue),
+        RunRequest::Iterate { feedback, .. } => {
+            with_feedback(root, kind, issue, iteration, sender, feedback)
+        }
+        RunRequest::Retry { .. } => for_retry(root, kind, issue),
+    }
+}
 
 /// Requirement or bug fix, from the issue's labels.
 pub fn kind_of(issue: &Issue, config: &RepoConfig) -> Kind {

@@ -28,7 +28,7 @@ pub struct JobInfo {
     pub id: i64,
     pub repo_full_name: String,
     pub issue_number: i64,
-    /// [`crate::domain::Action::name`] of its trigger.
+    /// [`crate::domain::Request::name`] of its trigger.
     pub action: String,
     pub trigger_json: String,
     pub state: JobState,

@@ -40,7 +40,7 @@ impl<'a> NewJob<'a> {
             repo_id,
             repo_full_name: trigger.repo.full_name(),
             issue_number,
-            action: trigger.action.name(),
+            action: trigger.request.name(),
             trigger_json: serde_json::to_string(trigger)?,
         })
     }

@@ -14,6 +14,9 @@ mod validate;
 
 pub use error::RepoConfigError;
 
+/// Where a repository keeps its settings, read from its default branch (CONTRACT.md).
+pub const PATH: &str = ".github/metagpt.yml";
+
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 

@@ -1,12 +1,12 @@
 //! `/metagpt stop` from the queue's point of view: recorded as a control job (nothing cancelled at
 //! intake), claimable beside the issue's running run, applied by `stop_issue`, and never in a run's way.
 
-use metagpt_bot::domain::Action;
+use metagpt_bot::domain::{ControlRequest, Request};
 use metagpt_bot::queue::{DeliveryOutcome, Heartbeat, JobState, Queue, Recorded, StopReport};
 
 use super::{LONG_LEASE, connect, delivery, enqueue, record_run, repo, state_of, trigger};
 
-const STOP: Action = Action::Stop { comment_id: 77 };
+const STOP: Request = Request::Control(ControlRequest::Stop { comment_id: 77 });
 
 /// Records an accepted `/metagpt stop` on `issue`.
 async fn record_stop(queue: &Queue, delivery_id: &str, issue: u64) -> Recorded {
@@ -90,7 +90,7 @@ pub async fn a_stop_is_a_control_job_claimed_beside_the_running_run_and_applied_
         .await
         .expect("claim control")
         .expect("the stop is claimable beside the running run");
-    assert_eq!((control.id, &control.trigger.action), (stop, &STOP));
+    assert_eq!((control.id, &control.trigger.request), (stop, &STOP));
     assert!(
         queue
             .claim_control("control", LONG_LEASE)

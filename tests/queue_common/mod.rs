@@ -17,7 +17,7 @@ pub mod workers;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
+use metagpt_bot::domain::{Kind, RepoRef, Request, RunRequest, Trigger};
 use metagpt_bot::queue::{
     DeliveryOutcome, DeliveryRecord, JobState, Queue, QueueOptions, Recorded,
 };
@@ -93,7 +93,7 @@ pub fn repo() -> RepoRef {
     }
 }
 
-pub fn trigger(delivery_id: &str, issue: u64, action: Action) -> Trigger {
+pub fn trigger(delivery_id: &str, issue: u64, request: Request) -> Trigger {
     Trigger {
         delivery_id: delivery_id.into(),
         installation_id: Some(7),
@@ -103,15 +103,15 @@ pub fn trigger(delivery_id: &str, issue: u64, action: Action) -> Trigger {
         work_issue: None,
         sender_id: 1001,
         sender_login: "alice".into(),
-        action,
+        request,
     }
 }
 
-pub fn run_action() -> Action {
-    Action::Run {
+pub fn run_action() -> Request {
+    Request::Run(RunRequest::Labeled {
         kind: Kind::Requirement,
         label: None,
-    }
+    })
 }
 
 pub fn delivery(delivery_id: &str, outcome: DeliveryOutcome) -> DeliveryRecord {

@@ -8,14 +8,34 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use futures_util::future::BoxFuture;
 use metagpt_bot::github::GitHubApp;
-use metagpt_bot::jobs::StopHandler;
 use metagpt_bot::jobs::worker::{self, Handler, WorkerOptions, Workers};
+use metagpt_bot::jobs::{Context, Face, Jobs};
 use metagpt_bot::queue::{Job, JobError, JobInfo, JobState};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::fake_github::{FakeGitHub, Issue, Pull, ReactionOn, TEST_APP_ID, TEST_APP_KEY, User};
+
+/// The App's dispatcher for control jobs, a run that lasts until it is cancelled for run jobs.
+struct Split {
+    runs: Arc<UntilCancelled>,
+    jobs: Jobs,
+}
+
+impl Handler for Split {
+    fn handle<'a>(
+        &'a self,
+        job: &'a Job,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<Value, JobError>> {
+        if job.trigger.request.is_control() {
+            self.jobs.handle(job, cancel)
+        } else {
+            self.runs.handle(job, cancel)
+        }
+    }
+}
 use super::webhook::{Harness, comment, labeled, on_pull_request, set, with_installation};
 
 /// The installation, repository and issue of the `@octokit/webhooks-examples` payloads.
@@ -92,9 +112,30 @@ impl Scenario {
             grace: Duration::from_millis(100),
             owner: "test".into(),
         };
-        let mut workers = worker::spawn(queue.clone(), run.clone(), wake.clone(), options);
-        let stop = StopHandler::new(Arc::new(app), queue);
-        workers.spawn_control(harness.state.queue.clone(), Arc::new(stop), wake);
+        let work = tempfile::tempdir().expect("work dir");
+        let face = Face::App {
+            queue: queue.clone(),
+        };
+        let no_llm = Err("no agent in the stop scenarios".to_owned());
+        let context = Context::new(
+            work.path().to_path_buf(),
+            no_llm,
+            Duration::from_secs(1),
+            face,
+        )
+        .expect("context");
+        let jobs = Jobs::new(
+            Arc::new(app),
+            Arc::new(context),
+            queue.clone(),
+            wake.clone(),
+        );
+        let handler = Arc::new(Split {
+            runs: run.clone(),
+            jobs,
+        });
+        let mut workers = worker::spawn(queue.clone(), handler.clone(), wake.clone(), options);
+        workers.spawn_control(harness.state.queue.clone(), handler, wake);
         Self {
             github,
             harness,

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
-use metagpt_bot::jobs::worker::{ControlHandler, Handler, WorkerOptions};
+use metagpt_bot::domain::{Kind, RepoRef, Request, RunRequest, Trigger};
+use metagpt_bot::jobs::worker::{Handler, WorkerOptions};
 use metagpt_bot::queue::{
     DeliveryOutcome, DeliveryRecord, JobError, JobState, Queue, QueueOptions, Recorded,
 };
@@ -76,7 +76,7 @@ impl Handler for Scripted {
     }
 }
 
-pub fn trigger(delivery: &str, issue: u64, action: Action) -> Trigger {
+pub fn trigger(delivery: &str, issue: u64, request: Request) -> Trigger {
     Trigger {
         delivery_id: delivery.into(),
         installation_id: Some(1),
@@ -90,7 +90,7 @@ pub fn trigger(delivery: &str, issue: u64, action: Action) -> Trigger {
         work_issue: None,
         sender_id: 7,
         sender_login: "maintainer".into(),
-        action,
+        request,
     }
 }
 
@@ -113,10 +113,10 @@ pub async fn enqueue(queue: &Queue, delivery: &str, issue: u64) -> i64 {
         trigger(
             delivery,
             issue,
-            Action::Run {
+            Request::Run(RunRequest::Labeled {
                 kind: Kind::Requirement,
                 label: None,
-            },
+            }),
         ),
     )
     .await
@@ -185,10 +185,11 @@ pub struct ApplyStop {
     pub queue: Queue,
 }
 
-impl ControlHandler for ApplyStop {
+impl Handler for ApplyStop {
     fn handle<'a>(
         &'a self,
         job: &'a metagpt_bot::queue::Job,
+        _cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<serde_json::Value, JobError>> {
         Box::pin(async move {
             let trigger = &job.trigger;

@@ -1,0 +1,518 @@
+//! A run of an issue on GitHub, for the App and the Action alike, as named steps: settings (the label
+//! gate) → authorise → the repository's settings and the issue → checkout → MetaGPT (the face-independent
+//! [`crate::run`]) → push → publish. Each step is a function below; [`run_issue`] only orders them.
+//!
+//! Invariants:
+//! - Nothing is visible on GitHub for a label run whose label is not the repository's trigger label: it
+//!   ends at the gate, before the 👀.
+//! - A comment trigger runs only for a sender whose permission, checked by numeric user id, is write,
+//!   maintain or admin; a comment on a pull request only on the bot's own PRs (`authorise`).
+//! - Nothing is pushed when the run failed or was stopped; the progress comment says what happened and
+//!   what to do. In the App the queue is asked right before the push whether a `/metagpt stop` came
+//!   (`Queue::begin_publish`): a stop the bot acknowledged wins, and once past that point a later stop
+//!   is told it came too late.
+//! - Idempotent after a crash: the bot's commit carries a `MetaGPT-Job:` trailer; a retried job whose
+//!   commit is already on the branch does not run MetaGPT again, it pushes and publishes what is there,
+//!   so a crash between push and PR creation still ends with exactly one PR.
+//! - One work tree per (repository, issue): `<work_dir>/<owner>/<repo>/issue-<N>/<repo>` (the last
+//!   component is the repository's name, as MetaGPT's incremental mode needs). Whatever a previous run
+//!   left there is discarded before the branch is prepared; commits are not (an unpushed commit of a
+//!   crashed run is pushed by the retry). git2 blocks, so every git step runs in `spawn_blocking`, with a
+//!   token minted right before it. The push never forces: when humans pushed meanwhile, their commits are
+//!   merged in and the push is tried again, once.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::authorise::{self, Resolved};
+use super::progress::ProgressComment;
+use super::publish::{self, Evidence, Target};
+use super::settings::{self, Gate, RepoSettings};
+use super::voice::{self, Hint, Status, Step};
+use super::{Failure, request};
+use crate::domain::{RepoRef, RunRequest, RunTarget, Trigger};
+use crate::github::{Issue, ReactionTarget, Repo, Repository};
+use crate::marks;
+use crate::queue::Queue;
+use crate::repo_config::RepoConfig;
+use crate::run::evidence::Renderer;
+use crate::run::gateway::CacheOptions;
+use crate::run::{self, LlmSetup, Plan, RunSettings};
+use crate::workspace::{
+    CommitSubject, Credentials, DEFAULT_BOT_EMAIL, PreparedBranch, SourceLayout, Workspace,
+    WorkspaceError,
+};
+
+/// What every run of the process shares.
+pub struct Context {
+    /// Work trees (one per issue) live under it.
+    pub work_dir: PathBuf,
+    /// Replay caches (one per issue and iteration) live under it.
+    pub cache_root: PathBuf,
+    /// The agent's LLM setup, or every problem of the settings (each with its fix).
+    pub llm: Result<LlmSetup, String>,
+    /// The bot's commit e-mail.
+    pub email: String,
+    pub renderer: Renderer,
+    /// MetaGPT's wall-clock limit per run.
+    pub timeout: Duration,
+    pub face: Face,
+}
+
+/// Where the run happens, and what differs there.
+pub enum Face {
+    /// The GitHub App: it honours each repository's `trigger_label` (intake cannot read it), shows on
+    /// the progress comment how many runs wait in its queue, and asks the queue before pushing.
+    App { queue: Queue },
+    /// A GitHub Actions job: its `trigger-label` input decided at intake, its inputs override the
+    /// repository's run knobs, and it clones from `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git`.
+    Action {
+        overrides: RunOverrides,
+        clone_url: String,
+    },
+}
+
+/// Run knobs set by the face rather than the repository (the Action's inputs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOverrides {
+    pub n_round: u32,
+    pub max_cost_usd: f64,
+    pub code_review: bool,
+    pub run_tests: bool,
+}
+
+impl Context {
+    /// A context with the built-in templates and the bot's default e-mail.
+    pub fn new(
+        work_dir: PathBuf,
+        llm: Result<LlmSetup, String>,
+        timeout: Duration,
+        face: Face,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            cache_root: work_dir.join(".cache"),
+            work_dir,
+            llm,
+            email: DEFAULT_BOT_EMAIL.to_owned(),
+            renderer: Renderer::new(None)?,
+            timeout,
+            face,
+        })
+    }
+
+    fn queue(&self) -> Option<&Queue> {
+        match &self.face {
+            Face::App { queue } => Some(queue),
+            Face::Action { .. } => None,
+        }
+    }
+
+    fn run_settings(&self, config: &RepoConfig) -> RunSettings {
+        let mut settings = RunSettings {
+            n_round: config.n_round,
+            max_cost_usd: config.max_cost_usd,
+            code_review: config.code_review,
+            run_tests: config.run_tests,
+            timeout: self.timeout,
+            protected_paths: config.protected_paths.clone(),
+            llm_timeout: run::DEFAULT_LLM_TIMEOUT,
+        };
+        if let Face::Action { overrides: o, .. } = &self.face {
+            settings.n_round = o.n_round;
+            settings.max_cost_usd = o.max_cost_usd;
+            settings.code_review = o.code_review;
+            settings.run_tests = o.run_tests;
+        }
+        settings
+    }
+
+    fn cache_dir(&self, repo: &RepoRef, issue: u64, iteration: u32) -> PathBuf {
+        self.cache_root
+            .join(&repo.owner)
+            .join(&repo.name)
+            .join(format!("issue-{issue}"))
+            .join(iteration.to_string())
+    }
+}
+
+/// The job a run belongs to: its queue id (the App), its key, stable across attempts (`app-<job id>`,
+/// `action-<run id>`), which the run's commit carries, and its attempt (1-based).
+#[derive(Debug, Clone)]
+pub struct JobKey {
+    pub id: Option<i64>,
+    pub key: String,
+    pub attempt: i32,
+}
+
+/// Where an issue's work tree lives.
+pub fn work_tree(work_dir: &Path, repo: &RepoRef, issue: u64) -> PathBuf {
+    work_dir
+        .join(&repo.owner)
+        .join(&repo.name)
+        .join(format!("issue-{issue}"))
+        .join(&repo.name)
+}
+
+/// Runs `request` for `trigger` as described in the module documentation; `Ok` is the job's outcome.
+pub async fn run_issue(
+    ctx: &Context,
+    repo: &Repo,
+    trigger: &Trigger,
+    request: &RunRequest,
+    job: &JobKey,
+    cancel: CancellationToken,
+) -> Result<Value, Failure> {
+    let honour_label = matches!(ctx.face, Face::App { .. });
+    let read = match settings::label_gate(repo, trigger, honour_label).await? {
+        Gate::Open(read) => read,
+        Gate::Closed(reason) => {
+            tracing::info!(%reason, "not this repository's trigger label; nothing to do");
+            return Ok(json!({ "skipped": reason }));
+        }
+    };
+    acknowledge(repo, trigger).await;
+    let issue_number = match authorise::resolve(repo, trigger).await? {
+        Resolved::Issue(issue) => issue,
+        Resolved::Refused(reason) => return Ok(json!({ "refused": reason })),
+    };
+    let RepoSettings { repository, config } = match read {
+        Some(read) => read,
+        None => settings::read(repo).await?,
+    };
+    let issue = repo.issue(issue_number).await?;
+    let waiting = ctx.queue().map(|queue| (queue.clone(), trigger.repo.id));
+    let mut progress = ProgressComment::find(repo, issue_number, waiting).await?;
+    let what = voice::what(trigger);
+    let (config, llm) = configure(ctx, config, &mut progress, &what).await?;
+    progress.show(&running(&what, 0, Step::Cloning)).await;
+    let mut checkout = checkout(
+        ctx,
+        repo,
+        &repository,
+        issue_number,
+        &config,
+        &mut progress,
+        &what,
+    )
+    .await?;
+    let target = RunTarget::Issue(issue_number);
+    let evidence = if publish::already_committed(&checkout.workspace, &job.key) {
+        tracing::info!(issue = issue_number, job = %job.key, "the run's commit is already on the branch; publishing it");
+        Evidence::from_branch(&checkout.workspace, &target)?
+    } else {
+        let inputs = RunInputs {
+            trigger,
+            request,
+            job,
+            issue: &issue,
+            repository: &repository,
+            config: &config,
+            llm: &llm,
+            what: &what,
+        };
+        agent(ctx, &mut checkout, &inputs, &mut progress, &cancel).await?
+    };
+    let head = push(
+        ctx,
+        repo,
+        checkout,
+        job,
+        &evidence,
+        &mut progress,
+        &what,
+        &cancel,
+    )
+    .await?;
+    let target = Target {
+        base: &repository.default_branch,
+        branch: &marks::issue_branch(issue_number),
+        head_sha: &head.to_string(),
+        issue: &issue,
+    };
+    let published = publish::publish(repo, &target, &evidence).await?;
+    progress
+        .show(&Status::Done(published.done(&what, &evidence)))
+        .await;
+    Ok(published.record(&evidence))
+}
+
+fn running(what: &str, iteration: u32, step: Step) -> Status {
+    Status::Running {
+        what: what.to_owned(),
+        iteration,
+        step,
+    }
+}
+
+/// A 👀 on what started the run (the labelled issue, or the comment). Best effort.
+async fn acknowledge(repo: &Repo, trigger: &Trigger) {
+    let target = match trigger.request.comment_id() {
+        Some(comment) => ReactionTarget::Comment(comment),
+        None => ReactionTarget::Issue(trigger.issue_number),
+    };
+    if let Err(error) = repo.react(target, "eyes").await {
+        tracing::warn!(%error, "could not react to the trigger");
+    }
+}
+
+/// The repository's settings and the LLM setup the run uses, or the failure told on the issue.
+async fn configure(
+    ctx: &Context,
+    config: Result<RepoConfig, crate::repo_config::RepoConfigError>,
+    progress: &mut ProgressComment<'_>,
+    what: &str,
+) -> Result<(RepoConfig, LlmSetup), Failure> {
+    let config = match config {
+        Ok(config) => config,
+        Err(problem) => {
+            let told = progress
+                .fail(what, problem.to_string(), Hint::SettingsFile)
+                .await;
+            return Err(Failure::Misconfigured(told.message().to_owned()));
+        }
+    };
+    let llm = match &ctx.llm {
+        Err(problems) => return Err(progress.fail(what, problems.clone(), Hint::Operator).await),
+        Ok(llm) => match &config.llm_model {
+            None => llm.clone(),
+            Some(model) => match llm.for_model(model) {
+                Ok(llm) => llm,
+                Err(problem) => {
+                    let told = progress.fail(what, problem, Hint::LlmModel).await;
+                    return Err(Failure::Misconfigured(told.message().to_owned()));
+                }
+            },
+        },
+    };
+    Ok((config, llm))
+}
+
+/// A checked-out issue branch that passed the preflight.
+struct Checkout {
+    workspace: Workspace,
+    branch: PreparedBranch,
+    layout: SourceLayout,
+}
+
+/// Clones or fetches the issue's work tree, discards leftovers, prepares the branch and runs the
+/// preflight; an unsuitable tree is told on the issue.
+async fn checkout(
+    ctx: &Context,
+    repo: &Repo,
+    repository: &Repository,
+    issue: u64,
+    config: &RepoConfig,
+    progress: &mut ProgressComment<'_>,
+    what: &str,
+) -> Result<Checkout, Failure> {
+    let token = repo.git_token().await?;
+    let dir = work_tree(
+        &ctx.work_dir,
+        &RepoRef {
+            id: repository.id,
+            owner: repo.owner().to_owned(),
+            name: repo.name().to_owned(),
+        },
+        issue,
+    );
+    let url = match &ctx.face {
+        Face::Action { clone_url, .. } => clone_url.clone(),
+        Face::App { .. } => repository.clone_url.clone(),
+    };
+    let source_dir = config.source_dir.clone();
+    let prepared = blocking(move || prepare(&url, &dir, token, issue, source_dir.as_deref())).await;
+    match prepared {
+        Ok(Ok(checkout)) => Ok(checkout),
+        Ok(Err(unsuitable)) => Err(progress.fail(what, unsuitable, Hint::Layout).await),
+        Err(error) => Err(Failure::workspace(error)),
+    }
+}
+
+/// The blocking part of [`checkout`]: `Ok(Err(reason))` is a tree the preflight refused.
+fn prepare(
+    url: &str,
+    dir: &Path,
+    token: SecretString,
+    issue: u64,
+    source_dir: Option<&str>,
+) -> Result<Result<Checkout, String>, WorkspaceError> {
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| WorkspaceError::Io {
+            action: format!("creating {}", parent.display()),
+            source,
+        })?;
+    }
+    let workspace = Workspace::clone_or_open(url, dir, Credentials::token(token))?;
+    workspace.discard_changes()?;
+    let branch = workspace.prepare_branch(&marks::issue_branch(issue))?;
+    Ok(match workspace.preflight(source_dir) {
+        Ok(layout) => Ok(Checkout {
+            workspace,
+            branch,
+            layout,
+        }),
+        Err(refused) => Err(refused.to_string()),
+    })
+}
+
+/// What the agent step needs besides the checkout.
+struct RunInputs<'a> {
+    trigger: &'a Trigger,
+    request: &'a RunRequest,
+    job: &'a JobKey,
+    issue: &'a Issue,
+    repository: &'a Repository,
+    config: &'a RepoConfig,
+    llm: &'a LlmSetup,
+    what: &'a str,
+}
+
+/// The shortest time between two step edits of the progress comment, so a long run does not spend the
+/// installation's rate limit on edits.
+const STEP_EDIT_INTERVAL: Duration = Duration::from_secs(20);
+
+/// Runs MetaGPT on the checkout (the shared [`run::execute`]), showing its current SOP step on the
+/// progress comment; a failure or a stop is told there and nothing is pushed.
+async fn agent(
+    ctx: &Context,
+    checkout: &mut Checkout,
+    inputs: &RunInputs<'_>,
+    progress: &mut ProgressComment<'_>,
+    cancel: &CancellationToken,
+) -> Result<Evidence, Failure> {
+    let target = RunTarget::Issue(inputs.issue.number);
+    let (iteration, _) = run::next_iteration(&checkout.workspace, &target);
+    let text = request::text(
+        checkout.workspace.root(),
+        inputs.request,
+        inputs.issue,
+        inputs.config,
+        iteration,
+        &inputs.trigger.sender_login,
+    );
+    let what = inputs.what;
+    progress
+        .show(&running(what, iteration, Step::TeamAtWork))
+        .await;
+    let settings = ctx.run_settings(inputs.config);
+    let replay = inputs.job.attempt > 1 || matches!(inputs.request, RunRequest::Retry { .. });
+    let (steps, mut step) = tokio::sync::watch::channel(None);
+    let plan = Plan {
+        workspace: &mut checkout.workspace,
+        branch: &checkout.branch,
+        layout: &checkout.layout,
+        target: target.clone(),
+        subject: CommitSubject::Issue(inputs.issue.number),
+        kind: request::kind_of(inputs.issue, inputs.config),
+        title: inputs.issue.title.clone(),
+        text,
+        settings: &settings,
+        llm: inputs.llm,
+        cache: Some(CacheOptions {
+            dir: ctx.cache_dir(&inputs.trigger.repo, inputs.issue.number, iteration),
+            replay,
+        }),
+        out: None,
+        email: &ctx.email,
+        trailer: Some(marks::job_trailer(&inputs.job.key)),
+        link_base: Some(format!(
+            "{}/blob/{}",
+            inputs.repository.html_url.trim_end_matches('/'),
+            checkout.branch.name
+        )),
+        steps: Some(steps),
+    };
+    let executed = run::execute(plan, cancel.clone());
+    tokio::pin!(executed);
+    let mut last_edit: Option<Instant> = None;
+    let result = loop {
+        tokio::select! {
+            result = &mut executed => break result,
+            Ok(()) = step.changed() => {
+                let current = step.borrow_and_update().clone();
+                let due = last_edit.is_none_or(|at| at.elapsed() >= STEP_EDIT_INTERVAL);
+                if let (Some(current), true) = (current, due) {
+                    last_edit = Some(Instant::now());
+                    progress.show(&running(what, iteration, Step::Agent(current))).await;
+                }
+            }
+        }
+    };
+    match result {
+        Ok(outcome) => Evidence::from_outcome(&outcome, &ctx.renderer),
+        Err(reason) if cancel.is_cancelled() => {
+            progress
+                .show(&Status::Stopped {
+                    what: what.to_owned(),
+                })
+                .await;
+            Err(Failure::Cancelled(reason))
+        }
+        Err(reason) => Err(progress.fail(what, reason, Hint::RunFailed).await),
+    }
+}
+
+/// Pushes the branch (merging commits humans pushed meanwhile, never forcing), unless a stop came first:
+/// in the App the queue is asked right before the push, so a stop the bot acknowledged wins.
+#[allow(clippy::too_many_arguments)]
+async fn push(
+    ctx: &Context,
+    repo: &Repo,
+    checkout: Checkout,
+    job: &JobKey,
+    evidence: &Evidence,
+    progress: &mut ProgressComment<'_>,
+    what: &str,
+    cancel: &CancellationToken,
+) -> Result<git2::Oid, Failure> {
+    let _ = job;
+    if cancel.is_cancelled() {
+        progress
+            .show(&Status::Stopped {
+                what: what.to_owned(),
+            })
+            .await;
+        return Err(Failure::Cancelled("stopped before the push".into()));
+    }
+    progress
+        .show(&running(what, evidence.iteration, Step::Publishing))
+        .await;
+    let token = repo.git_token().await?;
+    let Checkout {
+        mut workspace,
+        branch,
+        ..
+    } = checkout;
+    let email = ctx.email.clone();
+    let pushed = blocking(move || {
+        workspace.set_credentials(Credentials::token(token));
+        match workspace.push(&branch.name) {
+            Err(WorkspaceError::RemoteMoved { .. }) => {
+                workspace.integrate_remote(&branch.name, &email)?;
+                workspace.push(&branch.name)?;
+            }
+            other => other?,
+        }
+        workspace.head()
+    })
+    .await;
+    pushed.map_err(Failure::workspace)
+}
+
+/// Runs blocking git work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WorkspaceError> + Send + 'static,
+) -> Result<T, WorkspaceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join| {
+            Err(WorkspaceError::Io {
+                action: "running git in the background".into(),
+                source: std::io::Error::other(join.to_string()),
+            })
+        })
+}
