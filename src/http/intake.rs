@@ -22,7 +22,8 @@ use secrecy::SecretString;
 use crate::domain::{ControlRequest, Kind, RepoRef, Request, RunRequest, Trigger};
 use crate::http::command::{Command, parse_command};
 use crate::http::payloads::{
-    Account, InstallationRef, IssueCommentEvent, IssuesEvent, Repository, WebhookEvent,
+    Account, COMMENTS_ACTED_ON, ISSUES_ACTED_ON, InstallationRef, IssueCommentEvent, IssuesEvent,
+    Repository, WebhookEvent,
 };
 use crate::marks::{MARKER_PREFIX, marked_issue};
 
@@ -81,12 +82,15 @@ pub fn decide(config: &IntakeConfig, delivery_id: &str, event: &WebhookEvent) ->
             i.action
         )),
         WebhookEvent::Ping(_) => Decision::Ignore("ping: the webhook is configured".to_owned()),
+        WebhookEvent::NotActedOn { event, action } => {
+            Decision::Ignore(format!("{event}.{action} is not a trigger"))
+        }
     }
 }
 
 /// `issues`: only `labeled` starts work: a run for the trigger label, a label check for another label.
 pub fn decide_issues(config: &IntakeConfig, delivery_id: &str, event: &IssuesEvent) -> Decision {
-    if event.action != "labeled" {
+    if event.action != ISSUES_ACTED_ON {
         return Decision::Ignore(format!("issues.{} is not a trigger", event.action));
     }
     let Some(label) = &event.label else {
@@ -150,7 +154,7 @@ pub fn decide_issue_comment(
     delivery_id: &str,
     event: &IssueCommentEvent,
 ) -> Decision {
-    if event.action != "created" {
+    if event.action != COMMENTS_ACTED_ON {
         return Decision::Ignore(format!(
             "issue_comment.{} is not a trigger (only new comments are read)",
             event.action

@@ -102,3 +102,43 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::queue::QueueOptions;
+
+    #[tokio::test]
+    async fn every_recorded_payload_of_every_event_is_answered_2xx_when_correctly_signed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/q.db", dir.path().display());
+        let queue = Queue::connect(&url, QueueOptions::default())
+            .await
+            .expect("queue");
+        let config = IntakeConfig {
+            webhook_secrets: vec!["s3cret".to_owned().into()],
+            ..IntakeConfig::default()
+        };
+        let metrics = crate::telemetry::install_recorder().expect("recorder");
+        let app = router(AppState::new(config, queue.clone(), metrics));
+        let mut answered = std::collections::BTreeMap::<u16, usize>::new();
+        for (event, i, body) in payloads::tests::recorded_payloads() {
+            let request = Request::post("/api/github/webhooks")
+                .header("x-github-event", &event)
+                .header("x-github-delivery", format!("{event}-{i}"))
+                .header("x-hub-signature-256", sign("s3cret", &body))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("request");
+            let status = app.clone().oneshot(request).await.expect("answer").status();
+            assert!(status.is_success(), "{event}[{i}] answered {status}");
+            *answered.entry(status.as_u16()).or_default() += 1;
+        }
+        assert_eq!(answered.values().sum::<usize>(), 329, "{answered:?}");
+        queue.close().await;
+    }
+}
