@@ -29,7 +29,6 @@ use serde::Deserialize;
 use super::GitHubError;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
-use super::comments::OwnAuthor;
 use super::error::observe;
 use crate::config::{pem_kind_problem, pem_text};
 
@@ -71,6 +70,16 @@ pub fn token_client(api_url: &str, token: &SecretString) -> Result<Octocrab, Git
         .personal_token(token.expose_secret().to_owned())
         .build()
         .map_err(build_error)
+}
+
+/// Who "we" are on GitHub, to tell our own comments from anyone else's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnAuthor {
+    /// The GitHub App with this id, writing through an installation token as its bot account, whose
+    /// login is `bot` (`<app-slug>[bot]`) when known.
+    App { id: u64, bot: Option<String> },
+    /// A fixed account, e.g. `github-actions[bot]` for an Action's `GITHUB_TOKEN`.
+    Login(String),
 }
 
 /// The App's credentials and its per-installation API clients.

@@ -15,6 +15,7 @@ use octocrab::Page;
 use serde::{Deserialize, Serialize};
 
 use super::GitHubError;
+use super::app::OwnAuthor;
 use super::error::observe;
 use super::repo::Repo;
 
@@ -42,16 +43,6 @@ const REACTIONS: [&str; 8] = [
 ];
 
 const PER_PAGE: u32 = 100;
-
-/// Who "we" are on GitHub, to tell our own comments from anyone else's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnAuthor {
-    /// The GitHub App with this id, writing through an installation token as its bot account, whose
-    /// login is `bot` (`<app-slug>[bot]`) when known.
-    App { id: u64, bot: Option<String> },
-    /// A fixed account, e.g. `github-actions[bot]` for an Action's `GITHUB_TOKEN`.
-    Login(String),
-}
 
 #[derive(Deserialize)]
 struct WireComment {

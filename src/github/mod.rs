@@ -20,8 +20,8 @@ mod error;
 mod pulls;
 mod repo;
 
-pub use app::{AppInfo, GitHubApp, token_client};
-pub use comments::{Comment, OwnAuthor, ReactionTarget};
+pub use app::{AppInfo, GitHubApp, OwnAuthor, token_client};
+pub use comments::{Comment, ReactionTarget};
 pub use error::GitHubError;
 pub use pulls::{CheckRun, Conclusion, NewCheckRun, NewPull, PullRequest, PullUpdate};
 pub use repo::{GIT_TOKEN_VALIDITY, Issue, IssueState, IssueUser, Permission, Repo, Repository};

@@ -35,8 +35,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::GitHubError;
-use super::app::GitHubApp;
-use super::comments::OwnAuthor;
+use super::app::{GitHubApp, OwnAuthor};
 use super::error::{observe, path_segment};
 
 /// How long a git token handed to a clone, fetch or push must still be valid.
