@@ -180,7 +180,7 @@ pub async fn run_issue(
         Resolved::Refused(reason) => return Ok(json!({ "refused": reason })),
     };
     let RepoSettings { repository, config } = match read {
-        Some(read) => read,
+        Some(read) => *read,
         None => settings::read(repo).await?,
     };
     let issue = repo.issue(issue_number).await?;

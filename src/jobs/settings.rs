@@ -57,7 +57,7 @@ pub fn is_trigger(label: &str, config: &RepoConfig) -> bool {
 /// What the label gate decided.
 pub enum Gate {
     /// Go on; with the settings when the gate had to read them (so the run does not read them again).
-    Open(Option<RepoSettings>),
+    Open(Option<Box<RepoSettings>>),
     /// End quietly, for this reason (kept in the job's outcome and the log only).
     Closed(String),
 }
@@ -87,7 +87,7 @@ pub async fn label_gate(
             trigger.repo.full_name(),
             config.trigger_label,
         ))),
-        _ => Ok(Gate::Open(Some(settings))),
+        _ => Ok(Gate::Open(Some(Box::new(settings)))),
     }
 }
 
