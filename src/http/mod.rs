@@ -8,12 +8,9 @@
 //! - No request can panic the server: every input error becomes a 4xx answer.
 
 pub mod command;
-mod deliveries;
-mod health;
 pub mod intake;
-pub mod metrics;
 pub mod payloads;
-pub mod signature;
+mod probes;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -26,11 +23,12 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::config::validate_webhook_path;
 use crate::domain::Trigger;
-use crate::http::intake::IntakeConfig;
 use crate::queue::Queue;
+use intake::IntakeConfig;
 
-pub use signature::{SignatureError, sign, verify_signature};
-pub use webhook::{Delivery, MAX_BODY_BYTES, WebhookRejection};
+pub use webhook::{
+    Delivery, MAX_BODY_BYTES, SignatureError, WebhookRejection, sign, verify_signature,
+};
 
 /// Extra readiness check: returns one problem per entry (with its fix), empty when ready.
 pub type ReadinessCheck = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
@@ -92,14 +90,14 @@ pub fn router(state: AppState) -> Router {
             default
         }
     };
-    let webhook = post(deliveries::receive)
+    let webhook = post(intake::receive)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(metrics::track_delivery));
+        .layer(axum::middleware::from_fn(probes::track_delivery));
     Router::new()
         .route(&webhook_path, webhook)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::render))
         .with_state(state)
 }
 

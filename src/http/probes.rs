@@ -1,13 +1,19 @@
-//! The webhook route's metrics (one count and one duration per delivery) and the `GET /metrics` scrape.
-//! Metric names and the recorder live in [`crate::telemetry`].
+//! The probes: `GET /healthz`, `GET /readyz` and `GET /metrics` (Prometheus text), and the webhook
+//! route's metrics middleware (one count and one duration per delivery). Metric names and the recorder live
+//! in [`crate::telemetry`].
 //!
 //! Invariants:
+//! - `/healthz` answers 200 `ok` whenever the process serves HTTP; it checks nothing else, so an
+//!   orchestrator restarts only a wedged process.
+//! - `/readyz` answers 200 `ready` only when the database answers a ping within [`PING_TIMEOUT`], a webhook
+//!   secret is configured and the state's readiness check reports no problem; otherwise 503 with one
+//!   problem per line, each saying what to fix.
 //! - Label values are bounded: a delivery's `event` label is the GitHub event name only when the request
 //!   was signed (or a fixed word otherwise), its `outcome` one of a few fixed words.
 //! - The job gauge is refreshed from [`crate::queue::Queue::depth`] at scrape time, every state present
 //!   (0 when it has no jobs); a failing database is logged and the rest still rendered.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -17,6 +23,38 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::queue::JobState;
 use crate::telemetry::{JOBS, WEBHOOK_DELIVERIES_TOTAL, WEBHOOK_DURATION_SECONDS};
+
+/// A database that does not answer within this is reported as unreachable.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    let mut problems = (state.readiness)();
+    if state.config.webhook_secrets.is_empty() {
+        problems.push("no webhook secret is configured: set WEBHOOK_SECRET".to_owned());
+    }
+    match tokio::time::timeout(PING_TIMEOUT, state.queue.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => problems.push(format!(
+            "database unreachable: {error:#} (check DATABASE_URL)"
+        )),
+        Err(_) => problems.push(format!(
+            "database did not answer within {} s (check DATABASE_URL and the database server)",
+            PING_TIMEOUT.as_secs()
+        )),
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready".to_owned())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready:\n{}\n", problems.join("\n")),
+        )
+    }
+}
 
 const ALL_JOB_STATES: [JobState; 5] = [
     JobState::Queued,
