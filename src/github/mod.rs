@@ -24,4 +24,6 @@ pub use app::{AppInfo, GitHubApp, OwnAuthor, token_client};
 pub use comments::{Comment, ReactionTarget};
 pub use error::GitHubError;
 pub use pulls::{CheckRun, Conclusion, NewCheckRun, NewPull, PullRequest, PullUpdate};
-pub use repo::{GIT_TOKEN_VALIDITY, Issue, IssueState, IssueUser, Permission, Repo, Repository};
+pub use repo::{
+    GIT_TOKEN_VALIDITY, Issue, IssueState, IssueUser, Permission, Repo, RepoSettings, Repository,
+};

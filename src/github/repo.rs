@@ -23,6 +23,7 @@
 //!   login can change hands after a rename, so if the answer's `user.id` is not the id from the event the
 //!   user has [`Permission::None`]. `role_name` decides (`admin`, `maintain`, `write`, `triage`, `read`);
 //!   a custom role falls back to `permission`, its base. Anything unknown is `None`.
+//! - The repository's settings (`.github/metagpt.yml`) are read from its default branch only.
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use super::GitHubError;
 use super::app::{GitHubApp, OwnAuthor};
 use super::error::{observe, path_segment};
+use crate::repo_config::{PATH as SETTINGS_PATH, RepoConfig, RepoConfigError};
 
 /// How long a git token handed to a clone, fetch or push must still be valid.
 pub const GIT_TOKEN_VALIDITY: Duration = Duration::from_secs(10 * 60);
@@ -330,6 +332,45 @@ fn encode_segment(segment: &str) -> String {
     encoded
 }
 
+// ---- the repository's settings ----
+
+/// The repository and its `.github/metagpt.yml` as read from its default branch.
+pub struct RepoSettings {
+    pub repository: Repository,
+    /// `Err` is an invalid file (the person's to fix).
+    pub config: Result<RepoConfig, RepoConfigError>,
+}
+
+impl Repo {
+    /// The repository and its settings, read from its default branch (a pull request cannot change how
+    /// the bot runs on it): a missing file means the defaults; an invalid one is the repository's
+    /// problem, reported with line and column; a file that cannot be read as text at all (not UTF-8,
+    /// over GitHub's 1 MB contents limit, a directory or a symlink) is the repository's problem too,
+    /// reported the same way (without a position), never a failure of GitHub's to retry. `Err` is
+    /// GitHub failing.
+    pub async fn settings(&self) -> Result<RepoSettings, GitHubError> {
+        let repository = self.repository().await?;
+        let branch = &repository.default_branch;
+        let config = match self.file_text(SETTINGS_PATH, branch).await {
+            Ok(None) => Ok(RepoConfig::default()),
+            Ok(Some(text)) => RepoConfig::parse(&text),
+            // The path and the branch are well formed, so an invalid answer is about the file itself.
+            Err(GitHubError::Invalid { detail, .. }) => Err(unreadable(&detail, branch)),
+            Err(error) => return Err(error),
+        };
+        Ok(RepoSettings { repository, config })
+    }
+}
+
+/// `detail` (which names the file and the branch) as a problem of the file.
+fn unreadable(detail: &str, branch: &str) -> RepoConfigError {
+    let named = format!("{SETTINGS_PATH:?} at {branch} ");
+    match detail.strip_prefix(&named) {
+        Some(problem) => RepoConfigError::whole_file(format!("on `{branch}` the file {problem}")),
+        None => RepoConfigError::whole_file(detail),
+    }
+}
+
 // ---- issues ----
 
 /// An issue (or pull request) as the bot needs it.
@@ -509,6 +550,20 @@ fn checked(user_id: u64, answer: &WirePermission) -> Permission {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_settings_file_is_named_once_with_its_branch() {
+        let detail = "\".github/metagpt.yml\" at main is not UTF-8 text (invalid byte at offset 3); \
+                      save it as UTF-8";
+        let shown = unreadable(detail, "main").to_string();
+        assert_eq!(
+            shown,
+            "`.github/metagpt.yml`: on `main` the file is not UTF-8 text (invalid byte at offset 3); \
+             save it as UTF-8"
+        );
+        let other = unreadable("something else", "main").to_string();
+        assert_eq!(other, "`.github/metagpt.yml`: something else");
+    }
 
     fn entry(json: serde_json::Value) -> WireContents {
         serde_json::from_value(json).expect("wire shape")

@@ -24,10 +24,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::settings::{self, RepoSettings};
-use super::{Failure, authorise, request};
+use super::{Failure, authorise};
 use crate::domain::{Request, RunRequest, Trigger};
-use crate::github::Repo;
+use crate::github::{Repo, RepoSettings};
 use crate::marks;
 use crate::queue::{DeliveryOutcome, DeliveryRecord, Job, Queue, Recorded};
 use crate::repo_config::PATH;
@@ -44,7 +43,7 @@ impl LabelCheck<'_> {
     /// Checks label `label` of job `job` (see the module documentation); `Ok` is the job's outcome.
     pub async fn check(&self, job: &Job, label: &str) -> Result<Value, Failure> {
         let trigger = &job.trigger;
-        let RepoSettings { config, .. } = settings::read(self.repo).await?;
+        let RepoSettings { config, .. } = self.repo.settings().await?;
         let config = match config {
             Ok(config) => config,
             Err(problem) => {
@@ -53,7 +52,7 @@ impl LabelCheck<'_> {
                 return Ok(json!({ "started": false, "reason": reason }));
             }
         };
-        if !settings::is_trigger(label, &config) {
+        if !config.is_trigger(label) {
             let reason = format!(
                 "label `{label}` is not the trigger label `{}`",
                 config.trigger_label
@@ -77,7 +76,7 @@ impl LabelCheck<'_> {
         let run = Trigger {
             delivery_id: marks::label_check_delivery(job.id),
             request: Request::Run(RunRequest::Labeled {
-                kind: request::kind_of(&issue, &config),
+                kind: config.kind_for(&issue.labels),
                 label: Some(label.to_owned()),
             }),
             ..trigger.clone()

@@ -16,11 +16,9 @@
 mod announce;
 mod authorise;
 mod label_check;
-mod progress;
 mod publish;
 mod request;
 mod run_issue;
-mod settings;
 mod stop;
 pub mod voice;
 pub mod worker;

@@ -11,6 +11,10 @@
 //!   what to do. In the App the queue is asked right before the push whether a `/metagpt stop` came
 //!   (`Queue::begin_publish`): a stop the bot acknowledged wins, and once past that point a later stop
 //!   is told it came too late.
+//! - The issue has at most one progress comment, found by its marker among the comments the bot itself
+//!   wrote (never another bot's or a person's) before one is created, and edited in place as the run
+//!   goes (running, done, failed, stopped; in the App also how many runs wait behind it). Failing to
+//!   update it never fails the run.
 //! - Idempotent after a crash: the bot's commit carries a `MetaGPT-Job:` trailer; a retried job whose
 //!   commit is already on the branch does not run MetaGPT again, it pushes and publishes what is there,
 //!   so a crash between push and PR creation still ends with exactly one PR.
@@ -29,13 +33,11 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::authorise::{self, Resolved};
-use super::progress::ProgressComment;
 use super::publish::{self, Evidence, Target};
-use super::settings::{self, Gate, RepoSettings};
 use super::voice::{self, Hint, Status, Step};
 use super::{Failure, request};
 use crate::domain::{RepoRef, RunRequest, RunTarget, Trigger};
-use crate::github::{Issue, ReactionTarget, Repo, Repository};
+use crate::github::{GitHubError, Issue, ReactionTarget, Repo, RepoSettings, Repository};
 use crate::marks;
 use crate::queue::Queue;
 use crate::repo_config::RepoConfig;
@@ -166,8 +168,7 @@ pub async fn run_issue(
     job: &JobKey,
     cancel: CancellationToken,
 ) -> Result<Value, Failure> {
-    let honour_label = matches!(ctx.face, Face::App { .. });
-    let read = match settings::label_gate(repo, trigger, honour_label).await? {
+    let read = match label_gate(ctx, repo, request).await? {
         Gate::Open(read) => read,
         Gate::Closed(reason) => {
             tracing::info!(%reason, "not this repository's trigger label; nothing to do");
@@ -175,13 +176,19 @@ pub async fn run_issue(
         }
     };
     acknowledge(repo, trigger).await;
-    let issue_number = match authorise::resolve(repo, trigger).await? {
-        Resolved::Issue(issue) => issue,
-        Resolved::Refused(reason) => return Ok(json!({ "refused": reason })),
+    let issue_number = match request {
+        // A label needs no check: GitHub lets only triage and above label.
+        RunRequest::Labeled { .. } => trigger.issue_number,
+        RunRequest::Iterate { .. } | RunRequest::Retry { .. } => {
+            match authorise::resolve(repo, trigger).await? {
+                Resolved::Issue(issue) => issue,
+                Resolved::Refused(reason) => return Ok(json!({ "refused": reason })),
+            }
+        }
     };
     let RepoSettings { repository, config } = match read {
         Some(read) => *read,
-        None => settings::read(repo).await?,
+        None => repo.settings().await?,
     };
     let issue = repo.issue(issue_number).await?;
     let waiting = ctx.queue().map(|queue| (queue.clone(), trigger.repo.id));
@@ -238,6 +245,42 @@ pub async fn run_issue(
         .show(&Status::Done(published.done(&what, &evidence)))
         .await;
     Ok(published.record(&evidence))
+}
+
+/// What the label gate decided.
+enum Gate {
+    /// Go on; with the settings when the gate had to read them (so the run does not read them again).
+    Open(Option<Box<RepoSettings>>),
+    /// End quietly, for this reason (kept in the job's outcome and the log only).
+    Closed(String),
+}
+
+/// Ends a label run of the App quietly when its label is not the repository's trigger label: that is
+/// the default label `metagpt` in a repository whose `.github/metagpt.yml` renamed the trigger (intake
+/// cannot read the file). An invalid file does not end it: the run reports the file's problem on the
+/// issue. Every other request, and every run of the Action (its `trigger-label` input decided at
+/// intake), passes without a request.
+async fn label_gate(ctx: &Context, repo: &Repo, request: &RunRequest) -> Result<Gate, Failure> {
+    let (
+        RunRequest::Labeled {
+            label: Some(label), ..
+        },
+        Face::App { .. },
+    ) = (request, &ctx.face)
+    else {
+        return Ok(Gate::Open(None));
+    };
+    let settings = repo.settings().await?;
+    match &settings.config {
+        Ok(config) if !config.is_trigger(label) => Ok(Gate::Closed(format!(
+            "label `{label}` is not the trigger label of {} (`trigger_label: {}` in {}): nothing \
+             to do",
+            repo.full_name(),
+            config.trigger_label,
+            crate::repo_config::PATH
+        ))),
+        _ => Ok(Gate::Open(Some(Box::new(settings)))),
+    }
 }
 
 fn running(what: &str, iteration: u32, step: Step) -> Status {
@@ -407,7 +450,7 @@ async fn agent(
         layout: &checkout.layout,
         target: target.clone(),
         subject: CommitSubject::Issue(inputs.issue.number),
-        kind: request::kind_of(inputs.issue, inputs.config),
+        kind: inputs.config.kind_for(&inputs.issue.labels),
         title: inputs.issue.title.clone(),
         text,
         settings: &settings,
@@ -501,6 +544,72 @@ async fn push(
     })
     .await;
     pushed.map_err(Failure::workspace)
+}
+
+/// The issue's progress comment, created on first use.
+pub struct ProgressComment<'a> {
+    repo: &'a Repo,
+    issue: u64,
+    id: Option<u64>,
+    /// The queue and repository id, to show how many runs wait behind this one (the App).
+    waiting: Option<(Queue, u64)>,
+}
+
+impl<'a> ProgressComment<'a> {
+    /// Finds the issue's progress comment written by the bot (none is created yet). With `waiting`,
+    /// every edit shows how many runs of the issue wait in that queue.
+    pub async fn find(
+        repo: &'a Repo,
+        issue: u64,
+        waiting: Option<(Queue, u64)>,
+    ) -> Result<ProgressComment<'a>, GitHubError> {
+        let id = repo
+            .find_own_comment(issue, marks::PROGRESS)
+            .await?
+            .map(|comment| comment.id);
+        Ok(Self {
+            repo,
+            issue,
+            id,
+            waiting,
+        })
+    }
+
+    /// Shows that the run failed for a reason the person can act on; returns that failure as told.
+    pub async fn fail(&mut self, what: &str, reason: String, hint: Hint) -> Failure {
+        let status = Status::Failed {
+            what: what.to_owned(),
+            reason: reason.clone(),
+            hint,
+        };
+        self.show(&status).await;
+        Failure::Told(reason)
+    }
+
+    /// Shows `status`: edits the comment, or creates it the first time. Failures are logged only.
+    pub async fn show(&mut self, status: &Status) {
+        if let Err(error) = self.try_show(status).await {
+            tracing::warn!(issue = self.issue, %error, "could not update the progress comment");
+        }
+    }
+
+    async fn try_show(&mut self, status: &Status) -> Result<(), GitHubError> {
+        let mut body = status.render();
+        if let Some((queue, repo_id)) = &self.waiting {
+            let waiting = queue.waiting(*repo_id, self.issue).await.unwrap_or(0);
+            body = voice::with_queued_note(&body, waiting);
+        }
+        match self.id {
+            Some(id) => {
+                self.repo.update_comment(id, &body).await?;
+            }
+            None => {
+                let comment = self.repo.create_comment(self.issue, &body).await?;
+                self.id = Some(comment.id);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs blocking git work off the async threads.
