@@ -3,7 +3,7 @@
 //! Invariants:
 //! - `record` answers only after the delivery (and its job, if any) has committed; concurrent callers
 //!   share one transaction through a single writer (group commit, see `writer`; on SQLite a thread with
-//!   its own connection, see `sqlite_writer`).
+//!   its own connection).
 //! - Two classes of jobs: run jobs (the pipeline) and control jobs (the actions of
 //!   [`crate::marks::CONTROL_ACTIONS`]: `/metagpt stop`, see `control`, and label checks). A stop is
 //!   stored as a control job and applied by its worker after a permission check, never at intake; a label
@@ -16,8 +16,7 @@
 //! - A running job belongs to the holder of its lease token; only that holder can extend or end it, and a
 //!   lease that expires (a killed worker) returns the job to the queue via `requeue_expired`.
 //! - SQLite (default, one machine) and Postgres (several machines) run the same logic; their SQL differs
-//!   only in the claim's row lock and the form of the batch write (see `sql`, `sql_batch`, `record_pg`,
-//!   `record_sqlite`).
+//!   only in the claim's row lock and the form of the batch write (see `sql` and `record`).
 //!
 //! Wiring: [`Queue::connect`] must run inside a tokio runtime (it starts the writer, which ends at
 //! [`Queue::close`] or once every `Queue` handle is dropped). `serve` calls [`Queue::reconcile_on_start`] at start,
@@ -29,12 +28,7 @@ mod control;
 mod inspect;
 mod lease;
 mod record;
-mod record_pg;
-mod record_sqlite;
-mod record_tx;
 mod sql;
-mod sql_batch;
-mod sqlite_writer;
 mod types;
 mod writer;
 
@@ -85,7 +79,7 @@ impl Queue {
     pub async fn connect(database_url: &str, options: QueueOptions) -> anyhow::Result<Queue> {
         let backend = Backend::connect(database_url).await?;
         let writer = match &backend {
-            Backend::Sqlite(_) => sqlite_writer::spawn(&Backend::sqlite_file(database_url)?)?,
+            Backend::Sqlite(_) => writer::spawn_sqlite(&Backend::sqlite_file(database_url)?)?,
             Backend::Postgres(pool) => writer::spawn_postgres(pool.clone()),
         };
         Ok(Queue {

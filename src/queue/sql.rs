@@ -1,7 +1,9 @@
 //! The queue's SQL, one text for both backends (`$N` placeholders, `TRUE`/`FALSE`, `RETURNING` and
-//! `ON CONFLICT` mean the same on SQLite and Postgres). Only the claim differs: Postgres adds
-//! `FOR UPDATE SKIP LOCKED` so concurrent claimers on several machines pass over each other's rows, while
-//! SQLite serialises writers and needs no row lock.
+//! `ON CONFLICT` mean the same on SQLite and Postgres). Two things differ: the claim, where Postgres adds
+//! `FOR UPDATE SKIP LOCKED` so concurrent claimers on several machines pass over each other's rows while
+//! SQLite serialises writers and needs no row lock; and the batch write of new deliveries, set-based on
+//! Postgres ([`POSTGRES_BATCH`]) where SQLite's in-process writer runs `INSERT_JOB` and `UPSERT_DELIVERY`
+//! row by row.
 //!
 //! Invariants every statement keeps:
 //! - A statement that ends or extends a lease matches `state = 'running' AND lease_token = $token`, so a
@@ -34,13 +36,15 @@ macro_rules! queued_behind_cap {
         "10"
     };
 }
-pub(super) use {control_actions, queued_behind_cap, run_job};
 
-// ---- record, one delivery at a time (the set-based fast path is in `sql_batch`) ----
+// ---- record, one delivery at a time (redeliveries, and every SQLite write) ----
 
 /// $1 delivery_id → (outcome, job_id, state of that job).
 pub(super) const FIND_DELIVERY: &str = "SELECT d.outcome, d.job_id, j.state FROM deliveries d \
      LEFT JOIN jobs j ON j.id = d.job_id WHERE d.delivery_id = $1";
+
+/// $1 delivery_id → a row when that delivery is stored (SQLite's form of `POSTGRES_BATCH.existing`).
+pub(super) const DELIVERY_STORED: &str = "SELECT 1 FROM deliveries WHERE delivery_id = $1";
 
 /// Stores a delivery, or overwrites it with its newest answer (keeping the old job link when no new job
 /// was made). $1 delivery_id, $2 event, $3 action, $4 outcome, $5 reason, $6 job_id, $7 received_at.
@@ -68,6 +72,76 @@ pub(super) const INSERT_JOB: &str = concat!(
     queued_behind_cap!(),
     ") capped)"
 );
+
+// ---- record, a batch of new deliveries at once (Postgres's group-commit fast path) ----
+//
+// Throughput is limited by round trips to the server, not by the work inside the database, so a whole
+// batch of new deliveries costs two statements: one to find ids already stored, one to write every job and
+// delivery. (SQLite's writer runs in process and needs none of this: see `record`.) The batch travels as
+// JSON array parameters; rows are read with `r.value ->> 'field'` and `CAST`; the write is one statement
+// with data-modifying CTEs. Like `INSERT_JOB`, the "ahead of you" count leaves control jobs (`run_job!`)
+// out on both sides; its terms are all in `jobs_by_issue` (migration 0003), so the count reads only that
+// index.
+
+/// The `SELECT` list that turns one JSON job (`NewJob`) into a queued `jobs` row; `$3` is now.
+macro_rules! job_columns {
+    () => {
+        "r.value ->> 'delivery_id', CAST(r.value ->> 'repo_id' AS BIGINT), r.value ->> 'repo_full_name', \
+         CAST(r.value ->> 'issue_number' AS BIGINT), r.value ->> 'action', r.value ->> 'trigger_json', \
+         'queued', 0, $3, FALSE, $3, $3"
+    };
+}
+
+/// The `SELECT` list of one JSON delivery (`NewDelivery`), without `job_id` and `received_at`.
+macro_rules! delivery_columns {
+    () => {
+        "r.value ->> 'delivery_id', r.value ->> 'event', r.value ->> 'action', r.value ->> 'outcome', \
+         r.value ->> 'reason'"
+    };
+}
+
+/// The fast-path statements.
+pub(super) struct BatchSql {
+    /// $1 JSON array of delivery ids → the ids already stored.
+    pub(super) existing: &'static str,
+    /// $1 JSON array of new jobs, $2 JSON array of new deliveries, $3 now
+    /// → (delivery_id, job id, queued_behind) per new job. Each delivery points at its job.
+    pub(super) insert_new: &'static str,
+}
+
+pub(super) const POSTGRES_BATCH: BatchSql = BatchSql {
+    existing: "SELECT delivery_id FROM deliveries \
+         WHERE delivery_id IN (SELECT r.value FROM jsonb_array_elements_text(CAST($1 AS JSONB)) AS r(value))",
+    insert_new: concat!(
+        "WITH new_jobs AS (INSERT INTO jobs (delivery_id, repo_id, repo_full_name, issue_number, action, \
+         trigger_json, state, attempts, run_after, cancel_requested, created_at, updated_at) SELECT ",
+        job_columns!(),
+        " FROM jsonb_array_elements(CAST($1 AS JSONB)) AS r(value) \
+         RETURNING id, delivery_id, repo_id, issue_number, action), ",
+        "new_deliveries AS (INSERT INTO deliveries (delivery_id, event, action, outcome, reason, job_id, \
+         received_at) SELECT ",
+        delivery_columns!(),
+        ", nj.id, $3 FROM jsonb_array_elements(CAST($2 AS JSONB)) AS r(value) \
+         LEFT JOIN new_jobs nj ON nj.delivery_id = r.value ->> 'delivery_id') ",
+        // The statement's own inserts are invisible to its subqueries: count older jobs and new peers apart.
+        "SELECT nj.delivery_id, nj.id, LEAST(",
+        queued_behind_cap!(),
+        ", (SELECT COUNT(*) FROM (SELECT 1 FROM jobs ahead WHERE ahead.repo_id = nj.repo_id \
+           AND ahead.issue_number = nj.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < nj.id \
+           AND ",
+        run_job!("ahead."),
+        " AND ",
+        run_job!("nj."),
+        " LIMIT ",
+        queued_behind_cap!(),
+        ") capped) + (SELECT COUNT(*) FROM new_jobs peer WHERE peer.repo_id = nj.repo_id \
+           AND peer.issue_number = nj.issue_number AND peer.id < nj.id AND ",
+        run_job!("peer."),
+        " AND ",
+        run_job!("nj."),
+        ")) FROM new_jobs nj"
+    ),
+};
 
 // ---- leases (workers) ----
 
