@@ -23,7 +23,6 @@
 //! [`Queue::requeue_expired`] periodically, and [`Queue::close`] last.
 
 mod backend;
-mod backoff;
 mod control;
 mod inspect;
 mod lease;
