@@ -10,6 +10,11 @@
 //!   worker whose lease was taken over changes nothing.
 //! - Leaving `running` clears `lease_token` and `lease_expires_at` (the owner is kept for operators).
 //! - A job whose stop was requested is never put back in the queue: it ends `cancelled`.
+//! - `publishing` (set by `BEGIN_PUBLISH`) and `cancel_requested` (set by `STOP_ISSUE` and `CANCEL_JOB`)
+//!   are never both true: each statement sets its flag only on a row where the other is false (and
+//!   migration `0005`'s CHECK refuses the row otherwise). A queued job is never publishing: every
+//!   statement that puts a job back in the queue clears the flag, so each attempt passes the gate anew.
+//! - `cancel_requested` means "a running job was asked to stop"; a queued job is cancelled outright.
 //! - Control jobs (the actions of [`crate::marks::CONTROL_ACTIONS`]: `stop`, `label`) are outside the
 //!   per-issue rules: the run claim, the "ahead of you" and "waiting" counts and `STOP_ISSUE` skip them,
 //!   and only the control claim takes them. Every statement (and migration `0004`'s partial indexes)
@@ -198,7 +203,8 @@ pub(super) const COMPLETE: &str = "UPDATE jobs SET state = 'done', outcome = $3,
 /// $1 id, $2 token, $3 error, $4 now, $5 run_after, $6 max_attempts → new state.
 pub(super) const FAIL_TRANSIENT: &str = "UPDATE jobs SET \
      state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= $6 THEN 'failed' ELSE 'queued' END, \
-     run_after = $5, last_error = $3, lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
+     run_after = $5, last_error = $3, lease_token = NULL, lease_expires_at = NULL, publishing = FALSE, \
+     updated_at = $4 \
      WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING state";
 
 /// $1 id, $2 token, $3 error, $4 now → new state.
@@ -214,7 +220,7 @@ pub(super) const FINISH_CANCELLED: &str = "UPDATE jobs SET state = 'cancelled', 
 pub(super) const RELEASE: &str = "UPDATE jobs SET \
      state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END, \
      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_after = $3, \
-     lease_token = NULL, lease_expires_at = NULL, updated_at = $3 \
+     lease_token = NULL, lease_expires_at = NULL, publishing = FALSE, updated_at = $3 \
      WHERE id = $1 AND lease_token = $2 AND state = 'running'";
 
 /// Leases expired before $3: queued again, or failed once attempts are used up.
@@ -222,22 +228,44 @@ pub(super) const RELEASE: &str = "UPDATE jobs SET \
 pub(super) const REQUEUE_EXPIRED: &str = "UPDATE jobs SET \
      state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END, \
      last_error = 'lease expired: the worker stopped without finishing the job', \
-     run_after = $1, lease_token = NULL, lease_expires_at = NULL, updated_at = $1 \
+     run_after = $1, lease_token = NULL, lease_expires_at = NULL, publishing = FALSE, updated_at = $1 \
      WHERE state = 'running' AND lease_expires_at < $3";
 
-// ---- control jobs ----
+// ---- control: stop, cancel, and the publish gate they race with ----
+
+/// The publish gate: a running job still held by $2 becomes `publishing` unless a stop was requested,
+/// in one statement (see `control` for why a stop and the gate cannot both win).
+/// $1 id, $2 token, $3 now → publishing (TRUE: proceed; FALSE: stopped); no row: the lease is lost.
+pub(super) const BEGIN_PUBLISH: &str = "UPDATE jobs SET publishing = NOT cancel_requested, updated_at = $3 \
+     WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING publishing";
 
 /// `/metagpt stop`, applied by its control job: cancels the issue's queued run jobs and flags its running
-/// one, in one statement so a job claimed meanwhile is flagged rather than missed. Only jobs recorded
-/// before the stop ($4, the stop job's id) are touched: a trigger sent after the stop is not cancelled by it.
-/// $1 repo_id, $2 issue_number, $3 now, $4 stop job id → new states.
+/// one unless it is already publishing, in one statement so a job claimed or gated meanwhile is seen as it
+/// is now rather than missed. Only jobs recorded before the stop ($4, the stop job's id) are touched: a
+/// trigger sent after the stop is not cancelled by it. Each job it reaches first remembers it
+/// (`stopped_by`), and the jobs this stop reached before are returned again (untouched), so a retried stop
+/// reports what its first attempt did. `SET` reads the row as it was before this statement.
+/// $1 repo_id, $2 issue_number, $3 now, $4 stop job id → (id, state, cancel_requested, publishing).
 pub(super) const STOP_ISSUE: &str = concat!(
     "UPDATE jobs SET \
      state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
-     cancel_requested = TRUE, updated_at = $3 \
+     cancel_requested = CASE WHEN state = 'running' AND NOT publishing THEN TRUE ELSE cancel_requested END, \
+     stopped_by = CASE WHEN state IN ('queued', 'running') THEN COALESCE(stopped_by, $4) ELSE stopped_by END, \
+     updated_at = CASE WHEN state IN ('queued', 'running') THEN $3 ELSE updated_at END \
      WHERE repo_id = $1 AND issue_number = $2 AND ",
     run_job!(""),
-    " AND id < $4 AND state IN ('queued', 'running') RETURNING state"
+    " AND id < $4 AND (state IN ('queued', 'running') OR stopped_by = $4) \
+     RETURNING id, state, cancel_requested, publishing"
+);
+
+/// $1 job id, $2 now: a queued run job ends cancelled, a running one is asked to stop unless it is already
+/// publishing (see `STOP_ISSUE`). Control jobs are never touched.
+pub(super) const CANCEL_JOB: &str = concat!(
+    "UPDATE jobs SET \
+     state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
+     cancel_requested = CASE WHEN state = 'running' THEN TRUE ELSE cancel_requested END, updated_at = $2 \
+     WHERE id = $1 AND (state = 'queued' OR (state = 'running' AND NOT publishing)) AND ",
+    run_job!("")
 );
 
 // ---- inspection ----
@@ -258,18 +286,9 @@ pub(super) const WAITING: &str = concat!(
 pub(super) const STOPS_AFTER: &str = "SELECT id, trigger_json FROM jobs WHERE repo_id = $1 \
      AND issue_number = $2 AND action = 'stop' AND id > $3 ORDER BY id";
 
-/// $1 job id, $2 now: a queued run job ends cancelled, a running one is asked to stop (see `STOP_ISSUE`).
-/// Control jobs are never touched.
-pub(super) const CANCEL_JOB: &str = concat!(
-    "UPDATE jobs SET \
-     state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
-     cancel_requested = TRUE, updated_at = $2 WHERE id = $1 AND state IN ('queued', 'running') AND ",
-    run_job!("")
-);
-
 pub(super) const GET_JOB: &str = "SELECT id, repo_full_name, issue_number, action, trigger_json, state, \
-     attempts, run_after, lease_owner, cancel_requested, last_error, outcome, created_at, updated_at \
-     FROM jobs WHERE id = $1";
+     attempts, run_after, lease_owner, cancel_requested, publishing, stopped_by, last_error, outcome, \
+     created_at, updated_at FROM jobs WHERE id = $1";
 
 #[cfg(test)]
 mod tests {
