@@ -18,7 +18,7 @@
 //! - Control jobs (the actions of [`crate::marks::CONTROL_ACTIONS`]: `stop`, `label`) are outside the
 //!   per-issue rules: the run claim, the "ahead of you" and "waiting" counts and `STOP_ISSUE` skip them,
 //!   and only the control claim takes them. Every statement (and migration `0004`'s partial indexes)
-//!   names them through [`control_actions!`], one list, kept equal to the Rust one by a test.
+//!   names them through `control_actions!`, one list, kept equal to the Rust one by a test.
 
 /// The control actions as an SQL list, for `action IN …` / `action NOT IN …`. The partial indexes of
 /// migration `0004_label_checks` spell the same condition, `action NOT IN ('stop', 'label')`, so that the
