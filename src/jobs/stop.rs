@@ -101,7 +101,7 @@ pub async fn stop(
         "stopped": !report.is_empty(),
         "issue": issue,
         "cancelled_queued": report.cancelled_queued,
-        "running_signalled": report.running_signalled,
+        "running_signalled": report.running_job.is_some(),
     }))
 }
 

@@ -12,6 +12,7 @@ pub mod control;
 pub mod deliveries;
 pub mod failures;
 pub mod label_checks;
+pub mod publish_gate;
 pub mod workers;
 
 use std::future::Future;
@@ -49,6 +50,13 @@ macro_rules! scenarios {
             control::a_stop_leaves_runs_recorded_after_it_alone,
             label_checks::a_label_check_never_waits_behind_a_running_run,
             label_checks::runs_never_wait_behind_a_queued_label_check,
+            publish_gate::a_stop_after_the_gate_is_too_late_and_flags_nothing,
+            publish_gate::a_gate_after_the_stop_says_stopped,
+            publish_gate::a_retried_stop_gets_the_report_of_its_first_attempt,
+            publish_gate::a_gate_whose_lease_was_lost_lets_nothing_through,
+            publish_gate::cancel_never_flags_a_job_past_its_gate,
+            publish_gate::a_job_queued_again_passes_the_gate_anew,
+            publish_gate::racing_stops_and_gates_never_both_win,
         );
     };
     (@each $fresh:path; $($module:ident :: $name:ident),* $(,)?) => {

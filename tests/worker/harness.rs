@@ -198,7 +198,7 @@ impl Handler for ApplyStop {
                 .stop_issue(trigger.repo.id, trigger.issue_number, job.id)
                 .await
                 .map_err(|e| JobError::Transient(e.to_string()))?;
-            Ok(json!({"running_signalled": report.running_signalled}))
+            Ok(json!({"running_signalled": report.running_job.is_some()}))
         })
     }
 }
