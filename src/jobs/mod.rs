@@ -173,7 +173,7 @@ impl Jobs {
     ) -> Result<Value, Failure> {
         let _running = self.running.register(job.id, cancel.clone());
         let key = JobKey {
-            id: Some(job.id),
+            queued: Some(job.clone()),
             key: format!("app-{}", job.id),
             attempt: job.attempts,
         };

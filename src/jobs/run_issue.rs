@@ -39,7 +39,7 @@ use super::{Failure, request};
 use crate::domain::{RepoRef, RunRequest, RunTarget, Trigger};
 use crate::github::{GitHubError, Issue, ReactionTarget, Repo, RepoSettings, Repository};
 use crate::marks;
-use crate::queue::Queue;
+use crate::queue::{Job, PublishGate, Queue};
 use crate::repo_config::RepoConfig;
 use crate::run::evidence::Renderer;
 use crate::run::gateway::CacheOptions;
@@ -141,11 +141,12 @@ impl Context {
     }
 }
 
-/// The job a run belongs to: its queue id (the App), its key, stable across attempts (`app-<job id>`,
-/// `action-<run id>`), which the run's commit carries, and its attempt (1-based).
+/// The job a run belongs to: the queue's job (the App: its lease is what the publish gate checks), its
+/// key, stable across attempts (`app-<job id>`, `action-<run id>`), which the run's commit carries, and
+/// its attempt (1-based).
 #[derive(Debug, Clone)]
 pub struct JobKey {
-    pub id: Option<i64>,
+    pub queued: Option<Job>,
     pub key: String,
     pub attempt: i32,
 }
@@ -500,7 +501,8 @@ async fn agent(
 }
 
 /// Pushes the branch (merging commits humans pushed meanwhile, never forcing), unless a stop came first:
-/// in the App the queue is asked right before the push, so a stop the bot acknowledged wins.
+/// in the App the queue is asked right before the push ([`Queue::begin_publish`]), so a stop the bot
+/// acknowledged wins, whichever replica applied it and however long until the next heartbeat.
 #[allow(clippy::too_many_arguments)]
 async fn push(
     ctx: &Context,
@@ -512,18 +514,33 @@ async fn push(
     what: &str,
     cancel: &CancellationToken,
 ) -> Result<git2::Oid, Failure> {
-    let _ = job;
+    let stopped = Status::Stopped {
+        what: what.to_owned(),
+    };
     if cancel.is_cancelled() {
-        progress
-            .show(&Status::Stopped {
-                what: what.to_owned(),
-            })
-            .await;
+        progress.show(&stopped).await;
         return Err(Failure::Cancelled("stopped before the push".into()));
     }
     progress
         .show(&running(what, evidence.iteration, Step::Publishing))
         .await;
+    if let (Face::App { queue }, Some(queued)) = (&ctx.face, &job.queued) {
+        let gate = queue
+            .begin_publish(queued)
+            .await
+            .map_err(|e| Failure::Transient(format!("cannot pass the publish gate: {e:#}")))?;
+        match gate {
+            PublishGate::Proceed => {}
+            PublishGate::Stopped => {
+                progress.show(&stopped).await;
+                return Err(Failure::Cancelled("stopped right before the push".into()));
+            }
+            PublishGate::LeaseLost => {
+                let lost = "the job's lease was lost before the push";
+                return Err(Failure::Cancelled(lost.into()));
+            }
+        }
+    }
     let token = repo.git_token().await?;
     let Checkout {
         mut workspace,

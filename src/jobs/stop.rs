@@ -11,9 +11,11 @@
 //! - Only runs recorded before the stop are touched (see `Queue::stop_issue`). A running run in this
 //!   process is woken at once ([`Running`]); in another replica it learns of the stop at its next
 //!   heartbeat, and in any case before it pushes (`Queue::begin_publish`), so an acknowledged stop wins.
-//! - Retrying is harmless: the 👍 reaction (GitHub keeps one per user and content) is put before the stop
-//!   is applied, and the "nothing to stop" reply is the last step, so a retry never repeats a visible step
-//!   after a stop that did something.
+//! - A stop that came after the run passed its point of no return (`Queue::begin_publish`) stops
+//!   nothing: the sender is told it came too late instead of getting a 👍.
+//! - Retrying is harmless: a retried stop gets the report its first attempt got (the queue records which
+//!   stop stopped each run), the 👍 is idempotent (GitHub keeps one per user and content), and a reply
+//!   names the comment it answers, so a retry posts it once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

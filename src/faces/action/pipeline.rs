@@ -75,7 +75,7 @@ pub async fn run_with(
     )
     .map_err(|e| ActionError::Misconfigured(e.to_string()))?;
     let job = JobKey {
-        id: None,
+        queued: None,
         key: format!(
             "action-{}",
             env.run_id
