@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::job::{Flow, MetagptCost};
+use super::private::{Flow, MetagptCost};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
