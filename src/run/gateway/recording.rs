@@ -246,7 +246,6 @@ pub fn normalise(body: &[u8]) -> Option<Normalised> {
 }
 
 /// What the normaliser folds (the volatile parts of real test output) and what it must keep.
-
 #[cfg(test)]
 mod tests {
     use super::*;
