@@ -16,37 +16,27 @@
 mod artifacts;
 mod error;
 mod gates;
-mod gates_policy;
-mod gates_tests;
-pub mod markdown;
 mod render;
 mod report;
 mod review;
-mod run;
-mod secrets;
-mod sop;
-mod source;
-mod spec;
-mod test_result;
-mod trace;
 mod writer;
 
-pub use artifacts::{Artifacts, Doc, FileRef, Invalid, collect, parse_json};
+pub use artifacts::{
+    Artifacts, CodePlan, Design, Doc, Fields, FileRef, Invalid, PoolItem, Prd, SpecChange, Tasks,
+    TestOutput, TraceEntry, collect, parse_json, prd_change, read_trace,
+};
 pub use error::EvidenceError;
 pub use gates::{
     Budget, CODE_REVIEWED, DESIGN_PRESENT, Gate, GateInputs, GateReport, NO_SECRETS_IN_DIFF,
-    PRD_VALID, PROTECTED_PATHS, TASKS_COVER_CHANGES, TESTS_PASS, TESTS_WRITTEN, WITHIN_BUDGET,
-    evaluate,
+    PRD_VALID, PROTECTED_PATHS, SecretFinding, SecretScan, TASKS_COVER_CHANGES, TESTS_PASS,
+    TESTS_WRITTEN, TestVerdict, WITHIN_BUDGET, evaluate, judge as judge_test_output,
+    scan as scan_secrets,
 };
-pub use render::{CHECK_RUN, PR_BODY, Renderer, SUMMARY};
-pub use report::{IterationRow, Report, ReportInput, build as build_report};
+pub use render::{CHECK_RUN, PR_BODY, Renderer, SUMMARY, markdown};
+pub use report::{
+    FileChange, Flow, IterationRow, Report, ReportInput, RunInfo, build as build_report,
+};
 pub use review::{
     FileReview, ReviewVerdict, Verdict, final_verdicts, parse_review_reply, review_file_from_prompt,
 };
-pub use run::{FileChange, Flow, RunInfo};
-pub use secrets::{SecretFinding, SecretScan, scan as scan_secrets};
-pub use sop::{CodePlan, Design, Fields, PoolItem, Prd, Tasks, TestOutput};
-pub use spec::{SpecChange, prd_change};
-pub use test_result::{TestVerdict, judge as judge_test_output};
-pub use trace::{TraceEntry, read_trace};
 pub use writer::{EvidenceInput, evidence_files, write_evidence};

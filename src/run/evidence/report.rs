@@ -1,4 +1,5 @@
-//! The data every template renders (PR body, check-run summary, `summary.md`), built from the run's
+//! What a run is about ([`RunInfo`]: its target, iteration, kind and the MetaGPT flow used) and the data
+//! every template renders ([`Report`]: PR body, check-run summary, `summary.md`), built from the run's
 //! inputs and evidence. Values are raw; the renderer escapes every string unless a filter marks it safe.
 //!
 //! Invariants: the closing keyword is `Closes` for a requirement and `Fixes` for a bug fix; lists are in
@@ -7,17 +8,59 @@
 
 use serde::Serialize;
 
-use super::artifacts::Artifacts;
-use super::gates::{Gate, GateReport};
+use super::artifacts::{Artifacts, PoolItem, Prd, SpecChange, normalise, prd_change};
+use super::gates::{Gate, GateReport, judge};
 use super::review::{FileReview, ReviewVerdict, final_verdicts};
-use super::run::{FileChange, RunInfo};
-use super::sop::{PoolItem, Prd};
-use super::source::normalise;
-use super::spec::{SpecChange, prd_change};
-use super::test_result::judge;
-use crate::domain::Kind;
+use crate::domain::{Kind, RunTarget};
 use crate::marks::{EVIDENCE_FILES, evidence_dir, target_dir};
 use crate::run::gateway::CostReport;
+
+/// Which MetaGPT flow ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// ProductManager → Architect → ProjectManager → Engineer → QA.
+    Requirement,
+    /// MetaGPT's bug flow (`docs/bugfix.txt`): Engineer and QA only.
+    Bugfix,
+    /// A bug report run through the requirement flow (the repository had no MetaGPT documents yet).
+    BugAsRequirement,
+}
+
+impl Flow {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Flow::Requirement => "requirement flow (PRD → design → tasks → code → review → tests)",
+            Flow::Bugfix => {
+                "bug-fix flow (`docs/bugfix.txt`: code → review → tests, existing spec kept)"
+            }
+            Flow::BugAsRequirement => {
+                "requirement flow used for a bug report (the repository had no MetaGPT spec for the bug flow)"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub target: RunTarget,
+    /// 1-based.
+    pub iteration: u32,
+    pub kind: Kind,
+    pub flow: Flow,
+    /// The issue's title (or the first line of a local request).
+    pub title: String,
+    /// The text MetaGPT was given (the issue body, plus feedback on later iterations).
+    pub request: String,
+}
+
+/// A changed file with its line counts (from the pipeline's diff).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    pub path: String,
+    pub added: u64,
+    pub removed: u64,
+}
 
 /// At most this many changed files outside the task list are listed.
 const MAX_OTHER_CHANGES: usize = 30;
