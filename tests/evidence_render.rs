@@ -3,7 +3,7 @@
 #[path = "evidence/support.rs"]
 mod support;
 
-use metagpt_bot::domain::{Kind, RunTarget};
+use metagpt_bot::domain::{Flow, Kind, RunTarget};
 use metagpt_bot::marks::{SECTION_END, SECTION_START, evidence_dir, merge_body, pr_section};
 use metagpt_bot::run::evidence::*;
 use metagpt_bot::run::gateway::{CostReport, read_jsonl};

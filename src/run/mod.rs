@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::Kind;
 use crate::domain::RunTarget;
 use crate::redact::redact;
-use crate::run::evidence::{Budget, Flow, GateReport, Report, RunInfo};
+use crate::run::evidence::{Budget, GateReport, Report, RunInfo};
 use crate::run::gateway::{
     CacheOptions, CostReport, Gateway, GatewayConfig, RunBudget, RunOptions,
 };
@@ -208,11 +208,7 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
         target: plan.target.clone(),
         iteration,
         kind: plan.kind,
-        flow: match outcome.flow {
-            agent::Flow::Requirement => Flow::Requirement,
-            agent::Flow::Bugfix => Flow::Bugfix,
-            agent::Flow::RequirementForBug => Flow::BugAsRequirement,
-        },
+        flow: outcome.flow,
         title: plan.title.clone(),
         request: plan.text.clone(),
     };

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::private::{Flow, MetagptCost};
+use super::private::MetagptCost;
+use crate::domain::Flow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {

@@ -42,7 +42,7 @@ mod process;
 mod sandbox;
 
 pub use error::AgentError;
-pub use private::{Flow, MetagptCost};
+pub use private::MetagptCost;
 pub use sandbox::{
     FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice, SandboxMode,
     choose as choose_sandbox, network as sandbox_network, select as select_sandbox,
@@ -55,7 +55,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::Kind;
+use crate::domain::{Flow, Kind};
 use crate::run::gateway::Price;
 use private::{
     GatewayRelay, Job, LlmConfig, PricePer1k, PrivateDir, Status, WrapperResult, read_result,

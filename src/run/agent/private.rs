@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
-use crate::domain::Kind;
+use crate::domain::{Flow, Kind};
 
 /// The Python wrapper run by MetaGPT's interpreter (Python 3.11, metagpt 0.8.2).
 const WRAPPER_PY: &str = include_str!("wrapper.py");
@@ -155,29 +155,6 @@ pub(crate) struct GatewayRelay<'a> {
 pub(crate) struct PricePer1k {
     pub prompt: f64,
     pub completion: f64,
-}
-
-/// Which of MetaGPT's flows ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    /// A new or changed requirement: PRD, design, tasks, code, review, tests.
-    Requirement,
-    /// A bug report on a repository MetaGPT worked on before: engineer and QA only.
-    Bugfix,
-    /// A bug report on a repository without `docs/prd`: MetaGPT's bug flow needs the design and tasks of
-    /// an earlier run, so the report went through the requirement flow.
-    RequirementForBug,
-}
-
-impl Flow {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flow::Requirement => "requirement",
-            Flow::Bugfix => "bugfix",
-            Flow::RequirementForBug => "requirement_for_bug",
-        }
-    }
 }
 
 /// MetaGPT's own cost counters (`ctx.cost_manager`); the gateway's ledger replaces them in reports.

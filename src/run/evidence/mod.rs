@@ -33,9 +33,7 @@ pub use gates::{
     scan as scan_secrets,
 };
 pub use render::{CHECK_RUN, PR_BODY, Renderer, SUMMARY, markdown};
-pub use report::{
-    FileChange, Flow, IterationRow, Report, ReportInput, RunInfo, build as build_report,
-};
+pub use report::{FileChange, IterationRow, Report, ReportInput, RunInfo, build as build_report};
 pub use review::{
     FileReview, ReviewVerdict, Verdict, final_verdicts, parse_review_reply, review_file_from_prompt,
 };

@@ -11,32 +11,19 @@ use serde::Serialize;
 use super::artifacts::{Artifacts, PoolItem, Prd, SpecChange, normalise, prd_change};
 use super::gates::{Gate, GateReport, judge};
 use super::review::{FileReview, ReviewVerdict, final_verdicts};
-use crate::domain::{Kind, RunTarget};
+use crate::domain::{Flow, Kind, RunTarget};
 use crate::marks::{EVIDENCE_FILES, evidence_dir, target_dir};
 use crate::run::gateway::CostReport;
 
-/// Which MetaGPT flow ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    /// ProductManager → Architect → ProjectManager → Engineer → QA.
-    Requirement,
-    /// MetaGPT's bug flow (`docs/bugfix.txt`): Engineer and QA only.
-    Bugfix,
-    /// A bug report run through the requirement flow (the repository had no MetaGPT documents yet).
-    BugAsRequirement,
-}
-
-impl Flow {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Flow::Requirement => "requirement flow (PRD → design → tasks → code → review → tests)",
-            Flow::Bugfix => {
-                "bug-fix flow (`docs/bugfix.txt`: code → review → tests, existing spec kept)"
-            }
-            Flow::BugAsRequirement => {
-                "requirement flow used for a bug report (the repository had no MetaGPT spec for the bug flow)"
-            }
+/// How the PR and `summary.md` describe `flow`.
+fn describe(flow: Flow) -> &'static str {
+    match flow {
+        Flow::Requirement => "requirement flow (PRD → design → tasks → code → review → tests)",
+        Flow::Bugfix => {
+            "bug-fix flow (`docs/bugfix.txt`: code → review → tests, existing spec kept)"
+        }
+        Flow::RequirementForBug => {
+            "requirement flow used for a bug report (the repository had no MetaGPT spec for the bug flow)"
         }
     }
 }
@@ -173,7 +160,7 @@ pub fn build(input: &ReportInput) -> Report {
             Kind::Requirement => "requirement",
             Kind::Bugfix => "bug fix",
         },
-        flow: run.flow.describe(),
+        flow: describe(run.flow),
         title: run.title.clone(),
         request: run.request.clone(),
         spec: spec(input),
