@@ -32,7 +32,7 @@ use crate::domain::{Action, Trigger};
 use crate::github::get_issue;
 use crate::marks;
 use crate::run::gateway::CacheOptions;
-use crate::run::{self, Plan};
+use crate::run::{self, Plan, RunError};
 use crate::workspace::CommitSubject;
 
 /// What the job is (for logs and idempotence): its id and attempt, when it has them.
@@ -104,7 +104,7 @@ pub async fn handle(
         Ok(Err(problem)) => {
             let hint =
                 "Change `llm_model` in `.github/metagpt.yml`, then comment `/metagpt retry`.";
-            let failed = progress.fail(&what, problem, hint).await;
+            let failed = progress.fail(&what, problem.to_string(), hint).await;
             return Err(Failure::Misconfigured(failed.message().to_owned()));
         }
         Err(problems) => {
@@ -141,12 +141,12 @@ pub async fn handle(
         Err(CheckoutError::Git(error)) => return Err(Failure::workspace(error)),
     };
     let target = RunTarget::Issue(resolved);
+    let kind = request::kind_of(&issue, &config);
     let outcome = if publish::already_committed(&workspace, &job.key) {
         tracing::info!(issue = resolved, job = %job.key, "the run's commit is already on the branch; publishing it");
-        publish::Evidence::from_branch(&workspace, &target)?
+        publish::Evidence::from_branch(&workspace, &target, kind, &ctx.renderer)?
     } else {
-        let (iteration, _) = run::next_iteration(&workspace, &target);
-        let kind = request::kind_of(&issue, &config);
+        let iteration = run::next_iteration(&workspace, &target);
         let text = match &trigger.action {
             Action::Iterate { feedback, .. } => request::with_feedback(
                 workspace.root(),
@@ -201,15 +201,15 @@ pub async fn handle(
             progress::run_showing_steps(plan, &mut progress, &what, iteration, &cancel).await;
         match executed {
             Ok(outcome) => publish::Evidence::from_outcome(&outcome, &ctx.renderer)?,
-            Err(reason) if cancel.is_cancelled() => {
+            Err(stopped @ RunError::Cancelled { .. }) => {
                 progress.show(&Status::Stopped { what }).await;
-                return Err(Failure::Cancelled(reason));
+                return Err(Failure::Cancelled(stopped.to_string()));
             }
-            Err(reason) => {
+            Err(failed) => {
                 let hint = "Nothing was pushed. Comment `/metagpt retry` to run it again (calls \
                             already paid for are replayed), or `/metagpt <feedback>` to change the \
                             request.";
-                return Err(progress.fail(&what, reason, hint).await);
+                return Err(progress.fail(&what, failed.to_string(), hint).await);
             }
         }
     };

@@ -192,7 +192,7 @@ pub async fn run_showing_steps(
     what: &str,
     iteration: u32,
     cancel: &CancellationToken,
-) -> Result<run::Outcome, String> {
+) -> Result<run::Outcome, run::RunError> {
     let (steps, mut step) = tokio::sync::watch::channel(None);
     plan.steps = Some(steps);
     let run = run::execute(plan, cancel.clone());

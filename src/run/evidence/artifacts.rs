@@ -280,7 +280,7 @@ fn is_empty(value: &Value) -> bool {
 }
 
 /// One entry of the PRD's requirement pool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolItem {
     pub priority: String,
     pub text: String,
@@ -462,7 +462,7 @@ pub fn normalise(entry: &str, source_dir: &str) -> String {
 // Goals and pool requirements added or removed, and whether the requirement text changed. Entries
 // compare after trimming, in order.
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpecChange {
     pub added_goals: Vec<String>,
     pub removed_goals: Vec<String>,

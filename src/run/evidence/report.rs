@@ -6,7 +6,7 @@
 //! a stable order (tasks in task-list order, then other changed files by path); evidence links point at
 //! `.metagpt/runs/<N>/<k>/` (prefixed with `link_base` when given, e.g. a blob URL of the branch).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::artifacts::{Artifacts, PoolItem, Prd, SpecChange, normalise, prd_change};
 use super::gates::{Gate, GateReport, judge};
@@ -42,7 +42,7 @@ pub struct RunInfo {
 }
 
 /// A changed file with its line counts (from the pipeline's diff).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileChange {
     pub path: String,
     pub added: u64,
@@ -66,14 +66,14 @@ pub struct ReportInput<'a> {
     pub link_base: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub issue: Option<u64>,
     pub closing: Option<String>,
     pub target: String,
     pub iteration: u32,
-    pub kind: &'static str,
-    pub flow: &'static str,
+    pub kind: String,
+    pub flow: String,
     pub title: String,
     pub request: String,
     pub spec: Option<Spec>,
@@ -91,7 +91,7 @@ pub struct Report {
 }
 
 /// One iteration in the PR's iterations table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterationRow {
     pub iteration: u32,
     pub calls: u64,
@@ -101,7 +101,7 @@ pub struct IterationRow {
     pub gates_passed: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub path: String,
     pub changed: bool,
@@ -111,7 +111,7 @@ pub struct Spec {
     pub change: Option<SpecChange>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRow {
     pub file: String,
     pub description: String,
@@ -122,14 +122,14 @@ pub struct TaskRow {
     pub review_rounds: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestRow {
     pub file: String,
     pub passed: bool,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Link {
     pub name: String,
     pub href: String,
@@ -138,10 +138,6 @@ pub struct Link {
 pub fn build(input: &ReportInput) -> Report {
     let run = input.run;
     let issue = run.target.issue();
-    let keyword = match run.kind {
-        Kind::Requirement => "Closes",
-        Kind::Bugfix => "Fixes",
-    };
     let (tasks, other) = task_rows(input);
     let dir = evidence_dir(&run.target, run.iteration);
     let base = input
@@ -150,7 +146,7 @@ pub fn build(input: &ReportInput) -> Report {
         .unwrap_or_default();
     Report {
         issue,
-        closing: issue.map(|n| format!("{keyword} #{n}")),
+        closing: issue.map(|n| closing(run.kind, n)),
         target: issue.map_or_else(
             || format!("local run {}", target_dir(&run.target)),
             |n| format!("issue #{n}"),
@@ -159,8 +155,9 @@ pub fn build(input: &ReportInput) -> Report {
         kind: match run.kind {
             Kind::Requirement => "requirement",
             Kind::Bugfix => "bug fix",
-        },
-        flow: describe(run.flow),
+        }
+        .to_owned(),
+        flow: describe(run.flow).to_owned(),
         title: run.title.clone(),
         request: run.request.clone(),
         spec: spec(input),
@@ -180,6 +177,16 @@ pub fn build(input: &ReportInput) -> Report {
             .collect(),
         iterations: Vec::new(),
     }
+}
+
+/// The line that closes `issue` when the PR is merged: `Closes #N` for a requirement, `Fixes #N` for a
+/// bug fix.
+pub fn closing(kind: Kind, issue: u64) -> String {
+    let keyword = match kind {
+        Kind::Requirement => "Closes",
+        Kind::Bugfix => "Fixes",
+    };
+    format!("{keyword} #{issue}")
 }
 
 fn spec(input: &ReportInput) -> Option<Spec> {
