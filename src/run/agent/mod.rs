@@ -45,7 +45,8 @@ pub use error::AgentError;
 pub use private::MetagptCost;
 pub use sandbox::{
     FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice, SandboxMode,
-    choose as choose_sandbox, network as sandbox_network, select as select_sandbox,
+    Unusable as SandboxUnusable, choose as choose_sandbox, network as sandbox_network,
+    select as select_sandbox,
 };
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -151,7 +152,7 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         });
     }
     let bwrap = sandbox::select(request.options.sandbox)
-        .map_err(|why| AgentError::SandboxUnavailable { why })?;
+        .map_err(|why| AgentError::SandboxUnavailable { why: why.0 })?;
     let repo = std::path::absolute(&request.repo).map_err(AgentError::Setup)?;
     let trace_path = std::path::absolute(&request.trace_path).map_err(AgentError::Setup)?;
     let llm = LlmConfig {

@@ -82,9 +82,14 @@ pub enum SandboxChoice {
     Unsandboxed(String),
 }
 
+/// Why `bwrap` cannot be used here, quoting its own complaint when it ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
 /// Decides what a run uses under `mode`, probing `bwrap` once. `Err` (only for `bwrap`) says why the
 /// sandbox cannot be used; the fix is [`FIX`].
-pub fn choose(mode: SandboxMode) -> Result<SandboxChoice, String> {
+pub fn choose(mode: SandboxMode) -> Result<SandboxChoice, Unusable> {
     match mode {
         SandboxMode::Off => Ok(SandboxChoice::Unsandboxed(
             "AGENT_SANDBOX is off".to_owned(),
@@ -93,13 +98,13 @@ pub fn choose(mode: SandboxMode) -> Result<SandboxChoice, String> {
             Ok(bwrap) => SandboxChoice::Bwrap(bwrap.clone()),
             Err(why) => SandboxChoice::Unsandboxed(why.clone()),
         }),
-        SandboxMode::Bwrap => probe().clone().map(SandboxChoice::Bwrap),
+        SandboxMode::Bwrap => probe().clone().map(SandboxChoice::Bwrap).map_err(Unusable),
     }
 }
 
 /// [`choose`] for a run: the `bwrap` to use, or `None` to run unsandboxed; warns (once per process)
 /// when `auto` falls back to running unsandboxed.
-pub fn select(mode: SandboxMode) -> Result<Option<PathBuf>, String> {
+pub fn select(mode: SandboxMode) -> Result<Option<PathBuf>, Unusable> {
     match choose(mode)? {
         SandboxChoice::Bwrap(bwrap) => Ok(Some(bwrap)),
         SandboxChoice::Unsandboxed(why) => {
@@ -152,9 +157,9 @@ pub const NETWORK_FIX: &str = "let bwrap create network namespaces (in a contain
      README's Docker section gives for the sandbox itself)";
 
 /// The process-wide answer to "may a sandbox in `bwrap` have a network of its own?", or why not.
-pub fn network(bwrap: &Path) -> &'static Result<(), String> {
-    static NETWORK: OnceLock<Result<(), String>> = OnceLock::new();
-    NETWORK.get_or_init(|| try_bwrap(bwrap, &[NEW_NETWORK]))
+pub fn network(bwrap: &Path) -> &'static Result<(), Unusable> {
+    static NETWORK: OnceLock<Result<(), Unusable>> = OnceLock::new();
+    NETWORK.get_or_init(|| try_bwrap(bwrap, &[NEW_NETWORK]).map_err(Unusable))
 }
 
 /// The first executable `bwrap` in the directories of `path`.

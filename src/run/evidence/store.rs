@@ -238,3 +238,92 @@ fn read_or_empty(path: Option<&Path>) -> Result<Vec<u8>, EvidenceError> {
         Some(Err(e)) => Err(io("reading", path.unwrap_or(Path::new("")))(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::Credentials;
+
+    fn workspace() -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        git2::Repository::init(dir.path()).unwrap();
+        let workspace = Workspace::open(dir.path(), Credentials::none()).unwrap();
+        (dir, workspace)
+    }
+
+    fn put(root: &Path, relative: &str, text: &str) {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn cost(iteration: u32, previous: Option<&CostReport>) -> CostReport {
+        CostReport::build(iteration, &[], previous)
+    }
+
+    #[test]
+    fn the_next_iteration_follows_the_highest_one_and_carries_its_cost() {
+        let (dir, workspace) = workspace();
+        let target = RunTarget::Issue(5);
+        let store = Store::new(&workspace, &target);
+        assert_eq!(store.last(), None);
+        assert_eq!(store.next(), (1, None));
+
+        let first = cost(1, None);
+        put(
+            dir.path(),
+            ".metagpt/runs/5/1/cost.json",
+            &serde_json::to_string(&first).unwrap(),
+        );
+        // Neither a folder named like a padded number nor a file is an iteration.
+        std::fs::create_dir_all(dir.path().join(".metagpt/runs/5/07")).unwrap();
+        put(dir.path(), ".metagpt/runs/5/9", "not a folder");
+        assert_eq!(store.next(), (2, Some(first)));
+
+        // An iteration whose cost.json is unreadable counts, without a previous cost.
+        put(dir.path(), ".metagpt/runs/5/2/cost.json", "{");
+        assert_eq!(store.next(), (3, None));
+        // Other targets are other folders.
+        let other = RunTarget::Issue(6);
+        assert_eq!(Store::new(&workspace, &other).next(), (1, None));
+    }
+
+    #[test]
+    fn the_iterations_table_lists_the_readable_earlier_iterations_then_this_one() {
+        let (dir, workspace) = workspace();
+        let target = RunTarget::Issue(5);
+        let store = Store::new(&workspace, &target);
+        let first = cost(1, None);
+        put(
+            dir.path(),
+            ".metagpt/runs/5/1/cost.json",
+            &serde_json::to_string(&first).unwrap(),
+        );
+        put(
+            dir.path(),
+            ".metagpt/runs/5/1/gates.json",
+            r#"{"passed": false, "gates": []}"#,
+        );
+        let second = cost(2, Some(&first));
+        put(
+            dir.path(),
+            ".metagpt/runs/5/2/cost.json",
+            &serde_json::to_string(&second).unwrap(),
+        );
+        put(dir.path(), ".metagpt/runs/5/3/cost.json", "not json");
+        let fourth = cost(4, Some(&second));
+        let rows = store.iterations(&fourth, true);
+        let shown: Vec<(u32, Option<bool>)> =
+            rows.iter().map(|r| (r.iteration, r.gates_passed)).collect();
+        assert_eq!(shown, vec![(1, Some(false)), (2, None), (4, Some(true))]);
+    }
+
+    #[test]
+    fn a_branch_without_the_iteration_says_which_file_is_missing() {
+        let (_dir, workspace) = workspace();
+        let target = RunTarget::Issue(5);
+        let error = Store::new(&workspace, &target).committed().unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains(".metagpt/runs/5/1/gates.json"), "{text}");
+    }
+}
