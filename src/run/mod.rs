@@ -43,9 +43,11 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Kind, RunTarget};
+use crate::redact::redact;
 use crate::run::evidence::{Budget, GateReport, Report, RunInfo, Store};
 use crate::run::gateway::{
     CacheOptions, CostReport, Gateway, GatewayConfig, RunBudget, RunHandle, RunOptions,
@@ -95,7 +97,7 @@ pub struct Plan<'a> {
     /// Prefix for the evidence links in the report (the branch's blob URL on GitHub).
     pub link_base: Option<String>,
     /// Receives MetaGPT's current SOP step while it works (for a progress comment).
-    pub steps: Option<tokio::sync::watch::Sender<Option<String>>>,
+    pub steps: Option<watch::Sender<Option<String>>>,
 }
 
 /// A run that reached its verdict.
@@ -130,7 +132,7 @@ pub fn next_iteration(workspace: &Workspace, target: &RunTarget) -> u32 {
 
 /// Runs MetaGPT as described in the module documentation.
 pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcome, RunError> {
-    let result = steps(plan, &cancel).await;
+    let result = execute_steps(plan, &cancel).await;
     // A run that failed while it was being cancelled was stopped: the failure is the stop's doing.
     result.map_err(|error| {
         if cancel.is_cancelled() {
@@ -143,7 +145,7 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
 
 /// The run's steps, in order. The plan is held by value across every `await` (it is `Send`, a
 /// reference to it is not), so the steps that wait take only the parts they need.
-async fn steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Outcome, RunError> {
+async fn execute_steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Outcome, RunError> {
     let key = plan.llm.key().expose_secret().to_owned();
     let (iteration, previous_cost) = Store::new(plan.workspace, &plan.target).next();
     plan.workspace
@@ -153,19 +155,12 @@ async fn steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Outcome, Ru
     let (gateway, handle) = start_gateway(plan.llm, plan.settings, plan.cache.clone(), &scratch)
         .await
         .map_err(|e| RunError::Gateway {
-            detail: crate::redact::redact(&format!("{e:#}"), &[&key]),
+            detail: redact(&format!("{e:#}"), &[&key]),
         })?;
     let secrets = vec![key, handle.token().expose_secret().to_owned()];
 
     let agent = agent_run(&plan, iteration, &gateway, &handle, &scratch);
-    let watcher = plan
-        .steps
-        .clone()
-        .map(|steps| tokio::spawn(steps::watch(scratch.trace(), steps)));
-    let outcome = agent::run(agent, cancel.clone()).await;
-    if let Some(watcher) = watcher {
-        watcher.abort();
-    }
+    let outcome = run_agent(agent, plan.steps.clone(), cancel).await;
     let spent = budget(plan.settings, &handle);
     let outcome = outcome.map_err(|error| {
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -234,16 +229,16 @@ impl Scratch {
 
     /// Where the gateway appends the ledger.
     fn ledger(&self) -> PathBuf {
-        self.path().join("llm.jsonl")
+        self.path().join(crate::marks::LLM_JSONL)
     }
 
     /// Where the agent appends its messages; its review verdicts go beside it.
     fn trace(&self) -> PathBuf {
-        self.path().join("agent").join("trace.jsonl")
+        self.path().join("agent").join(crate::marks::TRACE_JSONL)
     }
 
     fn reviews(&self) -> PathBuf {
-        self.path().join("agent").join("reviews.jsonl")
+        agent::reviews_path(&self.trace())
     }
 }
 
@@ -302,6 +297,20 @@ fn agent_run(
         trace_path: scratch.trace(),
         timeout: plan.settings.timeout,
     }
+}
+
+/// MetaGPT at work; its current step goes to `steps` while it works.
+async fn run_agent(
+    agent: AgentRun,
+    steps: Option<watch::Sender<Option<String>>>,
+    cancel: &CancellationToken,
+) -> Result<AgentOutcome, agent::AgentError> {
+    let watcher = steps.map(|steps| tokio::spawn(steps::watch(agent.trace_path.clone(), steps)));
+    let outcome = agent::run(agent, cancel.clone()).await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    outcome
 }
 
 /// What the run spent against its budget.

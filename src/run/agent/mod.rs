@@ -225,6 +225,11 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
     outcome(result, status.success(), trace_path, log_tail)
 }
 
+/// Where the wrapper appends each code review's verdict (`{"file","verdict"}` a line): beside the trace.
+pub fn reviews_path(trace_path: &Path) -> PathBuf {
+    trace_path.with_file_name("reviews.jsonl")
+}
+
 /// A non-empty relative path made of plain components only.
 fn is_relative_inside(dir: &Path) -> bool {
     use std::path::Component;
@@ -243,7 +248,7 @@ fn sandboxed(
     trace_path: &Path,
     private: &PrivateDir,
 ) -> std::io::Result<Sandbox> {
-    let reviews = trace_path.with_file_name("reviews.jsonl");
+    let reviews = reviews_path(trace_path);
     for file in [trace_path, &reviews] {
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;
