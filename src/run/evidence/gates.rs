@@ -112,7 +112,7 @@ pub fn evaluate(root: &Path, artifacts: &Artifacts, inputs: &GateInputs) -> Gate
     ])
 }
 
-pub(crate) fn gate(name: &str, passed: bool, detail: impl Into<String>) -> Gate {
+fn gate(name: &str, passed: bool, detail: impl Into<String>) -> Gate {
     Gate {
         name: name.to_owned(),
         passed,
@@ -287,7 +287,7 @@ fn code_reviewed(inputs: &GateInputs, sources: &[SourceFile]) -> Gate {
 // ---- the test gates: `tests/test_<file>` written, `test_outputs/test_<file>.json` passed ----
 
 /// `test_<name>` for the source files QA writes tests for.
-pub fn expected_tests(sources: &[SourceFile]) -> Vec<(&SourceFile, String)> {
+fn expected_tests(sources: &[SourceFile]) -> Vec<(&SourceFile, String)> {
     sources
         .iter()
         .filter(|s| s.name.ends_with(".py") && !s.name.contains("test"))
@@ -295,7 +295,7 @@ pub fn expected_tests(sources: &[SourceFile]) -> Vec<(&SourceFile, String)> {
         .collect()
 }
 
-pub fn tests_written(artifacts: &Artifacts, run_tests: bool, sources: &[SourceFile]) -> Gate {
+fn tests_written(artifacts: &Artifacts, run_tests: bool, sources: &[SourceFile]) -> Gate {
     if !run_tests {
         return gate(
             TESTS_WRITTEN,
@@ -331,7 +331,7 @@ pub fn tests_written(artifacts: &Artifacts, run_tests: bool, sources: &[SourceFi
     }
 }
 
-pub fn tests_pass(artifacts: &Artifacts, run_tests: bool, sources: &[SourceFile]) -> Gate {
+fn tests_pass(artifacts: &Artifacts, run_tests: bool, sources: &[SourceFile]) -> Gate {
     if !run_tests {
         return gate(
             TESTS_PASS,
@@ -454,7 +454,7 @@ fn field<'a>(summary: &'a str, name: &str) -> Option<&'a str> {
 
 // ---- the policy gates: budget, protected paths, secrets in the changed files ----
 
-pub fn within_budget(budget: Budget) -> Gate {
+fn within_budget(budget: Budget) -> Gate {
     let spent = format!("spent ${:.4} of ${:.2}", budget.spent_usd, budget.max_usd);
     if budget.exhausted {
         gate(
@@ -469,7 +469,7 @@ pub fn within_budget(budget: Budget) -> Gate {
     }
 }
 
-pub fn protected_paths(touched: &[String]) -> Gate {
+fn protected_paths(touched: &[String]) -> Gate {
     if touched.is_empty() {
         gate(PROTECTED_PATHS, true, "no protected path changed")
     } else {
@@ -481,7 +481,7 @@ pub fn protected_paths(touched: &[String]) -> Gate {
     }
 }
 
-pub fn no_secrets(root: &Path, inputs: &GateInputs) -> Gate {
+fn no_secrets(root: &Path, inputs: &GateInputs) -> Gate {
     let scan = scan(root, inputs.changed_paths, inputs.known_secrets);
     let unscanned = if scan.unscanned.is_empty() {
         String::new()
@@ -556,7 +556,7 @@ pub fn scan(root: &Path, changed_paths: &[String], known: &[String]) -> SecretSc
 }
 
 /// The findings in `text`, the content of `path`.
-pub fn scan_text(path: &str, text: &str, known: &[String]) -> Vec<SecretFinding> {
+fn scan_text(path: &str, text: &str, known: &[String]) -> Vec<SecretFinding> {
     text.lines()
         .enumerate()
         .filter_map(|(n, line)| {

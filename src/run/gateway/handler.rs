@@ -110,7 +110,7 @@ async fn handle(app: Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Respo
 }
 
 /// The provider key and the run token: what must never leave in a record or an answer.
-pub(crate) fn secrets<'a>(app: &'a App, call: &'a Call) -> [&'a str; 2] {
+fn secrets<'a>(app: &'a App, call: &'a Call) -> [&'a str; 2] {
     [app.upstream.key(), call.run.token.expose_secret()]
 }
 
@@ -189,7 +189,7 @@ async fn whole(app: &App, call: Call, sent: Sent) -> Response {
     respond(status, content_type, Body::from(bytes))
 }
 
-pub(crate) fn respond(
+fn respond(
     status: StatusCode,
     content_type: Option<HeaderValue>,
     body: Body,
@@ -203,7 +203,7 @@ pub(crate) fn respond(
 }
 
 /// `bytes` with any of `secrets` replaced; unchanged (same bytes) when none occurs.
-pub(crate) fn scrub(bytes: Bytes, secrets: &[&str]) -> Bytes {
+fn scrub(bytes: Bytes, secrets: &[&str]) -> Bytes {
     let occurs = |s: &str| !s.is_empty() && bytes.windows(s.len()).any(|w| w == s.as_bytes());
     if !secrets.iter().any(|s| occurs(s)) {
         return bytes;
@@ -225,7 +225,7 @@ pub(crate) async fn not_found() -> Response {
 // ---- answers served without calling the provider: the retry cache, an audit recording ----
 
 /// An answer from the retry cache: free, recorded as replayed.
-pub(crate) fn from_cache(app: &App, call: Call, entry: Cached, bytes: Vec<u8>) -> Response {
+fn from_cache(app: &App, call: Call, entry: Cached, bytes: Vec<u8>) -> Response {
     let status = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
     let content_type = entry.content_type.as_deref();
     let response = RecordedResponse::new(content_type, &bytes, &secrets(app, &call));
@@ -244,7 +244,7 @@ pub(crate) fn from_cache(app: &App, call: Call, entry: Cached, bytes: Vec<u8>) -
 
 /// The recorded answer to this call of an audit replay, or the divergence (recorded, and remembered by
 /// the run) when the recording does not hold it.
-pub(crate) fn from_recording(
+fn from_recording(
     app: &App,
     call: Call,
     replayer: &Replayer,
@@ -303,7 +303,7 @@ fn failure_body(record: &CallRecord) -> String {
 
 // ---- streaming pass-through: events go to the agent as they arrive; the call is recorded when the stream ends ----
 
-pub(crate) fn forward(
+fn forward(
     app: Arc<App>,
     call: Call,
     sent: Sent,
@@ -395,13 +395,13 @@ async fn pump(
 // blank line (`\n\n` or `\r\n\r\n`); a trailing partial event is returned by `finish`.
 
 #[derive(Debug, Default)]
-pub(crate) struct Splitter {
+struct Splitter {
     buf: Vec<u8>,
 }
 
 impl Splitter {
     /// Adds bytes and returns the events they complete, each with its terminating blank line.
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
+    fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
         self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
         while let Some(end) = event_end(&self.buf) {
@@ -411,7 +411,7 @@ impl Splitter {
     }
 
     /// Whatever is left once the upstream closed.
-    pub(crate) fn finish(self) -> Option<Vec<u8>> {
+    fn finish(self) -> Option<Vec<u8>> {
         (!self.buf.is_empty()).then_some(self.buf)
     }
 }
@@ -430,13 +430,13 @@ fn event_end(buf: &[u8]) -> Option<usize> {
 
 /// What the gateway needs to know about one event.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct EventInfo {
+struct EventInfo {
     pub usage: Option<Usage>,
     /// A chunk with usage and no choices: the one `stream_options.include_usage` adds.
     pub usage_only: bool,
 }
 
-pub(crate) fn inspect(event: &[u8]) -> EventInfo {
+fn inspect(event: &[u8]) -> EventInfo {
     let text = String::from_utf8_lossy(event);
     let data: Vec<&str> = text
         .lines()
