@@ -17,7 +17,6 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Plan;
 use super::error::RunError;
 use crate::marks::{COST_JSON, GATES_JSON, LLM_JSONL, TRACE_JSONL};
 use crate::redact::redact;
@@ -147,12 +146,9 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, RunError> {
     })
 }
 
-/// The run's one commit: everything the agent and the evidence wrote, as the bot.
-pub fn commit(
-    plan: &Plan<'_>,
-    iteration: u32,
-    written: &Written,
-) -> Result<Option<git2::Oid>, WorkspaceError> {
+/// The body of the run's commit message: the title, the gates' verdict, where the evidence is, and the
+/// caller's trailer (e.g. the job's).
+pub fn commit_body(title: &str, written: &Written, trailer: Option<&str>) -> String {
     let verdict = if written.gates.passed {
         "All quality gates passed.".to_owned()
     } else {
@@ -165,18 +161,21 @@ pub fn commit(
             .collect();
         format!("Quality gates failed: {}.", failed.join(", "))
     };
-    let mut body = format!("{}\n\n{verdict}\nEvidence: {}/", plan.title, written.dir);
-    if let Some(trailer) = &plan.trailer {
+    let mut body = format!("{title}\n\n{verdict}\nEvidence: {}/", written.dir);
+    if let Some(trailer) = trailer {
         body.push_str("\n\n");
         body.push_str(trailer);
     }
-    let outcome = plan.workspace.commit_all(&CommitRequest {
-        subject: plan.subject.clone(),
-        iteration,
-        body: &body,
-        email: plan.email,
-    })?;
-    Ok(match outcome {
+    body
+}
+
+/// The run's one commit: everything the agent and the evidence wrote, as the bot; `None` when the work
+/// tree did not change at all.
+pub fn commit(
+    workspace: &Workspace,
+    request: &CommitRequest<'_>,
+) -> Result<Option<git2::Oid>, WorkspaceError> {
+    Ok(match workspace.commit_all(request)? {
         CommitOutcome::Committed(id) => Some(id),
         CommitOutcome::NoChanges => None,
     })

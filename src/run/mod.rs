@@ -52,7 +52,9 @@ use crate::run::evidence::{Budget, GateReport, Report, RunInfo, Store};
 use crate::run::gateway::{
     CacheOptions, CostReport, Gateway, GatewayConfig, RunBudget, RunHandle, RunOptions,
 };
-use crate::workspace::{CommitSubject, PreparedBranch, SourceLayout, Workspace, WorkspaceError};
+use crate::workspace::{
+    CommitRequest, CommitSubject, PreparedBranch, SourceLayout, Workspace, WorkspaceError,
+};
 use agent::{AgentOptions, AgentOutcome, AgentRun};
 use finish::Finished;
 
@@ -198,7 +200,17 @@ async fn execute_steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Out
     drop(handle);
     gateway.shutdown().await;
 
-    let commit = finish::commit(&plan, iteration, &written).map_err(git(Some(spent)))?;
+    let body = finish::commit_body(&plan.title, &written, plan.trailer.as_deref());
+    let commit = finish::commit(
+        plan.workspace,
+        &CommitRequest {
+            subject: plan.subject.clone(),
+            iteration,
+            body: &body,
+            email: plan.email,
+        },
+    )
+    .map_err(git(Some(spent)))?;
     Ok(Outcome {
         iteration,
         commit,

@@ -189,11 +189,7 @@ async fn whole(app: &App, call: Call, sent: Sent) -> Response {
     respond(status, content_type, Body::from(bytes))
 }
 
-fn respond(
-    status: StatusCode,
-    content_type: Option<HeaderValue>,
-    body: Body,
-) -> Response {
+fn respond(status: StatusCode, content_type: Option<HeaderValue>, body: Body) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     if let Some(content_type) = content_type {
@@ -244,11 +240,7 @@ fn from_cache(app: &App, call: Call, entry: Cached, bytes: Vec<u8>) -> Response 
 
 /// The recorded answer to this call of an audit replay, or the divergence (recorded, and remembered by
 /// the run) when the recording does not hold it.
-fn from_recording(
-    app: &App,
-    call: Call,
-    replayer: &Replayer,
-) -> Result<Response, GatewayError> {
+fn from_recording(app: &App, call: Call, replayer: &Replayer) -> Result<Response, GatewayError> {
     let seq = call.run.next_seq();
     let asked = Asked {
         request_hash: &call.request_hash,
