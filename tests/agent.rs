@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fixture::{Fixture, eventually, is_dead};
-use metagpt_bot::run::agent::{AgentError, Flow, MetagptCost, SandboxMode, run};
+use metagpt_bot::domain::Flow;
+use metagpt_bot::run::agent::{AgentError, MetagptCost, SandboxMode, run};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

@@ -14,8 +14,9 @@ use interpreter::metagpt_python;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use metagpt_bot::domain::Flow;
 use metagpt_bot::domain::Kind;
-use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, Flow, run};
+use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, run};
 use scripted_llm::{Reply, ScriptedLlm};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
