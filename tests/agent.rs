@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fixture::{Fixture, eventually, is_dead};
+use metagpt_bot::config::SandboxMode;
 use metagpt_bot::domain::Flow;
-use metagpt_bot::run::agent::{AgentError, MetagptCost, SandboxMode, run};
+use metagpt_bot::run::agent::{AgentError, MetagptCost, run};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fixture::{eventually, is_dead, set_mode};
+use metagpt_bot::config::SandboxMode;
 use metagpt_bot::domain::Kind;
-use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, SandboxMode, run};
+use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, run};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -44,7 +44,7 @@ mod run;
 mod upstream;
 
 pub use classify::{Labels, Step, classify};
-pub use config::{GatewayConfig, Price, PriceTable, RetryPolicy, UpstreamConfig, UpstreamKind};
+pub use config::{GatewayConfig, PriceTable, RetryPolicy, UpstreamConfig, UpstreamKind};
 pub use error::GatewayError;
 pub use ledger::{
     CallRecord, CostReport, Fold, RecordedResponse, ReplayMatch, RoleCost, Totals, Usage,
