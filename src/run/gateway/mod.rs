@@ -38,7 +38,6 @@ mod config;
 mod error;
 mod handler;
 mod ledger;
-pub mod metrics;
 mod recording;
 mod run;
 mod upstream;
