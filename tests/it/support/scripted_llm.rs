@@ -69,6 +69,8 @@ struct Script {
     queue: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<Recorded>>,
     fallback: Mutex<Option<Fallback>>,
+    /// Counts the requests recorded; a test waits on it instead of sleeping.
+    changes: tokio::sync::watch::Sender<usize>,
 }
 
 pub struct ScriptedLlm {
@@ -122,6 +124,11 @@ impl ScriptedLlm {
         self.script.requests.lock().unwrap().clone()
     }
 
+    /// Wakes on every request recorded from now on (a hanging one included).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.script.changes.subscribe()
+    }
+
     pub fn remaining(&self) -> usize {
         self.script.queue.lock().unwrap().len()
     }
@@ -149,6 +156,7 @@ async fn answer(
         answered,
     };
     script.requests.lock().unwrap().push(recorded);
+    script.changes.send_modify(|count| *count += 1);
     let Some((status, content_type, bytes, extra)) = rendered else {
         return std::future::pending().await; // Reply::Hang
     };

@@ -67,7 +67,7 @@ impl Respond for FaultResponder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = lock(&self.state);
         let caller = auth::identify(&state, request);
-        state.requests.push(LoggedRequest {
+        state.log(LoggedRequest {
             method: request.method.to_string(),
             path: request.url.path().to_owned(),
             caller,

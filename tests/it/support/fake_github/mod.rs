@@ -151,6 +151,11 @@ impl FakeGitHub {
         self.state().minted.clone()
     }
 
+    /// Wakes on every request answered from now on: what a test waits on for the bot to act on GitHub.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.state().changes()
+    }
+
     /// Every request answered so far, in order.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.state().requests.clone()

@@ -199,7 +199,7 @@ pub fn answer(state: &mut GitHubState, prefix: &str, request: &Request, handler:
         request,
     };
     let reply = handler(state, &call);
-    state.requests.push(LoggedRequest {
+    state.log(LoggedRequest {
         method: request.method.to_string(),
         path: path.to_owned(),
         caller,

@@ -5,6 +5,8 @@
 //! - State changes only through methods of [`GitHubState`], so each rule lives in one place.
 //! - A token is valid while `now < expires_at`; an unknown token and an expired token are both answered
 //!   401 "Bad credentials", exactly as GitHub does.
+//! - Every answered request is logged through [`GitHubState::log`], which wakes the waiters of
+//!   [`GitHubState::changes`]: a test waits for GitHub to change, never sleeps.
 //! - Every minted token is kept (in mint order), so a test can count mints and see which token a request used.
 //! - A static token (an Action's `GITHUB_TOKEN`) never expires and acts as `github-actions[bot]` through
 //!   the GitHub Actions App; an installation token acts as the App's bot, `<slug>[bot]`, through its App.
@@ -12,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
+use tokio::sync::watch;
 
 use super::model::{CheckRun, Comment, Issue, Reaction, Repo, User};
 
@@ -98,9 +101,23 @@ pub struct GitHubState {
     /// The last id handed out for comments, reactions and check runs.
     pub last_id: u64,
     token_lifetimes: VecDeque<Duration>,
+    /// Counts the answered requests; a test waits on it instead of sleeping.
+    changes: watch::Sender<u64>,
 }
 
 impl GitHubState {
+    /// Records an answered request, after its handler changed the state, and wakes whoever waits on
+    /// [`GitHubState::changes`].
+    pub fn log(&mut self, request: LoggedRequest) {
+        self.requests.push(request);
+        self.changes.send_modify(|count| *count += 1);
+    }
+
+    /// A receiver that sees every request answered from now on (the state has changed by then).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     pub fn add_app(&mut self, app: App) {
         self.apps.insert(app.id, app);
     }

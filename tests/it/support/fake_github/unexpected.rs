@@ -33,7 +33,7 @@ impl Respond for Unexpected {
         let caller = auth::identify(&state, request);
         let path = request.url.path().to_owned();
         state.unexpected.push(format!("{} {path}", request.method));
-        state.requests.push(LoggedRequest {
+        state.log(LoggedRequest {
             method: request.method.to_string(),
             path,
             caller,
