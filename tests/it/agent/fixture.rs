@@ -1,13 +1,14 @@
-//! Shared set-up for the agent tests: a repository directory, the stand-in interpreter installed as
-//! `<venv>/bin/python`, and an [`AgentRun`] pointed at them.
-#![allow(dead_code)]
+//! Shared set-up for the agent tests: a repository directory, the recording stand-in interpreter
+//! installed as `<venv>/bin/python`, and an [`AgentRun`] pointed at them.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use metagpt_bot::domain::Kind;
 use metagpt_bot::run::agent::{AgentOptions, AgentRun};
 use secrecy::SecretString;
+
+use crate::support::interpreter::{self, StandIn};
 
 pub const TOKEN: &str = "mgb-run-token-0123456789abcdef";
 
@@ -18,18 +19,12 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// A repository `<root>/seed` and the fake interpreter copied to `<root>/venv/bin/python`.
+    /// A repository `<root>/seed` and the recording stand-in as `<root>/venv/bin/python`.
     pub fn new() -> Fixture {
         let root = tempfile::tempdir().expect("tempdir");
         let repo = root.path().join("seed");
         std::fs::create_dir_all(repo.join("seed")).expect("repo");
-        let bin = root.path().join("venv").join("bin");
-        std::fs::create_dir_all(&bin).expect("bin");
-        let python = bin.join("python");
-        let fake =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interpreters/fake_python");
-        std::fs::copy(&fake, &python).expect("copy fake interpreter");
-        set_mode(&python, 0o755);
+        let python = interpreter::install(root.path(), StandIn::Recorder);
         Fixture { root, repo, python }
     }
 
@@ -60,23 +55,6 @@ impl Fixture {
     pub fn dump_path(&self, name: &str) -> PathBuf {
         self.repo.join(".fake-dump").join(name)
     }
-}
-
-pub fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-/// Polls `condition` until it holds or `limit` passes.
-pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    condition()
 }
 
 /// Whether a process is gone (no such pid, or a zombie waiting for its reaper).

@@ -7,9 +7,9 @@
 
 use crate::support::scripted_llm;
 
-use crate::support::metagpt_python as interpreter;
-use interpreter::metagpt_python;
-use std::path::{Path, PathBuf};
+use crate::support::interpreter::metagpt_python;
+use crate::support::sop_llm::seed::{commit_messages, seed_repository};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use metagpt_bot::domain::Kind;
@@ -17,42 +17,6 @@ use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, Flow, run};
 use scripted_llm::{Reply, ScriptedLlm};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
-
-/// `<dir>/seed` with `.gitignore` and `seed/main.py`, committed once.
-fn seed_repository(dir: &Path) -> PathBuf {
-    let repo_path = dir.join("seed");
-    std::fs::create_dir_all(repo_path.join("seed")).expect("mkdir");
-    std::fs::write(repo_path.join(".gitignore"), "__pycache__/\n").expect("gitignore");
-    std::fs::write(
-        repo_path.join("seed/main.py"),
-        "def add(a, b):\n    return a + b\n",
-    )
-    .expect("main.py");
-    let repo = git2::Repository::init(&repo_path).expect("init");
-    let mut index = repo.index().expect("index");
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .expect("add");
-    index.write().expect("write index");
-    let tree = repo
-        .find_tree(index.write_tree().expect("tree"))
-        .expect("find tree");
-    let sig = git2::Signature::now("seed", "seed@example.com").expect("sig");
-    repo.commit(Some("HEAD"), &sig, &sig, "seed", &tree, &[])
-        .expect("commit");
-    repo_path
-}
-
-fn commit_messages(repo: &Path) -> Vec<String> {
-    let repo = git2::Repository::open(repo).expect("open");
-    let mut walk = repo.revwalk().expect("revwalk");
-    walk.push_head().expect("head");
-    walk.map(|oid| {
-        let commit = repo.find_commit(oid.expect("oid")).expect("commit");
-        commit.message().unwrap_or_default().to_owned()
-    })
-    .collect()
-}
 
 #[tokio::test]
 async fn a_failing_llm_ends_in_a_clear_error_and_no_archive_commit() {

@@ -6,7 +6,8 @@ use super::fixture;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fixture::{Fixture, eventually, is_dead};
+use crate::support::poll;
+use fixture::{Fixture, is_dead};
 use metagpt_bot::run::agent::{AgentError, Flow, MetagptCost, SandboxMode, run};
 use tokio_util::sync::CancellationToken;
 
@@ -106,7 +107,7 @@ async fn the_time_limit_stops_the_run() {
     for pid in ["child.pid", "grandchild.pid"] {
         if let Ok(pid) = std::fs::read_to_string(fx.dump_path(pid)) {
             assert!(
-                eventually(Duration::from_secs(10), || is_dead(&pid)).await,
+                poll(Duration::from_secs(10), || is_dead(&pid)).await,
                 "{pid} survived"
             );
         }
@@ -123,7 +124,7 @@ async fn cancellation_kills_the_whole_process_group() {
     let task = tokio::spawn(run(request, cancel.clone()));
     let started = fx.dump_path("child.pid");
     assert!(
-        eventually(Duration::from_secs(30), || started.exists()).await,
+        poll(Duration::from_secs(30), || started.exists()).await,
         "the fake never started"
     );
     let child = fx.dump("child.pid");
@@ -138,11 +139,11 @@ async fn cancellation_kills_the_whole_process_group() {
         err.log_tail()
     );
     assert!(
-        eventually(Duration::from_secs(10), || is_dead(&child)).await,
+        poll(Duration::from_secs(10), || is_dead(&child)).await,
         "child survived"
     );
     assert!(
-        eventually(Duration::from_secs(10), || is_dead(&grandchild)).await,
+        poll(Duration::from_secs(10), || is_dead(&grandchild)).await,
         "grandchild survived"
     );
 }

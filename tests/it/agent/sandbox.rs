@@ -10,10 +10,12 @@
 
 use super::fixture;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use fixture::{eventually, is_dead, set_mode};
+use crate::support::interpreter::{self, StandIn};
+use crate::support::poll;
+use fixture::is_dead;
 use metagpt_bot::domain::Kind;
 use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, SandboxMode, run};
 use secrecy::SecretString;
@@ -21,21 +23,21 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-/// A bot's data directory with two issues' work trees, the stand-in as `<root>/venv/bin/python`.
-struct Bot {
+/// The host of a bot: its data directory with two issues' work trees, the probe as `<root>/venv/bin/python`.
+struct Host {
     root: tempfile::TempDir,
     repo: PathBuf,
     secrets: Vec<PathBuf>,
     other_tree: PathBuf,
 }
 
-impl Bot {
-    fn new() -> Bot {
+impl Host {
+    fn new() -> Host {
         let root = tempfile::tempdir().expect("tempdir");
         let data = root.path().join("data");
         let repo = data.join("work/o/r/issue-1/r");
         let other_tree = data.join("work/o/r/issue-2/r");
-        for dir in [&repo, &other_tree, &root.path().join("venv/bin")] {
+        for dir in [&repo, &other_tree] {
             std::fs::create_dir_all(dir).expect("dirs");
         }
         std::fs::write(repo.join("README.md"), "# r\n").expect("readme");
@@ -48,12 +50,8 @@ impl Bot {
         for file in &secrets {
             std::fs::write(file, "-----BEGIN RSA PRIVATE KEY-----\nfake\n").expect("secret");
         }
-        let python = root.path().join("venv/bin/python");
-        let probe =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interpreters/probe_python");
-        std::fs::copy(probe, &python).expect("stand-in");
-        set_mode(&python, 0o755);
-        Bot {
+        interpreter::install(root.path(), StandIn::Probe);
+        Host {
             root,
             repo,
             secrets,
@@ -165,20 +163,20 @@ async fn answer<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut connection: S, text
 
 #[tokio::test]
 async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
-    let bot = Bot::new();
+    let host = Host::new();
     let gateway = stand_ins().await;
-    let seen = bot.probe(SandboxMode::Bwrap, &gateway).await;
-    for secret in &bot.secrets {
+    let seen = host.probe(SandboxMode::Bwrap, &gateway).await;
+    for secret in &host.secrets {
         let path = secret.display().to_string();
         assert_eq!(seen["read"][&path], "absent", "{path}: {seen}");
     }
     let environ = format!("/proc/{}/environ", std::process::id());
     assert_eq!(seen["read"][&environ], "absent", "{seen}");
-    let own = bot.repo.join("README.md").display().to_string();
+    let own = host.repo.join("README.md").display().to_string();
     assert_eq!(seen["read"][&own], "visible", "{seen}");
     assert_ne!(seen["write"][0], "visible", "{seen}");
     assert!(
-        !bot.other_tree.join("pwned").exists(),
+        !host.other_tree.join("pwned").exists(),
         "wrote another issue's tree"
     );
     assert_eq!(seen["gateway"], "pong via the socket", "{seen}");
@@ -187,10 +185,10 @@ async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
         .unwrap_or_default();
     assert!(other.starts_with("unreachable"), "{seen}");
     assert_eq!(
-        std::fs::read_to_string(bot.repo.join("written-by-agent.txt")).expect("own tree"),
+        std::fs::read_to_string(host.repo.join("written-by-agent.txt")).expect("own tree"),
         "hello from the sandbox"
     );
-    let trace = bot.root.path().join("scratch/agent/trace.jsonl");
+    let trace = host.root.path().join("scratch/agent/trace.jsonl");
     assert!(
         trace.is_file(),
         "the trace file is where the runner reads it"
@@ -198,8 +196,8 @@ async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
 
     // The control: unsandboxed, the same stand-in reads every one of those files and reaches the
     // host's service.
-    let seen = bot.probe(SandboxMode::Off, &gateway).await;
-    for secret in &bot.secrets {
+    let seen = host.probe(SandboxMode::Off, &gateway).await;
+    for secret in &host.secrets {
         let path = secret.display().to_string();
         assert_eq!(seen["read"][&path], "visible", "{path}: {seen}");
     }
@@ -230,19 +228,19 @@ fn pids_with_home(home: &str) -> Vec<String> {
 /// Starts a sleeping sandboxed run, returns its task and the host pids of its processes (a `sleep`
 /// among them).
 async fn sleeping_run(
-    bot: &Bot,
+    host: &Host,
     timeout: Duration,
     cancel: CancellationToken,
 ) -> (
     tokio::task::JoinHandle<Result<metagpt_bot::run::agent::AgentOutcome, AgentError>>,
     Vec<String>,
 ) {
-    let mut request = bot.request(json!({"sleep": true}), SandboxMode::Bwrap);
+    let mut request = host.request(json!({"sleep": true}), SandboxMode::Bwrap);
     request.timeout = timeout;
     let task = tokio::spawn(run(request, cancel));
-    let marker = bot.repo.join(".probe-home");
+    let marker = host.repo.join(".probe-home");
     assert!(
-        eventually(Duration::from_secs(30), || marker.exists()).await,
+        poll(Duration::from_secs(30), || marker.exists()).await,
         "the stand-in never started"
     );
     let home = std::fs::read_to_string(&marker).expect("home");
@@ -250,7 +248,7 @@ async fn sleeping_run(
         std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
     };
     let mut pids = Vec::new();
-    let found = eventually(Duration::from_secs(10), || {
+    let found = poll(Duration::from_secs(10), || {
         pids = pids_with_home(&home);
         pids.iter().any(is_sleep)
     })
@@ -262,7 +260,7 @@ async fn sleeping_run(
 async fn assert_all_dead(pids: &[String]) {
     for pid in pids {
         assert!(
-            eventually(Duration::from_secs(10), || is_dead(pid)).await,
+            poll(Duration::from_secs(10), || is_dead(pid)).await,
             "process {pid} of the run survived"
         );
     }
@@ -270,8 +268,8 @@ async fn assert_all_dead(pids: &[String]) {
 
 #[tokio::test]
 async fn the_time_limit_kills_everything_the_sandboxed_agent_started() {
-    let bot = Bot::new();
-    let (task, pids) = sleeping_run(&bot, Duration::from_secs(8), CancellationToken::new()).await;
+    let host = Host::new();
+    let (task, pids) = sleeping_run(&host, Duration::from_secs(8), CancellationToken::new()).await;
     let err = task.await.expect("join").expect_err("times out");
     assert!(matches!(err, AgentError::TimedOut { .. }), "{err}");
     assert_all_dead(&pids).await;
@@ -279,9 +277,9 @@ async fn the_time_limit_kills_everything_the_sandboxed_agent_started() {
 
 #[tokio::test]
 async fn stop_kills_everything_the_sandboxed_agent_started() {
-    let bot = Bot::new();
+    let host = Host::new();
     let cancel = CancellationToken::new();
-    let (task, pids) = sleeping_run(&bot, Duration::from_secs(600), cancel.clone()).await;
+    let (task, pids) = sleeping_run(&host, Duration::from_secs(600), cancel.clone()).await;
     cancel.cancel();
     let err = task.await.expect("join").expect_err("cancelled");
     assert!(matches!(err, AgentError::Cancelled { .. }), "{err}");

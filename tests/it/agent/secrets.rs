@@ -1,11 +1,18 @@
 //! The agent's environment holds no secret: a stand-in interpreter records what it was given.
 //!
-//! Its own test binary because it sets process environment variables (unsafe while other threads run).
+//! The secrets must be in the bot's own environment. Setting environment variables is unsound while
+//! other threads run (`cargo test` runs tests on threads), so the test runs itself again in a process of
+//! its own whose environment holds them from its start.
+
+use std::process::Command;
 
 use super::fixture;
 
 use fixture::{Fixture, TOKEN};
 use tokio_util::sync::CancellationToken;
+
+/// Set in the process the test starts of itself.
+const CHILD: &str = "METAGPT_BOT_TEST_SECRETS_CHILD";
 
 const SECRETS: &[(&str, &str)] = &[
     ("LLM_API_KEY", "sk-real-provider-key-must-not-leak"),
@@ -31,9 +38,13 @@ const ALLOWED: &[&str] = &[
 
 #[test]
 fn the_agent_sees_no_secret_and_its_config_lives_outside_the_repository() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_holding_the_secrets(
+            "the_agent_sees_no_secret_and_its_config_lives_outside_the_repository",
+        );
+    }
     for (name, value) in SECRETS {
-        // SAFETY: set before the runtime and any other thread of this binary start.
-        unsafe { std::env::set_var(name, value) };
+        assert_eq!(std::env::var(name).as_deref(), Ok(*value), "{name}");
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let fx = Fixture::new();
@@ -109,5 +120,25 @@ fn the_agent_sees_no_secret_and_its_config_lives_outside_the_repository() {
     assert!(
         env.lines().any(|l| l.starts_with("METAGPT_PROJECT_ROOT=/")),
         "{env}"
+    );
+}
+
+/// Runs test `name` of this module in a new process of this test binary with [`SECRETS`] in its
+/// environment, and fails if it did not run there and pass.
+fn in_a_process_holding_the_secrets(name: &str) {
+    let module = module_path!().split_once("::").expect("crate::module").1;
+    let test = format!("{module}::{name}");
+    let output = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .envs(SECRETS.iter().copied())
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "{test} did not run in the child process:\n{stdout}\n{stderr}"
     );
 }

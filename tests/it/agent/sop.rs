@@ -69,7 +69,7 @@ async fn a_requirement_run_writes_the_whole_sop_and_a_later_bugfix_run_fixes_the
     );
 
     // (d) a bug report on the repository the requirement run worked on, once its result is committed.
-    seed::commit_all(&repo, "requirement run");
+    crate::support::fixture::commit_all(&repo, "requirement run");
     let bug = "calc accepts strings: add(\"2\", \"3\") returns \"23\" instead of refusing them";
     let ran = bench
         .run(&repo, Kind::Bugfix, bug, Scenario::bugfix(bug))

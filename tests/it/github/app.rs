@@ -1,5 +1,5 @@
 //! The real octocrab App client against the fake GitHub: JWT, installation tokens, one client per
-//! installation, token refresh. Error classification and settings are in `github_app/`.
+//! installation, token refresh. Error classification and settings are in `app/`.
 
 use crate::support::fake_github;
 
@@ -11,35 +11,20 @@ use std::time::Duration;
 
 use chrono::Duration as Lifetime;
 use fake_github::{Caller, FakeGitHub, Issue, TEST_APP_ID, TEST_APP_KEY, User};
-use metagpt_bot::github::{GitHubApp, IssueState, get_issue};
-use secrecy::{ExposeSecret, SecretString};
+use metagpt_bot::github::{IssueState, get_issue};
+use secrecy::ExposeSecret;
 
-const INSTALLATION: u64 = 77;
-const OWNER: &str = "octo-org";
-const REPO: &str = "widgets";
+use super::{FULL_NAME, INSTALLATION, OWNER, REPO, alice, app_for, widgets};
 
-/// The test App installed on `octo-org` with one repository holding issue #1 and PR #2.
+/// octo-org/widgets with issue #1 labelled `metagpt` and `enhancement`, and PR #2.
 fn world(fake: &FakeGitHub) {
+    widgets(fake);
     let mut state = fake.state();
-    let org = User::new(OWNER, 10);
-    state.add_installation(INSTALLATION, TEST_APP_ID, org.clone());
-    state.add_repo(INSTALLATION, 500, org, REPO);
-    let alice = User::new("alice", 31);
-    let issue = Issue::open(1, "Add a CSV export", "Users want CSV.", alice.clone())
-        .with_labels(&["metagpt", "enhancement"]);
-    state.add_issue("octo-org/widgets", issue);
-    let mut pr = Issue::open(2, "Fix the build", "", alice);
+    let issue = state.repo_mut(FULL_NAME).issues.get_mut(&1).unwrap();
+    issue.labels = vec!["metagpt".into(), "enhancement".into()];
+    let mut pr = Issue::open(2, "Fix the build", "", alice());
     pr.is_pull_request = true;
-    state.add_issue("octo-org/widgets", pr);
-}
-
-fn app_for(fake: &FakeGitHub) -> GitHubApp {
-    GitHubApp::new(
-        TEST_APP_ID,
-        &SecretString::from(TEST_APP_KEY),
-        &fake.api_url(),
-    )
-    .expect("the test key and the fake's URL are valid settings")
+    state.add_issue(FULL_NAME, pr);
 }
 
 /// The token each answered request to `path_part` carried, with its status.

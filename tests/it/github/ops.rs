@@ -1,5 +1,5 @@
 //! The typed GitHub operations with the real octocrab installation client against the fake GitHub:
-//! repository and file text, permissions here; comments, pull requests and check runs in `github_ops/`.
+//! repository and file text, permissions here; comments, pull requests and check runs in `ops/`.
 
 use crate::support::fake_github;
 
@@ -10,43 +10,10 @@ mod pulls;
 use std::path::Path;
 use std::sync::Arc;
 
-use fake_github::{FakeGitHub, TEST_APP_ID, TEST_APP_KEY, User};
-use metagpt_bot::github::{
-    GitHubApp, GitHubError, Permission, get_file_text, get_repository, permission_of,
-};
-use octocrab::Octocrab;
-use secrecy::SecretString;
+use fake_github::{FakeGitHub, User};
+use metagpt_bot::github::{GitHubError, Permission, get_file_text, get_repository, permission_of};
 
-const INSTALLATION: u64 = 77;
-const OWNER: &str = "octo-org";
-const REPO: &str = "widgets";
-const FULL_NAME: &str = "octo-org/widgets";
-
-/// The test App installed on `octo-org/widgets`, which has issue #1 by alice (id 31).
-fn world(fake: &FakeGitHub) {
-    let mut state = fake.state();
-    let org = User::new(OWNER, 10);
-    state.add_installation(INSTALLATION, TEST_APP_ID, org.clone());
-    state.add_repo(INSTALLATION, 500, org, REPO);
-    let issue = fake_github::Issue::open(1, "Add a CSV export", "Users want CSV.", alice());
-    state.add_issue(FULL_NAME, issue);
-}
-
-fn alice() -> User {
-    User::new("alice", 31)
-}
-
-async fn client_for(fake: &FakeGitHub) -> Arc<Octocrab> {
-    let app = GitHubApp::new(
-        TEST_APP_ID,
-        &SecretString::from(TEST_APP_KEY),
-        &fake.api_url(),
-    )
-    .expect("the test key and the fake's URL are valid settings");
-    app.installation(INSTALLATION)
-        .await
-        .expect("installation client")
-}
+use super::{FULL_NAME, INSTALLATION, OWNER, REPO, alice, client_for, widgets as world};
 
 /// A bare repository at `dir` with `main` and each of `branches` one commit ahead of it.
 fn bare_repo(dir: &Path, branches: &[&str]) {

@@ -1,9 +1,11 @@
-//! Shared set-up for the `metagpt-bot run` tests: a seed git repository in MetaGPT's layout, the
-//! stand-in interpreter as `<venv>/bin/python`, and the binary run with exactly the environment given.
-#![allow(dead_code)]
+//! The seed of the tests that run the bot with the fast stand-in agent (the App and Action harness, the
+//! local run): a git repository in MetaGPT's layout, the stand-in as `<venv>/bin/python`, a `HOME`, the
+//! provider settings; and the binary run with exactly the environment given.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use super::interpreter::{self, StandIn};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_metagpt-bot");
 pub const KEY: &str = "sk-real-provider-key-0123456789abcdef";
@@ -33,15 +35,8 @@ impl Fixture {
             std::fs::create_dir_all(repo.join("shop")).expect("source folder");
             std::fs::write(repo.join("shop/app.py"), "print('shop')\n").expect("app");
         }
-        let seed = commit_everything(&repo, "seed");
-        let bin = root.path().join("venv/bin");
-        std::fs::create_dir_all(&bin).expect("venv");
-        let python = bin.join("python");
-        let standin = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/interpreters/standin_python");
-        std::fs::copy(standin, &python).expect("stand-in interpreter");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let seed = commit_all(&repo, "seed");
+        let python = interpreter::install(root.path(), StandIn::Team);
         let home = root.path().join("home");
         std::fs::create_dir_all(&home).expect("home");
         Fixture {
@@ -105,8 +100,9 @@ pub async fn run(home: &Path, args: Vec<String>, env: Vec<(String, String)>) -> 
     .expect("binary thread")
 }
 
-/// Stages and commits every file of `repo` as a human.
-pub fn commit_everything(repo: &Path, message: &str) -> git2::Oid {
+/// Stages everything in `repo` (deletions included; a repository is created if there is none) and
+/// commits it on HEAD as a human.
+pub fn commit_all(repo: &Path, message: &str) -> git2::Oid {
     let git = git2::Repository::open(repo)
         .or_else(|_| git2::Repository::init(repo))
         .expect("git repo");
@@ -114,6 +110,7 @@ pub fn commit_everything(repo: &Path, message: &str) -> git2::Oid {
     index
         .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
         .expect("add");
+    index.update_all(["*"], None).expect("stage deletions");
     index.write().expect("write index");
     let tree = git
         .find_tree(index.write_tree().expect("tree"))

@@ -29,7 +29,7 @@ pub const PRICE: Price = Price {
     completion_per_million: 3.0,
 };
 
-pub use crate::support::metagpt_python::metagpt_python;
+pub use crate::support::interpreter::metagpt_python;
 
 /// A scripted model behind a gateway that prices every model at [`PRICE`].
 pub struct Bench {

@@ -1,10 +1,11 @@
 //! The seed repository: the smallest project MetaGPT 0.8.2's incremental mode accepts — a git work tree
 //! `<parent>/seed` whose source folder `seed/seed/` holds one committed file, with a `.gitignore` — and
-//! a helper to commit a run's result, as the pipeline does, before the next run.
+//! the commit messages a run left (`fixture::commit_all` commits a run's result before the next run).
 
 use std::path::{Path, PathBuf};
 
 use super::python;
+use crate::support::fixture::commit_all;
 
 /// The repository's (and its source folder's) name.
 pub const NAME: &str = "seed";
@@ -18,26 +19,6 @@ pub fn seed_repository(parent: &Path) -> PathBuf {
     git2::Repository::init(&repo).expect("git init");
     commit_all(&repo, "seed");
     repo
-}
-
-/// Stages everything (deletions included) and commits it on HEAD.
-pub fn commit_all(repo: &Path, message: &str) {
-    let repository = git2::Repository::open(repo).expect("open repository");
-    let mut index = repository.index().expect("index");
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .expect("stage");
-    index.update_all(["*"], None).expect("stage deletions");
-    index.write().expect("write index");
-    let tree = repository
-        .find_tree(index.write_tree().expect("write tree"))
-        .expect("tree");
-    let sig = git2::Signature::now("seed", "seed@example.com").expect("signature");
-    let parent = repository.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    repository
-        .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-        .expect("commit");
 }
 
 /// Commit messages from HEAD back to the root.
