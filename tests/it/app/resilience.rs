@@ -7,8 +7,9 @@ use std::time::Duration;
 use metagpt_bot::queue::JobState;
 use sqlx::Connection as _;
 
-use super::world::{FULL_NAME, World, alice, eventually};
-use super::{BRANCH, fake_github, progress_until, scripted_llm};
+use crate::support::bot::{BRANCH, Bot, FULL_NAME, alice};
+use crate::support::fake_github::Fault;
+use crate::support::poll_until;
 
 /// Whether a process started from `python` (the stand-in agent's interpreter) is alive. A killed one
 /// that is not reaped yet has an empty command line, so it counts as gone.
@@ -25,36 +26,33 @@ fn agent_alive(python: &Path) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_heartbeats_cannot_reach_the_database_stops_and_pushes_nothing() {
-    let world = World::start().await;
+    let bot = Bot::start().await;
     // The agent's first LLM call never answers (the stand-in itself gives up only after 60 s).
-    world.llm.push(scripted_llm::Reply::Hang);
-    let job = world.deliver("issues", &world.labeled()).await.unwrap();
-    let wait = Duration::from_secs(60);
-    eventually("the agent's first LLM call", wait, || {
-        !world.llm.requests().is_empty()
-    })
-    .await;
-    let python = world.fixture.python.clone();
+    bot.hold_the_next_run();
+    let job = bot.label().await;
+    bot.wait_for_llm_call().await;
+    let python = bot.fixture.python.clone();
     assert!(agent_alive(&python), "the agent is at work");
 
     // Another connection holds SQLite's write lock: every heartbeat waits, then fails. With a 3 s
     // lease the worker must give the run up well before the stand-in's own 60 s timeout.
-    let mut lock = sqlx::SqliteConnection::connect(world.database_url())
+    let mut lock = sqlx::SqliteConnection::connect(bot.database_url())
         .await
         .expect("a second connection");
     sqlx::query("BEGIN EXCLUSIVE")
         .execute(&mut lock)
         .await
         .expect("the write lock");
-    eventually(
+    // A process's end sends no signal the test could wait on: /proc is polled.
+    poll_until(
         "the agent's end after the lease ran out",
         Duration::from_secs(40),
         || !agent_alive(&python),
     )
     .await;
-    assert!(world.branch_head(BRANCH).is_none(), "nothing pushed");
-    assert!(world.github.state().pulls_of(FULL_NAME).is_empty());
-    let progress = progress_until(&world, |_| true).await;
+    assert!(bot.branch_head().is_none(), "nothing pushed");
+    assert!(bot.pulls().is_empty());
+    let progress = bot.progress_until(|_| true).await;
     assert!(!progress.contains("**Done**"), "{progress}");
 
     // Once the database is back, the job's lease has expired and it runs again to the end.
@@ -63,20 +61,20 @@ async fn a_run_whose_heartbeats_cannot_reach_the_database_stops_and_pushes_nothi
         .await
         .expect("release the lock");
     lock.close().await.expect("close");
-    let info = world.wait_for(job, JobState::Done).await;
+    let info = bot.wait_for(job, JobState::Done).await;
     assert_eq!(info.attempts, 2, "{:?}", info.last_error);
-    assert!(world.branch_head(BRANCH).is_some());
-    assert_eq!(world.github.state().pulls_of(FULL_NAME).len(), 1);
-    world.github.assert_no_unexpected();
+    assert!(bot.branch_head().is_some());
+    assert_eq!(bot.pulls().len(), 1);
+    bot.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_pull_request_github_will_not_reopen_gives_way_to_a_new_one() {
-    let world = World::start().await;
-    let first = world.deliver("issues", &world.labeled()).await.unwrap();
-    world.wait_for(first, JobState::Done).await;
+    let bot = Bot::start().await;
+    let first = bot.label().await;
+    bot.wait_for(first, JobState::Done).await;
     let old = {
-        let mut state = world.github.state();
+        let mut state = bot.github.state();
         let pull = state
             .repo_mut(FULL_NAME)
             .pulls
@@ -89,27 +87,21 @@ async fn a_closed_pull_request_github_will_not_reopen_gives_way_to_a_new_one() {
     // What GitHub answers when the PR's branch was deleted and pushed again since it was closed.
     let refusal =
         "state cannot be changed. The metagpt/issue-5 branch was force-pushed or recreated.";
-    world
-        .github
+    bot.github
         .inject(
             "PATCH",
             &format!("/repos/octo/shop/pulls/{old}"),
-            fake_github::Fault::status(422, refusal),
+            Fault::status(422, refusal),
             None,
         )
         .await;
 
-    let comment = world.comment(alice(), "/metagpt once more", None);
-    let second = world.deliver("issue_comment", &comment).await.unwrap();
-    let outcome = world
-        .wait_for(second, JobState::Done)
-        .await
-        .outcome
-        .unwrap();
+    let second = bot.comment(alice(), "/metagpt once more").await;
+    let outcome = bot.wait_for(second, JobState::Done).await.outcome.unwrap();
     let new = outcome["pr_number"].as_u64().expect("a PR number");
     assert_ne!(new, old, "{outcome}");
 
-    let pulls = world.github.state().repo_mut(FULL_NAME).pulls.clone();
+    let pulls = bot.github.state().repo_mut(FULL_NAME).pulls.clone();
     assert_eq!(pulls.len(), 2, "{pulls:#?}");
     assert_eq!(pulls[&old].state, "closed", "the refused PR stays closed");
     let fresh = &pulls[&new];
@@ -120,7 +112,7 @@ async fn a_closed_pull_request_github_will_not_reopen_gives_way_to_a_new_one() {
     let body = fresh.body.clone().unwrap_or_default();
     assert!(body.contains("Closes #5"), "{body}");
     assert!(body.contains("<!-- metagpt-bot:issue=5 -->"), "{body}");
-    let progress = progress_until(&world, |b| b.contains("**Done**")).await;
+    let progress = bot.progress_until(|b| b.contains("**Done**")).await;
     assert!(progress.contains(&format!("#{new}")), "{progress}");
-    world.github.assert_no_unexpected();
+    bot.finish().await;
 }

@@ -3,29 +3,25 @@
 
 use metagpt_bot::queue::JobState;
 
-use super::world::{FULL_NAME, World};
-use super::{BRANCH, bot_comments};
+use crate::support::bot::Bot;
 
 /// Serves `content` as the repository's settings, labels the issue, and returns the progress comment
 /// of the failed run after checking that nothing ran.
 async fn fails_with(content: &[u8]) -> String {
-    let world = World::start().await;
-    world
-        .github
-        .state()
-        .set_file(FULL_NAME, "main", ".github/metagpt.yml", content);
-    let job = world.deliver("issues", &world.labeled()).await.unwrap();
-    let info = world.wait_for(job, JobState::Failed).await;
+    let bot = Bot::start().await;
+    bot.set_settings(content);
+    let job = bot.label().await;
+    let info = bot.wait_for(job, JobState::Failed).await;
     assert_eq!(info.attempts, 1, "the repository's mistake is not retried");
-    let comments = bot_comments(&world);
+    let comments = bot.comments();
     assert_eq!(comments.len(), 1, "{comments:#?}");
     let progress = comments[0].clone();
     assert!(progress.contains("**Failed**"), "{progress}");
     assert!(progress.contains("`.github/metagpt.yml`"), "{progress}");
     assert!(progress.contains("`/metagpt retry`"), "{progress}");
-    assert!(world.llm.requests().is_empty(), "nothing was spent");
-    assert!(world.branch_head(BRANCH).is_none());
-    world.github.assert_no_unexpected();
+    assert_eq!(bot.llm_calls(), 0, "nothing was spent");
+    assert!(bot.branch_head().is_none());
+    bot.finish().await;
     progress
 }
 
