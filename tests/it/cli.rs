@@ -1,7 +1,7 @@
 //! The binary as an operator runs it: `doctor` explains every problem with its fix, `serve` starts with
 //! nothing configured and stops cleanly on SIGTERM.
 
-use crate::support::fake_github;
+use crate::support::{fake_github, fixture_path};
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -10,10 +10,6 @@ use std::time::{Duration, Instant};
 use fake_github::{FakeGitHub, TEST_APP_ID};
 
 const BIN: &str = env!("CARGO_BIN_EXE_metagpt-bot");
-const KEY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/keys/test-app.pem"
-);
 
 /// Runs the binary with exactly `env` (plus PATH) in a fresh directory.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
@@ -104,11 +100,12 @@ fn doctor_explains_a_bad_key_an_unreachable_database_and_a_secret_that_never_sho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_checks_the_app_credentials_against_github() {
     let github = FakeGitHub::start().await;
+    let key = fixture_path("keys/test-app.pem").display().to_string();
     let api = github.api_url();
     let app_id = TEST_APP_ID.to_string();
     let good = [
         ("APP_ID", app_id.as_str()),
-        ("PRIVATE_KEY_PATH", KEY),
+        ("PRIVATE_KEY_PATH", &key),
         ("WEBHOOK_SECRET", "x"),
         ("GITHUB_API_URL", api.as_str()),
     ];
@@ -120,7 +117,7 @@ async fn doctor_checks_the_app_credentials_against_github() {
     let wrong_url = format!("{api}/not-the-api");
     let (code, text) = doctor_async(&[
         ("APP_ID", &app_id),
-        ("PRIVATE_KEY_PATH", KEY),
+        ("PRIVATE_KEY_PATH", &key),
         ("WEBHOOK_SECRET", "x"),
         ("GITHUB_API_URL", &wrong_url),
     ])
@@ -131,7 +128,7 @@ async fn doctor_checks_the_app_credentials_against_github() {
 
     let (code, text) = doctor_async(&[
         ("APP_ID", "999"),
-        ("PRIVATE_KEY_PATH", KEY),
+        ("PRIVATE_KEY_PATH", &key),
         ("WEBHOOK_SECRET", "x"),
         ("GITHUB_API_URL", &api),
     ])

@@ -1,4 +1,4 @@
-//! The agent runner against a stand-in interpreter (`tests/support/fake_interpreter/python`): results,
+//! The agent runner against a stand-in interpreter (`StandIn::Recorder`): results,
 //! errors, the time limit and cancellation as a caller of `agent::run` sees them.
 
 use super::fixture;
@@ -94,7 +94,7 @@ async fn the_time_limit_stops_the_run() {
     let fx = Fixture::new();
     let mut request = fx.request("FAKE_SLEEP");
     request.timeout = Duration::from_secs(2);
-    // Host pids: the sandboxed variant is in tests/agent_sandbox.rs.
+    // Host pids: the sandboxed variant is in agent/sandbox.rs.
     request.options.sandbox = SandboxMode::Off;
     let err = run(request, CancellationToken::new())
         .await
@@ -119,7 +119,7 @@ async fn cancellation_kills_the_whole_process_group() {
     let fx = Fixture::new();
     let cancel = CancellationToken::new();
     let mut request = fx.request("FAKE_SLEEP");
-    // Host pids: the sandboxed variant is in tests/agent_sandbox.rs.
+    // Host pids: the sandboxed variant is in agent/sandbox.rs.
     request.options.sandbox = SandboxMode::Off;
     let task = tokio::spawn(run(request, cancel.clone()));
     let started = fx.dump_path("child.pid");

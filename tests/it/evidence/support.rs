@@ -1,8 +1,6 @@
 //! Shared set-up for the evidence tests: a copy of `tests/fixtures/metagpt_run/repo` in a temporary
 //! directory, the paths the run changed, and gate inputs that pass.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 
 use metagpt_bot::domain::Kind;
@@ -10,7 +8,6 @@ use metagpt_bot::run::evidence::{
     Budget, GateInputs, GateReport, ReviewVerdict, Verdict, collect, evaluate,
 };
 
-pub const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/metagpt_run");
 pub const SOURCE_DIR: &str = "calc";
 
 pub struct Run {
@@ -27,7 +24,7 @@ impl Run {
     /// The fixture repository as the run left it; every file but `.gitignore` counts as changed.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        copy_dir(&Path::new(FIXTURE).join("repo"), dir.path());
+        copy_dir(&fixture_path("repo"), dir.path());
         let mut changed = Vec::new();
         list_files(dir.path(), dir.path(), &mut changed);
         changed.retain(|p| p != ".gitignore");
@@ -88,8 +85,9 @@ impl Run {
     }
 }
 
+/// `tests/fixtures/metagpt_run/<relative>`.
 pub fn fixture_path(relative: &str) -> PathBuf {
-    Path::new(FIXTURE).join(relative)
+    crate::support::fixture_path("metagpt_run").join(relative)
 }
 
 /// The gate's detail when it failed; panics with the whole report when it passed.

@@ -1,5 +1,4 @@
 //! A gateway in front of a scripted upstream, with tiny backoffs, and helpers to call it as an agent.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

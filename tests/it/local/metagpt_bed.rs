@@ -1,7 +1,6 @@
 //! The bed of the `metagpt-bot run` tests that drive the real MetaGPT: the seed repository, a private
 //! `HOME`, the interpreter, and the scripted model on 127.0.0.1 as the binary's provider, priced by the
 //! SOP model's price. Each test file adds its own way of running on it.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 //! the sandbox on the host's network and warns once; `doctor` says which sandbox runs will use, whether it
 //! has a network of its own, and why.
 //!
-//! The runs use the fast stand-in interpreter and the scripted LLM, as `tests/run_cli.rs` does.
+//! The runs use the fast stand-in interpreter and the scripted LLM, as the other local-run tests do.
 
 use crate::support::fixture;
 use crate::support::scripted_llm;

@@ -1,7 +1,6 @@
 //! A small reader for this repository's Dockerfile: instructions with their continuation lines joined,
 //! grouped by stage. Enough to check what the image runs against what the repository tests; hadolint
 //! checks the syntax.
-#![allow(dead_code)]
 
 /// One instruction, e.g. `RUN` with its arguments on one line.
 #[derive(Debug, Clone)]

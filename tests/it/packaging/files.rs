@@ -1,5 +1,4 @@
 //! Reading the repository's packaging files.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

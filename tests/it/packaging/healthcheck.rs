@@ -3,9 +3,9 @@
 
 use super::dockerfile;
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// The HEALTHCHECK of the App stage as an argv (exec form after `CMD`).
 fn healthcheck() -> Vec<String> {
@@ -56,7 +56,7 @@ fn the_healthcheck_passes_against_serve_and_fails_when_nothing_answers() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let database = format!("sqlite://{}/bot.db", dir.path().display());
-    let _serve = Serve(
+    let mut serve = Serve(
         Command::new(env!("CARGO_BIN_EXE_metagpt-bot"))
             .arg("serve")
             .env_clear()
@@ -66,16 +66,23 @@ fn the_healthcheck_passes_against_serve_and_fails_when_nothing_answers() {
             .env("WORKERS", "0")
             .current_dir(dir.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start metagpt-bot serve"),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !run_check(&argv, port) {
-        assert!(
-            Instant::now() < deadline,
-            "the HEALTHCHECK {argv:?} never passed against serve on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
+    // serve logs that it listens once it does: wait for that line, then the check must pass.
+    let log = BufReader::new(serve.0.stderr.take().expect("serve's stderr"));
+    let mut lines = log.lines();
+    let mut seen = String::new();
+    while !seen.contains("listening") {
+        let Some(Ok(line)) = lines.next() else {
+            panic!("serve exited before it listened:\n{seen}")
+        };
+        seen.push_str(&line);
+        seen.push('\n');
     }
+    assert!(
+        run_check(&argv, port),
+        "the HEALTHCHECK {argv:?} failed against serve listening on port {port}:\n{seen}"
+    );
 }

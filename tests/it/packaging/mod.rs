@@ -1,6 +1,6 @@
 //! The Dockerfile through hadolint and against what the repository tests outside Docker; the example
-//! workflow and CI through actionlint. (`packaging_action.rs` checks action.yml against the contract,
-//! `packaging_healthcheck.rs` the image's health check against a real `serve`.)
+//! workflow and CI through actionlint. (`action.rs` checks action.yml against the contract,
+//! `healthcheck.rs` the image's health check against a real `serve`.)
 
 mod dockerfile;
 mod files;

@@ -1,6 +1,5 @@
 //! Finds the linters `scripts/install-test-deps.sh` installs under `.tools/venv/bin` (or on PATH).
 //! Absent: the test is skipped with the reason printed, except under CI, where that is a failure.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

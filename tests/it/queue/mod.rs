@@ -4,8 +4,6 @@
 //! Helpers here build deliveries and triggers, connect with small leases and backoffs, and poll a
 //! condition with a deadline (never a sleep).
 
-#![allow(dead_code)]
-
 pub mod bursts;
 pub mod cancel;
 pub mod control;
@@ -28,6 +26,7 @@ use metagpt_bot::queue::{
 /// A fresh database for one test; `keep` holds whatever must live as long as it (a temporary folder).
 pub struct TestDb {
     pub url: String,
+    #[allow(dead_code)] // held for its drop, never read
     pub keep: Option<Box<dyn std::any::Any + Send>>,
 }
 

@@ -1,7 +1,6 @@
 //! Runs the built `metagpt-bot action` the way a GitHub Actions runner runs a container action: a clean
 //! environment holding only the runner's variables and `INPUT_*` inputs, an event file, and empty
 //! `GITHUB_OUTPUT` / `GITHUB_STEP_SUMMARY` files to read back afterwards.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Command;

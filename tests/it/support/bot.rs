@@ -404,10 +404,8 @@ impl Bot {
 
     /// Issue #5's progress comment, if the bot wrote one.
     pub fn progress(&self) -> Option<String> {
-        let progress = self.comments().into_iter();
-        progress
-            .filter(|body| body.starts_with(metagpt_bot::marks::PROGRESS))
-            .next()
+        let mut comments = self.comments().into_iter();
+        comments.find(|body| body.starts_with(metagpt_bot::marks::PROGRESS))
     }
 
     /// octo/shop's pull requests, oldest first.

@@ -31,7 +31,6 @@ pub struct GitServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-#[allow(dead_code)] // each test binary uses a different part
 impl GitServer {
     /// Serves the bare repositories under `root`, accepting only `token` as the Basic password.
     pub fn start(root: &Path, token: &str) -> Self {

@@ -5,7 +5,6 @@
 //! It serves every POST path (so OpenAI `/v1/chat/completions` and Azure deployment paths alike) on
 //! 127.0.0.1. When the queue is empty it asks the fallback (set with `set_fallback`, for scripting a whole
 //! MetaGPT SOP by classifying requests) and otherwise answers 500 "script exhausted".
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -106,11 +105,6 @@ impl ScriptedLlm {
         url::Url::parse(&format!("http://{}/v1", self.addr)).expect("url")
     }
 
-    /// `http://127.0.0.1:<port>`, e.g. an Azure resource endpoint.
-    pub fn root_url(&self) -> url::Url {
-        url::Url::parse(&format!("http://{}", self.addr)).expect("url")
-    }
-
     pub fn push(&self, reply: Reply) {
         self.script.queue.lock().unwrap().push_back(reply);
     }
@@ -127,10 +121,6 @@ impl ScriptedLlm {
     /// Wakes on every request recorded from now on (a hanging one included).
     pub fn changes(&self) -> tokio::sync::watch::Receiver<usize> {
         self.script.changes.subscribe()
-    }
-
-    pub fn remaining(&self) -> usize {
-        self.script.queue.lock().unwrap().len()
     }
 }
 

@@ -1,8 +1,6 @@
 //! Test support for the webhook intake: vendored fixtures, signing, and a harness that drives the real
 //! router (`tower::ServiceExt::oneshot`) over a real SQLite queue in a temporary directory.
-#![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -19,8 +17,7 @@ pub const SECRET: &str = "webhook test secret";
 
 /// A vendored `@octokit/webhooks-examples` payload, e.g. `fixture("issues.labeled")`.
 pub fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("tests/fixtures/webhooks/{name}.json"));
+    let path = super::fixture_path(&format!("webhooks/{name}.json"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))

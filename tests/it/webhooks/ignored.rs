@@ -34,7 +34,7 @@ async fn assert_ignored(harness: &Harness, event: &str, payload: serde_json::Val
 #[tokio::test]
 async fn labels_that_are_not_triggers_are_ignored() {
     let harness = Harness::new().await;
-    // Another label is a label check (webhook_triggers.rs), but not on a closed issue or a pull request.
+    // Another label is a label check (triggers.rs), but not on a closed issue or a pull request.
     let mut closed = labeled("documentation", &["documentation"]);
     set(&mut closed, "/issue/state", json!("closed"));
     assert_ignored(&harness, "issues", closed, "is closed").await;

@@ -1,6 +1,6 @@
 //! Scenario tests: signed `@octokit/webhooks-examples` payloads through the real router and a real SQLite
 //! queue. Accepted triggers must be persisted before the answer (seen through a second connection).
-//! Ignored deliveries are in `webhook_ignored.rs`.
+//! Ignored deliveries are in `ignored.rs`.
 
 use crate::support::webhook;
 

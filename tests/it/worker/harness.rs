@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
@@ -14,6 +14,8 @@ use metagpt_bot::queue::{
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::jobs::wait_for_job;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -128,24 +130,13 @@ pub async fn enqueue(queue: &Queue, delivery: &str, issue: u64) -> i64 {
     }
 }
 
+/// Waits (bounded) until job `job` is in `state`.
 pub async fn wait_for_state(
     queue: &Queue,
     job: i64,
     state: JobState,
 ) -> metagpt_bot::queue::JobInfo {
-    let start = Instant::now();
-    loop {
-        let info = queue.job(job).await.expect("read job").expect("job exists");
-        if info.state == state {
-            return info;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "job {job} stayed {:?}, expected {state:?}",
-            info.state
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_job(queue, job, state, DEADLINE).await
 }
 
 pub struct Setup {

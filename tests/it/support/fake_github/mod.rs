@@ -11,7 +11,6 @@
 //! - An optional path prefix (`/api/v3`) puts every endpoint under it, like GitHub Enterprise Server.
 //! - To model more of GitHub, add data in `model.rs`, rules as `GitHubState` methods (`world.rs`,
 //!   `pull_rules.rs`) and one small handler file per area.
-#![allow(dead_code)]
 
 mod app;
 mod auth;
@@ -36,13 +35,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use wiremock::MockServer;
 
 pub use faults::Fault;
-#[allow(unused_imports)]
-pub use model::{CheckRun, Collaborator, Comment, Issue, Pull, Reaction, ReactionOn, Repo, User};
+pub use model::{CheckRun, Issue, Pull, ReactionOn, User};
 use route::{Router, Shared, lock};
-#[allow(unused_imports)]
 pub use state::{
-    ACTIONS_APP_ID, ACTIONS_BOT_ID, ACTIONS_BOT_LOGIN, App, Caller, GitHubState, LoggedRequest,
-    MintedToken,
+    ACTIONS_APP_ID, ACTIONS_BOT_LOGIN, App, Caller, GitHubState, LoggedRequest, MintedToken,
 };
 
 /// The throwaway test App's private key (PKCS#1 PEM, as GitHub issues them).

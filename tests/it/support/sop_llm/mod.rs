@@ -8,7 +8,6 @@
 //! the steps it took; [`Sop::served`] lists every answer with the usage it reported. A prompt the script
 //! cannot read is answered 400 and listed in [`Sop::unreadable`] (MetaGPT then retries with long
 //! backoffs, so a test should check it and fail fast).
-#![allow(dead_code)]
 
 pub mod answers;
 pub mod harness;

@@ -53,13 +53,6 @@ impl Scenario {
         self
     }
 
-    /// Sends a failing test run to `role` instead of `QaEngineer`. MetaGPT 0.8.2's Engineer has no
-    /// handler for a test run, so `Engineer` leaves the failure unfixed and the run still ends "ok".
-    pub fn send_failures_to(mut self, role: &'static str) -> Scenario {
-        self.send_failures_to = role;
-        self
-    }
-
     /// Values for ActionNode keys; keys not listed keep the value of MetaGPT's own format example.
     pub fn node_values(&self) -> Map<String, Value> {
         let files = json!(python::TASK_FILES);
