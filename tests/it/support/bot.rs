@@ -14,7 +14,7 @@
 //! - Nothing sleeps to synchronise: a scenario waits on the fake GitHub's and the LLM's `changes()`
 //!   under a deadline; only a job's state is polled, from the queue's database (`jobs.rs`).
 //! - A scenario ends with [`Bot::finish`]: `serve` stops cleanly and the fake GitHub got no request no
-//!   route expects (the fake checks that again when it is dropped).
+//!   route expects. A `Bot` dropped without it fails the test (unless it already failed).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,6 +68,7 @@ pub struct Bot {
     settings: Vec<(String, String)>,
     database_url: String,
     serving: Option<Serving>,
+    finished: bool,
 }
 
 /// A running `serve`.
@@ -124,6 +125,7 @@ impl Bot {
             settings,
             database_url,
             serving: None,
+            finished: false,
         }
     }
 
@@ -169,6 +171,7 @@ impl Bot {
     pub async fn finish(mut self) {
         self.halt().await;
         self.github.assert_no_unexpected();
+        self.finished = true;
     }
 
     // ---- what people do on GitHub ----
@@ -520,6 +523,9 @@ impl Drop for Bot {
     fn drop(&mut self) {
         if let Some(serving) = &self.serving {
             serving.shutdown.cancel();
+        }
+        if !self.finished && !std::thread::panicking() {
+            panic!("a scenario ends with `bot.finish().await`");
         }
     }
 }
