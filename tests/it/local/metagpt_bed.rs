@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::support::fixture::agent_settings;
 use crate::support::scripted_llm::ScriptedLlm;
 use crate::support::sop_llm::harness::PRICE;
 use crate::support::sop_llm::seed;
@@ -33,20 +34,9 @@ impl Bed {
 
     /// The complete settings of a run against the scripted model, as `model` with provider key `key`.
     pub fn settings(&self, key: &str, model: &str) -> Vec<(String, String)> {
-        [
-            ("METAGPT_PYTHON", self.python.display().to_string()),
-            ("LLM_BASE_URL", self.llm.base_url().to_string()),
-            ("LLM_API_KEY", key.to_owned()),
-            ("LLM_MODEL", model.to_owned()),
-            ("LLM_PRICE_PROMPT", PRICE.prompt_per_million.to_string()),
-            (
-                "LLM_PRICE_COMPLETION",
-                PRICE.completion_per_million.to_string(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        let url = self.llm.base_url().to_string();
+        let price = (PRICE.prompt_per_million, PRICE.completion_per_million);
+        agent_settings(&self.python, &url, key, model, price)
     }
 
     pub fn git(&self) -> git2::Repository {

@@ -29,7 +29,7 @@ use super::action_job::{ActionJob, Finished, TOKEN};
 use super::fake_github::{
     CheckRun, FakeGitHub, Issue, LoggedRequest, Pull, ReactionOn, TEST_APP_ID, User,
 };
-use super::fixture::{Fixture, KEY, MODEL, PRICE_COMPLETION, PRICE_PROMPT};
+use super::fixture::{Fixture, MODEL, PRICE_COMPLETION, PRICE_PROMPT};
 use super::git_server::GitServer;
 use super::jobs::wait_for_job_at;
 use super::scripted_llm::{Reply, ScriptedLlm};
@@ -544,7 +544,7 @@ fn address(payload: &mut Value, who: User) {
 
 fn settings(fixture: &Fixture, github: &FakeGitHub, llm: &ScriptedLlm) -> Vec<(String, String)> {
     let key = fixture_path("keys/test-app.pem").display().to_string();
-    [
+    let base = [
         ("APP_ID", TEST_APP_ID.to_string()),
         ("PRIVATE_KEY_PATH", key),
         ("WEBHOOK_SECRET", webhook::SECRET.to_owned()),
@@ -558,16 +558,9 @@ fn settings(fixture: &Fixture, github: &FakeGitHub, llm: &ScriptedLlm) -> Vec<(S
             fixture.root.path().join("work").display().to_string(),
         ),
         ("RUN_TIMEOUT_SECS", "120".to_owned()),
-        ("METAGPT_PYTHON", fixture.python.display().to_string()),
-        ("LLM_BASE_URL", llm.base_url().to_string()),
-        ("LLM_API_KEY", KEY.to_owned()),
-        ("LLM_MODEL", MODEL.to_owned()),
-        ("LLM_PRICE_PROMPT", PRICE_PROMPT.to_string()),
-        ("LLM_PRICE_COMPLETION", PRICE_COMPLETION.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    ];
+    let base = base.into_iter().map(|(k, v)| (k.to_owned(), v));
+    base.chain(fixture.env(llm.base_url().as_str())).collect()
 }
 
 /// Pushes the fixture's seed commit to `main` of the bare repository.

@@ -50,22 +50,35 @@ impl Fixture {
 
     /// The complete settings of a run against `llm_base_url`.
     pub fn env(&self, llm_base_url: &str) -> Vec<(String, String)> {
-        [
-            ("METAGPT_PYTHON", self.python.display().to_string()),
-            ("LLM_BASE_URL", llm_base_url.to_owned()),
-            ("LLM_API_KEY", KEY.to_owned()),
-            ("LLM_MODEL", MODEL.to_owned()),
-            ("LLM_PRICE_PROMPT", PRICE_PROMPT.to_string()),
-            ("LLM_PRICE_COMPLETION", PRICE_COMPLETION.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        let price = (PRICE_PROMPT, PRICE_COMPLETION);
+        agent_settings(&self.python, llm_base_url, KEY, MODEL, price)
     }
 
     pub fn git(&self) -> git2::Repository {
         git2::Repository::open(&self.repo).expect("open repo")
     }
+}
+
+/// The settings that point the agent at `python` and the bot's gateway at the provider at `llm_base_url`
+/// (`METAGPT_PYTHON` and `LLM_*`), with `price` in USD per million (prompt, completion) tokens.
+pub fn agent_settings(
+    python: &Path,
+    llm_base_url: &str,
+    key: &str,
+    model: &str,
+    (prompt, completion): (f64, f64),
+) -> Vec<(String, String)> {
+    [
+        ("METAGPT_PYTHON", python.display().to_string()),
+        ("LLM_BASE_URL", llm_base_url.to_owned()),
+        ("LLM_API_KEY", key.to_owned()),
+        ("LLM_MODEL", model.to_owned()),
+        ("LLM_PRICE_PROMPT", prompt.to_string()),
+        ("LLM_PRICE_COMPLETION", completion.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// What the binary did.
