@@ -25,9 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::IntoResponse;
 use metagpt_bot::http::intake::{Decision, IntakeConfig, decide};
 use metagpt_bot::http::payloads::{IssuesEvent, parse_event};
-use metagpt_bot::http::{
-    AppState, Delivery, WebhookRejection, metrics, router, sign, verify_signature,
-};
+use metagpt_bot::http::{AppState, Delivery, WebhookRejection, router, sign, verify_signature};
 use metagpt_bot::queue::{DeliveryOutcome, DeliveryRecord, Queue, QueueOptions};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -101,7 +99,7 @@ async fn ceiling_server(port: u16, db: &Path) -> anyhow::Result<()> {
         QueueOptions::default(),
     )
     .await?;
-    let state = AppState::new(config, queue, metrics::install_recorder()?);
+    let state = AppState::new(config, queue, metagpt_bot::telemetry::install_recorder()?);
     let app = axum::Router::new()
         .route(
             "/api/github/webhooks",
@@ -337,7 +335,7 @@ async fn handler_cpu(queue: &Queue, config: &IntakeConfig) -> anyhow::Result<Str
     let app = router(AppState::new(
         config.clone(),
         queue.clone(),
-        metrics::install_recorder()?,
+        metagpt_bot::telemetry::install_recorder()?,
     ));
     let bodies = (0..ISSUES)
         .map(|issue| {

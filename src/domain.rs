@@ -7,9 +7,10 @@
 //! - The sender is kept by numeric id: permission checks use the id, never the login.
 //! - A trigger is plain data (serde) so the queue can persist it as JSON and a worker can rebuild it.
 //!   Renaming a variant or field is a migration: stored rows use these names.
-//! - Actions come in two classes: run actions (the pipeline, one at a time per issue) and control actions
-//!   ([`crate::marks::CONTROL_ACTIONS`]: short jobs beside the runs, see [`crate::queue`]). [`Action::is_control`] and
-//!   the queue's SQL read that one list.
+//! - Requests come in two types: [`RunRequest`]s (MetaGPT on the issue's branch, one at a time per issue)
+//!   and [`ControlRequest`]s (short jobs beside the runs, see [`crate::queue`]); their stored names are
+//!   [`Request::name`], the control ones listed once in [`crate::marks::CONTROL_ACTIONS`] for the
+//!   queue's SQL.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,55 +22,74 @@ pub enum Kind {
     Bugfix,
 }
 
-/// What the trigger asks for.
+/// What a trigger asks for: a run of the issue (the agent, one at a time per issue) or a control action
+/// (short, beside the runs). Stored in the queue as `{"type": <name>, …}` (see [`Request::name`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Request {
+    Run(RunRequest),
+    Control(ControlRequest),
+}
+
+/// A request that runs MetaGPT on the issue's branch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Action {
+pub enum RunRequest {
     /// `issues.labeled` with the trigger label: a first (or repeated) run of the issue. `label` is the
     /// label that was added; the App runs only when it is still the repository's `trigger_label` (rows
     /// stored before the field existed have none and run as they did).
-    Run {
+    #[serde(rename = "run")]
+    Labeled {
         kind: Kind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label: Option<String>,
     },
     /// `/metagpt <feedback>`: another iteration on the same branch with that feedback.
     Iterate { feedback: String, comment_id: u64 },
-    /// `/metagpt retry`: the last run again.
+    /// `/metagpt retry`: the last request again.
     Retry { comment_id: u64 },
-    /// `/metagpt stop`: cancel the queued or running run of the issue.
+}
+
+/// A control request: never waits behind the issue's run, and a run never waits behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControlRequest {
+    /// `/metagpt stop`: cancel the queued or running runs of the issue.
     Stop { comment_id: u64 },
     /// `issues.labeled` with another label than the default trigger label: the App checks, after the
     /// webhook was answered, whether it is the repository's `trigger_label` (`.github/metagpt.yml`) and
-    /// then enqueues the run. A control action.
-    Label { label: String },
+    /// then enqueues the run.
+    #[serde(rename = "label")]
+    LabelCheck { label: String },
 }
 
-impl Action {
-    /// A short stable name, used in logs, metrics labels and the jobs table.
+impl Request {
+    /// A short stable name, used in logs, metrics labels and the jobs table (`jobs.action`).
     pub fn name(&self) -> &'static str {
         match self {
-            Action::Run { .. } => "run",
-            Action::Iterate { .. } => "iterate",
-            Action::Retry { .. } => "retry",
-            Action::Stop { .. } => "stop",
-            Action::Label { .. } => "label",
+            Request::Run(RunRequest::Labeled { .. }) => "run",
+            Request::Run(RunRequest::Iterate { .. }) => "iterate",
+            Request::Run(RunRequest::Retry { .. }) => "retry",
+            Request::Control(ControlRequest::Stop { .. }) => "stop",
+            Request::Control(ControlRequest::LabelCheck { .. }) => "label",
         }
     }
 
-    /// The id of the comment that asked for this, for the actions a comment makes.
+    /// The id of the comment that asked for this, for the requests a comment makes.
     pub fn comment_id(&self) -> Option<u64> {
         match self {
-            Action::Iterate { comment_id, .. }
-            | Action::Retry { comment_id }
-            | Action::Stop { comment_id } => Some(*comment_id),
-            Action::Run { .. } | Action::Label { .. } => None,
+            Request::Run(
+                RunRequest::Iterate { comment_id, .. } | RunRequest::Retry { comment_id },
+            )
+            | Request::Control(ControlRequest::Stop { comment_id }) => Some(*comment_id),
+            Request::Run(RunRequest::Labeled { .. })
+            | Request::Control(ControlRequest::LabelCheck { .. }) => None,
         }
     }
 
-    /// Whether this is a control action (see [`crate::marks::CONTROL_ACTIONS`]).
+    /// Whether this is a control request (its name is one of [`crate::marks::CONTROL_ACTIONS`]).
     pub fn is_control(&self) -> bool {
-        crate::marks::CONTROL_ACTIONS.contains(&self.name())
+        matches!(self, Request::Control(_))
     }
 }
 
@@ -117,7 +137,9 @@ pub struct Trigger {
     pub is_pull_request: bool,
     pub sender_id: u64,
     pub sender_login: String,
-    pub action: Action,
+    /// Stored as `action` (the field's name before requests were split into run and control).
+    #[serde(rename = "action")]
+    pub request: Request,
     /// For a comment on the bot's pull request: the issue the PR works on, from the hidden marker of
     /// the PR body (`<!-- metagpt-bot:issue=N -->`), so the job waits in that issue's line. Only a hint
     /// for the queue: the worker checks it against the PR's head branch before running anything.
@@ -135,41 +157,66 @@ impl Trigger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::marks::CONTROL_ACTIONS;
 
-    #[test]
-    fn stop_and_label_checks_are_control_actions_and_runs_are_not() {
-        let control = [
-            Action::Stop { comment_id: 1 },
-            Action::Label { label: "ai".into() },
-        ];
-        assert!(control.iter().all(Action::is_control));
-        let runs = [
-            Action::Run {
+    fn all() -> Vec<Request> {
+        vec![
+            Request::Run(RunRequest::Labeled {
                 kind: Kind::Bugfix,
-                label: None,
-            },
-            Action::Retry { comment_id: 1 },
-            Action::Iterate {
+                label: Some("metagpt".into()),
+            }),
+            Request::Run(RunRequest::Iterate {
                 feedback: "more".into(),
                 comment_id: 1,
-            },
-        ];
-        assert!(!runs.iter().any(Action::is_control));
+            }),
+            Request::Run(RunRequest::Retry { comment_id: 2 }),
+            Request::Control(ControlRequest::Stop { comment_id: 3 }),
+            Request::Control(ControlRequest::LabelCheck { label: "ai".into() }),
+        ]
     }
 
     #[test]
-    fn a_run_stored_before_labels_were_kept_still_reads() {
+    fn control_requests_are_exactly_the_marked_control_actions() {
+        for request in all() {
+            assert_eq!(
+                request.is_control(),
+                CONTROL_ACTIONS.contains(&request.name()),
+                "{request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_request_round_trips_under_its_stored_name() {
+        for request in all() {
+            let json = serde_json::to_value(&request).expect("json");
+            assert_eq!(json["type"], request.name(), "{json}");
+            let back: Request = serde_json::from_value(json).expect("back");
+            assert_eq!(back, request);
+        }
+    }
+
+    #[test]
+    fn rows_stored_by_earlier_versions_still_read() {
         let stored = r#"{"type":"run","kind":"bugfix"}"#;
-        let action: Action = serde_json::from_str(stored).expect("old row");
+        let request: Request = serde_json::from_str(stored).expect("old row");
         assert_eq!(
-            action,
-            Action::Run {
+            request,
+            Request::Run(RunRequest::Labeled {
                 kind: Kind::Bugfix,
                 label: None
-            }
+            })
         );
-        let check = Action::Label { label: "ai".into() };
+        let check = Request::Control(ControlRequest::LabelCheck { label: "ai".into() });
         let json = serde_json::to_string(&check).expect("json");
         assert_eq!(json, r#"{"type":"label","label":"ai"}"#);
+        let trigger = r#"{"delivery_id":"d","installation_id":1,"repo":{"id":2,"owner":"o","name":"r"},
+            "issue_number":5,"is_pull_request":false,"sender_id":7,"sender_login":"alice",
+            "action":{"type":"stop","comment_id":9}}"#;
+        let trigger: Trigger = serde_json::from_str(trigger).expect("stored trigger");
+        assert_eq!(
+            trigger.request,
+            Request::Control(ControlRequest::Stop { comment_id: 9 })
+        );
     }
 }

@@ -111,6 +111,11 @@ pub fn issue_branch(issue: u64) -> String {
     format!("{ISSUE_BRANCH}{issue}")
 }
 
+/// How [`issue_branch`] names are shown to people: `metagpt/issue-<N>`.
+pub fn issue_branch_pattern() -> String {
+    format!("{ISSUE_BRANCH}<N>")
+}
+
 /// The issue of a branch named by [`issue_branch`] (exactly: no leading zeros, no suffix).
 pub fn branch_issue(branch: &str) -> Option<u64> {
     let issue = branch.strip_prefix(ISSUE_BRANCH)?.parse::<u64>().ok()?;

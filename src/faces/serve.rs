@@ -6,8 +6,9 @@
 //!   `/readyz` answers 503 with the same list, and no worker starts (a worker without credentials could
 //!   only fail jobs). Deliveries are still recorded, so nothing GitHub sends meanwhile is lost.
 //! - Where run workers start, the control loop starts beside them (one `/metagpt stop` or label check at a
-//!   time, see [`ControlJobs`]); with `WORKERS=0` or without App credentials neither starts.
-//! - The App honours each repository's `trigger_label` (`Context::honour_trigger_label`).
+//!   time); both hand their jobs to the one dispatcher, [`Jobs`]. With `WORKERS=0` or without App
+//!   credentials neither starts.
+//! - The App honours each repository's `trigger_label` ([`Face::App`]).
 //! - Start-up reconciles the queue before any worker claims: jobs left running by a previous process are
 //!   queued again (see [`Queue::reconcile_on_start`]).
 //! - Shutdown (SIGTERM or SIGINT): the listener stops accepting and in-flight requests finish; workers stop
@@ -24,7 +25,7 @@ use crate::github::GitHubApp;
 use crate::http::intake::IntakeConfig;
 use crate::http::{self, AppState};
 use crate::jobs::worker::{self, WorkerOptions, Workers};
-use crate::jobs::{Context, ControlJobs, Pipeline, announcer};
+use crate::jobs::{Context, Face, Jobs, start_announcer};
 use crate::queue::{Queue, QueueOptions};
 
 /// Runs until SIGTERM or SIGINT.
@@ -75,12 +76,12 @@ pub async fn serve_on(
             "re-queued jobs a previous process left running"
         );
     }
-    let metrics = http::metrics::install_recorder()?;
+    let metrics = crate::telemetry::install_recorder()?;
     let github = app_client(&settings);
     let mut state = AppState::new(intake_config(&settings), queue.clone(), metrics)
         .with_readiness(move || problems.clone());
     if let Some(github) = &github {
-        state = state.with_queued_hook(announcer::start(github.clone(), queue.clone()));
+        state = state.with_queued(start_announcer(github.clone(), queue.clone()));
     }
     let wake = state.job_notify.clone();
     tracing::info!(address = %listener.local_addr()?, webhook_path = %settings.webhook_path, "listening");
@@ -144,12 +145,11 @@ fn start_workers(
     if let Err(problems) = &llm {
         tracing::warn!("runs will fail until the agent settings are complete: {problems}");
     }
-    let context = match Context::new(settings.work_dir.clone(), llm, settings.run_timeout) {
-        Ok(mut context) => {
-            context.queue = Some(queue.clone());
-            context.honour_trigger_label = true;
-            Arc::new(context)
-        }
+    let face = Face::App {
+        queue: queue.clone(),
+    };
+    let context = match Context::new(settings.work_dir.clone(), llm, settings.run_timeout, face) {
+        Ok(context) => Arc::new(context),
         Err(e) => {
             tracing::error!("workers not started: {e:#}");
             return None;
@@ -160,17 +160,9 @@ fn start_workers(
         settings.job_lease,
         settings.shutdown_grace,
     );
-    let mut workers = worker::spawn(
-        queue.clone(),
-        Arc::new(Pipeline::new(github.clone(), context)),
-        wake.clone(),
-        options,
-    );
-    workers.spawn_control(
-        queue.clone(),
-        Arc::new(ControlJobs::new(github, queue, wake.clone())),
-        wake,
-    );
+    let jobs = Arc::new(Jobs::new(github, context, queue.clone(), wake.clone()));
+    let mut workers = worker::spawn(queue.clone(), jobs.clone(), wake.clone(), options);
+    workers.spawn_control(queue, jobs, wake);
     Some(workers)
 }
 

@@ -1,4 +1,5 @@
-//! The GitHub App identity: its JWT-authenticated client and one installation client per installation.
+//! The GitHub App identity: its private key, its JWT-authenticated client, its bot account, and one
+//! installation client per installation.
 //!
 //! Invariants:
 //! - [`GitHubApp`] is built once per process (inside a tokio runtime: octocrab spawns its connection
@@ -26,8 +27,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::GitHubError;
-use super::call::observe;
-use super::key::encoding_key;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+use super::error::observe;
+use crate::config::{pem_kind_problem, pem_text};
 
 /// GitHub.com's REST API, the default of `GITHUB_API_URL`.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -69,12 +72,24 @@ pub fn token_client(api_url: &str, token: &SecretString) -> Result<Octocrab, Git
         .map_err(build_error)
 }
 
+/// Who "we" are on GitHub, to tell our own comments from anyone else's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnAuthor {
+    /// The GitHub App with this id, writing through an installation token as its bot account, whose
+    /// login is `bot` (`<app-slug>[bot]`) when known.
+    App { id: u64, bot: Option<String> },
+    /// A fixed account, e.g. `github-actions[bot]` for an Action's `GITHUB_TOKEN`.
+    Login(String),
+}
+
 /// The App's credentials and its per-installation API clients.
 pub struct GitHubApp {
     app_id: u64,
     api_url: String,
     app_client: Octocrab,
     installations: Mutex<HashMap<u64, Arc<Installation>>>,
+    /// Who the App writes as, from `GET /app` (asked once, on first need).
+    author: tokio::sync::OnceCell<OwnAuthor>,
 }
 
 /// One installation's shared client, and the lock that makes its first token mint single-flight.
@@ -126,6 +141,7 @@ impl GitHubApp {
             api_url,
             app_client,
             installations: Mutex::new(HashMap::new()),
+            author: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -212,10 +228,49 @@ impl GitHubApp {
         .await
     }
 
+    /// Who the App writes as: its id and its bot account `<app-slug>[bot]` (from `GET /app`, asked once
+    /// per process), so its own comments are found even where `performed_via_github_app` is null.
+    pub async fn author(&self) -> Result<OwnAuthor, GitHubError> {
+        let author = self
+            .author
+            .get_or_try_init(|| async {
+                let app = self.get_app().await?;
+                let bot = (!app.slug.is_empty()).then(|| format!("{}[bot]", app.slug));
+                Ok::<_, GitHubError>(OwnAuthor::App {
+                    id: self.app_id,
+                    bot,
+                })
+            })
+            .await?;
+        Ok(author.clone())
+    }
+
     /// `GET /app` with the App's JWT: proves APP_ID, PRIVATE_KEY and GITHUB_API_URL fit together.
     pub async fn get_app(&self) -> Result<AppInfo, GitHubError> {
         observe("get_app", self.app_client.get("/app", None::<&()>)).await
     }
+}
+
+// ---- the private key ----
+
+/// Turns the `PRIVATE_KEY` setting into a signing key, or explains what is wrong with it.
+fn encoding_key(private_key: &SecretString) -> Result<EncodingKey, GitHubError> {
+    let pem = pem_text(private_key.expose_secret()).map_err(bad_key)?;
+    pem_kind_problem(pem.expose_secret()).map_err(bad_key)?;
+    let key = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
+        .map_err(|error| bad_key(format!("it could not be read ({error})")))?;
+    let probe = serde_json::json!({ "iss": "probe" });
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &probe, &key)
+        .map_err(|error| bad_key(format!("it could not sign a JWT ({error})")))?;
+    Ok(key)
+}
+
+fn bad_key(reason: String) -> GitHubError {
+    GitHubError::Config(format!(
+        "PRIVATE_KEY is not an RSA private key in PEM format: {reason}. Use the .pem file from the \
+         GitHub App's settings (Private keys → Generate a private key): its text, the text with \
+         newlines written as \\n, or its base64; or point PRIVATE_KEY_PATH at the file"
+    ))
 }
 
 /// Checks `GITHUB_API_URL` and returns it without a trailing slash.

@@ -1,5 +1,11 @@
 //! What can go wrong when the bot talks to GitHub, and whether trying again later can help.
 //!
+//! Every GitHub operation goes through [`observe`]: it counts the call
+//! (`metagpt_bot_github_api_calls_total{operation}`, before it is made) and, on failure,
+//! `metagpt_bot_github_api_errors_total{operation,status}` with `status` the HTTP status or the kind of
+//! failure (`network`, `decode`, ...). Owner and repository names are checked ([`path_segment`]) before
+//! they are put in a path, so no input can change which endpoint is called.
+//!
 //! Invariants:
 //! - Every failure of a wrapped GitHub operation is one [`GitHubError`] naming the operation, so a log
 //!   line or a job's last error says what was being done.
@@ -13,7 +19,11 @@
 
 use std::time::Duration;
 
+use std::future::Future;
+
 use http::HeaderMap;
+
+use crate::telemetry::{GITHUB_API_CALLS_TOTAL, GITHUB_API_ERRORS_TOTAL};
 
 /// A failed call to GitHub (or a setting that makes every call fail).
 #[derive(Debug, thiserror::Error)]
@@ -225,4 +235,39 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         next = cause.source();
     }
     text
+}
+
+/// Runs one GitHub call named `operation`, counting it and classifying its failure.
+pub(crate) async fn observe<T>(
+    operation: &'static str,
+    call: impl Future<Output = Result<T, octocrab::Error>>,
+) -> Result<T, GitHubError> {
+    metrics::counter!(GITHUB_API_CALLS_TOTAL, "operation" => operation).increment(1);
+    call.await.map_err(|error| {
+        let error = GitHubError::from_octocrab(operation, error);
+        metrics::counter!(
+            GITHUB_API_ERRORS_TOTAL,
+            "operation" => operation,
+            "status" => error.metric_status(),
+        )
+        .increment(1);
+        tracing::debug!(operation, error = %error, transient = error.is_transient(), "GitHub call failed");
+        error
+    })
+}
+
+/// Checks that `value` is a plausible GitHub owner or repository name, safe to put in a URL path.
+pub(crate) fn path_segment<'a>(
+    operation: &'static str,
+    what: &str,
+    value: &'a str,
+) -> Result<&'a str, GitHubError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if value.is_empty() || value == "." || value == ".." || !value.chars().all(allowed) {
+        return Err(GitHubError::Invalid {
+            operation,
+            detail: format!("{value:?} is not a valid GitHub {what} name"),
+        });
+    }
+    Ok(value)
 }

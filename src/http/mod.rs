@@ -8,12 +8,9 @@
 //! - No request can panic the server: every input error becomes a 4xx answer.
 
 pub mod command;
-mod deliveries;
-mod health;
 pub mod intake;
-pub mod metrics;
 pub mod payloads;
-pub mod signature;
+mod probes;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -22,15 +19,16 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use crate::config::validate_webhook_path;
 use crate::domain::Trigger;
-use crate::http::intake::IntakeConfig;
 use crate::queue::Queue;
+use intake::IntakeConfig;
 
-pub use signature::{SignatureError, sign, verify_signature};
-pub use webhook::{Delivery, MAX_BODY_BYTES, WebhookRejection};
+pub use webhook::{
+    Delivery, MAX_BODY_BYTES, SignatureError, WebhookRejection, sign, verify_signature,
+};
 
 /// Extra readiness check: returns one problem per entry (with its fix), empty when ready.
 pub type ReadinessCheck = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
@@ -46,13 +44,10 @@ pub struct AppState {
     /// Consulted by `/readyz` (e.g. "settings complete"); the database ping and the webhook secret are
     /// checked besides.
     pub readiness: ReadinessCheck,
-    /// Called (after the delivery is stored, before the answer; it must not block) when an accepted run
-    /// waits behind earlier runs of its issue, with the trigger and how many are ahead.
-    pub on_queued: Option<QueuedHook>,
+    /// Where an accepted run that waits behind earlier runs of its issue is announced (after the
+    /// delivery is stored, before the answer; never waited for: a full channel drops it).
+    pub queued: Option<mpsc::Sender<Trigger>>,
 }
-
-/// See [`AppState::on_queued`].
-pub type QueuedHook = Arc<dyn Fn(Trigger, i64) + Send + Sync>;
 
 impl AppState {
     /// A state with a fresh [`Notify`] and no extra readiness check.
@@ -63,12 +58,13 @@ impl AppState {
             metrics,
             job_notify: Arc::new(Notify::new()),
             readiness: Arc::new(Vec::new),
-            on_queued: None,
+            queued: None,
         }
     }
 
-    pub fn with_queued_hook(mut self, hook: QueuedHook) -> Self {
-        self.on_queued = Some(hook);
+    /// Announces runs queued behind others on `queued` (the announcer's channel).
+    pub fn with_queued(mut self, queued: mpsc::Sender<Trigger>) -> Self {
+        self.queued = Some(queued);
         self
     }
 
@@ -94,13 +90,53 @@ pub fn router(state: AppState) -> Router {
             default
         }
     };
-    let webhook = post(deliveries::receive)
+    let webhook = post(intake::receive)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(metrics::track_delivery));
+        .layer(axum::middleware::from_fn(probes::track_delivery));
     Router::new()
         .route(&webhook_path, webhook)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::render))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::queue::QueueOptions;
+
+    #[tokio::test]
+    async fn every_recorded_payload_of_every_event_is_answered_2xx_when_correctly_signed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/q.db", dir.path().display());
+        let queue = Queue::connect(&url, QueueOptions::default())
+            .await
+            .expect("queue");
+        let config = IntakeConfig {
+            webhook_secrets: vec!["s3cret".to_owned().into()],
+            ..IntakeConfig::default()
+        };
+        let metrics = crate::telemetry::install_recorder().expect("recorder");
+        let app = router(AppState::new(config, queue.clone(), metrics));
+        let mut answered = std::collections::BTreeMap::<u16, usize>::new();
+        for (event, i, body) in payloads::tests::recorded_payloads() {
+            let request = Request::post("/api/github/webhooks")
+                .header("x-github-event", &event)
+                .header("x-github-delivery", format!("{event}-{i}"))
+                .header("x-hub-signature-256", sign("s3cret", &body))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("request");
+            let status = app.clone().oneshot(request).await.expect("answer").status();
+            assert!(status.is_success(), "{event}[{i}] answered {status}");
+            *answered.entry(status.as_u16()).or_default() += 1;
+        }
+        assert_eq!(answered.values().sum::<usize>(), 329, "{answered:?}");
+        queue.close().await;
+    }
 }

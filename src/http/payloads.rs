@@ -171,6 +171,13 @@ pub enum WebhookEvent {
     Installation(InstallationEvent),
     InstallationRepositories(InstallationRepositoriesEvent),
     Ping(PingEvent),
+    /// A handled event with an action the bot never acts on, whose payload lacks a field the bot reads
+    /// only for the actions it acts on (GitHub's `issues.pinned` has no `issue.state`): ignored, not
+    /// refused.
+    NotActedOn {
+        event: String,
+        action: String,
+    },
 }
 
 impl WebhookEvent {
@@ -183,6 +190,7 @@ impl WebhookEvent {
             WebhookEvent::Installation(e) => Some(&e.action),
             WebhookEvent::InstallationRepositories(e) => Some(&e.action),
             WebhookEvent::Ping(_) => None,
+            WebhookEvent::NotActedOn { action, .. } => Some(action),
         }
     }
 }
@@ -207,18 +215,49 @@ pub struct PayloadError {
     pub message: String,
 }
 
-/// Parses the body of a delivery of event `event`. `Ok(None)`: not an event the bot handles.
+/// The one `issues` action the bot acts on.
+pub const ISSUES_ACTED_ON: &str = "labeled";
+/// The one `issue_comment` action the bot acts on.
+pub const COMMENTS_ACTED_ON: &str = "created";
+
+/// Parses the body of a delivery of event `event`. `Ok(None)`: not an event the bot handles. A payload
+/// that does not parse is an error only when the bot would act on its action (or cannot read its
+/// action): GitHub's payloads of other actions may lack fields the bot never reads for them.
 pub fn parse_event(event: &str, body: &[u8]) -> Result<Option<WebhookEvent>, PayloadError> {
     let parsed = match event {
-        "issues" => WebhookEvent::Issues(parse(event, body)?),
-        "issue_comment" => WebhookEvent::IssueComment(parse(event, body)?),
-        "pull_request" => WebhookEvent::PullRequest(parse(event, body)?),
-        "installation" => WebhookEvent::Installation(parse(event, body)?),
-        "installation_repositories" => WebhookEvent::InstallationRepositories(parse(event, body)?),
-        "ping" => WebhookEvent::Ping(parse(event, body)?),
+        "issues" => parse(event, body).map(WebhookEvent::Issues),
+        "issue_comment" => parse(event, body).map(WebhookEvent::IssueComment),
+        "pull_request" => parse(event, body).map(WebhookEvent::PullRequest),
+        "installation" => parse(event, body).map(WebhookEvent::Installation),
+        "installation_repositories" => {
+            parse(event, body).map(WebhookEvent::InstallationRepositories)
+        }
+        "ping" => parse(event, body).map(WebhookEvent::Ping),
         _ => return Ok(None),
     };
-    Ok(Some(parsed))
+    match parsed {
+        Ok(parsed) => Ok(Some(parsed)),
+        Err(error) => not_acted_on(event, body).map(Some).ok_or(error),
+    }
+}
+
+/// The delivery as [`WebhookEvent::NotActedOn`], when its action can be read and is not one the bot
+/// acts on. Taken only after a parse failed, so the common case pays for one parse.
+fn not_acted_on(event: &str, body: &[u8]) -> Option<WebhookEvent> {
+    #[derive(Deserialize)]
+    struct ActionOnly {
+        action: String,
+    }
+    let action = serde_json::from_slice::<ActionOnly>(body).ok()?.action;
+    let acted_on = match event {
+        "issues" => action == ISSUES_ACTED_ON,
+        "issue_comment" => action == COMMENTS_ACTED_ON,
+        _ => false,
+    };
+    (!acted_on).then(|| WebhookEvent::NotActedOn {
+        event: event.to_owned(),
+        action,
+    })
 }
 
 /// Parses plainly (the common case, a valid payload); only a failure is parsed again with path tracking,
@@ -244,4 +283,74 @@ fn parse_with_path<T: serde::de::DeserializeOwned>(
         message: error.to_string(),
     })?;
     Ok(value)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Every example payload of `@octokit/webhooks-examples` 7.6.1 (api.github.com: 58 events, 329
+    /// payloads), as `(event, index, body)`.
+    pub fn recorded_payloads() -> Vec<(String, usize, Vec<u8>)> {
+        use std::io::Read as _;
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/webhooks/octokit-webhooks-examples-7.6.1.json.gz"
+        );
+        let file = std::fs::File::open(path).expect("vendored examples");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(file)
+            .read_to_string(&mut text)
+            .expect("gzip");
+        let index: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let mut payloads = Vec::new();
+        for event in index.as_array().expect("events") {
+            let name = event["name"].as_str().expect("name");
+            for (i, example) in event["examples"]
+                .as_array()
+                .expect("examples")
+                .iter()
+                .enumerate()
+            {
+                payloads.push((
+                    name.to_owned(),
+                    i,
+                    serde_json::to_vec(example).expect("bytes"),
+                ));
+            }
+        }
+        payloads
+    }
+
+    #[test]
+    fn every_recorded_payload_parses_or_is_not_handled() {
+        let payloads = recorded_payloads();
+        assert_eq!(payloads.len(), 329);
+        let mut not_acted_on = Vec::new();
+        for (event, i, body) in &payloads {
+            match parse_event(event, body) {
+                Ok(Some(WebhookEvent::NotActedOn { action, .. })) => {
+                    not_acted_on.push(format!("{event}.{action}"))
+                }
+                Ok(_) => {}
+                Err(error) => panic!("{event}[{i}]: {error}"),
+            }
+        }
+        // GitHub's pinned/unpinned issues carry no `issue.state`; they are ignored, not refused.
+        assert_eq!(not_acted_on, ["issues.pinned", "issues.unpinned"]);
+    }
+
+    #[test]
+    fn a_broken_payload_of_an_action_the_bot_acts_on_is_still_refused_with_its_path() {
+        let labeled = br#"{"action":"labeled","issue":{"number":1},"repository":{}}"#;
+        let error = parse_event("issues", labeled).expect_err("malformed");
+        assert_eq!(error.path, "issue");
+        let unreadable = br#"{"issue":{"number":1}}"#;
+        assert!(parse_event("issues", unreadable).is_err());
+        let pinned = br#"{"action":"pinned","issue":{"number":1}}"#;
+        assert!(matches!(
+            parse_event("issues", pinned),
+            Ok(Some(WebhookEvent::NotActedOn { .. }))
+        ));
+    }
 }

@@ -21,77 +21,51 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
-use octocrab::Octocrab;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::label::{self, RepoSettings};
-use super::{Failure, installation_client, request};
-use crate::domain::{Action, Trigger};
-use crate::github::{GitHubApp, get_issue, permission_of};
-use crate::jobs::worker::ControlHandler;
+use super::{Failure, authorise};
+use crate::domain::{Request, RunRequest, Trigger};
+use crate::github::{Repo, RepoSettings};
 use crate::marks;
-use crate::queue::{DeliveryOutcome, DeliveryRecord, Job, JobError, Queue, Recorded};
+use crate::queue::{DeliveryOutcome, DeliveryRecord, Job, Queue, Recorded};
+use crate::repo_config::PATH;
 
-/// Applies label checks, as the installation each came through.
-pub struct LabelCheck {
-    github: Arc<GitHubApp>,
-    queue: Queue,
-    /// Wakes the run workers when a check enqueued a run.
-    wake: Arc<Notify>,
+/// What a label check works with: the queue it records the run in, and the run workers' signal.
+pub struct LabelCheck<'a> {
+    pub repo: &'a Repo,
+    pub queue: &'a Queue,
+    /// Wakes the run workers when the check enqueued a run.
+    pub wake: &'a Arc<Notify>,
 }
 
-impl LabelCheck {
-    pub fn new(github: Arc<GitHubApp>, queue: Queue, wake: Arc<Notify>) -> Self {
-        Self {
-            github,
-            queue,
-            wake,
-        }
-    }
-
-    async fn run(&self, job: &Job) -> Result<Value, JobError> {
+impl LabelCheck<'_> {
+    /// Checks label `label` of job `job` (see the module documentation); `Ok` is the job's outcome.
+    pub async fn check(&self, job: &Job, label: &str) -> Result<Value, Failure> {
         let trigger = &job.trigger;
-        let Action::Label { label } = &trigger.action else {
-            return Err(JobError::Permanent(format!(
-                "job {} is a `{}` job, not a label check; it was given to the label check by mistake",
-                job.id,
-                trigger.action.name()
-            )));
-        };
-        let what = format!("the label `{label}`");
-        let client =
-            installation_client(&self.github, trigger, &what, "label the issue again").await?;
-        let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
-        let RepoSettings { config, .. } = label::read(&client, owner, name).await?;
+        let RepoSettings { config, .. } = self.repo.settings().await?;
         let config = match config {
             Ok(config) => config,
             Err(problem) => {
                 tracing::warn!(%label, %problem, "label check: the repository's settings are invalid; no run");
-                let reason = format!("no run: {} is invalid: {problem}", super::settings::PATH);
+                let reason = format!("no run: {PATH} is invalid: {problem}");
                 return Ok(json!({ "started": false, "reason": reason }));
             }
         };
-        if !label::is_trigger(label, &config) {
+        if !config.is_trigger(label) {
             let reason = format!(
                 "label `{label}` is not the trigger label `{}`",
                 config.trigger_label
             );
             return Ok(json!({ "started": false, "reason": reason }));
         }
-        let issue = get_issue(&client, owner, name, trigger.issue_number)
-            .await
-            .map_err(Failure::github)?;
+        let issue = self.repo.issue(trigger.issue_number).await?;
         let stopped = |run_job: Option<i64>| {
             let reason = format!("a `/metagpt stop` came after the label `{label}`");
             json!({ "started": false, "reason": reason, "run_job_id": run_job })
         };
         let mut senders = HashMap::new();
-        if self
-            .allowed_stop_after(&client, job, None, &mut senders)
-            .await?
-        {
+        if self.allowed_stop_after(job, None, &mut senders).await? {
             // A retried check may have recorded its run before it failed: that run must not start.
             let recorded = self.recorded_run(job).await?;
             if let Some(run_job) = recorded {
@@ -101,10 +75,10 @@ impl LabelCheck {
         }
         let run = Trigger {
             delivery_id: marks::label_check_delivery(job.id),
-            action: Action::Run {
-                kind: request::kind_of(&issue, &config),
-                label: Some(label.clone()),
-            },
+            request: Request::Run(RunRequest::Labeled {
+                kind: config.kind_for(&issue.labels),
+                label: Some(label.to_owned()),
+            }),
             ..trigger.clone()
         };
         let Some(run_job) = self.enqueue(run).await? else {
@@ -114,7 +88,7 @@ impl LabelCheck {
         // recorded after the stop): look again before waking the workers, and cancel the run ourselves.
         // If the look fails, the run is cancelled too; the retried check records it again.
         let late_stop = self
-            .allowed_stop_after(&client, job, Some(run_job), &mut senders)
+            .allowed_stop_after(job, Some(run_job), &mut senders)
             .await;
         if !matches!(late_stop, Ok(false)) {
             self.cancel(run_job).await?;
@@ -133,18 +107,16 @@ impl LabelCheck {
     /// `senders` remembers each sender's answer for the check's second look.
     async fn allowed_stop_after(
         &self,
-        client: &Octocrab,
         job: &Job,
         before: Option<i64>,
         senders: &mut HashMap<u64, bool>,
-    ) -> Result<bool, JobError> {
+    ) -> Result<bool, Failure> {
         let trigger = &job.trigger;
         let stops = self
             .queue
             .stops_after(trigger.repo.id, trigger.work_issue(), job.id)
             .await
-            .map_err(|e| JobError::Transient(format!("cannot look for a later stop: {e:#}")))?;
-        let (owner, name) = (trigger.repo.owner.as_str(), trigger.repo.name.as_str());
+            .map_err(|e| Failure::Transient(format!("cannot look for a later stop: {e:#}")))?;
         for (id, stop) in stops {
             if before.is_some_and(|before| id >= before) {
                 break;
@@ -152,13 +124,9 @@ impl LabelCheck {
             let allowed = match senders.get(&stop.sender_id) {
                 Some(allowed) => *allowed,
                 None => {
-                    let permission =
-                        permission_of(client, owner, name, stop.sender_id, &stop.sender_login)
-                            .await
-                            .map_err(Failure::github)?;
-                    *senders
-                        .entry(stop.sender_id)
-                        .or_insert(permission.can_trigger())
+                    let allowed =
+                        authorise::may_stop(self.repo, stop.sender_id, &stop.sender_login).await?;
+                    *senders.entry(stop.sender_id).or_insert(allowed)
                 }
             };
             if allowed {
@@ -169,24 +137,24 @@ impl LabelCheck {
     }
 
     /// The run an earlier attempt of this check recorded, if any.
-    async fn recorded_run(&self, job: &Job) -> Result<Option<i64>, JobError> {
+    async fn recorded_run(&self, job: &Job) -> Result<Option<i64>, Failure> {
         let stored = self
             .queue
             .delivery(&marks::label_check_delivery(job.id))
             .await
-            .map_err(|e| JobError::Transient(format!("cannot look up the check's run: {e:#}")))?;
+            .map_err(|e| Failure::Transient(format!("cannot look up the check's run: {e:#}")))?;
         Ok(stored.and_then(|delivery| delivery.job_id))
     }
 
-    async fn cancel(&self, run_job: i64) -> Result<(), JobError> {
+    async fn cancel(&self, run_job: i64) -> Result<(), Failure> {
         self.queue
             .cancel(run_job)
             .await
-            .map_err(|e| JobError::Transient(format!("{e:#}")))
+            .map_err(|e| Failure::Transient(format!("{e:#}")))
     }
 
     /// Records the run (or finds it, for a retried check whose earlier run may run again).
-    async fn enqueue(&self, run: Trigger) -> Result<Option<i64>, JobError> {
+    async fn enqueue(&self, run: Trigger) -> Result<Option<i64>, Failure> {
         let delivery = DeliveryRecord {
             delivery_id: run.delivery_id.clone(),
             event: "issues".to_owned(),
@@ -197,15 +165,9 @@ impl LabelCheck {
             .queue
             .record(delivery, Some(run))
             .await
-            .map_err(|e| JobError::Transient(format!("cannot enqueue the run: {e:#}")))?;
+            .map_err(|e| Failure::Transient(format!("cannot enqueue the run: {e:#}")))?;
         Ok(match recorded {
             Recorded::Stored { job_id, .. } | Recorded::Duplicate { job_id } => job_id,
         })
-    }
-}
-
-impl ControlHandler for LabelCheck {
-    fn handle<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<Value, JobError>> {
-        Box::pin(self.run(job))
     }
 }

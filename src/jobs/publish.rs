@@ -1,26 +1,31 @@
-//! Publishing a finished iteration: the PR (opened or updated), the check run on the pushed head, and
-//! what the progress comment and the job record say.
+//! Publishing a finished iteration: the issue's one pull request (opened, updated or reopened), the
+//! check run on the pushed head, and what the progress comment and the job record say.
 //!
 //! Invariants:
 //! - What is published comes from one [`Evidence`]: built from the run that just finished, or, when a
 //!   crashed attempt already committed the run (its `MetaGPT-Job:` trailer is on the branch head), read
-//!   back from that iteration's `gates.json`, `cost.json` and `summary.md` on the branch.
-//! - The PR title and body show the issue's title only after [`clean_untrusted`].
+//!   back from that iteration's evidence on the branch.
+//! - Exactly one PR per issue: the PR is found by its head branch before one is created; a create that
+//!   GitHub refuses because one already exists (a concurrent or crashed earlier attempt) finds it again
+//!   and updates it instead. A PR a human closed without merging is reopened, never duplicated; when
+//!   GitHub refuses to reopen it (its branch was deleted and pushed again), a new one is opened.
+//! - The body keeps everything a human wrote outside the bot's marked section; only the section is
+//!   replaced (`marks::merge_body`).
+//! - The PR is a draft while a gate fails and ready for review once all pass (best effort: GitHub
+//!   changes draft state only through GraphQL, which octocrab cannot reach on GitHub Enterprise Server).
+//! - The check run `MetaGPT quality gates` is created on the pushed head commit, one per iteration.
 
-use octocrab::Octocrab;
 use serde_json::{Value, json};
 
-use super::Failure;
-use super::progress::Done;
-use super::pull::{PullContent, publish_check, upsert};
-use crate::domain::RepoRef;
+use super::{Failure, voice};
 use crate::domain::RunTarget;
-use crate::github::{GitHubError, Issue};
+use crate::github::{
+    CheckRun, Conclusion, GitHubError, Issue, NewCheckRun, NewPull, PullRequest, PullUpdate, Repo,
+};
 use crate::marks::{self, COST_JSON, GATES_JSON, SUMMARY_MD, evidence_dir};
 use crate::run::evidence::{GateReport, Renderer};
 use crate::run::gateway::CostReport;
 use crate::run::{Outcome, next_iteration};
-use crate::sanitize::clean_untrusted;
 use crate::workspace::Workspace;
 
 /// What one iteration publishes.
@@ -36,7 +41,7 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn from_outcome(outcome: &Outcome, renderer: &Renderer) -> Result<Self, Failure> {
-        let render = |e: crate::run::evidence::EvidenceError| Failure::Permanent(e.to_string());
+        let render = |e: crate::run::evidence::EvidenceError| Failure::Internal(e.to_string());
         Ok(Self {
             iteration: outcome.iteration,
             gates: outcome.gates.clone(),
@@ -55,14 +60,14 @@ impl Evidence {
         let dir = workspace.root().join(evidence_dir(target, iteration));
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name)).map_err(|e| {
-                Failure::Permanent(format!(
+                Failure::Internal(format!(
                     "the branch's commit has no readable {}/{name}: {e}",
                     dir.display()
                 ))
             })
         };
         let parse = |name: &str, e: serde_json::Error| {
-            Failure::Permanent(format!("the branch's {name} does not parse: {e}"))
+            Failure::Internal(format!("the branch's {name} does not parse: {e}"))
         };
         let gates: GateReport =
             serde_json::from_str(&read(GATES_JSON)?).map_err(|e| parse(GATES_JSON, e))?;
@@ -106,8 +111,8 @@ pub struct Published {
 }
 
 impl Published {
-    pub fn done(&self, what: &str, evidence: &Evidence) -> Done {
-        Done {
+    pub fn done(&self, what: &str, evidence: &Evidence) -> voice::Done {
+        voice::Done {
             what: what.to_owned(),
             iteration: evidence.iteration,
             pr_number: self.pr_number,
@@ -135,53 +140,41 @@ impl Published {
     }
 }
 
-/// Opens or updates the PR of `branch` and creates the check run on `head_sha`.
+/// Where a published iteration goes.
+pub struct Target<'a> {
+    /// The default branch, the PR's base.
+    pub base: &'a str,
+    /// The issue's branch, the PR's head.
+    pub branch: &'a str,
+    /// The pushed head commit, where the check run goes.
+    pub head_sha: &'a str,
+    pub issue: &'a Issue,
+}
+
+/// Opens or updates the PR of the branch and creates the check run on the pushed head.
 pub async fn publish(
-    client: &Octocrab,
-    repo: &RepoRef,
-    base: &str,
-    branch: &str,
-    head_sha: &str,
-    issue: &Issue,
+    repo: &Repo,
+    target: &Target<'_>,
     evidence: &Evidence,
 ) -> Result<Published, GitHubError> {
-    let title = format!(
-        "MetaGPT: {} (#{})",
-        clean_untrusted(&issue.title).trim(),
-        issue.number
-    );
-    let pull = upsert(
-        client,
-        &repo.owner,
-        &repo.name,
-        &PullContent {
-            branch,
-            base,
-            title,
-            section: &evidence.section,
-            gates_passed: evidence.gates.passed,
-        },
-    )
-    .await?;
-    let verdict = if evidence.gates.passed {
-        format!(
-            "All quality gates passed (iteration {})",
-            evidence.iteration
-        )
-    } else {
-        format!(
-            "{} quality gate(s) failed (iteration {})",
-            evidence.failed_gates().len(),
-            evidence.iteration
-        )
+    let content = PullContent {
+        branch: target.branch,
+        base: target.base,
+        title: voice::pr_title(&target.issue.title, target.issue.number),
+        section: &evidence.section,
+        gates_passed: evidence.gates.passed,
     };
-    let check = publish_check(
-        client,
-        &repo.owner,
-        &repo.name,
-        head_sha,
+    let pull = upsert(repo, &content).await?;
+    let title = voice::check_title(
         evidence.gates.passed,
-        &verdict,
+        evidence.failed_gates().len(),
+        evidence.iteration,
+    );
+    let check = create_check(
+        repo,
+        target.head_sha,
+        evidence.gates.passed,
+        &title,
         &evidence.check_summary,
     )
     .await?;
@@ -190,6 +183,101 @@ pub async fn publish(
         pr_url: pull.html_url,
         check_url: check.html_url,
     })
+}
+
+/// What the PR should say.
+struct PullContent<'a> {
+    branch: &'a str,
+    base: &'a str,
+    title: String,
+    /// The bot's section (`Renderer::pr_section`), markers included.
+    section: &'a str,
+    gates_passed: bool,
+}
+
+/// Opens the branch's PR or updates the existing one; returns it as it now is.
+async fn upsert(repo: &Repo, content: &PullContent<'_>) -> Result<PullRequest, GitHubError> {
+    let existing = pick(repo.pulls_by_head(content.branch).await?);
+    let pull = match existing {
+        Some(pull) if pull.state == "open" => update(repo, &pull, content).await?,
+        // GitHub refuses to reopen a PR whose branch was deleted and pushed again (422): the old one
+        // stays closed and a new one is opened, so there is still one open PR for the issue.
+        Some(closed) => match update(repo, &closed, content).await {
+            Err(error) if error.status() == Some(422) => create(repo, content).await?,
+            other => other?,
+        },
+        None => create(repo, content).await?,
+    };
+    if let Err(error) = repo.set_draft(&pull, !content.gates_passed).await {
+        // GitHub Enterprise Server serves GraphQL where octocrab does not look; the PR keeps its state.
+        tracing::warn!(pull = pull.number, %error, "could not change the pull request's draft state");
+    }
+    repo.pull(pull.number).await
+}
+
+/// Opens the PR; when GitHub says one already exists for the head (a concurrent or crashed attempt),
+/// finds and updates that one instead.
+async fn create(repo: &Repo, content: &PullContent<'_>) -> Result<PullRequest, GitHubError> {
+    let new = NewPull {
+        title: &content.title,
+        head: content.branch,
+        base: content.base,
+        body: content.section,
+        draft: !content.gates_passed,
+    };
+    match repo.create_pull(&new).await {
+        Err(error) if error.is_already_exists() => {
+            let found = repo.pulls_by_head(content.branch).await?;
+            let open = found.into_iter().find(|p| p.state == "open").ok_or(error)?;
+            update(repo, &open, content).await
+        }
+        other => other,
+    }
+}
+
+/// The open PR of the branch, else a closed one that was not merged (to reopen); merged ones are done.
+fn pick(pulls: Vec<PullRequest>) -> Option<PullRequest> {
+    let open = pulls.iter().find(|p| p.state == "open").cloned();
+    open.or_else(|| pulls.into_iter().find(|p| !p.merged))
+}
+
+async fn update(
+    repo: &Repo,
+    pull: &PullRequest,
+    content: &PullContent<'_>,
+) -> Result<PullRequest, GitHubError> {
+    let body = marks::merge_body(&pull.body, content.section);
+    let reopen = pull.state != "open";
+    let update = PullUpdate {
+        title: None,
+        body: Some(body),
+        state: reopen.then(|| "open".to_owned()),
+    };
+    repo.update_pull(pull.number, &update).await
+}
+
+/// The gates check run on `head_sha`.
+async fn create_check(
+    repo: &Repo,
+    head_sha: &str,
+    passed: bool,
+    title: &str,
+    summary: &str,
+) -> Result<CheckRun, GitHubError> {
+    let run = NewCheckRun {
+        name: marks::CHECK_RUN_NAME,
+        head_sha,
+        conclusion: if passed {
+            Conclusion::Success
+        } else {
+            Conclusion::Failure
+        },
+        title,
+        summary,
+        text: None,
+        details_url: None,
+    };
+    repo.create_check_run(&run).await
 }
 
 #[cfg(test)]

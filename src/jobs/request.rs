@@ -11,29 +11,34 @@
 
 use std::path::Path;
 
-use crate::domain::Kind;
+use crate::domain::{Kind, RunRequest};
 use crate::github::Issue;
 use crate::repo_config::RepoConfig;
 use crate::sanitize::clean_untrusted;
 use crate::workspace::issue_text_path;
 
-/// Requirement or bug fix, from the issue's labels.
-pub fn kind_of(issue: &Issue, config: &RepoConfig) -> Kind {
-    let is_bug = issue.labels.iter().any(|label| {
-        config
-            .bugfix_labels
-            .iter()
-            .any(|bug| bug.eq_ignore_ascii_case(label))
-    });
-    if is_bug {
-        Kind::Bugfix
-    } else {
-        Kind::Requirement
+/// The text of iteration `iteration` of `request` on the work tree at `root`: the issue's for a label,
+/// the branch's with the feedback appended for an iteration, the branch's (else the issue's) for a retry.
+pub fn text(
+    root: &Path,
+    request: &RunRequest,
+    issue: &Issue,
+    config: &RepoConfig,
+    iteration: u32,
+    sender: &str,
+) -> String {
+    let kind = config.kind_for(&issue.labels);
+    match request {
+        RunRequest::Labeled { .. } => from_issue(issue),
+        RunRequest::Iterate { feedback, .. } => {
+            with_feedback(root, kind, issue, iteration, sender, feedback)
+        }
+        RunRequest::Retry { .. } => for_retry(root, kind, issue),
     }
 }
 
 /// The first iteration's text: `# <title>` and the body, cleaned.
-pub fn from_issue(issue: &Issue) -> String {
+fn from_issue(issue: &Issue) -> String {
     let title = clean_untrusted(&issue.title);
     let body = clean_untrusted(&issue.body);
     let body = body.trim();
@@ -46,7 +51,7 @@ pub fn from_issue(issue: &Issue) -> String {
 
 /// The text of iteration `iteration`: the branch's current issue text (or, when it has none, the issue's)
 /// with the feedback appended.
-pub fn with_feedback(
+fn with_feedback(
     root: &Path,
     kind: Kind,
     issue: &Issue,
@@ -65,7 +70,7 @@ pub fn with_feedback(
 }
 
 /// The text of a retried run: what the branch says, else the issue's.
-pub fn for_retry(root: &Path, kind: Kind, issue: &Issue) -> String {
+fn for_retry(root: &Path, kind: Kind, issue: &Issue) -> String {
     previous(root, kind).unwrap_or_else(|| from_issue(issue))
 }
 
@@ -111,13 +116,12 @@ mod tests {
     #[test]
     fn the_kind_follows_the_repository_bug_labels() {
         let mut config = RepoConfig::default();
-        assert_eq!(kind_of(&issue("t", "", &["Bug"]), &config), Kind::Bugfix);
-        assert_eq!(
-            kind_of(&issue("t", "", &["defect"]), &config),
-            Kind::Requirement
-        );
+        let kind =
+            |config: &RepoConfig, labels: &[&str]| config.kind_for(&issue("t", "", labels).labels);
+        assert_eq!(kind(&config, &["Bug"]), Kind::Bugfix);
+        assert_eq!(kind(&config, &["defect"]), Kind::Requirement);
         config.bugfix_labels = vec!["defect".into()];
-        assert_eq!(kind_of(&issue("t", "", &["defect"]), &config), Kind::Bugfix);
+        assert_eq!(kind(&config, &["defect"]), Kind::Bugfix);
     }
 
     #[test]

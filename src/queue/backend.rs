@@ -7,7 +7,7 @@
 //! - `postgres://…` (or `postgresql://…`) may be shared by several processes on several machines.
 //! - Migrations run before the queue is handed out; both backends carry the same tables and indexes.
 //! - On SQLite the group-commit writer opens the same file with a connection of its own on its own thread
-//!   (`sqlite_writer`, same settings); [`Backend::sqlite_file`] names that file, and refuses an in-memory
+//!   (`writer`, same settings); [`Backend::sqlite_file`] names that file, and refuses an in-memory
 //!   database, which a second connection could not see (and a queue must survive restarts anyway).
 //! - Both backends share their SQL text (`$N` placeholders work on both); [`on_pool!`] compiles one body
 //!   once per backend, so no query logic is written twice.

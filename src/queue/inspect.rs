@@ -28,7 +28,7 @@ pub struct JobInfo {
     pub id: i64,
     pub repo_full_name: String,
     pub issue_number: i64,
-    /// [`crate::domain::Action::name`] of its trigger.
+    /// [`crate::domain::Request::name`] of its trigger.
     pub action: String,
     pub trigger_json: String,
     pub state: JobState,
@@ -36,7 +36,13 @@ pub struct JobInfo {
     /// Unix milliseconds before which it is not claimed.
     pub run_after_ms: i64,
     pub lease_owner: Option<String>,
+    /// A stop or cancel asked the running job to stop.
     pub cancel_requested: bool,
+    /// The job's current (or last) attempt passed its publish gate ([`super::Queue::begin_publish`]).
+    pub publishing: bool,
+    /// The `/metagpt stop` job that reached this run job first (cancelled it, flagged it, or found it
+    /// publishing).
+    pub stopped_by: Option<i64>,
     pub last_error: Option<String>,
     pub outcome: Option<serde_json::Value>,
     pub created_at_ms: i64,
@@ -66,6 +72,8 @@ struct JobRow {
     run_after: i64,
     lease_owner: Option<String>,
     cancel_requested: bool,
+    publishing: bool,
+    stopped_by: Option<i64>,
     last_error: Option<String>,
     outcome: Option<String>,
     created_at: i64,
@@ -186,6 +194,8 @@ pub(super) async fn job(backend: &Backend, id: i64) -> anyhow::Result<Option<Job
         run_after_ms: row.run_after,
         lease_owner: row.lease_owner,
         cancel_requested: row.cancel_requested,
+        publishing: row.publishing,
+        stopped_by: row.stopped_by,
         last_error: row.last_error,
         outcome,
         created_at_ms: row.created_at,

@@ -8,6 +8,7 @@
 //!   queued one, and a partial unique index refuses a second running run job should two claims ever race.
 //! - Control jobs (`stop`, `label`) are claimed apart ([`Class::Control`]), beside whatever runs on their
 //!   issue, so a stop or a label check never waits for busy run workers.
+//! - A transient failure comes back after a capped, jittered exponential backoff ([`backoff`]).
 //! - Every later write names the lease token. A worker whose lease expired and was taken again (or which
 //!   released the job) gets [`LeaseLost`] and changes nothing.
 
@@ -17,7 +18,7 @@ use anyhow::Context;
 use rand::Rng;
 
 use super::backend::{Backend, ms_after, now_ms, on_pool};
-use super::{Heartbeat, Job, JobError, JobState, QueueOptions, backoff, sql};
+use super::{Heartbeat, Job, JobError, JobState, QueueOptions, sql};
 
 /// A worker tried to write to a job whose lease it no longer holds. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +142,7 @@ pub(super) async fn fail(
             let now = now_ms();
             let retry_at = ms_after(
                 now,
-                backoff::delay(job.attempts, options.backoff_base, options.backoff_max),
+                backoff(job.attempts, options.backoff_base, options.backoff_max),
             );
             let state: Option<(String,)> = on_pool!(backend, pool => {
                 sqlx::query_as(sql::FAIL_TRANSIENT)
@@ -226,4 +227,61 @@ fn held(job_id: i64, rows: u64) -> anyhow::Result<()> {
 fn new_state(job_id: i64, state: Option<(String,)>) -> anyhow::Result<JobState> {
     let (state,) = state.ok_or(LeaseLost { job_id })?;
     JobState::parse(&state).with_context(|| format!("job {job_id} has an unknown state `{state}`"))
+}
+
+/// The delay before the job that has just failed its `attempts`-th attempt runs again: exponential in the
+/// attempt number, capped, with jitter so jobs that failed together (a GitHub outage) do not all come back
+/// at the same instant. It lies in `[d/2, d]` where `d = min(base * 2^(n-1), max)`; it never exceeds
+/// `max` and never falls below half of the un-jittered delay.
+fn backoff(attempts: i32, base: Duration, max: Duration) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
+    let full = base.saturating_mul(1 << exponent).min(max);
+    let half = full / 2;
+    let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+    half + Duration::from_nanos(rand::rng().random_range(0..=jitter_nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::backoff;
+
+    const BASE: Duration = Duration::from_secs(10);
+    const MAX: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn grows_exponentially_within_jitter_bounds() {
+        for (attempts, full) in [(1, 10), (2, 20), (3, 40), (4, 80)] {
+            let full = Duration::from_secs(full);
+            for _ in 0..100 {
+                let delay = backoff(attempts, BASE, MAX);
+                assert!(
+                    delay >= full / 2 && delay <= full,
+                    "attempt {attempts}: {delay:?} outside [{:?}, {full:?}]",
+                    full / 2
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn never_exceeds_the_maximum() {
+        for attempts in [7, 30, 31, 1000, i32::MAX] {
+            let delay = backoff(attempts, BASE, MAX);
+            assert!(
+                delay <= MAX && delay >= MAX / 2,
+                "attempt {attempts}: {delay:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nonsense_attempt_counts_use_the_base_delay() {
+        for attempts in [0, -5, i32::MIN] {
+            assert!(backoff(attempts, BASE, MAX) <= BASE);
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! Invariants:
 //! - `record` answers only after the delivery (and its job, if any) has committed; concurrent callers
 //!   share one transaction through a single writer (group commit, see `writer`; on SQLite a thread with
-//!   its own connection, see `sqlite_writer`).
+//!   its own connection).
 //! - Two classes of jobs: run jobs (the pipeline) and control jobs (the actions of
 //!   [`crate::marks::CONTROL_ACTIONS`]: `/metagpt stop`, see `control`, and label checks). A stop is
 //!   stored as a control job and applied by its worker after a permission check, never at intake; a label
@@ -15,26 +15,22 @@
 //!   outside that rule both ways: they never wait behind a run job, and run jobs never wait behind them.
 //! - A running job belongs to the holder of its lease token; only that holder can extend or end it, and a
 //!   lease that expires (a killed worker) returns the job to the queue via `requeue_expired`.
+//! - An acknowledged stop wins over a late push: a run passes [`Queue::begin_publish`] right before it
+//!   pushes, and a stop (or cancel) and that gate never both win, on either backend (see `control`). A
+//!   stop applied after the gate reports the run as [`StopReport::too_late`] instead of flagging it.
 //! - SQLite (default, one machine) and Postgres (several machines) run the same logic; their SQL differs
-//!   only in the claim's row lock and the form of the batch write (see `sql`, `sql_batch`, `record_pg`,
-//!   `record_sqlite`).
+//!   only in the claim's row lock and the form of the batch write (see `sql` and `record`).
 //!
 //! Wiring: [`Queue::connect`] must run inside a tokio runtime (it starts the writer, which ends at
 //! [`Queue::close`] or once every `Queue` handle is dropped). `serve` calls [`Queue::reconcile_on_start`] at start,
 //! [`Queue::requeue_expired`] periodically, and [`Queue::close`] last.
 
 mod backend;
-mod backoff;
 mod control;
 mod inspect;
 mod lease;
 mod record;
-mod record_pg;
-mod record_sqlite;
-mod record_tx;
 mod sql;
-mod sql_batch;
-mod sqlite_writer;
 mod types;
 mod writer;
 
@@ -46,7 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::Trigger;
 use backend::{Backend, on_pool};
-pub use control::StopReport;
+pub use control::{PublishGate, StopReport};
 pub use inspect::{JobInfo, StoredDelivery};
 pub use lease::LeaseLost;
 pub use types::{
@@ -85,7 +81,7 @@ impl Queue {
     pub async fn connect(database_url: &str, options: QueueOptions) -> anyhow::Result<Queue> {
         let backend = Backend::connect(database_url).await?;
         let writer = match &backend {
-            Backend::Sqlite(_) => sqlite_writer::spawn(&Backend::sqlite_file(database_url)?)?,
+            Backend::Sqlite(_) => writer::spawn_sqlite(&Backend::sqlite_file(database_url)?)?,
             Backend::Postgres(pool) => writer::spawn_postgres(pool.clone()),
         };
         Ok(Queue {
@@ -138,7 +134,9 @@ impl Queue {
     }
 
     /// Applies a stop (the control job `stop_job_id`) to issue `issue_number` of repository `repo_id`:
-    /// cancels its queued run jobs and flags its running one, among those recorded before the stop.
+    /// cancels its queued run jobs and flags its running one, among those recorded before the stop. A
+    /// running one already past its publish gate is not flagged: the report names it `too_late`. Applying
+    /// the same stop again changes nothing more and reports the same (a retried control job).
     /// Call it only once the sender was found allowed to stop runs.
     pub async fn stop_issue(
         &self,
@@ -147,6 +145,16 @@ impl Queue {
         stop_job_id: i64,
     ) -> anyhow::Result<StopReport> {
         control::stop_issue(&self.inner.backend, repo_id, issue_number, stop_job_id).await
+    }
+
+    /// The publish gate, called by a run right before it pushes: in one atomic step, marks the job
+    /// `publishing` if this worker still holds it and no stop was requested. After
+    /// [`PublishGate::Proceed`] the job is past the point of no return (no stop or cancel flags it any
+    /// more); [`PublishGate::Stopped`] means do not push and end it with [`Queue::finish_cancelled`];
+    /// [`PublishGate::LeaseLost`] means do not push and write nothing. A job put back in the queue (a
+    /// transient failure, a release, an expired lease) passes the gate anew on its next attempt.
+    pub async fn begin_publish(&self, job: &Job) -> anyhow::Result<PublishGate> {
+        control::begin_publish(&self.inner.backend, job).await
     }
 
     /// Extends the lease by `lease` from now, and reports a requested stop or a lost lease.
@@ -228,8 +236,9 @@ impl Queue {
         inspect::stops_after(&self.inner.backend, repo_id, issue_number, job_id).await
     }
 
-    /// Cancels one run job: queued, it ends `cancelled`; running, it is asked to stop (its heartbeat says
-    /// so). A finished job, and any control job, is left as it is.
+    /// Cancels one run job: queued, it ends `cancelled`; running, it is asked to stop (its heartbeat and
+    /// its publish gate say so) unless it has already passed its publish gate. A finished job, and any
+    /// control job, is left as it is.
     pub async fn cancel(&self, job_id: i64) -> anyhow::Result<()> {
         control::cancel(&self.inner.backend, job_id).await
     }

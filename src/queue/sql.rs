@@ -1,17 +1,24 @@
 //! The queue's SQL, one text for both backends (`$N` placeholders, `TRUE`/`FALSE`, `RETURNING` and
-//! `ON CONFLICT` mean the same on SQLite and Postgres). Only the claim differs: Postgres adds
-//! `FOR UPDATE SKIP LOCKED` so concurrent claimers on several machines pass over each other's rows, while
-//! SQLite serialises writers and needs no row lock.
+//! `ON CONFLICT` mean the same on SQLite and Postgres). Two things differ: the claim, where Postgres adds
+//! `FOR UPDATE SKIP LOCKED` so concurrent claimers on several machines pass over each other's rows while
+//! SQLite serialises writers and needs no row lock; and the batch write of new deliveries, set-based on
+//! Postgres ([`POSTGRES_BATCH`]) where SQLite's in-process writer runs `INSERT_JOB` and `UPSERT_DELIVERY`
+//! row by row.
 //!
 //! Invariants every statement keeps:
 //! - A statement that ends or extends a lease matches `state = 'running' AND lease_token = $token`, so a
 //!   worker whose lease was taken over changes nothing.
 //! - Leaving `running` clears `lease_token` and `lease_expires_at` (the owner is kept for operators).
 //! - A job whose stop was requested is never put back in the queue: it ends `cancelled`.
+//! - `publishing` (set by `BEGIN_PUBLISH`) and `cancel_requested` (set by `STOP_ISSUE` and `CANCEL_JOB`)
+//!   are never both true: each statement sets its flag only on a row where the other is false (and
+//!   migration `0005`'s CHECK refuses the row otherwise). A queued job is never publishing: every
+//!   statement that puts a job back in the queue clears the flag, so each attempt passes the gate anew.
+//! - `cancel_requested` means "a running job was asked to stop"; a queued job is cancelled outright.
 //! - Control jobs (the actions of [`crate::marks::CONTROL_ACTIONS`]: `stop`, `label`) are outside the
 //!   per-issue rules: the run claim, the "ahead of you" and "waiting" counts and `STOP_ISSUE` skip them,
 //!   and only the control claim takes them. Every statement (and migration `0004`'s partial indexes)
-//!   names them through [`control_actions!`], one list, kept equal to the Rust one by a test.
+//!   names them through `control_actions!`, one list, kept equal to the Rust one by a test.
 
 /// The control actions as an SQL list, for `action IN …` / `action NOT IN …`. The partial indexes of
 /// migration `0004_label_checks` spell the same condition, `action NOT IN ('stop', 'label')`, so that the
@@ -34,13 +41,15 @@ macro_rules! queued_behind_cap {
         "10"
     };
 }
-pub(super) use {control_actions, queued_behind_cap, run_job};
 
-// ---- record, one delivery at a time (the set-based fast path is in `sql_batch`) ----
+// ---- record, one delivery at a time (redeliveries, and every SQLite write) ----
 
 /// $1 delivery_id → (outcome, job_id, state of that job).
 pub(super) const FIND_DELIVERY: &str = "SELECT d.outcome, d.job_id, j.state FROM deliveries d \
      LEFT JOIN jobs j ON j.id = d.job_id WHERE d.delivery_id = $1";
+
+/// $1 delivery_id → a row when that delivery is stored (SQLite's form of `POSTGRES_BATCH.existing`).
+pub(super) const DELIVERY_STORED: &str = "SELECT 1 FROM deliveries WHERE delivery_id = $1";
 
 /// Stores a delivery, or overwrites it with its newest answer (keeping the old job link when no new job
 /// was made). $1 delivery_id, $2 event, $3 action, $4 outcome, $5 reason, $6 job_id, $7 received_at.
@@ -68,6 +77,76 @@ pub(super) const INSERT_JOB: &str = concat!(
     queued_behind_cap!(),
     ") capped)"
 );
+
+// ---- record, a batch of new deliveries at once (Postgres's group-commit fast path) ----
+//
+// Throughput is limited by round trips to the server, not by the work inside the database, so a whole
+// batch of new deliveries costs two statements: one to find ids already stored, one to write every job and
+// delivery. (SQLite's writer runs in process and needs none of this: see `record`.) The batch travels as
+// JSON array parameters; rows are read with `r.value ->> 'field'` and `CAST`; the write is one statement
+// with data-modifying CTEs. Like `INSERT_JOB`, the "ahead of you" count leaves control jobs (`run_job!`)
+// out on both sides; its terms are all in `jobs_by_issue` (migration 0003), so the count reads only that
+// index.
+
+/// The `SELECT` list that turns one JSON job (`NewJob`) into a queued `jobs` row; `$3` is now.
+macro_rules! job_columns {
+    () => {
+        "r.value ->> 'delivery_id', CAST(r.value ->> 'repo_id' AS BIGINT), r.value ->> 'repo_full_name', \
+         CAST(r.value ->> 'issue_number' AS BIGINT), r.value ->> 'action', r.value ->> 'trigger_json', \
+         'queued', 0, $3, FALSE, $3, $3"
+    };
+}
+
+/// The `SELECT` list of one JSON delivery (`NewDelivery`), without `job_id` and `received_at`.
+macro_rules! delivery_columns {
+    () => {
+        "r.value ->> 'delivery_id', r.value ->> 'event', r.value ->> 'action', r.value ->> 'outcome', \
+         r.value ->> 'reason'"
+    };
+}
+
+/// The fast-path statements.
+pub(super) struct BatchSql {
+    /// $1 JSON array of delivery ids → the ids already stored.
+    pub(super) existing: &'static str,
+    /// $1 JSON array of new jobs, $2 JSON array of new deliveries, $3 now
+    /// → (delivery_id, job id, queued_behind) per new job. Each delivery points at its job.
+    pub(super) insert_new: &'static str,
+}
+
+pub(super) const POSTGRES_BATCH: BatchSql = BatchSql {
+    existing: "SELECT delivery_id FROM deliveries \
+         WHERE delivery_id IN (SELECT r.value FROM jsonb_array_elements_text(CAST($1 AS JSONB)) AS r(value))",
+    insert_new: concat!(
+        "WITH new_jobs AS (INSERT INTO jobs (delivery_id, repo_id, repo_full_name, issue_number, action, \
+         trigger_json, state, attempts, run_after, cancel_requested, created_at, updated_at) SELECT ",
+        job_columns!(),
+        " FROM jsonb_array_elements(CAST($1 AS JSONB)) AS r(value) \
+         RETURNING id, delivery_id, repo_id, issue_number, action), ",
+        "new_deliveries AS (INSERT INTO deliveries (delivery_id, event, action, outcome, reason, job_id, \
+         received_at) SELECT ",
+        delivery_columns!(),
+        ", nj.id, $3 FROM jsonb_array_elements(CAST($2 AS JSONB)) AS r(value) \
+         LEFT JOIN new_jobs nj ON nj.delivery_id = r.value ->> 'delivery_id') ",
+        // The statement's own inserts are invisible to its subqueries: count older jobs and new peers apart.
+        "SELECT nj.delivery_id, nj.id, LEAST(",
+        queued_behind_cap!(),
+        ", (SELECT COUNT(*) FROM (SELECT 1 FROM jobs ahead WHERE ahead.repo_id = nj.repo_id \
+           AND ahead.issue_number = nj.issue_number AND ahead.state IN ('queued', 'running') AND ahead.id < nj.id \
+           AND ",
+        run_job!("ahead."),
+        " AND ",
+        run_job!("nj."),
+        " LIMIT ",
+        queued_behind_cap!(),
+        ") capped) + (SELECT COUNT(*) FROM new_jobs peer WHERE peer.repo_id = nj.repo_id \
+           AND peer.issue_number = nj.issue_number AND peer.id < nj.id AND ",
+        run_job!("peer."),
+        " AND ",
+        run_job!("nj."),
+        ")) FROM new_jobs nj"
+    ),
+};
 
 // ---- leases (workers) ----
 
@@ -124,7 +203,8 @@ pub(super) const COMPLETE: &str = "UPDATE jobs SET state = 'done', outcome = $3,
 /// $1 id, $2 token, $3 error, $4 now, $5 run_after, $6 max_attempts → new state.
 pub(super) const FAIL_TRANSIENT: &str = "UPDATE jobs SET \
      state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= $6 THEN 'failed' ELSE 'queued' END, \
-     run_after = $5, last_error = $3, lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
+     run_after = $5, last_error = $3, lease_token = NULL, lease_expires_at = NULL, publishing = FALSE, \
+     updated_at = $4 \
      WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING state";
 
 /// $1 id, $2 token, $3 error, $4 now → new state.
@@ -140,7 +220,7 @@ pub(super) const FINISH_CANCELLED: &str = "UPDATE jobs SET state = 'cancelled', 
 pub(super) const RELEASE: &str = "UPDATE jobs SET \
      state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END, \
      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_after = $3, \
-     lease_token = NULL, lease_expires_at = NULL, updated_at = $3 \
+     lease_token = NULL, lease_expires_at = NULL, publishing = FALSE, updated_at = $3 \
      WHERE id = $1 AND lease_token = $2 AND state = 'running'";
 
 /// Leases expired before $3: queued again, or failed once attempts are used up.
@@ -148,22 +228,44 @@ pub(super) const RELEASE: &str = "UPDATE jobs SET \
 pub(super) const REQUEUE_EXPIRED: &str = "UPDATE jobs SET \
      state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END, \
      last_error = 'lease expired: the worker stopped without finishing the job', \
-     run_after = $1, lease_token = NULL, lease_expires_at = NULL, updated_at = $1 \
+     run_after = $1, lease_token = NULL, lease_expires_at = NULL, publishing = FALSE, updated_at = $1 \
      WHERE state = 'running' AND lease_expires_at < $3";
 
-// ---- control jobs ----
+// ---- control: stop, cancel, and the publish gate they race with ----
+
+/// The publish gate: a running job still held by $2 becomes `publishing` unless a stop was requested,
+/// in one statement (see `control` for why a stop and the gate cannot both win).
+/// $1 id, $2 token, $3 now → publishing (TRUE: proceed; FALSE: stopped); no row: the lease is lost.
+pub(super) const BEGIN_PUBLISH: &str = "UPDATE jobs SET publishing = NOT cancel_requested, updated_at = $3 \
+     WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING publishing";
 
 /// `/metagpt stop`, applied by its control job: cancels the issue's queued run jobs and flags its running
-/// one, in one statement so a job claimed meanwhile is flagged rather than missed. Only jobs recorded
-/// before the stop ($4, the stop job's id) are touched: a trigger sent after the stop is not cancelled by it.
-/// $1 repo_id, $2 issue_number, $3 now, $4 stop job id → new states.
+/// one unless it is already publishing, in one statement so a job claimed or gated meanwhile is seen as it
+/// is now rather than missed. Only jobs recorded before the stop ($4, the stop job's id) are touched: a
+/// trigger sent after the stop is not cancelled by it. Each job it reaches first remembers it
+/// (`stopped_by`), and the jobs this stop reached before are returned again (untouched), so a retried stop
+/// reports what its first attempt did. `SET` reads the row as it was before this statement.
+/// $1 repo_id, $2 issue_number, $3 now, $4 stop job id → (id, state, cancel_requested, publishing).
 pub(super) const STOP_ISSUE: &str = concat!(
     "UPDATE jobs SET \
      state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
-     cancel_requested = TRUE, updated_at = $3 \
+     cancel_requested = CASE WHEN state = 'running' AND NOT publishing THEN TRUE ELSE cancel_requested END, \
+     stopped_by = CASE WHEN state IN ('queued', 'running') THEN COALESCE(stopped_by, $4) ELSE stopped_by END, \
+     updated_at = CASE WHEN state IN ('queued', 'running') THEN $3 ELSE updated_at END \
      WHERE repo_id = $1 AND issue_number = $2 AND ",
     run_job!(""),
-    " AND id < $4 AND state IN ('queued', 'running') RETURNING state"
+    " AND id < $4 AND (state IN ('queued', 'running') OR stopped_by = $4) \
+     RETURNING id, state, cancel_requested, publishing"
+);
+
+/// $1 job id, $2 now: a queued run job ends cancelled, a running one is asked to stop unless it is already
+/// publishing (see `STOP_ISSUE`). Control jobs are never touched.
+pub(super) const CANCEL_JOB: &str = concat!(
+    "UPDATE jobs SET \
+     state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
+     cancel_requested = CASE WHEN state = 'running' THEN TRUE ELSE cancel_requested END, updated_at = $2 \
+     WHERE id = $1 AND (state = 'queued' OR (state = 'running' AND NOT publishing)) AND ",
+    run_job!("")
 );
 
 // ---- inspection ----
@@ -184,18 +286,9 @@ pub(super) const WAITING: &str = concat!(
 pub(super) const STOPS_AFTER: &str = "SELECT id, trigger_json FROM jobs WHERE repo_id = $1 \
      AND issue_number = $2 AND action = 'stop' AND id > $3 ORDER BY id";
 
-/// $1 job id, $2 now: a queued run job ends cancelled, a running one is asked to stop (see `STOP_ISSUE`).
-/// Control jobs are never touched.
-pub(super) const CANCEL_JOB: &str = concat!(
-    "UPDATE jobs SET \
-     state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END, \
-     cancel_requested = TRUE, updated_at = $2 WHERE id = $1 AND state IN ('queued', 'running') AND ",
-    run_job!("")
-);
-
 pub(super) const GET_JOB: &str = "SELECT id, repo_full_name, issue_number, action, trigger_json, state, \
-     attempts, run_after, lease_owner, cancel_requested, last_error, outcome, created_at, updated_at \
-     FROM jobs WHERE id = $1";
+     attempts, run_after, lease_owner, cancel_requested, publishing, stopped_by, last_error, outcome, \
+     created_at, updated_at FROM jobs WHERE id = $1";
 
 #[cfg(test)]
 mod tests {

@@ -67,7 +67,7 @@ pub struct DeliveryRecord {
 /// progress comment's "N more requests wait" note is counted in full, when it is refreshed).
 pub const QUEUED_BEHIND_MAX: i64 = 10;
 
-/// The answer to [`Queue::record`].
+/// The answer to [`super::Queue::record`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
     /// Stored; `job_id` is set when a job was enqueued. `queued_behind` counts run jobs of the same issue
@@ -104,7 +104,7 @@ pub enum JobError {
 pub enum Heartbeat {
     /// Lease extended.
     Extended,
-    /// A `/metagpt stop` was applied: the worker must stop and call [`Queue::finish_cancelled`].
+    /// A `/metagpt stop` was applied: the worker must stop and call [`super::Queue::finish_cancelled`].
     CancelRequested,
     /// The lease was lost (expired and taken by another worker, or released): stop without writing.
     Lost,

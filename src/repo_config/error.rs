@@ -17,7 +17,7 @@ pub struct RepoConfigError {
 
 impl std::fmt::Display for RepoConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("`.github/metagpt.yml`")?;
+        write!(f, "`{}`", super::PATH)?;
         match (self.line, self.column) {
             (Some(line), Some(column)) => write!(f, " line {line}, column {column}")?,
             (Some(line), None) => write!(f, " line {line}")?,

@@ -14,9 +14,13 @@ mod validate;
 
 pub use error::RepoConfigError;
 
+/// Where a repository keeps its settings, read from its default branch (CONTRACT.md).
+pub const PATH: &str = ".github/metagpt.yml";
+
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::domain::Kind;
 use crate::workspace::DEFAULT_PROTECTED_PATHS;
 
 /// The settings a repository chose, defaults filled in.
@@ -79,6 +83,26 @@ struct Raw {
 }
 
 impl RepoConfig {
+    /// Whether `label` is this repository's trigger label (ASCII case-insensitive).
+    pub fn is_trigger(&self, label: &str) -> bool {
+        label.eq_ignore_ascii_case(&self.trigger_label)
+    }
+
+    /// Requirement or bug fix, from an issue's labels: a bug fix when one is among `bugfix_labels`
+    /// (ASCII case-insensitive). Never decided by an LLM.
+    pub fn kind_for(&self, labels: &[String]) -> Kind {
+        let is_bug = labels.iter().any(|label| {
+            self.bugfix_labels
+                .iter()
+                .any(|bug| bug.eq_ignore_ascii_case(label))
+        });
+        if is_bug {
+            Kind::Bugfix
+        } else {
+            Kind::Requirement
+        }
+    }
+
     /// Parses the text of `.github/metagpt.yml`; the first problem found is the error.
     pub fn parse(text: &str) -> Result<RepoConfig, RepoConfigError> {
         if is_blank(text) {

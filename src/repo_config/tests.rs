@@ -253,3 +253,12 @@ fn the_example_file_documents_every_key_and_parses() {
         );
     }
 }
+
+#[test]
+fn the_trigger_label_is_compared_ascii_case_insensitively() {
+    let mut config = RepoConfig::default();
+    assert!(config.is_trigger("MetaGPT"));
+    config.trigger_label = "ai-help".into();
+    assert!(!config.is_trigger("metagpt"));
+    assert!(config.is_trigger("AI-Help"));
+}

@@ -106,3 +106,46 @@ pub(super) fn check_url(url: &str) -> Result<(), WorkspaceError> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{WorkspaceError, check_url, is_auth_failure};
+
+    #[test]
+    fn a_url_with_a_user_or_password_is_refused_and_others_pass() {
+        for url in [
+            "https://x-access-token:secret@github.com/o/r.git",
+            "https://someone@github.com/o/r.git",
+        ] {
+            assert!(
+                matches!(check_url(url), Err(WorkspaceError::CredentialsInUrl)),
+                "{url}"
+            );
+        }
+        for url in [
+            "https://github.com/o/r.git",
+            "file:///srv/git/r.git",
+            "/srv/git/r",
+            "relative/path",
+        ] {
+            assert!(check_url(url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_401_or_an_auth_code_is_a_refusal() {
+        let auth = git2::Error::new(git2::ErrorCode::Auth, git2::ErrorClass::Http, "denied");
+        let status = git2::Error::new(
+            git2::ErrorCode::GenericError,
+            git2::ErrorClass::Http,
+            "unexpected http status code: 401",
+        );
+        let other = git2::Error::new(
+            git2::ErrorCode::GenericError,
+            git2::ErrorClass::Http,
+            "unexpected http status code: 500",
+        );
+        assert!(is_auth_failure(&auth) && is_auth_failure(&status));
+        assert!(!is_auth_failure(&other));
+    }
+}

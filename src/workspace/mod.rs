@@ -19,6 +19,11 @@
 //! - [`Workspace::preflight`] refuses a tree MetaGPT's incremental mode cannot work on before any money is
 //!   spent, with a message that says how to fix the repository.
 //! - Writes never follow a symlink and never land outside the work tree or inside `.git`.
+//! - [`Workspace::discard_changes`] throws away what an earlier, failed run left (like `git reset --hard
+//!   && git clean -fdx`, symlinks removed, never followed): only for bot-owned workspaces, never a user's
+//!   own repository (local runs), where it would destroy uncommitted work.
+//! - Branch names (`metagpt/issue-N`, `metagpt/local-<slug>`) and the bot's merge message come from
+//!   [`crate::marks`]; this module only checks branches out, commits and pushes them.
 //!
 //! A workspace directory is kept and reused: [`Workspace::clone_or_open`] clones it the first time and
 //! fetches into it incrementally afterwards (cheaper than a fresh clone on big trees). Its last path
@@ -33,26 +38,26 @@
 //! [`WorkspaceError::RemoteMoved`]: [`Workspace::integrate_remote`], then push again.
 
 mod auth;
-mod branch;
 mod commit;
 mod error;
-mod open;
 mod preflight;
-mod protected;
 mod push;
-mod reset;
 mod write;
 
 pub use auth::Credentials;
-pub use branch::{BranchOrigin, PreparedBranch};
-pub use commit::{BOT_NAME, CommitOutcome, CommitRequest, CommitSubject, DEFAULT_BOT_EMAIL};
+pub use commit::{
+    BOT_NAME, CommitOutcome, CommitRequest, CommitSubject, DEFAULT_BOT_EMAIL,
+    DEFAULT_PROTECTED_PATHS, protected_matcher,
+};
 pub use error::{PreflightError, WorkspaceError};
 pub use preflight::SourceLayout;
-pub use protected::{DEFAULT_PROTECTED_PATHS, protected_matcher};
 pub use push::Integration;
 pub use write::issue_text_path;
 
 use std::path::{Path, PathBuf};
+
+use auth::{AuthAttempt, check_url};
+use error::{git, io};
 
 /// The name of the remote the workspace clones from and pushes to.
 pub const REMOTE: &str = "origin";
@@ -86,8 +91,8 @@ impl Workspace {
 
     /// The commit `HEAD` points at.
     pub fn head(&self) -> Result<git2::Oid, WorkspaceError> {
-        let head = self.repo.head().map_err(error::git("reading HEAD"))?;
-        let commit = head.peel_to_commit().map_err(error::git("reading HEAD"))?;
+        let head = self.repo.head().map_err(git("reading HEAD"))?;
+        let commit = head.peel_to_commit().map_err(git("reading HEAD"))?;
         Ok(commit.id())
     }
 
@@ -104,5 +109,309 @@ impl Workspace {
             commit = current.parent(0).ok();
         }
         messages
+    }
+}
+
+// ---- open: clone the first time, open and fetch afterwards ----
+
+/// Where fetches put the remote's branches (forced: these are tracking refs, never pushed).
+const FETCH_REFSPEC: &str = "+refs/heads/*:refs/remotes/origin/*";
+const REMOTE_HEAD: &str = "refs/remotes/origin/HEAD";
+
+impl Workspace {
+    /// Clones `url` (https, file:// or a local path) into `dir`, or, when `dir` already holds a clone of
+    /// `url`, opens it and fetches the remote's branches into it.
+    pub fn clone_or_open(
+        url: &str,
+        dir: &Path,
+        credentials: Credentials,
+    ) -> Result<Self, WorkspaceError> {
+        check_url(url)?;
+        if dir.join(".git").exists() {
+            let workspace = Self::open(dir, credentials)?;
+            let found = workspace.remote_url()?;
+            if found != url {
+                return Err(WorkspaceError::OtherOrigin {
+                    dir: dir.display().to_string(),
+                    found,
+                    expected: url.to_owned(),
+                });
+            }
+            workspace.fetch()?;
+            return Ok(workspace);
+        }
+        let attempt = AuthAttempt::default();
+        let mut fetch = git2::FetchOptions::new();
+        fetch.remote_callbacks(attempt.callbacks(&credentials));
+        let repo = git2::build::RepoBuilder::new()
+            .fetch_options(fetch)
+            .clone(url, dir)
+            .map_err(|e| attempt.error(url, &format!("cloning {url}"), e))?;
+        let workspace = Self::from_repo(repo, credentials)?;
+        workspace.remember_default_branch_from_head()?;
+        Ok(workspace)
+    }
+
+    /// Opens an existing repository (a previous clone, or a local repository for a local run).
+    pub fn open(dir: &Path, credentials: Credentials) -> Result<Self, WorkspaceError> {
+        let repo = git2::Repository::open(dir)
+            .map_err(git(&format!("opening the repository {}", dir.display())))?;
+        Self::from_repo(repo, credentials)
+    }
+
+    fn from_repo(repo: git2::Repository, credentials: Credentials) -> Result<Self, WorkspaceError> {
+        let workdir = repo
+            .workdir()
+            .ok_or_else(|| WorkspaceError::Git {
+                action: "opening the work tree".into(),
+                source: git2::Error::from_str("the repository is bare; a work tree is needed"),
+            })?
+            .to_path_buf();
+        let root = workdir
+            .canonicalize()
+            .map_err(io(format!("resolving {}", workdir.display())))?;
+        Ok(Self {
+            repo,
+            root,
+            credentials,
+        })
+    }
+
+    /// Fetches every branch of the remote into `refs/remotes/origin/*` (pruning deleted ones) and
+    /// records the remote's default branch as `refs/remotes/origin/HEAD`.
+    pub fn fetch(&self) -> Result<(), WorkspaceError> {
+        let url = self.remote_url()?;
+        let mut remote = self
+            .repo
+            .find_remote(REMOTE)
+            .map_err(git("finding the remote"))?;
+        let attempt = AuthAttempt::default();
+        let mut options = git2::FetchOptions::new();
+        options.remote_callbacks(attempt.callbacks(&self.credentials));
+        options.prune(git2::FetchPrune::On);
+        remote
+            .fetch(
+                &[FETCH_REFSPEC],
+                Some(&mut options),
+                Some("metagpt-bot: fetch"),
+            )
+            .map_err(|e| attempt.error(&url, &format!("fetching {url}"), e))?;
+        if let Ok(default) = remote.default_branch()
+            && let Some(name) = default
+                .as_str()
+                .ok()
+                .and_then(|r| r.strip_prefix("refs/heads/"))
+        {
+            self.set_remote_head(name)?;
+        }
+        Ok(())
+    }
+
+    /// The URL of the remote, as stored in `.git/config` (never with credentials).
+    pub fn remote_url(&self) -> Result<String, WorkspaceError> {
+        let remote = self
+            .repo
+            .find_remote(REMOTE)
+            .map_err(git("finding the remote"))?;
+        Ok(remote.url().unwrap_or_default().to_owned())
+    }
+
+    /// Right after a clone, `HEAD` is the remote's default branch.
+    fn remember_default_branch_from_head(&self) -> Result<(), WorkspaceError> {
+        if self.repo.find_reference(REMOTE_HEAD).is_ok() {
+            return Ok(());
+        }
+        let head = self
+            .repo
+            .head()
+            .map_err(git("reading HEAD after the clone"))?;
+        match head.shorthand().ok() {
+            Some(name) if head.is_branch() => self.set_remote_head(name),
+            _ => Ok(()),
+        }
+    }
+
+    fn set_remote_head(&self, branch: &str) -> Result<(), WorkspaceError> {
+        let target = format!("refs/remotes/{REMOTE}/{branch}");
+        self.repo
+            .reference_symbolic(
+                REMOTE_HEAD,
+                &target,
+                true,
+                "metagpt-bot: remote default branch",
+            )
+            .map_err(git("recording the remote's default branch"))?;
+        Ok(())
+    }
+
+    /// The tip of the remote's default branch, or `HEAD` for a repository without a remote.
+    fn default_tip(&self) -> Result<git2::Oid, WorkspaceError> {
+        match self.repo.find_reference(REMOTE_HEAD) {
+            Ok(reference) => {
+                let commit = reference
+                    .peel_to_commit()
+                    .map_err(git("resolving the default branch"))?;
+                Ok(commit.id())
+            }
+            Err(_) => self.head(),
+        }
+    }
+
+    /// The tip of `refs/remotes/origin/<branch>` as last fetched, if the remote has the branch.
+    fn remote_tip(&self, branch: &str) -> Option<git2::Oid> {
+        let name = format!("refs/remotes/{REMOTE}/{branch}");
+        self.repo.refname_to_id(&name).ok()
+    }
+}
+
+// ---- reset: throw away what an earlier, failed run left ----
+
+impl Workspace {
+    /// Resets the work tree to `HEAD` and removes untracked and ignored files. Symlinks are removed,
+    /// never followed. Returns the removed paths (relative, sorted).
+    pub fn discard_changes(&self) -> Result<Vec<String>, WorkspaceError> {
+        let head = self
+            .repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map_err(git("reading HEAD"))?;
+        self.repo
+            .reset(head.as_object(), git2::ResetType::Hard, None)
+            .map_err(git("resetting the work tree"))?;
+        let mut options = git2::StatusOptions::new();
+        options
+            .include_untracked(true)
+            .include_ignored(true)
+            .recurse_untracked_dirs(false)
+            .recurse_ignored_dirs(false)
+            .exclude_submodules(true);
+        let statuses = self
+            .repo
+            .statuses(Some(&mut options))
+            .map_err(git("reading the work tree's status"))?;
+        let mut removed: Vec<String> = statuses
+            .iter()
+            .filter(|e| {
+                e.status()
+                    .intersects(git2::Status::WT_NEW | git2::Status::IGNORED)
+            })
+            .filter_map(|e| e.path().ok().map(str::to_owned))
+            .collect();
+        removed.sort();
+        for relative in &removed {
+            remove(&self.root.join(relative.trim_end_matches('/')))?;
+        }
+        Ok(removed)
+    }
+}
+
+/// Removes a file, a symlink (not its target) or a directory tree.
+fn remove(path: &Path) -> Result<(), WorkspaceError> {
+    let Ok(meta) = path.symlink_metadata() else {
+        return Ok(());
+    };
+    let removed = if meta.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    removed.map_err(io(format!("removing {}", path.display())))
+}
+
+// ---- the run's branch (named by `crate::marks`), reused when it exists ----
+
+/// Where the checked-out branch came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchOrigin {
+    /// The remote had it: checked out at the remote tip (with any human commits on it).
+    Remote,
+    /// A local branch of an earlier run with commits the remote does not have yet.
+    Local,
+    /// Created from the default branch's tip.
+    New,
+}
+
+/// The branch a run works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedBranch {
+    pub name: String,
+    /// The commit checked out.
+    pub head: git2::Oid,
+    /// The default branch's tip: the base a pull request of this branch is compared with.
+    pub base: git2::Oid,
+    pub origin: BranchOrigin,
+}
+
+impl Workspace {
+    /// Checks out `name`, creating it if needed (see [`BranchOrigin`]). Uses the refs of the last fetch.
+    /// The checkout is safe: local changes that it would overwrite make it fail instead.
+    pub fn prepare_branch(&self, name: &str) -> Result<PreparedBranch, WorkspaceError> {
+        let base = self.default_tip()?;
+        let local = self.repo.refname_to_id(&format!("refs/heads/{name}")).ok();
+        let remote = self.remote_tip(name);
+        let (head, origin) = match (remote, local) {
+            (Some(r), Some(l)) if l != r && self.descends(l, r)? => (l, BranchOrigin::Local),
+            (Some(r), _) => (r, BranchOrigin::Remote),
+            (None, Some(l)) => (l, BranchOrigin::Local),
+            (None, None) => (base, BranchOrigin::New),
+        };
+        self.switch_to(name, head)?;
+        if remote.is_some() {
+            let mut branch = self
+                .repo
+                .find_branch(name, git2::BranchType::Local)
+                .map_err(git("finding the branch"))?;
+            branch
+                .set_upstream(Some(&format!("{REMOTE}/{name}")))
+                .map_err(git("setting the branch's upstream"))?;
+        }
+        Ok(PreparedBranch {
+            name: name.to_owned(),
+            head,
+            base,
+            origin,
+        })
+    }
+
+    /// Whether `commit` descends from `ancestor` (strictly).
+    fn descends(&self, commit: git2::Oid, ancestor: git2::Oid) -> Result<bool, WorkspaceError> {
+        self.repo
+            .graph_descendant_of(commit, ancestor)
+            .map_err(git("comparing commits"))
+    }
+
+    /// Safely checks out `target`'s tree, then points `refs/heads/<name>` and `HEAD` at it.
+    fn switch_to(&self, name: &str, target: git2::Oid) -> Result<(), WorkspaceError> {
+        let commit = self
+            .repo
+            .find_commit(target)
+            .map_err(git("finding the commit"))?;
+        self.checkout(name, commit.as_object())?;
+        let refname = format!("refs/heads/{name}");
+        self.repo
+            .reference(&refname, target, true, "metagpt-bot: prepare branch")
+            .map_err(git("updating the branch"))?;
+        self.repo
+            .set_head(&refname)
+            .map_err(git("switching HEAD"))?;
+        Ok(())
+    }
+
+    /// Updates the work tree and index to `tree` without overwriting local changes.
+    fn checkout(&self, branch: &str, tree: &git2::Object<'_>) -> Result<(), WorkspaceError> {
+        let mut options = git2::build::CheckoutBuilder::new();
+        options.safe();
+        self.repo
+            .checkout_tree(tree, Some(&mut options))
+            .map_err(|source| match source.code() {
+                git2::ErrorCode::Conflict => WorkspaceError::DirtyCheckout {
+                    branch: branch.to_owned(),
+                    source,
+                },
+                _ => WorkspaceError::Git {
+                    action: format!("checking out `{branch}`"),
+                    source,
+                },
+            })
     }
 }

@@ -120,3 +120,25 @@ fn is_not_fast_forward(reason: &str) -> bool {
         .iter()
         .any(|s| reason.contains(s))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_not_fast_forward;
+
+    #[test]
+    fn the_servers_ways_of_saying_the_branch_moved_are_recognised() {
+        for reason in [
+            "non-fast-forward",
+            "failed to update ref: fetch first",
+            "stale info",
+        ] {
+            assert!(is_not_fast_forward(reason), "{reason}");
+        }
+        for reason in [
+            "pre-receive hook declined",
+            "protected branch hook declined",
+        ] {
+            assert!(!is_not_fast_forward(reason), "{reason}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::domain::{Action, Kind};
+use crate::domain::{Kind, Request, RunRequest};
 use crate::faces::action::test_support::{job_vars, read, set};
 
 fn fixture(name: &str) -> Value {
@@ -69,11 +69,11 @@ fn the_trigger_label_starts_a_requirement_run_without_an_installation() {
         "metagpt",
     ));
     assert_eq!(
-        trigger.action,
-        Action::Run {
+        trigger.request,
+        Request::Run(RunRequest::Labeled {
             kind: Kind::Requirement,
             label: Some("metagpt".into())
-        }
+        })
     );
     assert_eq!(trigger.installation_id, None);
     assert_eq!(trigger.delivery_id, "actions-run-55");
@@ -86,11 +86,11 @@ fn the_trigger_label_starts_a_requirement_run_without_an_installation() {
 fn a_bug_label_makes_it_a_bugfix_and_the_label_input_is_honoured() {
     let trigger = trigger(decide_for("issues", &labeled("AI", &["ai", "bug"]), "ai"));
     assert_eq!(
-        trigger.action,
-        Action::Run {
+        trigger.request,
+        Request::Run(RunRequest::Labeled {
             kind: Kind::Bugfix,
             label: Some("AI".into())
-        }
+        })
     );
 }
 
@@ -106,8 +106,8 @@ fn a_command_comment_is_an_iteration() {
     let trigger = trigger(decide_for("issue_comment", &comment(body), "metagpt"));
     // The fixture names installation 1; the Action does not act through an installation.
     assert_eq!(trigger.installation_id, None);
-    match trigger.action {
-        Action::Iterate { feedback, .. } => {
+    match trigger.request {
+        Request::Run(RunRequest::Iterate { feedback, .. }) => {
             assert_eq!(feedback, "use a dataclass\n\nand keep the CLI")
         }
         other => panic!("{other:?}"),
@@ -166,10 +166,10 @@ fn trigger_is_none_when_there_is_nothing_to_do() {
     std::fs::write(&event_path, labeled("metagpt", &[]).to_string()).unwrap();
     let trigger = env.trigger().unwrap().expect("a trigger");
     assert_eq!(
-        trigger.action,
-        Action::Run {
+        trigger.request,
+        Request::Run(RunRequest::Labeled {
             kind: Kind::Requirement,
             label: Some("metagpt".into())
-        }
+        })
     );
 }

@@ -1,4 +1,4 @@
-//! The Action's run: the App's pipeline ([`crate::jobs::handle`]) with the job's `GITHUB_TOKEN` for
+//! The Action's run: the App's run of an issue ([`crate::jobs::run_issue`]) with the job's `GITHUB_TOKEN` for
 //! the API and for git, the LLM settings from the inputs, and the inputs' run knobs over the
 //! repository's `.github/metagpt.yml`.
 //!
@@ -18,11 +18,13 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
+use super::event::ACTIONS_BOT_LOGIN;
 use super::{ActionEnv, ActionError, ActionOutcome};
 use crate::config::Settings;
 use crate::domain::Trigger;
-use crate::github::token_client;
-use crate::jobs::{Context, Failure, JobKey, RunOverrides, Session, handle};
+use crate::domain::{ControlRequest, Request};
+use crate::github::{OwnAuthor, Repo, token_client};
+use crate::jobs::{Context, Face, Failure, JobKey, RunOverrides, refuse_stop_in_action, run_issue};
 use crate::run::resolve_llm;
 
 /// The default LLM endpoint when the `llm-base-url` input is empty.
@@ -49,19 +51,31 @@ pub async fn run_with(
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)
         .join("metagpt-bot");
-    let mut context = Context::new(work_dir, Ok(llm), RUN_TIMEOUT)
+    let face = Face::Action {
+        overrides: RunOverrides {
+            n_round: env.n_round,
+            max_cost_usd: env.max_cost_usd,
+            code_review: env.code_review,
+            run_tests: env.run_tests,
+        },
+        clone_url: env.clone_url(),
+    };
+    let context = Context::new(work_dir, Ok(llm), RUN_TIMEOUT, face)
         .map_err(|e| ActionError::Failed(format!("{e:#}")))?;
-    context.overrides = Some(RunOverrides {
-        n_round: env.n_round,
-        max_cost_usd: env.max_cost_usd,
-        code_review: env.code_review,
-        run_tests: env.run_tests,
-    });
-    context.clone_url = Some(env.clone_url());
     let client = token_client(&env.api_url, &env.github_token)
         .map_err(|e| ActionError::Misconfigured(e.to_string()))?;
-    let session = Session::with_token(Arc::new(client), env.github_token.clone());
+    let author = OwnAuthor::Login(ACTIONS_BOT_LOGIN.to_owned());
+    let (owner, name) = (&trigger.repo.owner, &trigger.repo.name);
+    let repo = Repo::with_token(
+        Arc::new(client),
+        env.github_token.clone(),
+        author,
+        owner,
+        name,
+    )
+    .map_err(|e| ActionError::Misconfigured(e.to_string()))?;
     let job = JobKey {
+        queued: None,
         key: format!(
             "action-{}",
             env.run_id
@@ -72,14 +86,25 @@ pub async fn run_with(
             .and_then(|a| a.parse().ok())
             .unwrap_or(1),
     };
-    let record = handle(&context, &session, &trigger, &job, CancellationToken::new())
-        .await
-        .map_err(|failure| match failure {
-            Failure::Misconfigured(m) => ActionError::Misconfigured(m),
-            Failure::Transient(m) | Failure::Permanent(m) | Failure::Cancelled(m) => {
-                ActionError::Failed(m)
-            }
-        })?;
+    let handled = match &trigger.request {
+        Request::Run(request) => {
+            let cancel = CancellationToken::new();
+            run_issue(&context, &repo, &trigger, request, &job, cancel).await
+        }
+        Request::Control(ControlRequest::Stop { .. }) => {
+            refuse_stop_in_action(&repo, &trigger).await
+        }
+        // The Action's intake turns other labels into nothing to do, never a label check.
+        Request::Control(ControlRequest::LabelCheck { label }) => Err(Failure::Internal(format!(
+            "a label check for `{label}` reached the Action, which decides labels at intake"
+        ))),
+    };
+    let record = handled.map_err(|failure| match failure {
+        Failure::Misconfigured(m) => ActionError::Misconfigured(m),
+        Failure::Told(m) | Failure::Transient(m) | Failure::Internal(m) | Failure::Cancelled(m) => {
+            ActionError::Failed(m)
+        }
+    })?;
     if let Some(reason) = record["refused"].as_str() {
         return Err(ActionError::NothingRan(reason.to_owned()));
     }

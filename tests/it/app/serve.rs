@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
+use metagpt_bot::domain::{Kind, RepoRef, Request, RunRequest, Trigger};
 use metagpt_bot::queue::{DeliveryOutcome, DeliveryRecord, JobState, Queue, QueueOptions};
 use serde_json::json;
 
@@ -87,10 +87,10 @@ async fn a_job_left_running_by_a_dead_process_runs_again_at_start() {
             work_issue: None,
             sender_id: 7,
             sender_login: "alice".into(),
-            action: Action::Run {
+            request: Request::Run(RunRequest::Labeled {
                 kind: Kind::Requirement,
                 label: None,
-            },
+            }),
         };
         let delivery = DeliveryRecord {
             delivery_id: "before-crash".into(),

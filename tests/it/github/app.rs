@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use chrono::Duration as Lifetime;
 use fake_github::{Caller, FakeGitHub, Issue, TEST_APP_ID, TEST_APP_KEY, User};
-use metagpt_bot::github::{IssueState, get_issue};
+use metagpt_bot::github::{IssueState, Repo};
 use secrecy::ExposeSecret;
 
-use super::{FULL_NAME, INSTALLATION, OWNER, REPO, alice, app_for, widgets};
+use super::{FULL_NAME, INSTALLATION, OWNER, REPO, alice, app_for, repo, widgets};
 
 /// octo-org/widgets with issue #1 labelled `metagpt` and `enhancement`, and PR #2.
 fn world(fake: &FakeGitHub) {
@@ -25,6 +25,11 @@ fn world(fake: &FakeGitHub) {
     let mut pr = Issue::open(2, "Fix the build", "", alice());
     pr.is_pull_request = true;
     state.add_issue(FULL_NAME, pr);
+}
+
+/// octo-org/widgets through an installation's `client`.
+fn repo_of(client: &Arc<octocrab::Octocrab>) -> Repo {
+    repo(client, OWNER, REPO)
 }
 
 /// The token each answered request to `path_part` carried, with its status.
@@ -50,7 +55,7 @@ async fn reads_an_issue_through_the_jwt_and_installation_token_path() {
         .installation(INSTALLATION)
         .await
         .expect("installation client");
-    let issue = get_issue(&client, OWNER, REPO, 1).await.expect("issue #1");
+    let issue = repo_of(&client).issue(1).await.expect("issue #1");
 
     assert_eq!(issue.number, 1);
     assert_eq!(issue.title, "Add a CSV export");
@@ -75,7 +80,7 @@ async fn reads_an_issue_through_the_jwt_and_installation_token_path() {
         [(Some(minted[0].token.clone()), 200)]
     );
 
-    let pr = get_issue(&client, OWNER, REPO, 2).await.expect("PR #2");
+    let pr = repo_of(&client).issue(2).await.expect("PR #2");
     assert!(pr.is_pull_request);
     assert_eq!(pr.body, "");
 }
@@ -110,7 +115,7 @@ async fn each_installation_has_one_client_shared_by_all_tasks() {
     );
 
     for client in &clients[..3] {
-        get_issue(client, OWNER, REPO, 1).await.expect("issue");
+        repo_of(client).issue(1).await.expect("issue");
     }
     assert_eq!(
         fake.minted_tokens().len(),
@@ -134,7 +139,8 @@ async fn an_expired_token_is_replaced_before_the_request() {
     let app = app_for(&fake);
 
     let client = app.installation(INSTALLATION).await.expect("client");
-    let issue = get_issue(&client, OWNER, REPO, 1)
+    let issue = repo_of(&client)
+        .issue(1)
         .await
         .expect("issue after refresh");
 
@@ -155,7 +161,7 @@ async fn a_token_about_to_expire_is_replaced_before_the_request() {
     let app = app_for(&fake);
     let client = app.installation(INSTALLATION).await.expect("client");
 
-    get_issue(&client, OWNER, REPO, 1).await.expect("issue");
+    repo_of(&client).issue(1).await.expect("issue");
 
     let minted = fake.minted_tokens();
     assert_eq!(minted.len(), 2, "a token with 20 s left is not used");
@@ -174,9 +180,7 @@ async fn a_token_github_refuses_is_replaced_and_the_request_repeated() {
     let first = fake.minted_tokens()[0].token.clone();
     fake.state().revoke_token(&first);
 
-    let issue = get_issue(&client, OWNER, REPO, 1)
-        .await
-        .expect("issue after a 401");
+    let issue = repo_of(&client).issue(1).await.expect("issue after a 401");
 
     assert_eq!(issue.number, 1);
     let minted = fake.minted_tokens();
@@ -219,7 +223,7 @@ async fn git_tokens_live_at_least_as_long_as_asked_and_share_the_cache() {
     assert_eq!(longer.expose_secret(), minted[1].token);
 
     let client = app.installation(INSTALLATION).await.expect("client");
-    get_issue(&client, OWNER, REPO, 1).await.expect("issue");
+    repo_of(&client).issue(1).await.expect("issue");
     assert_eq!(
         fake.minted_tokens().len(),
         2,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use metagpt_bot::github::GitHubApp;
+use metagpt_bot::github::{GitHubApp, OwnAuthor, Repo};
 use octocrab::Octocrab;
 use secrecy::SecretString;
 
@@ -47,4 +47,19 @@ async fn client_for(fake: &FakeGitHub) -> Arc<Octocrab> {
         .installation(INSTALLATION)
         .await
         .expect("installation client")
+}
+
+/// `owner/name` through `client`, as the test App (API only: the token is never used for git).
+fn repo(client: &Arc<Octocrab>, owner: &str, name: &str) -> Repo {
+    let author = OwnAuthor::App {
+        id: TEST_APP_ID,
+        bot: None,
+    };
+    repo_as(client, owner, name, &author)
+}
+
+/// `owner/name` through `client`, recognising the comments of `we` as its own.
+fn repo_as(client: &Arc<Octocrab>, owner: &str, name: &str, we: &OwnAuthor) -> Repo {
+    let token = SecretString::from("unused");
+    Repo::with_token(client.clone(), token, we.clone(), owner, name).expect("valid names")
 }

@@ -11,9 +11,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fake_github::{FakeGitHub, User};
-use metagpt_bot::github::{GitHubError, Permission, get_file_text, get_repository, permission_of};
+use metagpt_bot::github::{GitHubError, Permission};
 
-use super::{FULL_NAME, INSTALLATION, OWNER, REPO, alice, client_for, widgets as world};
+use super::{
+    FULL_NAME, INSTALLATION, OWNER, REPO, alice, client_for, repo, repo_as, widgets as world,
+};
 
 /// A bare repository at `dir` with `main` and each of `branches` one commit ahead of it.
 fn bare_repo(dir: &Path, branches: &[&str]) {
@@ -59,15 +61,18 @@ async fn reads_the_repository_as_the_test_set_it() {
     }
     let client = client_for(&fake).await;
 
-    let repo = get_repository(&client, OWNER, REPO).await.expect("repo");
+    let repository = repo(&client, OWNER, REPO).repository().await.expect("repo");
 
-    assert_eq!(repo.id, 500);
-    assert_eq!(repo.full_name, FULL_NAME);
-    assert_eq!(repo.default_branch, "trunk");
-    assert_eq!(repo.clone_url, "http://127.0.0.1:9/octo-org/widgets.git");
-    assert!(repo.fork);
-    assert!(!repo.private);
-    let hidden = get_repository(&client, OWNER, "secret").await;
+    assert_eq!(repository.id, 500);
+    assert_eq!(repository.full_name, FULL_NAME);
+    assert_eq!(repository.default_branch, "trunk");
+    assert_eq!(
+        repository.clone_url,
+        "http://127.0.0.1:9/octo-org/widgets.git"
+    );
+    assert!(repository.fork);
+    assert!(!repository.private);
+    let hidden = repo(&client, OWNER, "secret").repository().await;
     assert_eq!(hidden.expect_err("not installed").status(), Some(404));
 }
 
@@ -91,7 +96,7 @@ async fn reads_file_text_at_a_ref_and_says_why_it_cannot() {
     let client = client_for(&fake).await;
     let read = |path: &'static str, at: &'static str| {
         let client = Arc::clone(&client);
-        async move { get_file_text(&client, OWNER, REPO, path, at).await }
+        async move { repo(&client, OWNER, REPO).file_text(path, at).await }
     };
 
     let config = read(".github/metagpt.yml", "main").await.expect("config");
@@ -145,7 +150,7 @@ async fn permission_is_checked_by_numeric_user_id() {
     let client = client_for(&fake).await;
     let permission = |id: u64, login: &'static str| {
         let client = Arc::clone(&client);
-        async move { permission_of(&client, OWNER, REPO, id, login).await }
+        async move { repo(&client, OWNER, REPO).permission(id, login).await }
     };
 
     let bob = permission(41, "bob").await.expect("bob");

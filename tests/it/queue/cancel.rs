@@ -2,7 +2,7 @@
 //! senders, and the cancellation of one job (queued: cancelled; running: told through its heartbeat;
 //! finished, or a control job: left alone).
 
-use metagpt_bot::domain::Action;
+use metagpt_bot::domain::{ControlRequest, Request};
 use metagpt_bot::queue::{DeliveryOutcome, Heartbeat, JobState};
 
 use super::{LONG_LEASE, connect, delivery, enqueue, state_of, trigger};
@@ -14,7 +14,11 @@ pub async fn later_stops_come_with_their_senders_and_one_job_can_be_cancelled(ur
         queue
             .record(
                 delivery(id, DeliveryOutcome::Accepted),
-                Some(trigger(id, issue, Action::Stop { comment_id: 5 })),
+                Some(trigger(
+                    id,
+                    issue,
+                    Request::Control(ControlRequest::Stop { comment_id: 5 }),
+                )),
             )
             .await
             .expect("record stop");

@@ -1,12 +1,12 @@
 //! `/metagpt stop` from the queue's point of view: recorded as a control job (nothing cancelled at
 //! intake), claimable beside the issue's running run, applied by `stop_issue`, and never in a run's way.
 
-use metagpt_bot::domain::Action;
+use metagpt_bot::domain::{ControlRequest, Request};
 use metagpt_bot::queue::{DeliveryOutcome, Heartbeat, JobState, Queue, Recorded, StopReport};
 
 use super::{LONG_LEASE, connect, delivery, enqueue, record_run, repo, state_of, trigger};
 
-const STOP: Action = Action::Stop { comment_id: 77 };
+const STOP: Request = Request::Control(ControlRequest::Stop { comment_id: 77 });
 
 /// Records an accepted `/metagpt stop` on `issue`.
 async fn record_stop(queue: &Queue, delivery_id: &str, issue: u64) -> Recorded {
@@ -20,7 +20,7 @@ async fn record_stop(queue: &Queue, delivery_id: &str, issue: u64) -> Recorded {
 }
 
 /// Records a stop and returns its control job's id (it waits behind nothing).
-async fn enqueue_stop(queue: &Queue, delivery_id: &str, issue: u64) -> i64 {
+pub async fn enqueue_stop(queue: &Queue, delivery_id: &str, issue: u64) -> i64 {
     match record_stop(queue, delivery_id, issue).await {
         Recorded::Stored {
             job_id: Some(id),
@@ -90,7 +90,7 @@ pub async fn a_stop_is_a_control_job_claimed_beside_the_running_run_and_applied_
         .await
         .expect("claim control")
         .expect("the stop is claimable beside the running run");
-    assert_eq!((control.id, &control.trigger.action), (stop, &STOP));
+    assert_eq!((control.id, &control.trigger.request), (stop, &STOP));
     assert!(
         queue
             .claim_control("control", LONG_LEASE)
@@ -106,7 +106,8 @@ pub async fn a_stop_is_a_control_job_claimed_beside_the_running_run_and_applied_
         report,
         StopReport {
             cancelled_queued: 2,
-            running_signalled: true
+            running_job: Some(running),
+            too_late: None,
         }
     );
     for id in waiting {
@@ -128,14 +129,19 @@ pub async fn a_stop_is_a_control_job_claimed_beside_the_running_run_and_applied_
         .expect("the control job ends like any job");
     assert_eq!(state_of(&queue, stop).await, JobState::Done);
 
-    // Applying it again does nothing more; a redelivery of the stop is a duplicate.
-    assert!(
+    // Applying it again (a retried control job) does nothing more and reports the same; a redelivery of
+    // the stop is a duplicate.
+    assert_eq!(
         queue
             .stop_issue(repo().id, 5, stop)
             .await
-            .expect("stop again")
-            .is_empty()
+            .expect("stop again"),
+        report
     );
+    for id in waiting.into_iter().chain([running]) {
+        assert_eq!(state_of(&queue, id).await, JobState::Cancelled);
+    }
+    assert_eq!(state_of(&queue, elsewhere).await, JobState::Running);
     assert_eq!(
         record_stop(&queue, "s-stop", 5).await,
         Recorded::Duplicate { job_id: Some(stop) }
@@ -212,7 +218,8 @@ pub async fn a_stop_leaves_runs_recorded_after_it_alone(url: &str) {
         report,
         StopReport {
             cancelled_queued: 1,
-            running_signalled: false
+            running_job: None,
+            too_late: None,
         }
     );
     assert_eq!(state_of(&queue, before).await, JobState::Cancelled);

@@ -2,14 +2,14 @@
 //! view: control jobs like `/metagpt stop`, so they run beside an issue's running run, are never counted
 //! as waiting, and never hold a run back.
 
-use metagpt_bot::domain::Action;
+use metagpt_bot::domain::{ControlRequest, Request};
 use metagpt_bot::queue::{DeliveryOutcome, JobState, Queue, Recorded};
 
 use super::{LONG_LEASE, connect, delivery, enqueue, repo, state_of, trigger};
 
 /// Records an accepted label check on `issue` and returns its job id.
 async fn enqueue_check(queue: &Queue, delivery_id: &str, issue: u64) -> i64 {
-    let check = Action::Label { label: "ai".into() };
+    let check = Request::Control(ControlRequest::LabelCheck { label: "ai".into() });
     let recorded = queue
         .record(
             delivery(delivery_id, DeliveryOutcome::Accepted),
@@ -99,6 +99,6 @@ pub async fn runs_never_wait_behind_a_queued_label_check(url: &str) {
         .stop_issue(repo().id, 6, i64::MAX)
         .await
         .expect("stop");
-    assert!(report.running_signalled);
+    assert_eq!(report.running_job, Some(run));
     assert_eq!(state_of(&queue, check).await, JobState::Queued);
 }

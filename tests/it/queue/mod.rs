@@ -10,6 +10,7 @@ pub mod control;
 pub mod deliveries;
 pub mod failures;
 pub mod label_checks;
+pub mod publish_gate;
 pub mod workers;
 
 mod postgres;
@@ -18,7 +19,7 @@ mod sqlite;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
+use metagpt_bot::domain::{Kind, RepoRef, Request, RunRequest, Trigger};
 use metagpt_bot::queue::{
     DeliveryOutcome, DeliveryRecord, JobState, Queue, QueueOptions, Recorded,
 };
@@ -51,6 +52,13 @@ macro_rules! scenarios {
             control::a_stop_leaves_runs_recorded_after_it_alone,
             label_checks::a_label_check_never_waits_behind_a_running_run,
             label_checks::runs_never_wait_behind_a_queued_label_check,
+            publish_gate::a_stop_after_the_gate_is_too_late_and_flags_nothing,
+            publish_gate::a_gate_after_the_stop_says_stopped,
+            publish_gate::a_retried_stop_gets_the_report_of_its_first_attempt,
+            publish_gate::a_gate_whose_lease_was_lost_lets_nothing_through,
+            publish_gate::cancel_never_flags_a_job_past_its_gate,
+            publish_gate::a_job_queued_again_passes_the_gate_anew,
+            publish_gate::racing_stops_and_gates_never_both_win,
         );
     };
     (@each $fresh:path; $($module:ident :: $name:ident),* $(,)?) => {
@@ -95,7 +103,7 @@ pub fn repo() -> RepoRef {
     }
 }
 
-pub fn trigger(delivery_id: &str, issue: u64, action: Action) -> Trigger {
+pub fn trigger(delivery_id: &str, issue: u64, request: Request) -> Trigger {
     Trigger {
         delivery_id: delivery_id.into(),
         installation_id: Some(7),
@@ -105,15 +113,15 @@ pub fn trigger(delivery_id: &str, issue: u64, action: Action) -> Trigger {
         work_issue: None,
         sender_id: 1001,
         sender_login: "alice".into(),
-        action,
+        request,
     }
 }
 
-pub fn run_action() -> Action {
-    Action::Run {
+pub fn run_action() -> Request {
+    Request::Run(RunRequest::Labeled {
         kind: Kind::Requirement,
         label: None,
-    }
+    })
 }
 
 pub fn delivery(delivery_id: &str, outcome: DeliveryOutcome) -> DeliveryRecord {

@@ -8,8 +8,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use metagpt_bot::http::intake::IntakeConfig;
-use metagpt_bot::http::{AppState, metrics, router, sign};
+use metagpt_bot::http::{AppState, router, sign};
 use metagpt_bot::queue::{Job, Queue, QueueOptions, StoredDelivery};
+use metagpt_bot::telemetry as metrics;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

@@ -6,7 +6,7 @@ use crate::support::webhook;
 
 use axum::http::StatusCode;
 use futures_util::FutureExt;
-use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
+use metagpt_bot::domain::{ControlRequest, Kind, RepoRef, Request, RunRequest, Trigger};
 use metagpt_bot::queue::DeliveryOutcome;
 use webhook::{Harness, comment, delivery_id, labeled, on_pull_request};
 
@@ -47,10 +47,10 @@ async fn trigger_label_enqueues_a_persisted_requirement_run() {
         work_issue: None,
         sender_id: 21031067,
         sender_login: "Codertocat".to_owned(),
-        action: Action::Run {
+        request: Request::Run(RunRequest::Labeled {
             kind: Kind::Requirement,
             label: Some("metagpt".to_owned()),
-        },
+        }),
     };
     assert_eq!(job.trigger, expected);
     let stored = harness
@@ -77,11 +77,11 @@ async fn trigger_label_on_an_issue_with_a_bug_label_is_a_bugfix_in_any_case() {
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
     let job = harness.claim_persisted().await.expect("job persisted");
     assert_eq!(
-        job.trigger.action,
-        Action::Run {
+        job.trigger.request,
+        Request::Run(RunRequest::Labeled {
             kind: Kind::Bugfix,
             label: Some("MetaGPT".to_owned())
-        }
+        })
     );
 }
 
@@ -116,10 +116,10 @@ async fn another_label_is_stored_as_a_label_check_that_no_run_worker_takes() {
         .expect("the control loop takes it");
     assert_eq!(check.id, job_id);
     assert_eq!(
-        check.trigger.action,
-        Action::Label {
+        check.trigger.request,
+        Request::Control(ControlRequest::LabelCheck {
             label: "documentation".to_owned()
-        }
+        })
     );
     assert_eq!(check.trigger.issue_number, 1);
     assert_eq!(check.trigger.installation_id, Some(42));
@@ -170,11 +170,11 @@ async fn comment_commands_on_issues_and_pull_requests_are_persisted() {
         .expect("iterate job persisted");
     let feedback = "use a dark theme\nand larger fonts".to_owned();
     assert_eq!(
-        job.trigger.action,
-        Action::Iterate {
+        job.trigger.request,
+        Request::Run(RunRequest::Iterate {
             feedback,
             comment_id: 492700400
-        }
+        })
     );
     assert!(!job.trigger.is_pull_request);
     assert_eq!(
@@ -190,10 +190,10 @@ async fn comment_commands_on_issues_and_pull_requests_are_persisted() {
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
     let job = other.claim_persisted().await.expect("retry job persisted");
     assert_eq!(
-        job.trigger.action,
-        Action::Retry {
+        job.trigger.request,
+        Request::Run(RunRequest::Retry {
             comment_id: 492700400
-        }
+        })
     );
     assert!(job.trigger.is_pull_request);
     assert_eq!(
@@ -234,7 +234,7 @@ async fn stop_is_stored_as_a_control_job_and_cancels_nothing_before_a_permission
         .claim_persisted()
         .await
         .expect("the run is still queued");
-    assert_eq!(queued.trigger.action.name(), "run");
+    assert_eq!(queued.trigger.request.name(), "run");
     let control = harness
         .reopen()
         .await
@@ -244,9 +244,9 @@ async fn stop_is_stored_as_a_control_job_and_cancels_nothing_before_a_permission
         .expect("the stop is persisted");
     assert_eq!(control.id, stop_id);
     assert_eq!(
-        control.trigger.action,
-        Action::Stop {
+        control.trigger.request,
+        Request::Control(ControlRequest::Stop {
             comment_id: 492700400
-        }
+        })
     );
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use metagpt_bot::domain::{Action, Kind, RepoRef, Trigger};
-use metagpt_bot::jobs::worker::{ControlHandler, Handler, WorkerOptions};
+use metagpt_bot::domain::{Kind, RepoRef, Request, RunRequest, Trigger};
+use metagpt_bot::jobs::worker::{Handler, WorkerOptions};
 use metagpt_bot::queue::{
     DeliveryOutcome, DeliveryRecord, JobError, JobState, Queue, QueueOptions, Recorded,
 };
@@ -78,7 +78,7 @@ impl Handler for Scripted {
     }
 }
 
-pub fn trigger(delivery: &str, issue: u64, action: Action) -> Trigger {
+pub fn trigger(delivery: &str, issue: u64, request: Request) -> Trigger {
     Trigger {
         delivery_id: delivery.into(),
         installation_id: Some(1),
@@ -92,7 +92,7 @@ pub fn trigger(delivery: &str, issue: u64, action: Action) -> Trigger {
         work_issue: None,
         sender_id: 7,
         sender_login: "maintainer".into(),
-        action,
+        request,
     }
 }
 
@@ -115,10 +115,10 @@ pub async fn enqueue(queue: &Queue, delivery: &str, issue: u64) -> i64 {
         trigger(
             delivery,
             issue,
-            Action::Run {
+            Request::Run(RunRequest::Labeled {
                 kind: Kind::Requirement,
                 label: None,
-            },
+            }),
         ),
     )
     .await
@@ -176,10 +176,11 @@ pub struct ApplyStop {
     pub queue: Queue,
 }
 
-impl ControlHandler for ApplyStop {
+impl Handler for ApplyStop {
     fn handle<'a>(
         &'a self,
         job: &'a metagpt_bot::queue::Job,
+        _cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<serde_json::Value, JobError>> {
         Box::pin(async move {
             let trigger = &job.trigger;
@@ -188,7 +189,7 @@ impl ControlHandler for ApplyStop {
                 .stop_issue(trigger.repo.id, trigger.issue_number, job.id)
                 .await
                 .map_err(|e| JobError::Transient(e.to_string()))?;
-            Ok(json!({"running_signalled": report.running_signalled}))
+            Ok(json!({"running_signalled": report.running_job.is_some()}))
         })
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use metagpt_bot::domain::Action;
+use metagpt_bot::domain::{ControlRequest, Request};
 use metagpt_bot::jobs::worker;
 use metagpt_bot::queue::{JobState, Recorded};
 use serde_json::json;
@@ -29,7 +29,16 @@ async fn a_stop_is_applied_by_the_control_loop_while_every_run_worker_is_busy() 
     });
     workers.spawn_control(s.queue.clone(), control, s.wake.clone());
     handler.started.notified().await;
-    let stop = match record(&s.queue, trigger("d-2", 5, Action::Stop { comment_id: 9 })).await {
+    let stop = match record(
+        &s.queue,
+        trigger(
+            "d-2",
+            5,
+            Request::Control(ControlRequest::Stop { comment_id: 9 }),
+        ),
+    )
+    .await
+    {
         Recorded::Stored {
             job_id: Some(id),
             queued_behind: 0,

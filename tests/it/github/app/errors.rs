@@ -1,16 +1,17 @@
 //! How GitHub's failures reach the worker: transient (try again later) or permanent (give up).
 
-use metagpt_bot::github::{GitHubError, get_issue};
+use metagpt_bot::github::GitHubError;
 
 use super::fake_github::{FakeGitHub, Fault};
-use super::{INSTALLATION, OWNER, REPO, app_for, world};
+use super::{INSTALLATION, app_for, repo_of, world};
 
 const ISSUE_PATH: &str = "/repos/octo-org/widgets/issues/1";
 
 async fn issue_error(fake: &FakeGitHub, number: u64) -> GitHubError {
     let app = app_for(fake);
     let client = app.installation(INSTALLATION).await.expect("client");
-    get_issue(&client, OWNER, REPO, number)
+    repo_of(&client)
+        .issue(number)
         .await
         .expect_err("the call should fail")
 }
@@ -72,11 +73,7 @@ async fn rate_limits_are_transient_and_say_when_to_come_back() {
     let client = app.installation(INSTALLATION).await.expect("client");
     let mut errors = Vec::new();
     for _ in 0..3 {
-        errors.push(
-            get_issue(&client, OWNER, REPO, 1)
-                .await
-                .expect_err("rate limited"),
-        );
+        errors.push(repo_of(&client).issue(1).await.expect_err("rate limited"));
     }
 
     assert!(errors.iter().all(GitHubError::is_transient), "{errors:?}");
@@ -120,9 +117,7 @@ async fn an_unknown_or_suspended_installation_is_permanent() {
 
     let client = app.installation(INSTALLATION).await.expect("client");
     fake.state().suspend_installation(INSTALLATION);
-    let suspended = get_issue(&client, OWNER, REPO, 1)
-        .await
-        .expect_err("suspended");
+    let suspended = repo_of(&client).issue(1).await.expect_err("suspended");
     assert_eq!(suspended.status(), Some(403), "{suspended}");
     assert!(!suspended.is_transient());
 }
@@ -153,9 +148,16 @@ async fn a_malformed_repository_name_is_refused_before_any_call() {
     let client = app.installation(INSTALLATION).await.expect("client");
     let before = fake.requests().len();
 
-    let error = get_issue(&client, OWNER, "widgets/../../app", 1)
-        .await
-        .expect_err("bad name");
+    let token = secrecy::SecretString::from("unused");
+    let author = metagpt_bot::github::OwnAuthor::Login("x".into());
+    let error = metagpt_bot::github::Repo::with_token(
+        client,
+        token,
+        author,
+        "octo-org",
+        "widgets/../../app",
+    )
+    .expect_err("bad name");
 
     assert!(!error.is_transient());
     assert!(

@@ -2,13 +2,13 @@
 //! what `doctor` sees when they are wrong; plus the metrics and the fake's unexpected-call check.
 
 use base64::Engine as _;
-use metagpt_bot::github::{GitHubApp, get_issue};
+use metagpt_bot::github::GitHubApp;
 use secrecy::SecretString;
 
 use super::fake_github::{
     FakeGitHub, OTHER_KEY, TEST_APP_ID, TEST_APP_KEY, TEST_APP_PUBLIC_KEY, TEST_APP_SLUG,
 };
-use super::{INSTALLATION, OWNER, REPO, app_for, world};
+use super::{INSTALLATION, app_for, repo_of, world};
 
 fn build(private_key: &str, api_url: &str) -> Result<GitHubApp, String> {
     GitHubApp::new(TEST_APP_ID, &SecretString::from(private_key), api_url)
@@ -114,7 +114,8 @@ async fn a_github_enterprise_base_url_with_a_path_prefix_is_respected() {
             .installation(INSTALLATION)
             .await
             .expect("token under the prefix");
-        get_issue(&client, OWNER, REPO, 1)
+        repo_of(&client)
+            .issue(1)
             .await
             .expect("issue under the prefix");
     }
@@ -146,10 +147,8 @@ fn calls_and_errors_are_counted_by_operation_and_status() {
             world(&fake);
             let app = app_for(&fake);
             let client = app.installation(INSTALLATION).await.expect("client");
-            get_issue(&client, OWNER, REPO, 1).await.expect("found");
-            get_issue(&client, OWNER, REPO, 404)
-                .await
-                .expect_err("missing");
+            repo_of(&client).issue(1).await.expect("found");
+            repo_of(&client).issue(404).await.expect_err("missing");
         });
     });
     let text = handle.render();

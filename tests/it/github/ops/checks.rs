@@ -1,12 +1,12 @@
 //! Check runs, the GHES path prefix, an Action's token client, and the fake's strictness.
 
-use metagpt_bot::github::{
-    Conclusion, NewCheckRun, create_check_run, create_comment, get_repository,
-};
+use std::sync::Arc;
+
+use metagpt_bot::github::{Conclusion, NewCheckRun};
 use octocrab::Octocrab;
 
 use super::fake_github::{ACTIONS_BOT_LOGIN, FakeGitHub};
-use super::{FULL_NAME, INSTALLATION, OWNER, REPO, client_for, world};
+use super::{FULL_NAME, INSTALLATION, OWNER, REPO, client_for, repo, world};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const LIMIT: usize = 65_535;
@@ -25,11 +25,8 @@ async fn a_check_run_is_created_completed_and_an_oversized_summary_is_cut() {
         "the fake would refuse it whole"
     );
 
-    let run = create_check_run(
-        &client,
-        OWNER,
-        REPO,
-        &NewCheckRun {
+    let run = repo(&client, OWNER, REPO)
+        .create_check_run(&NewCheckRun {
             name: "MetaGPT quality gates",
             head_sha: SHA,
             conclusion: Conclusion::Failure,
@@ -37,10 +34,9 @@ async fn a_check_run_is_created_completed_and_an_oversized_summary_is_cut() {
             summary: &summary,
             text: Some("details"),
             details_url: Some("https://example.com/runs/1"),
-        },
-    )
-    .await
-    .expect("check run");
+        })
+        .await
+        .expect("check run");
 
     assert!(
         run.html_url.ends_with(&format!("/runs/{}", run.id)),
@@ -78,12 +74,13 @@ async fn operations_work_under_a_ghes_path_prefix() {
     world(&fake);
     let client = client_for(&fake).await;
 
-    let repo = get_repository(&client, OWNER, REPO).await.expect("repo");
-    let comment = create_comment(&client, OWNER, REPO, 1, "hello")
+    let repository = repo(&client, OWNER, REPO).repository().await.expect("repo");
+    let comment = repo(&client, OWNER, REPO)
+        .create_comment(1, "hello")
         .await
         .expect("comment");
 
-    assert_eq!(repo.full_name, FULL_NAME);
+    assert_eq!(repository.full_name, FULL_NAME);
     assert_eq!(fake.state().comments_on(FULL_NAME, 1)[0].id, comment.id);
     let paths: Vec<String> = fake
         .requests()
@@ -110,9 +107,11 @@ async fn an_action_token_client_acts_as_github_actions() {
         .expect("base URL")
         .personal_token("ghs_job_token".to_owned())
         .build()
+        .map(Arc::new)
         .expect("token client");
 
-    let comment = create_comment(&client, OWNER, REPO, 1, "from the Action")
+    let comment = repo(&client, OWNER, REPO)
+        .create_comment(1, "from the Action")
         .await
         .expect("comment");
 
@@ -122,8 +121,9 @@ async fn an_action_token_client_acts_as_github_actions() {
         .expect("base URL")
         .personal_token("ghs_other".to_owned())
         .build()
+        .map(Arc::new)
         .expect("token client");
-    let refused = get_repository(&wrong, OWNER, REPO).await;
+    let refused = repo(&wrong, OWNER, REPO).repository().await;
     assert_eq!(refused.expect_err("unknown token").status(), Some(401));
 }
 

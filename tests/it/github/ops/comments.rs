@@ -1,12 +1,9 @@
 //! Comments and reactions: create, edit only the bot's own, find by marker across pages, react.
 
-use metagpt_bot::github::{
-    GitHubError, OwnAuthor, ReactionTarget, add_reaction, create_comment, find_comment,
-    update_comment,
-};
+use metagpt_bot::github::{GitHubError, OwnAuthor, ReactionTarget};
 
 use super::fake_github::{App, FakeGitHub, ReactionOn, TEST_APP_ID, TEST_APP_SLUG, User};
-use super::{FULL_NAME, OWNER, REPO, alice, client_for, world};
+use super::{FULL_NAME, OWNER, REPO, alice, client_for, repo, repo_as, world};
 
 const MARKER: &str = "<!-- metagpt-bot:progress -->";
 /// Another GitHub App installed on the same repository.
@@ -25,19 +22,16 @@ async fn the_bot_creates_and_edits_its_comment_but_not_a_humans() {
         .add_comment(FULL_NAME, 1, alice(), "please do it");
     let client = client_for(&fake).await;
 
-    let created = create_comment(&client, OWNER, REPO, 1, &format!("{MARKER}\nQueued"))
+    let created = repo(&client, OWNER, REPO)
+        .create_comment(1, &format!("{MARKER}\nQueued"))
         .await
         .expect("comment");
-    let edited = update_comment(
-        &client,
-        OWNER,
-        REPO,
-        created.id,
-        &format!("{MARKER}\nRunning"),
-    )
-    .await
-    .expect("edit");
-    let refused = update_comment(&client, OWNER, REPO, human.id, "hijacked")
+    let edited = repo(&client, OWNER, REPO)
+        .update_comment(created.id, &format!("{MARKER}\nRunning"))
+        .await
+        .expect("edit");
+    let refused = repo(&client, OWNER, REPO)
+        .update_comment(human.id, "hijacked")
         .await
         .expect_err("not the bot's comment");
 
@@ -65,7 +59,7 @@ async fn the_bot_creates_and_edits_its_comment_but_not_a_humans() {
             ),
         ]
     );
-    let missing = create_comment(&client, OWNER, REPO, 404, "x").await;
+    let missing = repo(&client, OWNER, REPO).create_comment(404, "x").await;
     assert_eq!(missing.expect_err("no issue #404").status(), Some(404));
 }
 
@@ -100,9 +94,13 @@ async fn find_comment_reads_every_page_and_only_trusts_its_own_comments() {
         expected
     };
     let client = client_for(&fake).await;
-    let ours = OwnAuthor::App(TEST_APP_ID);
+    let ours = OwnAuthor::App {
+        id: TEST_APP_ID,
+        bot: None,
+    };
 
-    let found = find_comment(&client, OWNER, REPO, 1, MARKER, &ours)
+    let found = repo_as(&client, OWNER, REPO, &ours)
+        .find_own_comment(1, MARKER)
         .await
         .expect("listing")
         .expect("the bot's comment on page 2");
@@ -116,14 +114,24 @@ async fn find_comment_reads_every_page_and_only_trusts_its_own_comments() {
         .count();
     assert_eq!(pages, 2, "134 comments are two pages of 100");
 
-    let absent = find_comment(&client, OWNER, REPO, 1, "<!-- other -->", &ours)
+    let absent = repo_as(&client, OWNER, REPO, &ours)
+        .find_own_comment(1, "<!-- other -->")
         .await
         .expect("listing");
     assert_eq!(absent, None);
-    let theirs = find_comment(&client, OWNER, REPO, 1, MARKER, &OwnAuthor::App(OTHER_APP))
-        .await
-        .expect("listing")
-        .expect("the other App's own comment");
+    let theirs = repo_as(
+        &client,
+        OWNER,
+        REPO,
+        &OwnAuthor::App {
+            id: OTHER_APP,
+            bot: None,
+        },
+    )
+    .find_own_comment(1, MARKER)
+    .await
+    .expect("listing")
+    .expect("the other App's own comment");
     assert_eq!(theirs.body, format!("{MARKER}\nplanted"));
 }
 
@@ -147,7 +155,8 @@ async fn a_comment_made_through_an_app_shows_that_app() {
     let fake = FakeGitHub::start().await;
     world(&fake);
     let client = client_for(&fake).await;
-    let created = create_comment(&client, OWNER, REPO, 1, "hello")
+    let created = repo(&client, OWNER, REPO)
+        .create_comment(1, "hello")
         .await
         .expect("comment");
     let comment = listed_comment(&client, created.id).await;
@@ -167,22 +176,20 @@ async fn reactions_on_issues_and_comments_succeed_once_and_again() {
         .add_comment(FULL_NAME, 1, alice(), "/metagpt go");
     let client = client_for(&fake).await;
 
-    add_reaction(&client, OWNER, REPO, ReactionTarget::Issue(1), "eyes")
+    repo(&client, OWNER, REPO)
+        .react(ReactionTarget::Issue(1), "eyes")
         .await
         .expect("new reaction (201)");
-    add_reaction(&client, OWNER, REPO, ReactionTarget::Issue(1), "eyes")
+    repo(&client, OWNER, REPO)
+        .react(ReactionTarget::Issue(1), "eyes")
         .await
         .expect("same reaction again (200)");
-    add_reaction(
-        &client,
-        OWNER,
-        REPO,
-        ReactionTarget::Comment(human.id),
-        "+1",
-    )
-    .await
-    .expect("reaction on a comment");
-    let invalid = add_reaction(&client, OWNER, REPO, ReactionTarget::Issue(1), "party")
+    repo(&client, OWNER, REPO)
+        .react(ReactionTarget::Comment(human.id), "+1")
+        .await
+        .expect("reaction on a comment");
+    let invalid = repo(&client, OWNER, REPO)
+        .react(ReactionTarget::Issue(1), "party")
         .await
         .expect_err("not a GitHub reaction");
 

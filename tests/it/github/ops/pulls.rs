@@ -1,12 +1,9 @@
 //! Pull requests: one per head branch, heads read from the real bare repository, updates, draft state.
 
-use metagpt_bot::github::{
-    GitHubError, NewPull, PullUpdate, create_pull, find_pulls_by_head, get_pull, set_draft,
-    update_pull,
-};
+use metagpt_bot::github::{GitHubError, NewPull, PullUpdate};
 
 use super::fake_github::FakeGitHub;
-use super::{FULL_NAME, OWNER, REPO, bare_repo, client_for, commit, world};
+use super::{FULL_NAME, OWNER, REPO, bare_repo, client_for, commit, repo, world};
 
 const BRANCH: &str = "metagpt/issue-1";
 
@@ -41,10 +38,12 @@ async fn one_pull_request_per_head_and_the_second_is_recognisably_a_duplicate() 
     let dir = world_with_git(&fake);
     let client = client_for(&fake).await;
 
-    let pull = create_pull(&client, OWNER, REPO, &new_pull(false))
+    let pull = repo(&client, OWNER, REPO)
+        .create_pull(&new_pull(false))
         .await
         .expect("first pull request");
-    let again = create_pull(&client, OWNER, REPO, &new_pull(false))
+    let again = repo(&client, OWNER, REPO)
+        .create_pull(&new_pull(false))
         .await
         .expect_err("a second one for the same head");
 
@@ -66,11 +65,13 @@ async fn one_pull_request_per_head_and_the_second_is_recognisably_a_duplicate() 
     assert!(!again.is_transient());
     assert_eq!(fake.state().pulls_of(FULL_NAME).len(), 1);
 
-    let found = find_pulls_by_head(&client, OWNER, REPO, BRANCH)
+    let found = repo(&client, OWNER, REPO)
+        .pulls_by_head(BRANCH)
         .await
         .expect("list");
     assert_eq!(found, std::slice::from_ref(&pull));
-    let other = find_pulls_by_head(&client, OWNER, REPO, "metagpt/issue-9")
+    let other = repo(&client, OWNER, REPO)
+        .pulls_by_head("metagpt/issue-9")
         .await
         .expect("list");
     assert!(other.is_empty());
@@ -84,7 +85,8 @@ async fn a_head_branch_that_was_not_pushed_is_refused_but_not_as_a_duplicate() {
     let mut ask = new_pull(false);
     ask.head = "never-pushed";
 
-    let error = create_pull(&client, OWNER, REPO, &ask)
+    let error = repo(&client, OWNER, REPO)
+        .create_pull(&ask)
         .await
         .expect_err("no such branch");
 
@@ -98,7 +100,8 @@ async fn the_head_follows_pushes_and_updates_change_title_and_body() {
     let fake = FakeGitHub::start().await;
     let dir = world_with_git(&fake);
     let client = client_for(&fake).await;
-    let pull = create_pull(&client, OWNER, REPO, &new_pull(false))
+    let pull = repo(&client, OWNER, REPO)
+        .create_pull(&new_pull(false))
         .await
         .expect("pull request");
     let git = git2::Repository::open_bare(dir.path()).expect("bare repo");
@@ -109,10 +112,12 @@ async fn the_head_follows_pushes_and_updates_change_title_and_body() {
         body: Some("Closes #1\n\nIteration 2".to_owned()),
         state: None,
     };
-    let updated = update_pull(&client, OWNER, REPO, pull.number, &update)
+    let updated = repo(&client, OWNER, REPO)
+        .update_pull(pull.number, &update)
         .await
         .expect("update");
-    let read = get_pull(&client, OWNER, REPO, pull.number)
+    let read = repo(&client, OWNER, REPO)
+        .pull(pull.number)
         .await
         .expect("get");
 
@@ -123,7 +128,7 @@ async fn the_head_follows_pushes_and_updates_change_title_and_body() {
     assert_eq!(updated.body, "Closes #1\n\nIteration 2");
     assert_eq!(read, updated);
     assert_eq!(read.head_sha, pushed.to_string());
-    let missing = get_pull(&client, OWNER, REPO, 99).await;
+    let missing = repo(&client, OWNER, REPO).pull(99).await;
     assert_eq!(missing.expect_err("no #99").status(), Some(404));
 }
 
@@ -132,7 +137,8 @@ async fn set_draft_goes_both_ways_and_does_nothing_when_already_there() {
     let fake = FakeGitHub::start().await;
     let _dir = world_with_git(&fake);
     let client = client_for(&fake).await;
-    let pull = create_pull(&client, OWNER, REPO, &new_pull(false))
+    let pull = repo(&client, OWNER, REPO)
+        .create_pull(&new_pull(false))
         .await
         .expect("pull request");
     let graphql_calls = |fake: &FakeGitHub| {
@@ -140,17 +146,26 @@ async fn set_draft_goes_both_ways_and_does_nothing_when_already_there() {
         requests.iter().filter(|r| r.path == "/graphql").count()
     };
 
-    set_draft(&client, &pull, true).await.expect("to draft");
-    let drafted = get_pull(&client, OWNER, REPO, pull.number)
+    repo(&client, OWNER, REPO)
+        .set_draft(&pull, true)
+        .await
+        .expect("to draft");
+    let drafted = repo(&client, OWNER, REPO)
+        .pull(pull.number)
         .await
         .expect("get");
     assert!(drafted.draft);
-    set_draft(&client, &drafted, true)
+    repo(&client, OWNER, REPO)
+        .set_draft(&drafted, true)
         .await
         .expect("already a draft");
     assert_eq!(graphql_calls(&fake), 1, "no mutation for no change");
-    set_draft(&client, &drafted, false).await.expect("ready");
-    let ready = get_pull(&client, OWNER, REPO, pull.number)
+    repo(&client, OWNER, REPO)
+        .set_draft(&drafted, false)
+        .await
+        .expect("ready");
+    let ready = repo(&client, OWNER, REPO)
+        .pull(pull.number)
         .await
         .expect("get");
     assert!(!ready.draft);
@@ -158,7 +173,8 @@ async fn set_draft_goes_both_ways_and_does_nothing_when_already_there() {
 
     let mut unknown = ready.clone();
     unknown.node_id = "PR_nope".to_owned();
-    let error = set_draft(&client, &unknown, true)
+    let error = repo(&client, OWNER, REPO)
+        .set_draft(&unknown, true)
         .await
         .expect_err("GraphQL errors are failures");
     assert!(matches!(error, GitHubError::GraphQl { .. }), "{error}");
