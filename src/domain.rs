@@ -22,6 +22,31 @@ pub enum Kind {
     Bugfix,
 }
 
+/// Which of MetaGPT's flows a run used: the agent reports it (its names are the wrapper's `result.json`
+/// contract), the evidence describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// A new or changed requirement: PRD, design, tasks, code, review, tests.
+    Requirement,
+    /// A bug report on a repository MetaGPT worked on before (`docs/bugfix.txt`): engineer and QA only.
+    Bugfix,
+    /// A bug report on a repository without `docs/prd`: MetaGPT's bug flow needs the design and tasks of
+    /// an earlier run, so the report went through the requirement flow.
+    RequirementForBug,
+}
+
+impl Flow {
+    /// The name the wrapper reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Requirement => "requirement",
+            Flow::Bugfix => "bugfix",
+            Flow::RequirementForBug => "requirement_for_bug",
+        }
+    }
+}
+
 /// What a trigger asks for: a run of the issue (the agent, one at a time per issue) or a control action
 /// (short, beside the runs). Stored in the queue as `{"type": <name>, …}` (see [`Request::name`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

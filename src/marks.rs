@@ -193,7 +193,16 @@ pub const GATES_JSON: &str = "gates.json";
 pub const COST_JSON: &str = "cost.json";
 pub const TRACE_JSONL: &str = "trace.jsonl";
 pub const LLM_JSONL: &str = "llm.jsonl";
-pub const EVIDENCE_FILES: [&str; 5] = [SUMMARY_MD, GATES_JSON, COST_JSON, TRACE_JSONL, LLM_JSONL];
+/// What the PR body and the check run were rendered from, so a publish after a crash renders the same.
+pub const REPORT_JSON: &str = "report.json";
+pub const EVIDENCE_FILES: [&str; 6] = [
+    SUMMARY_MD,
+    GATES_JSON,
+    COST_JSON,
+    TRACE_JSONL,
+    LLM_JSONL,
+    REPORT_JSON,
+];
 
 const LOCAL_DIR: &str = "local-";
 

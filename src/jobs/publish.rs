@@ -4,7 +4,8 @@
 //! Invariants:
 //! - What is published comes from one [`Evidence`]: built from the run that just finished, or, when a
 //!   crashed attempt already committed the run (its `MetaGPT-Job:` trailer is on the branch head), read
-//!   back from that iteration's evidence on the branch.
+//!   back from that iteration's evidence on the branch and rendered as the run rendered it, so the PR
+//!   body keeps its `Closes #N` / `Fixes #N` line and the issue marker.
 //! - Exactly one PR per issue: the PR is found by its head branch before one is created; a create that
 //!   GitHub refuses because one already exists (a concurrent or crashed earlier attempt) finds it again
 //!   and updates it instead. A PR a human closed without merging is reopened, never duplicated; when
@@ -18,14 +19,14 @@
 use serde_json::{Value, json};
 
 use super::{Failure, voice};
-use crate::domain::RunTarget;
+use crate::domain::{Kind, RunTarget};
 use crate::github::{
     CheckRun, Conclusion, GitHubError, Issue, NewCheckRun, NewPull, PullRequest, PullUpdate, Repo,
 };
-use crate::marks::{self, COST_JSON, GATES_JSON, SUMMARY_MD, evidence_dir};
-use crate::run::evidence::{GateReport, Renderer};
+use crate::marks;
+use crate::run::Outcome;
+use crate::run::evidence::{EvidenceError, GateReport, Renderer, Store};
 use crate::run::gateway::CostReport;
-use crate::run::{Outcome, next_iteration};
 use crate::workspace::Workspace;
 
 /// What one iteration publishes.
@@ -41,7 +42,7 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn from_outcome(outcome: &Outcome, renderer: &Renderer) -> Result<Self, Failure> {
-        let render = |e: crate::run::evidence::EvidenceError| Failure::Internal(e.to_string());
+        let render = |e: EvidenceError| Failure::Internal(e.to_string());
         Ok(Self {
             iteration: outcome.iteration,
             gates: outcome.gates.clone(),
@@ -53,33 +54,25 @@ impl Evidence {
         })
     }
 
-    /// The last iteration's evidence as committed on the branch.
-    pub fn from_branch(workspace: &Workspace, target: &RunTarget) -> Result<Self, Failure> {
-        let (next, _) = next_iteration(workspace, target);
-        let iteration = next.saturating_sub(1).max(1);
-        let dir = workspace.root().join(evidence_dir(target, iteration));
-        let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name)).map_err(|e| {
-                Failure::Internal(format!(
-                    "the branch's commit has no readable {}/{name}: {e}",
-                    dir.display()
-                ))
-            })
+    /// The last iteration's evidence as committed on the branch, rendered as its run published it
+    /// (`kind`, from the issue's labels, words the closing line of an iteration written before its
+    /// report was kept).
+    pub fn from_branch(
+        workspace: &Workspace,
+        target: &RunTarget,
+        kind: Kind,
+        renderer: &Renderer,
+    ) -> Result<Self, Failure> {
+        let failed = |e: EvidenceError| {
+            Failure::Internal(format!("the branch's commit has no usable evidence: {e}"))
         };
-        let parse = |name: &str, e: serde_json::Error| {
-            Failure::Internal(format!("the branch's {name} does not parse: {e}"))
-        };
-        let gates: GateReport =
-            serde_json::from_str(&read(GATES_JSON)?).map_err(|e| parse(GATES_JSON, e))?;
-        let cost: CostReport =
-            serde_json::from_str(&read(COST_JSON)?).map_err(|e| parse(COST_JSON, e))?;
-        let summary = read(SUMMARY_MD)?;
+        let committed = Store::new(workspace, target).committed().map_err(failed)?;
         Ok(Self {
-            iteration,
-            section: marks::pr_section(target.issue(), &summary),
-            check_summary: summary,
-            gates,
-            cost,
+            iteration: committed.iteration,
+            section: committed.pr_section(renderer, kind).map_err(failed)?,
+            check_summary: committed.check_run_summary(renderer).map_err(failed)?,
+            gates: committed.gates,
+            cost: committed.cost,
         })
     }
 

@@ -43,7 +43,7 @@ use crate::queue::{Job, PublishGate, Queue};
 use crate::repo_config::RepoConfig;
 use crate::run::evidence::Renderer;
 use crate::run::gateway::CacheOptions;
-use crate::run::{self, LlmSetup, Plan, RunSettings};
+use crate::run::{self, LlmSetup, Plan, RunError, RunSettings};
 use crate::workspace::{
     CommitSubject, Credentials, DEFAULT_BOT_EMAIL, PreparedBranch, SourceLayout, Workspace,
     WorkspaceError,
@@ -210,7 +210,8 @@ pub async fn run_issue(
     let target = RunTarget::Issue(issue_number);
     let evidence = if publish::already_committed(&checkout.workspace, &job.key) {
         tracing::info!(issue = issue_number, job = %job.key, "the run's commit is already on the branch; publishing it");
-        Evidence::from_branch(&checkout.workspace, &target)?
+        let kind = config.kind_for(&issue.labels);
+        Evidence::from_branch(&checkout.workspace, &target, kind, &ctx.renderer)?
     } else {
         let inputs = RunInputs {
             trigger,
@@ -326,7 +327,9 @@ async fn configure(
             Some(model) => match llm.for_model(model) {
                 Ok(llm) => llm,
                 Err(problem) => {
-                    let told = progress.fail(what, problem, Hint::LlmModel).await;
+                    let told = progress
+                        .fail(what, problem.to_string(), Hint::LlmModel)
+                        .await;
                     return Err(Failure::Misconfigured(told.message().to_owned()));
                 }
             },
@@ -429,7 +432,7 @@ async fn agent(
     cancel: &CancellationToken,
 ) -> Result<Evidence, Failure> {
     let target = RunTarget::Issue(inputs.issue.number);
-    let (iteration, _) = run::next_iteration(&checkout.workspace, &target);
+    let iteration = run::next_iteration(&checkout.workspace, &target);
     let text = request::text(
         checkout.workspace.root(),
         inputs.request,
@@ -488,15 +491,17 @@ async fn agent(
     };
     match result {
         Ok(outcome) => Evidence::from_outcome(&outcome, &ctx.renderer),
-        Err(reason) if cancel.is_cancelled() => {
+        Err(stopped @ RunError::Cancelled { .. }) => {
             progress
                 .show(&Status::Stopped {
                     what: what.to_owned(),
                 })
                 .await;
-            Err(Failure::Cancelled(reason))
+            Err(Failure::Cancelled(stopped.to_string()))
         }
-        Err(reason) => Err(progress.fail(what, reason, Hint::RunFailed).await),
+        Err(failed) => Err(progress
+            .fail(what, failed.to_string(), Hint::RunFailed)
+            .await),
     }
 }
 

@@ -19,6 +19,16 @@ use crate::run::gateway::{
     Gateway, Price, PriceTable, Recording, RunHandle, RunOptions, UpstreamConfig,
 };
 
+/// A repository's `llm_model` that has no price: its calls could not be counted or capped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`llm_model: {model}` has no known price, so its cost could not be counted or capped; use a model \
+     with a known price, or ask the operator to set LLM_PRICE_PROMPT and LLM_PRICE_COMPLETION"
+)]
+pub struct UnpricedModel {
+    pub model: String,
+}
+
 /// What the run needs to reach the LLM.
 #[derive(Debug, Clone)]
 pub struct LlmSetup {
@@ -39,20 +49,15 @@ impl LlmSetup {
         &self.upstream.api_key
     }
 
-    /// The same setup for `model` (a repository's `llm_model`), priced from the table; `Err` says why
-    /// the model cannot be used.
-    pub fn for_model(&self, model: &str) -> Result<LlmSetup, String> {
+    /// The same setup for `model` (a repository's `llm_model`), priced from the table.
+    pub fn for_model(&self, model: &str) -> Result<LlmSetup, UnpricedModel> {
         if model == self.model {
             return Ok(self.clone());
         }
         // The operator's LLM_PRICE_* prices their LLM_MODEL; another model needs a price of its own.
         let prices = self.prices.clone().without_override();
-        let price = prices.price(model).ok_or_else(|| {
-            format!(
-                "`llm_model: {model}` has no known price, so its cost could not be counted or capped; \
-                 use a model with a known price, or ask the operator to set LLM_PRICE_PROMPT and \
-                 LLM_PRICE_COMPLETION"
-            )
+        let price = prices.price(model).ok_or_else(|| UnpricedModel {
+            model: model.to_owned(),
         })?;
         Ok(LlmSetup {
             model: model.to_owned(),

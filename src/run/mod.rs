@@ -7,44 +7,56 @@
 //! the branch) → `docs/requirement.txt` or `docs/bugfix.txt` → the gateway on 127.0.0.1 with the real key
 //! and a run with the budget (ledger in a private temporary directory, replay cache when asked) →
 //! [`agent::run`] → protected paths restored → evidence (gates, cost, report) into
-//! `.metagpt/runs/<target>/<k>/` → one commit as the bot.
+//! `.metagpt/runs/<target>/<k>/` → one commit as the bot (`finish.rs`).
 //!
 //! Invariants:
 //! - The provider key reaches only the gateway; MetaGPT sees a per-run token. Both are redacted from the
 //!   trace, the ledger and every error message, and `no_secrets_in_diff` checks the diff for them.
 //! - A run that failed (agent error, time-out, budget refused, LLM failing, cancelled) commits nothing:
-//!   the work tree is left as the agent wrote it and the error says so.
+//!   the work tree is left as the agent wrote it, and the [`RunError`] says why and what was spent. A run
+//!   that fails while it is being cancelled is [`RunError::Cancelled`].
 //! - Protected paths the agent changed fail the `protected_paths` gate and are restored to the run's
 //!   start commit before the commit, so nothing protected is ever committed.
 //! - `cost.json`'s `cumulative` adds the previous iteration's; changes (gates, line counts, protected
 //!   paths) are measured against the commit the run started from, so an iteration is judged on its own.
+//! - Inside `run`, dependencies point one way: this module → {`agent`, `gateway`, `evidence`}; `evidence`
+//!   uses the gateway's ledger and cost types, `agent` the gateway's price; `agent` and `gateway` never
+//!   name `evidence`.
+//!
+//! Files: this one (the run as named steps), `finish.rs` (after the agent: restore, evidence, commit),
+//! `error.rs` ([`RunError`]), `llm.rs` (the LLM settings), `steps.rs` (MetaGPT's current step, for a
+//! progress comment).
 
 pub mod agent;
-mod commit;
+mod error;
 pub mod evidence;
 mod finish;
 pub mod gateway;
 mod llm;
-mod repo;
 mod steps;
 
-pub use llm::{LlmSetup, resolve as resolve_llm, resolve_for as resolve_llm_for};
+pub use error::RunError;
+pub use llm::{LlmSetup, UnpricedModel, resolve as resolve_llm, resolve_for as resolve_llm_for};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
+use tempfile::TempDir;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::Kind;
-use crate::domain::RunTarget;
+use crate::domain::{Kind, RunTarget};
 use crate::redact::redact;
-use crate::run::evidence::{Budget, Flow, GateReport, Report, RunInfo};
+use crate::run::evidence::{Budget, GateReport, Report, RunInfo, Store};
 use crate::run::gateway::{
-    CacheOptions, CostReport, Gateway, GatewayConfig, RunBudget, RunOptions,
+    CacheOptions, CostReport, Gateway, GatewayConfig, RunBudget, RunHandle, RunOptions,
 };
-use crate::workspace::{CommitSubject, PreparedBranch, SourceLayout, Workspace};
-use agent::{AgentOptions, AgentRun};
+use crate::workspace::{
+    CommitRequest, CommitSubject, PreparedBranch, SourceLayout, Workspace, WorkspaceError,
+};
+use agent::{AgentOptions, AgentOutcome, AgentRun};
+use finish::Finished;
 
 /// The knobs of one run (flags locally, `.github/metagpt.yml` and inputs on GitHub).
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +99,7 @@ pub struct Plan<'a> {
     /// Prefix for the evidence links in the report (the branch's blob URL on GitHub).
     pub link_base: Option<String>,
     /// Receives MetaGPT's current SOP step while it works (for a progress comment).
-    pub steps: Option<tokio::sync::watch::Sender<Option<String>>>,
+    pub steps: Option<watch::Sender<Option<String>>>,
 }
 
 /// A run that reached its verdict.
@@ -115,52 +127,167 @@ impl Outcome {
     }
 }
 
-/// The iteration a run on this work tree would be, and the previous iteration's cost.
-pub fn next_iteration(workspace: &Workspace, target: &RunTarget) -> (u32, Option<CostReport>) {
-    repo::iteration(workspace.root(), target)
+/// The iteration a run on this work tree would be (1 + the highest on the branch).
+pub fn next_iteration(workspace: &Workspace, target: &RunTarget) -> u32 {
+    Store::new(workspace, target).next().0
 }
 
-/// Runs MetaGPT as described in the module documentation. `Err` is a message for a person, with the
-/// secrets already redacted.
-pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcome, String> {
+/// Runs MetaGPT as described in the module documentation.
+pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcome, RunError> {
+    let result = execute_steps(plan, &cancel).await;
+    // A run that failed while it was being cancelled was stopped: the failure is the stop's doing.
+    result.map_err(|error| {
+        if cancel.is_cancelled() {
+            error.cancelled()
+        } else {
+            error
+        }
+    })
+}
+
+/// The run's steps, in order. The plan is held by value across every `await` (it is `Send`, a
+/// reference to it is not), so the steps that wait take only the parts they need.
+async fn execute_steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Outcome, RunError> {
     let key = plan.llm.key().expose_secret().to_owned();
-    let failed = |e: String| redact(&e, &[&key]);
-    let (iteration, previous_cost) = next_iteration(plan.workspace, &plan.target);
+    let (iteration, previous_cost) = Store::new(plan.workspace, &plan.target).next();
     plan.workspace
         .write_issue_text(plan.kind, &plan.text)
-        .map_err(|e| failed(e.to_string()))?;
-
-    let scratch = tempfile::Builder::new()
-        .prefix("metagpt-run-")
-        .tempdir()
-        .map_err(|e| failed(format!("cannot create a private temporary directory: {e}")))?;
-    let mut config = GatewayConfig::new(plan.llm.upstream.clone());
-    config.prices = plan.llm.prices.clone();
-    config.request_timeout = plan.settings.llm_timeout;
-    let gateway = Gateway::start(config)
+        .map_err(git(None))?;
+    let scratch = Scratch::create()?;
+    let (gateway, handle) = start_gateway(plan.llm, plan.settings, plan.cache.clone(), &scratch)
         .await
-        .map_err(|e| failed(format!("{e:#}")))?;
-    let llm_path = scratch.path().join("llm.jsonl");
-    let handle = plan
-        .llm
-        .open_run(
-            &gateway,
-            RunOptions {
-                budget: RunBudget {
-                    max_cost_usd: plan.settings.max_cost_usd,
-                },
-                ledger_path: Some(llm_path.clone()),
-                cache: plan.cache.clone(),
+        .map_err(|e| RunError::Gateway {
+            detail: redact(&format!("{e:#}"), &[&key]),
+        })?;
+    let secrets = vec![key, handle.token().expose_secret().to_owned()];
+
+    let agent = agent_run(&plan, iteration, &gateway, &handle, &scratch);
+    let outcome = run_agent(agent, plan.steps.clone(), cancel).await;
+    let spent = budget(plan.settings, &handle);
+    let outcome = outcome.map_err(|error| {
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        RunError::Agent {
+            error: error.redacted(&secrets),
+            spent,
+        }
+    })?;
+
+    let start = plan.branch.head;
+    let protected =
+        finish::restore_protected(plan.workspace, start, &plan.settings.protected_paths)
+            .map_err(git(Some(spent)))?;
+    let written = finish::write(
+        &Finished {
+            workspace: &*plan.workspace,
+            run: &run_info(&plan, iteration, &outcome),
+            start,
+            layout: plan.layout,
+            code_review: plan.settings.code_review,
+            run_tests: plan.settings.run_tests,
+            protected_touched: &protected,
+            budget: spent,
+            ledger: &handle.ledger(),
+            previous_cost: previous_cost.as_ref(),
+            trace: &scratch.trace(),
+            reviews: &scratch.reviews(),
+            llm: &scratch.ledger(),
+            secrets: &secrets,
+            out: plan.out,
+            link_base: plan.link_base.as_deref(),
+        },
+        scratch.path(),
+    )?;
+    drop(handle);
+    gateway.shutdown().await;
+
+    let body = finish::commit_body(&plan.title, &written, plan.trailer.as_deref());
+    let commit = finish::commit(
+        plan.workspace,
+        &CommitRequest {
+            subject: plan.subject.clone(),
+            iteration,
+            body: &body,
+            email: plan.email,
+        },
+    )
+    .map_err(git(Some(spent)))?;
+    Ok(Outcome {
+        iteration,
+        commit,
+        evidence_dir: written.dir,
+        gates: written.gates,
+        cost: written.cost,
+        report: written.report,
+    })
+}
+
+/// The run's private temporary directory: the gateway's ledger, and the agent's trace and review
+/// verdicts. Removed when the run ends.
+struct Scratch(TempDir);
+
+impl Scratch {
+    fn create() -> Result<Scratch, RunError> {
+        let dir = tempfile::Builder::new()
+            .prefix("metagpt-run-")
+            .tempdir()
+            .map_err(RunError::Scratch)?;
+        std::fs::create_dir_all(dir.path().join("agent")).map_err(RunError::Scratch)?;
+        Ok(Scratch(dir))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Where the gateway appends the ledger.
+    fn ledger(&self) -> PathBuf {
+        self.path().join(crate::marks::LLM_JSONL)
+    }
+
+    /// Where the agent appends its messages; its review verdicts go beside it.
+    fn trace(&self) -> PathBuf {
+        self.path().join("agent").join(crate::marks::TRACE_JSONL)
+    }
+
+    fn reviews(&self) -> PathBuf {
+        agent::reviews_path(&self.trace())
+    }
+}
+
+/// The gateway on 127.0.0.1 with the real key, and this run opened on it with the budget (a replay of
+/// the recording with `--replay`).
+async fn start_gateway(
+    llm: &LlmSetup,
+    settings: &RunSettings,
+    cache: Option<CacheOptions>,
+    scratch: &Scratch,
+) -> anyhow::Result<(Gateway, RunHandle)> {
+    let mut config = GatewayConfig::new(llm.upstream.clone());
+    config.prices = llm.prices.clone();
+    config.request_timeout = settings.llm_timeout;
+    let gateway = Gateway::start(config).await?;
+    let handle = llm.open_run(
+        &gateway,
+        RunOptions {
+            budget: RunBudget {
+                max_cost_usd: settings.max_cost_usd,
             },
-        )
-        .map_err(|e| failed(format!("{e:#}")))?;
-    let token = handle.token().expose_secret().to_owned();
-    let secrets = vec![key.clone(), token];
-    let agent_dir = scratch.path().join("agent");
-    std::fs::create_dir_all(&agent_dir)
-        .map_err(|e| failed(format!("cannot create {}: {e}", agent_dir.display())))?;
-    let trace = agent_dir.join("trace.jsonl");
-    let agent_run = AgentRun {
+            ledger_path: Some(scratch.ledger()),
+            cache,
+        },
+    )?;
+    Ok((gateway, handle))
+}
+
+/// What the agent is asked to do, with the gateway's address and this run's token.
+fn agent_run(
+    plan: &Plan<'_>,
+    iteration: u32,
+    gateway: &Gateway,
+    handle: &RunHandle,
+    scratch: &Scratch,
+) -> AgentRun {
+    AgentRun {
         run_id: format!("{}-{iteration}", crate::marks::target_dir(&plan.target)),
         python: plan.llm.python.clone(),
         repo: plan.workspace.root().to_path_buf(),
@@ -179,85 +306,45 @@ pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcom
         model: plan.llm.model.clone(),
         price: Some(plan.llm.price),
         source_dir: (!plan.layout.is_default).then(|| plan.layout.source_dir.clone().into()),
-        trace_path: trace.clone(),
+        trace_path: scratch.trace(),
         timeout: plan.settings.timeout,
-    };
-    let watcher = plan
-        .steps
-        .clone()
-        .map(|steps| tokio::spawn(steps::watch(trace.clone(), steps)));
-    let outcome = agent::run(agent_run, cancel).await;
+    }
+}
+
+/// MetaGPT at work; its current step goes to `steps` while it works.
+async fn run_agent(
+    agent: AgentRun,
+    steps: Option<watch::Sender<Option<String>>>,
+    cancel: &CancellationToken,
+) -> Result<AgentOutcome, agent::AgentError> {
+    let watcher = steps.map(|steps| tokio::spawn(steps::watch(agent.trace_path.clone(), steps)));
+    let outcome = agent::run(agent, cancel.clone()).await;
     if let Some(watcher) = watcher {
         watcher.abort();
     }
-    let spent = handle.spent_usd();
-    let outcome = outcome.map_err(|e| {
-        failed(format!(
-            "{e}\nspent ${spent:.4} of ${:.2}. Nothing was committed.",
-            plan.settings.max_cost_usd
-        ))
-    })?;
+    outcome
+}
 
-    let start = plan.branch.head;
-    let protected = plan
-        .workspace
-        .protected_changes(start, &plan.settings.protected_paths)
-        .map_err(|e| failed(e.to_string()))?;
-    repo::restore(plan.workspace.root(), start, &protected).map_err(failed)?;
-    let run_info = RunInfo {
+/// What the run spent against its budget.
+fn budget(settings: &RunSettings, handle: &RunHandle) -> Budget {
+    Budget {
+        spent_usd: handle.spent_usd(),
+        max_usd: settings.max_cost_usd,
+        exhausted: handle.budget_exhausted(),
+    }
+}
+
+fn run_info(plan: &Plan<'_>, iteration: u32, outcome: &AgentOutcome) -> RunInfo {
+    RunInfo {
         target: plan.target.clone(),
         iteration,
         kind: plan.kind,
-        flow: match outcome.flow {
-            agent::Flow::Requirement => Flow::Requirement,
-            agent::Flow::Bugfix => Flow::Bugfix,
-            agent::Flow::RequirementForBug => Flow::BugAsRequirement,
-        },
+        flow: outcome.flow,
         title: plan.title.clone(),
         request: plan.text.clone(),
-    };
-    let ledger = handle.ledger();
-    let written = {
-        let done = finish::Finished {
-            workspace: &*plan.workspace,
-            run: &run_info,
-            start,
-            layout: plan.layout,
-            code_review: plan.settings.code_review,
-            run_tests: plan.settings.run_tests,
-            protected_touched: &protected,
-            budget: Budget {
-                spent_usd: handle.spent_usd(),
-                max_usd: plan.settings.max_cost_usd,
-                exhausted: handle.budget_exhausted(),
-            },
-            ledger: &ledger,
-            previous_cost: previous_cost.as_ref(),
-            trace: &trace,
-            reviews: &agent_dir.join("reviews.jsonl"),
-            llm: &llm_path,
-            secrets: &secrets,
-            out: plan.out,
-            link_base: plan.link_base.as_deref(),
-        };
-        finish::write(&done, scratch.path()).map_err(failed)?
-    };
-    drop(handle);
-    gateway.shutdown().await;
-
-    let commit = commit::commit(&plan, iteration, &written).map_err(failed)?;
-    Ok(Outcome {
-        iteration,
-        commit,
-        evidence_dir: written.dir,
-        gates: written.gates,
-        cost: written.cost,
-        report: written.report,
-    })
+    }
 }
 
-/// A private directory path helper for callers that keep a cache per iteration.
-pub fn cache_dir(root: &Path, target: &RunTarget, iteration: u32) -> PathBuf {
-    root.join(crate::marks::target_dir(target))
-        .join(iteration.to_string())
+fn git(spent: Option<Budget>) -> impl FnOnce(WorkspaceError) -> RunError {
+    move |error| RunError::Git { error, spent }
 }

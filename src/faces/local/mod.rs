@@ -25,6 +25,7 @@ use crate::config::Settings;
 use crate::domain::RunTarget;
 use crate::marks::{local_branch, slug};
 use crate::redact::redact;
+use crate::run::evidence::Store;
 use crate::run::{self, Plan, RunSettings};
 use crate::workspace::{CommitSubject, Credentials, DEFAULT_BOT_EMAIL, Workspace};
 
@@ -109,6 +110,7 @@ pub async fn run(
                 "the repository does not suit MetaGPT's incremental mode: {e}"
             ))
         })?;
+    let target = RunTarget::Local(slug.clone());
     let run_settings = RunSettings {
         n_round: args.n_round,
         max_cost_usd: args.max_cost_usd,
@@ -122,7 +124,7 @@ pub async fn run(
         workspace: &mut workspace,
         branch: &branch,
         layout: &layout,
-        target: RunTarget::Local(slug.clone()),
+        target: target.clone(),
         subject: CommitSubject::Local(slug),
         kind: request.kind,
         title: request.title(),
@@ -145,11 +147,9 @@ pub async fn run(
         ))
     })?;
     let replay = args.replay.as_ref().and_then(|_| {
-        let ledger = workspace
-            .root()
-            .join(&outcome.evidence_dir)
-            .join("llm.jsonl");
-        ReplayTally::read(&ledger)
+        Store::new(&workspace, &target)
+            .ledger(outcome.iteration)
+            .map(|ledger| ReplayTally::of(&ledger))
             .inspect_err(|e| tracing::warn!(error = %e, "cannot tally the replay"))
             .ok()
     });

@@ -2,14 +2,14 @@
 //! answered exactly, and how many only after folding their volatile parts (test timings, temporary
 //! directory names), so an auditor sees at a glance how faithful the replay was.
 //!
-//! Invariants: the tally is read from the replay's own `llm.jsonl` (the evidence it committed), so it
-//! counts what the ledger says, call for call; a call the recording did not answer counts in neither.
+//! Invariants: the tally is made from the replay's own `llm.jsonl` (the evidence it committed, read back
+//! through the evidence store), so it counts what the ledger says, call for call; a call the recording
+//! did not answer counts in neither.
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::Path;
 
-use crate::run::gateway::{Fold, ReplayMatch, read_jsonl};
+use crate::run::gateway::{CallRecord, Fold, ReplayMatch};
 
 /// How the calls of an audit replay were matched to the recording.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -23,20 +23,20 @@ pub struct ReplayTally {
 }
 
 impl ReplayTally {
-    /// The tally of the replay ledger at `llm_jsonl`.
-    pub fn read(llm_jsonl: &Path) -> anyhow::Result<ReplayTally> {
+    /// The tally of a replay's ledger.
+    pub fn of(ledger: &[CallRecord]) -> ReplayTally {
         let mut tally = ReplayTally::default();
-        for record in read_jsonl(llm_jsonl)? {
+        for record in ledger {
             match record.replay {
                 Some(ReplayMatch::Exact) => tally.exact += 1,
                 Some(ReplayMatch::Normalised) => {
                     tally.normalised += 1;
-                    tally.folded.extend(record.tolerated);
+                    tally.folded.extend(record.tolerated.iter().copied());
                 }
                 None => {}
             }
         }
-        Ok(tally)
+        tally
     }
 }
 

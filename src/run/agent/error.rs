@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::job::{Flow, MetagptCost};
+use super::private::MetagptCost;
+use crate::domain::Flow;
+use crate::redact::redact;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -80,6 +82,43 @@ pub enum AgentError {
 }
 
 impl AgentError {
+    /// The same error with `secrets` and credential-shaped words redacted from its free text (MetaGPT's
+    /// message, the reason, the output's tail).
+    pub fn redacted(self, secrets: &[&str]) -> Self {
+        let text = |text: String| redact(&text, secrets);
+        let lines = |lines: Vec<String>| lines.into_iter().map(text).collect();
+        match self {
+            AgentError::SandboxUnavailable { why } => {
+                AgentError::SandboxUnavailable { why: text(why) }
+            }
+            AgentError::TimedOut { after, log_tail } => AgentError::TimedOut {
+                after,
+                log_tail: lines(log_tail),
+            },
+            AgentError::Cancelled { log_tail } => AgentError::Cancelled {
+                log_tail: lines(log_tail),
+            },
+            AgentError::Failed {
+                message,
+                flow,
+                rounds,
+                metagpt_cost,
+                log_tail,
+            } => AgentError::Failed {
+                message: text(message),
+                flow,
+                rounds,
+                metagpt_cost,
+                log_tail: lines(log_tail),
+            },
+            AgentError::Crashed { how, log_tail } => AgentError::Crashed {
+                how: text(how),
+                log_tail: lines(log_tail),
+            },
+            other => other,
+        }
+    }
+
     /// The last lines the agent printed, when it ran at all.
     pub fn log_tail(&self) -> &[String] {
         match self {

@@ -19,41 +19,335 @@
 //!   MetaGPT's venv.
 //! - The run ends within its wall-clock limit or at cancellation: the whole process group is killed
 //!   (QA's pip and test processes included), also when the future is dropped.
-//! - Memory is bounded whatever the child prints: lines are cut at [`output::MAX_LINE`] bytes and only
-//!   the last [`output::TAIL_LINES`] are kept for error messages.
+//! - Memory is bounded whatever the child prints: lines are cut at [`process::MAX_LINE`] bytes and only
+//!   the last [`process::TAIL_LINES`] are kept for error messages.
 //! - Success means the wrapper wrote `status: "ok"` *and* exited 0; anything else is an [`AgentError`]
 //!   that says what happened and what to do.
 //! - Unless `AGENT_SANDBOX` is `off` (or `auto` finds no working `bwrap`), the agent runs inside
 //!   bubblewrap and sees only the system, its interpreter, its repository and its private directory
-//!   (`bwrap.rs`, `sandbox.rs`): not the App's key, settings or database, nor other issues' work trees.
+//!   (`sandbox.rs`): not the App's key, settings or database, nor other issues' work trees.
 //!   Given the gateway's Unix socket ([`AgentRun::gateway_socket`], as every run of the runner is), it
 //!   also gets a network of its own: the gateway is the one address it can reach, through the socket and
 //!   `gateway_relay.py`, which listens on the gateway's 127.0.0.1 port inside.
 //! - MetaGPT's own cost counters are reported apart ([`MetagptCost`]); the gateway's ledger is the truth.
+//! - Nothing is written into the repository by this module (MetaGPT writes there); the job, config and
+//!   result files live in the run's private directory (`private.rs`), which is removed when the run ends.
+//!
+//! Files: this one (the run), `private.rs` (its private directory, job and result files),
+//! `process.rs` (the subprocess and its output), `sandbox.rs` (bubblewrap), `error.rs`.
 
-mod bwrap;
-mod config;
 mod error;
-mod job;
-mod output;
+mod private;
 mod process;
-mod run;
 mod sandbox;
 
 pub use error::AgentError;
-pub use job::{Flow, MetagptCost};
-pub use run::{AgentOptions, AgentOutcome, AgentRun, run};
+pub use private::MetagptCost;
 pub use sandbox::{
     FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice, SandboxMode,
-    choose as choose_sandbox, network as sandbox_network, select as select_sandbox,
+    Unusable as SandboxUnusable, choose as choose_sandbox, network as sandbox_network,
+    select as select_sandbox,
 };
 
-/// The Python wrapper run by MetaGPT's interpreter (Python 3.11, metagpt 0.8.2).
-pub const WRAPPER_PY: &str = include_str!("wrapper.py");
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// The module `wrapper.py` imports to word a failure; written beside it.
-pub const WRAPPER_ERRORS_PY: &str = include_str!("wrapper_errors.py");
+use secrecy::{ExposeSecret, SecretString};
+use tokio_util::sync::CancellationToken;
 
-/// The module that relays a sandboxed agent's gateway connections to the gateway's Unix socket; written
-/// beside `wrapper.py`, which starts it when the job asks.
-pub const GATEWAY_RELAY_PY: &str = include_str!("gateway_relay.py");
+use crate::domain::{Flow, Kind};
+use crate::run::gateway::Price;
+use private::{
+    GatewayRelay, Job, LlmConfig, PricePer1k, PrivateDir, Status, WrapperResult, read_result,
+    write_private,
+};
+use process::{End, Spec};
+use sandbox::Sandbox;
+
+/// How MetaGPT's team works.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AgentOptions {
+    /// Rounds of the team (a full incremental run needs 7 without tests, 9 with, more per debug cycle).
+    pub n_round: u32,
+    pub code_review: bool,
+    pub run_tests: bool,
+    /// MetaGPT's own budget in USD (checked between rounds); the gateway enforces the real one.
+    pub investment_usd: f64,
+    /// Whether the agent runs inside bubblewrap (`AGENT_SANDBOX`).
+    pub sandbox: SandboxMode,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        Self {
+            n_round: 20,
+            code_review: true,
+            run_tests: true,
+            investment_usd: 3.0,
+            sandbox: SandboxMode::Auto,
+        }
+    }
+}
+
+/// One run of the agent.
+#[derive(Debug, Clone)]
+pub struct AgentRun {
+    /// Names the run in the log (`run_id` field of target `metagpt`).
+    pub run_id: String,
+    /// The interpreter of a venv with metagpt 0.8.2 (`METAGPT_PYTHON`).
+    pub python: PathBuf,
+    /// The repository's work tree; MetaGPT's project path and the child's working directory.
+    pub repo: PathBuf,
+    /// The requirement or bug report.
+    pub idea: String,
+    pub kind: Kind,
+    pub options: AgentOptions,
+    /// The gateway's OpenAI-compatible base URL and this run's token for it.
+    pub gateway_url: String,
+    /// The gateway's Unix socket ([`crate::run::gateway::Gateway::socket_path`]). Given, a sandboxed agent
+    /// gets a network namespace of its own (where `bwrap` can make one) and reaches the gateway only
+    /// through this socket, relayed to `gateway_url`'s address inside; `None` leaves a sandboxed agent on
+    /// the bot's network, for an agent pointed at something that has no socket.
+    pub gateway_socket: Option<PathBuf>,
+    pub token: SecretString,
+    pub model: String,
+    /// The model's price, so MetaGPT's own counter is not 0 (the gateway's ledger is the real cost).
+    pub price: Option<Price>,
+    /// The source folder relative to `repo`, when it is not `<repo>/<basename(repo)>/`.
+    pub source_dir: Option<PathBuf>,
+    /// Where the agent messages go, one JSON object a line (created or appended to).
+    pub trace_path: PathBuf,
+    /// The wall-clock limit.
+    pub timeout: Duration,
+}
+
+/// A successful run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentOutcome {
+    pub flow: Flow,
+    /// Rounds the team started; fewer than `n_round` when every role fell idle.
+    pub rounds: u32,
+    /// Whether every role was idle at the end (false: `n_round` cut the run short).
+    pub idle: bool,
+    pub trace_path: PathBuf,
+    pub metagpt_cost: MetagptCost,
+    pub log_tail: Vec<String>,
+}
+
+/// Runs MetaGPT on `request.repo` until it finishes, fails, times out or `cancel` fires.
+pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOutcome, AgentError> {
+    let python = process::absolute(&request.python);
+    if !process::is_executable(&python) {
+        return Err(AgentError::InterpreterMissing { python });
+    }
+    if !request.repo.is_dir() {
+        return Err(AgentError::RepositoryMissing { repo: request.repo });
+    }
+    if let Some(dir) = &request.source_dir
+        && !is_relative_inside(dir)
+    {
+        return Err(AgentError::BadSourceDir {
+            source_dir: dir.clone(),
+        });
+    }
+    let bwrap = sandbox::select(request.options.sandbox)
+        .map_err(|why| AgentError::SandboxUnavailable { why: why.0 })?;
+    let repo = std::path::absolute(&request.repo).map_err(AgentError::Setup)?;
+    let trace_path = std::path::absolute(&request.trace_path).map_err(AgentError::Setup)?;
+    let llm = LlmConfig {
+        base_url: &request.gateway_url,
+        token: &request.token,
+        model: &request.model,
+        timeout_secs: request.timeout.as_secs(),
+    };
+    let private = PrivateDir::create(&repo, &llm).map_err(AgentError::Setup)?;
+    // A network of its own, with the gateway relayed through its socket, when the run is sandboxed, has
+    // the socket, and bwrap can set one up here.
+    let socket = match (&bwrap, &request.gateway_socket) {
+        (Some(bwrap), Some(socket)) if sandbox::own_network(bwrap) => Some(socket.clone()),
+        _ => None,
+    };
+    let relay = match &socket {
+        Some(socket) => Some(GatewayRelay {
+            listen: relay_address(&request.gateway_url).map_err(AgentError::Setup)?,
+            socket,
+        }),
+        None => None,
+    };
+    write_job(&request, &repo, &trace_path, &private, relay).map_err(AgentError::Setup)?;
+    let command = match bwrap {
+        Some(bwrap) => sandboxed(bwrap, &python, &repo, &trace_path, &private)
+            .map_err(AgentError::Setup)?
+            .with_gateway_socket(socket)
+            .command(&repo, &python),
+        None => tokio::process::Command::new(&python),
+    };
+
+    let spec = Spec {
+        command,
+        python: &python,
+        args: vec![
+            private.wrapper.clone().into(),
+            private.files.job.clone().into(),
+        ],
+        cwd: &repo,
+        home: &private.home,
+        project_root: &private.project_root,
+        run_id: &request.run_id,
+        secret: request.token.expose_secret(),
+    };
+    tracing::info!(run_id = %request.run_id, repo = %repo.display(), kind = ?request.kind, "starting MetaGPT");
+    let (end, log_tail) = process::run(spec, request.timeout, &cancel)
+        .await
+        .map_err(|source| AgentError::Spawn {
+            python: python.clone(),
+            source,
+        })?;
+    let status = match end {
+        End::TimedOut => {
+            return Err(AgentError::TimedOut {
+                after: request.timeout,
+                log_tail,
+            });
+        }
+        End::Cancelled => return Err(AgentError::Cancelled { log_tail }),
+        End::Exited(status) => status,
+    };
+    let result = match read_result(&private.files.result) {
+        Ok(Some(result)) => result,
+        Ok(None) => {
+            let how = format!("exited ({status}) without writing its result");
+            return Err(AgentError::Crashed { how, log_tail });
+        }
+        Err(how) => return Err(AgentError::Crashed { how, log_tail }),
+    };
+    outcome(result, status.success(), trace_path, log_tail)
+}
+
+/// Where the wrapper appends each code review's verdict (`{"file","verdict"}` a line): beside the trace.
+pub fn reviews_path(trace_path: &Path) -> PathBuf {
+    trace_path.with_file_name("reviews.jsonl")
+}
+
+/// A non-empty relative path made of plain components only.
+fn is_relative_inside(dir: &Path) -> bool {
+    use std::path::Component;
+    dir.components().next().is_some()
+        && dir
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// The run's sandbox: it may write the repository, its private directory and the trace files (created
+/// here, empty, so they can be mounted) and nothing else.
+fn sandboxed(
+    bwrap: PathBuf,
+    python: &Path,
+    repo: &Path,
+    trace_path: &Path,
+    private: &PrivateDir,
+) -> std::io::Result<Sandbox> {
+    let reviews = reviews_path(trace_path);
+    for file in [trace_path, &reviews] {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(file)?;
+    }
+    let writable = vec![
+        repo.into(),
+        private.root.clone(),
+        trace_path.into(),
+        reviews,
+    ];
+    Ok(Sandbox::for_run(bwrap, python, writable))
+}
+
+/// The host and port of the gateway's base URL, where the relay listens inside the sandbox.
+fn relay_address(gateway_url: &str) -> std::io::Result<(String, u16)> {
+    let url = url::Url::parse(gateway_url).map_err(|e| {
+        std::io::Error::other(format!(
+            "the gateway URL `{gateway_url}` does not parse: {e}"
+        ))
+    })?;
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => Ok((host.trim_matches(['[', ']']).to_owned(), port)),
+        _ => Err(std::io::Error::other(format!(
+            "the gateway URL `{gateway_url}` names no host and port"
+        ))),
+    }
+}
+
+fn write_job(
+    request: &AgentRun,
+    repo: &Path,
+    trace_path: &Path,
+    private: &PrivateDir,
+    gateway_relay: Option<GatewayRelay<'_>>,
+) -> std::io::Result<()> {
+    let job = Job {
+        project_path: repo,
+        idea: &request.idea,
+        kind: request.kind,
+        n_round: request.options.n_round,
+        code_review: request.options.code_review,
+        run_tests: request.options.run_tests,
+        investment: request.options.investment_usd,
+        trace_path,
+        result_path: &private.files.result,
+        source_dir: request.source_dir.as_deref(),
+        model: &request.model,
+        price_per_1k: request.price.map(|p| PricePer1k {
+            prompt: p.prompt_per_million / 1000.0,
+            completion: p.completion_per_million / 1000.0,
+        }),
+        gateway_relay,
+    };
+    let json = serde_json::to_vec(&job).map_err(std::io::Error::other)?;
+    write_private(&private.files.job, &json)
+}
+
+fn outcome(
+    result: WrapperResult,
+    exited_zero: bool,
+    trace_path: PathBuf,
+    log_tail: Vec<String>,
+) -> Result<AgentOutcome, AgentError> {
+    match (result.status, result.flow, exited_zero) {
+        (Status::Ok, Some(flow), true) => Ok(AgentOutcome {
+            flow,
+            rounds: result.rounds,
+            idle: result.idle,
+            trace_path,
+            metagpt_cost: result.cost,
+            log_tail,
+        }),
+        _ => Err(AgentError::Failed {
+            message: result
+                .error
+                .unwrap_or_else(|| "the wrapper reported no error but did not succeed".to_owned()),
+            flow: result.flow,
+            rounds: result.rounds,
+            metagpt_cost: result.cost,
+            log_tail,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relay_address;
+
+    #[test]
+    fn the_relay_listens_where_the_gateway_url_points() {
+        let at = |url: &str| relay_address(url).expect(url);
+        assert_eq!(at("http://127.0.0.1:41234/v1"), ("127.0.0.1".into(), 41234));
+        assert_eq!(at("http://localhost/v1"), ("localhost".into(), 80));
+        assert!(relay_address("127.0.0.1:41234").is_err());
+    }
+}

@@ -5,27 +5,31 @@
 //! [`allowed_env`]; the child leads a new process group and the whole group is killed on timeout, on
 //! cancellation, when the run is dropped, and after a normal exit (stray grandchildren of QA's test
 //! runs do not outlive the run).
-//! - With a [`Sandbox`] the child is `bwrap … -- <python> <args>` under the same environment and group;
-//!   the agent inside cannot outlive it (`--die-with-parent`, its own PID namespace), so killing the
-//!   group still ends every process of the run.
+//! - In a sandbox the child is `bwrap … -- <python> <args>` (`sandbox.rs`) under the same environment
+//!   and group; the agent inside cannot outlive it (`--die-with-parent`, its own PID namespace), so
+//!   killing the group still ends every process of the run.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::BufReader;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::bwrap::{self, Sandbox};
-use super::output::{Sink, Tail, pump};
+use crate::redact::redact;
 
 /// How long the output pumps may drain after the process group was killed.
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// What to start and where.
 pub(crate) struct Spec<'a> {
+    /// The program: the interpreter itself, or `bwrap … -- <python>` for a sandboxed run.
+    pub command: Command,
+    /// The interpreter (its `bin` directory goes first on `PATH`).
     pub python: &'a Path,
     pub args: Vec<OsString>,
     pub cwd: &'a Path,
@@ -33,8 +37,6 @@ pub(crate) struct Spec<'a> {
     pub project_root: &'a Path,
     pub run_id: &'a str,
     pub secret: &'a str,
-    /// Run inside this sandbox; `None` runs the interpreter directly.
-    pub sandbox: Option<Sandbox>,
 }
 
 /// How the process ended.
@@ -91,22 +93,14 @@ pub(crate) async fn run(
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> std::io::Result<(End, Vec<String>)> {
-    let mut command = match &spec.sandbox {
-        Some(sandbox) => {
-            let mut command = Command::new(&sandbox.bwrap);
-            command
-                .args(bwrap::args(sandbox, spec.cwd))
-                .arg("--")
-                .arg(spec.python);
-            command
-        }
-        None => Command::new(spec.python),
-    };
+    let mut spec = spec;
+    let envs = allowed_env(&spec);
+    let command = &mut spec.command;
     command
         .args(&spec.args)
         .current_dir(spec.cwd)
         .env_clear()
-        .envs(allowed_env(&spec))
+        .envs(envs)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -156,4 +150,123 @@ pub(crate) fn is_executable(python: &Path) -> bool {
 /// The interpreter as given, made absolute against the current directory (the child runs elsewhere).
 pub(crate) fn absolute(python: &Path) -> PathBuf {
     std::path::absolute(python).unwrap_or_else(|_| python.to_path_buf())
+}
+
+// ---- output: line by line into the log, a bounded tail kept for error messages ----
+// Memory is bounded whatever the child prints (a line is cut at [`MAX_LINE`] bytes, the tail keeps
+// [`TAIL_LINES`] lines); every line is redacted (the run's token and credential-shaped words) before it is
+// logged or kept; invalid UTF-8 is replaced, never an error.
+
+/// Longest line kept, in bytes; the rest of a longer line is dropped.
+pub const MAX_LINE: usize = 8 * 1024;
+/// Lines kept for the error message.
+pub const TAIL_LINES: usize = 40;
+
+/// The last lines of both streams, in arrival order.
+#[derive(Clone, Default)]
+pub(crate) struct Tail(Arc<Mutex<VecDeque<String>>>);
+
+impl Tail {
+    fn push(&self, line: String) {
+        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if lines.len() == TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        let lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        lines.iter().cloned().collect()
+    }
+}
+
+/// Where lines go: the log, with the run id and stream name, and the tail.
+pub(crate) struct Sink {
+    pub run_id: String,
+    pub stream: &'static str,
+    pub secret: String,
+    pub tail: Tail,
+}
+
+impl Sink {
+    fn emit(&self, raw: &[u8]) {
+        let text = String::from_utf8_lossy(raw);
+        let line = redact(text.trim_end_matches(['\n', '\r']), &[self.secret.as_str()]);
+        tracing::info!(target: "metagpt", run_id = %self.run_id, stream = self.stream, "{line}");
+        self.tail.push(line);
+    }
+}
+
+/// Reads `reader` to its end, emitting each line (also an unterminated last one).
+pub(crate) async fn pump(mut reader: impl AsyncBufRead + Unpin, sink: Sink) {
+    let mut line = Vec::new();
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok([]) => break,
+            Ok(buf) => buf,
+            Err(e) => {
+                tracing::warn!(target: "metagpt", run_id = %sink.run_id, stream = sink.stream, "cannot read the agent's output: {e}");
+                break;
+            }
+        };
+        let (chunk, newline) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let room = MAX_LINE.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len();
+        reader.consume(used);
+        if newline {
+            sink.emit(&line);
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
+        sink.emit(&line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(tail: &Tail) -> Sink {
+        Sink {
+            run_id: "r1".into(),
+            stream: "stdout",
+            secret: "mgb-secret-token-123".into(),
+            tail: tail.clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_are_cut_redacted_and_bounded() {
+        let long = "x".repeat(MAX_LINE * 3);
+        let mut input = format!("key mgb-secret-token-123 used\n{long}\n");
+        for i in 0..TAIL_LINES {
+            input.push_str(&format!("line {i}\n"));
+        }
+        input.push_str("last without newline");
+        let tail = Tail::default();
+        pump(input.as_bytes(), sink(&tail)).await;
+        let lines = tail.lines();
+        assert_eq!(lines.len(), TAIL_LINES);
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("last without newline")
+        );
+        assert_eq!(lines[0], "line 1");
+
+        let tail = Tail::default();
+        pump(
+            format!("key mgb-secret-token-123 used\n{long}\n").as_bytes(),
+            sink(&tail),
+        )
+        .await;
+        let lines = tail.lines();
+        assert_eq!(lines[0], "key [REDACTED] used");
+        assert_eq!(lines[1].len(), MAX_LINE);
+    }
 }

@@ -20,6 +20,9 @@ pub enum EvidenceError {
     Template { name: String, message: String },
     #[error("writing the evidence files: {0}")]
     Workspace(#[from] WorkspaceError),
+    /// A recorded ledger (`llm.jsonl`) could not be read back; the message names the file and line.
+    #[error("{0:#}")]
+    Ledger(anyhow::Error),
 }
 
 /// Maps an I/O error to [`EvidenceError::Io`] for `path`.

@@ -1,52 +1,46 @@
-//! Evidence of a run: the SOP artifacts MetaGPT left in the repository, the quality gates, the files of
-//! `.metagpt/runs/<N>/<k>/`, and the markdown shown on GitHub (PR body, check-run summary).
+//! Evidence of a run: the SOP artifacts MetaGPT left in the repository, the quality gates, the report
+//! and the markdown shown on GitHub (PR body, check-run summary), and the evidence folder
+//! `.metagpt/runs/<N>/<k>/` on the branch.
 //!
-//! Everything here is a pure function of a repository directory and the inputs the pipeline hands in;
-//! nothing calls the network or MetaGPT. The pipeline calls, after the agent:
-//! [`collect`] (artifacts, given the changed paths) → [`evaluate`] (gates) → [`CostReport::build`]
-//! (the gateway's) → [`build_report`] → [`Renderer`] (`summary`, `pr_section`, `check_run_summary`) →
-//! [`write_evidence`] → `marks::merge_body` when updating an existing PR.
+//! Everything here is a function of a repository directory and the inputs the runner hands in; nothing
+//! calls the network or MetaGPT. The runner calls, after the agent: [`collect`] (artifacts, given the
+//! changed paths) → [`evaluate`] (gates) → [`CostReport::build`] (the gateway's) → [`build_report`] →
+//! [`Renderer`] (`summary`, `pr_section`, `check_run_summary`) → [`Store::write`]; the publisher renders
+//! the same report, or a committed one read back with [`Store::committed`] after a crash.
 //!
 //! Invariants: untrusted text (issue text, LLM output) reaches markdown only escaped, so it cannot forge
 //! the bot's markers; every gate always appears in `gates.json` with a detail naming what failed; a
-//! malformed document fails its gate instead of aborting the run's evidence.
+//! malformed document fails its gate instead of aborting the run's evidence; [`Store`] is the only
+//! reader and writer of `.metagpt/runs`.
+//!
+//! Files: `artifacts.rs` (what MetaGPT left), `gates.rs`, `review.rs` (code review verdicts),
+//! `report.rs`, `render.rs` (templates and markdown escaping), `store.rs` (the evidence folder),
+//! `error.rs`.
 //!
 //! [`CostReport::build`]: crate::run::gateway::CostReport::build
 
 mod artifacts;
 mod error;
 mod gates;
-mod gates_policy;
-mod gates_tests;
-pub mod markdown;
 mod render;
 mod report;
 mod review;
-mod run;
-mod secrets;
-mod sop;
-mod source;
-mod spec;
-mod test_result;
-mod trace;
-mod writer;
+mod store;
 
-pub use artifacts::{Artifacts, Doc, FileRef, Invalid, collect, parse_json};
+pub use artifacts::{
+    Artifacts, CodePlan, Design, Doc, Fields, FileRef, Invalid, PoolItem, Prd, SpecChange, Tasks,
+    TestOutput, TraceEntry, collect, parse_json, prd_change, read_trace,
+};
 pub use error::EvidenceError;
 pub use gates::{
     Budget, CODE_REVIEWED, DESIGN_PRESENT, Gate, GateInputs, GateReport, NO_SECRETS_IN_DIFF,
-    PRD_VALID, PROTECTED_PATHS, TASKS_COVER_CHANGES, TESTS_PASS, TESTS_WRITTEN, WITHIN_BUDGET,
-    evaluate,
+    PRD_VALID, PROTECTED_PATHS, SecretFinding, SecretScan, TASKS_COVER_CHANGES, TESTS_PASS,
+    TESTS_WRITTEN, TestVerdict, WITHIN_BUDGET, evaluate, judge as judge_test_output,
+    scan as scan_secrets,
 };
-pub use render::{CHECK_RUN, PR_BODY, Renderer, SUMMARY};
-pub use report::{IterationRow, Report, ReportInput, build as build_report};
+pub use render::{CHECK_RUN, PR_BODY, Renderer, SUMMARY, markdown};
+pub use report::{FileChange, IterationRow, Report, ReportInput, RunInfo, build as build_report};
 pub use review::{
     FileReview, ReviewVerdict, Verdict, final_verdicts, parse_review_reply, review_file_from_prompt,
 };
-pub use run::{FileChange, Flow, RunInfo};
-pub use secrets::{SecretFinding, SecretScan, scan as scan_secrets};
-pub use sop::{CodePlan, Design, Fields, PoolItem, Prd, Tasks, TestOutput};
-pub use spec::{SpecChange, prd_change};
-pub use test_result::{TestVerdict, judge as judge_test_output};
-pub use trace::{TraceEntry, read_trace};
-pub use writer::{EvidenceInput, evidence_files, write_evidence};
+pub use store::{Committed, Iteration, Store};

@@ -1,23 +1,53 @@
-//! The data every template renders (PR body, check-run summary, `summary.md`), built from the run's
+//! What a run is about ([`RunInfo`]: its target, iteration, kind and the MetaGPT flow used) and the data
+//! every template renders ([`Report`]: PR body, check-run summary, `summary.md`), built from the run's
 //! inputs and evidence. Values are raw; the renderer escapes every string unless a filter marks it safe.
 //!
 //! Invariants: the closing keyword is `Closes` for a requirement and `Fixes` for a bug fix; lists are in
 //! a stable order (tasks in task-list order, then other changed files by path); evidence links point at
 //! `.metagpt/runs/<N>/<k>/` (prefixed with `link_base` when given, e.g. a blob URL of the branch).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::artifacts::Artifacts;
-use super::gates::{Gate, GateReport};
+use super::artifacts::{Artifacts, PoolItem, Prd, SpecChange, normalise, prd_change};
+use super::gates::{Gate, GateReport, judge};
 use super::review::{FileReview, ReviewVerdict, final_verdicts};
-use super::run::{FileChange, RunInfo};
-use super::sop::{PoolItem, Prd};
-use super::source::normalise;
-use super::spec::{SpecChange, prd_change};
-use super::test_result::judge;
-use crate::domain::Kind;
+use crate::domain::{Flow, Kind, RunTarget};
 use crate::marks::{EVIDENCE_FILES, evidence_dir, target_dir};
 use crate::run::gateway::CostReport;
+
+/// How the PR and `summary.md` describe `flow`.
+fn describe(flow: Flow) -> &'static str {
+    match flow {
+        Flow::Requirement => "requirement flow (PRD → design → tasks → code → review → tests)",
+        Flow::Bugfix => {
+            "bug-fix flow (`docs/bugfix.txt`: code → review → tests, existing spec kept)"
+        }
+        Flow::RequirementForBug => {
+            "requirement flow used for a bug report (the repository had no MetaGPT spec for the bug flow)"
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub target: RunTarget,
+    /// 1-based.
+    pub iteration: u32,
+    pub kind: Kind,
+    pub flow: Flow,
+    /// The issue's title (or the first line of a local request).
+    pub title: String,
+    /// The text MetaGPT was given (the issue body, plus feedback on later iterations).
+    pub request: String,
+}
+
+/// A changed file with its line counts (from the pipeline's diff).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub path: String,
+    pub added: u64,
+    pub removed: u64,
+}
 
 /// At most this many changed files outside the task list are listed.
 const MAX_OTHER_CHANGES: usize = 30;
@@ -36,14 +66,14 @@ pub struct ReportInput<'a> {
     pub link_base: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub issue: Option<u64>,
     pub closing: Option<String>,
     pub target: String,
     pub iteration: u32,
-    pub kind: &'static str,
-    pub flow: &'static str,
+    pub kind: String,
+    pub flow: String,
     pub title: String,
     pub request: String,
     pub spec: Option<Spec>,
@@ -61,7 +91,7 @@ pub struct Report {
 }
 
 /// One iteration in the PR's iterations table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterationRow {
     pub iteration: u32,
     pub calls: u64,
@@ -71,7 +101,7 @@ pub struct IterationRow {
     pub gates_passed: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub path: String,
     pub changed: bool,
@@ -81,7 +111,7 @@ pub struct Spec {
     pub change: Option<SpecChange>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRow {
     pub file: String,
     pub description: String,
@@ -92,14 +122,14 @@ pub struct TaskRow {
     pub review_rounds: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestRow {
     pub file: String,
     pub passed: bool,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Link {
     pub name: String,
     pub href: String,
@@ -108,10 +138,6 @@ pub struct Link {
 pub fn build(input: &ReportInput) -> Report {
     let run = input.run;
     let issue = run.target.issue();
-    let keyword = match run.kind {
-        Kind::Requirement => "Closes",
-        Kind::Bugfix => "Fixes",
-    };
     let (tasks, other) = task_rows(input);
     let dir = evidence_dir(&run.target, run.iteration);
     let base = input
@@ -120,7 +146,7 @@ pub fn build(input: &ReportInput) -> Report {
         .unwrap_or_default();
     Report {
         issue,
-        closing: issue.map(|n| format!("{keyword} #{n}")),
+        closing: issue.map(|n| closing(run.kind, n)),
         target: issue.map_or_else(
             || format!("local run {}", target_dir(&run.target)),
             |n| format!("issue #{n}"),
@@ -129,8 +155,9 @@ pub fn build(input: &ReportInput) -> Report {
         kind: match run.kind {
             Kind::Requirement => "requirement",
             Kind::Bugfix => "bug fix",
-        },
-        flow: run.flow.describe(),
+        }
+        .to_owned(),
+        flow: describe(run.flow).to_owned(),
         title: run.title.clone(),
         request: run.request.clone(),
         spec: spec(input),
@@ -150,6 +177,16 @@ pub fn build(input: &ReportInput) -> Report {
             .collect(),
         iterations: Vec::new(),
     }
+}
+
+/// The line that closes `issue` when the PR is merged: `Closes #N` for a requirement, `Fixes #N` for a
+/// bug fix.
+pub fn closing(kind: Kind, issue: u64) -> String {
+    let keyword = match kind {
+        Kind::Requirement => "Closes",
+        Kind::Bugfix => "Fixes",
+    };
+    format!("{keyword} #{issue}")
 }
 
 fn spec(input: &ReportInput) -> Option<Spec> {

@@ -15,12 +15,12 @@ use sha2::{Digest, Sha256};
 
 use super::cache::Cached;
 use super::classify::{Labels, classify};
-use super::ledger::{CallRecord, RecordedResponse, ReplayMatch};
+use super::config::PriceTable;
+use super::error::GatewayError;
+use super::ledger::{CallRecord, Fold, RecordedResponse, ReplayMatch, Usage};
 use super::metrics::record_call;
-use super::normalise::{Fold, normalise};
-use super::price::PriceTable;
+use super::recording::normalise;
 use super::run::RunState;
-use super::usage::Usage;
 use crate::redact::redact;
 
 pub(crate) struct Call {
@@ -30,7 +30,7 @@ pub(crate) struct Call {
     pub provider: String,
     pub stream: bool,
     pub request_hash: String,
-    /// The hash of the request with its volatile parts folded, when it had any (see `normalise.rs`).
+    /// The hash of the request with its volatile parts folded, when it had any (see `recording::normalise`).
     pub normalised_hash: Option<String>,
     /// Which volatile parts were folded into `normalised_hash`.
     pub folded: Vec<Fold>,
@@ -89,7 +89,7 @@ impl Outcome {
     }
 
     /// A call that got no usable answer: the agent is told `error`.
-    pub(crate) fn failed(error: &super::GatewayError, attempts: u32) -> Self {
+    pub(crate) fn failed(error: &GatewayError, attempts: u32) -> Self {
         Self::answered(
             error.status().as_u16(),
             None,

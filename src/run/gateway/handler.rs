@@ -1,32 +1,46 @@
-//! `POST /v1/chat/completions`: authenticate the run, enforce its budget, forward, record.
+//! `POST /v1/chat/completions`, the gateway's one route: authenticate the run, enforce its budget,
+//! forward (whole or streamed through as server-sent events), or answer without the provider (from the
+//! retry cache or an audit recording); every call ends as one ledger record (`call.rs`).
 //!
-//! Invariants: nothing is forwarded without a live run token and an unspent budget; the agent's body goes
-//! upstream byte for byte unless the gateway must ask a streaming upstream for usage (then it is
-//! re-serialised with `stream_options.include_usage` added); the upstream's answer comes back with its
-//! status, content type and bytes unchanged, except that the provider key or the run token, should an
-//! answer ever echo them, are redacted. A run that replays is answered from its cache first, without
-//! a budget check, since a replayed answer costs nothing. A run replaying an audit recording is checked
-//! against its budget and then answered from the recording only (`replayed.rs`), never forwarded.
+//! Invariants:
+//! - Nothing is forwarded without a live run token and an unspent budget. A run that replays is
+//!   answered from its cache first, without a budget check, since a cached answer costs nothing; a run
+//!   replaying an audit recording is checked against its budget and then answered from the recording
+//!   only, never forwarded.
+//! - The agent's body goes upstream byte for byte unless the gateway must ask a streaming upstream for
+//!   usage (then it is re-serialised with `stream_options.include_usage` added).
+//! - The upstream's answer comes back with its status, content type and bytes unchanged, except that
+//!   the provider key or the run token, should an answer ever echo them, are redacted. Streamed events
+//!   are forwarded in order as they arrive; the only event ever dropped is the usage-only chunk the
+//!   gateway itself asked for, so the agent sees the stream it requested. The run's call lock is held
+//!   until a stream ends, and a stream the agent abandons is still recorded (but not stored for replay).
+//! - A cached answer is free (no tokens, no cost); a recorded answer keeps the recorded status, body,
+//!   usage and cost, and a recorded failure is answered with its recorded status and redacted message in
+//!   OpenAI's error shape. A recorded answer given to a request that differed from the recorded one in
+//!   volatile parts only is marked `normalised`, with what was folded. Both are recorded as `replayed`,
+//!   with the answer the agent received, so a replayed run's `llm.jsonl` can be replayed again.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use tokio::sync::{OwnedMutexGuard, mpsc};
 
-use super::call::{Call, Outcome};
+use super::cache::Cached;
+use super::call::{Call, Outcome, Source};
+use super::config::PriceTable;
 use super::error::GatewayError;
-use super::ledger::RecordedResponse;
-use super::price::PriceTable;
-use super::replayed;
+use super::ledger::{CallRecord, RecordedResponse, Usage};
+use super::recording::{Asked, Replayer};
 use super::run::Registry;
-use super::stream;
 use super::upstream::{Failed, Sent, Upstream};
-use super::usage::Usage;
 
 pub(crate) struct App {
     pub registry: Arc<Registry>,
@@ -73,10 +87,10 @@ async fn handle(app: Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Respo
     let call = Call::begin(run.clone(), app.upstream.provider(), &body, &request);
     if let Some(replayer) = run.recording.as_ref() {
         run.check_budget()?;
-        return replayed::from_recording(&app, call, replayer);
+        return from_recording(&app, call, replayer);
     }
     if let Some((entry, bytes)) = call.cached() {
-        return Ok(replayed::from_cache(&app, call, entry, bytes));
+        return Ok(from_cache(&app, call, entry, bytes));
     }
     run.check_budget()?;
     let (upstream_body, strip_usage) = upstream_body(&app.upstream, request, body, call.stream);
@@ -90,13 +104,13 @@ async fn handle(app: Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Respo
         }
     };
     if call.stream && sent.response.status().is_success() {
-        return Ok(stream::forward(app, call, sent, strip_usage, guard));
+        return Ok(forward(app, call, sent, strip_usage, guard));
     }
     Ok(whole(&app, call, sent).await)
 }
 
 /// The provider key and the run token: what must never leave in a record or an answer.
-pub(crate) fn secrets<'a>(app: &'a App, call: &'a Call) -> [&'a str; 2] {
+fn secrets<'a>(app: &'a App, call: &'a Call) -> [&'a str; 2] {
     [app.upstream.key(), call.run.token.expose_secret()]
 }
 
@@ -175,11 +189,7 @@ async fn whole(app: &App, call: Call, sent: Sent) -> Response {
     respond(status, content_type, Body::from(bytes))
 }
 
-pub(crate) fn respond(
-    status: StatusCode,
-    content_type: Option<HeaderValue>,
-    body: Body,
-) -> Response {
+fn respond(status: StatusCode, content_type: Option<HeaderValue>, body: Body) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     if let Some(content_type) = content_type {
@@ -189,7 +199,7 @@ pub(crate) fn respond(
 }
 
 /// `bytes` with any of `secrets` replaced; unchanged (same bytes) when none occurs.
-pub(crate) fn scrub(bytes: Bytes, secrets: &[&str]) -> Bytes {
+fn scrub(bytes: Bytes, secrets: &[&str]) -> Bytes {
     let occurs = |s: &str| !s.is_empty() && bytes.windows(s.len()).any(|w| w == s.as_bytes());
     if !secrets.iter().any(|s| occurs(s)) {
         return bytes;
@@ -206,4 +216,272 @@ pub(crate) async fn not_found() -> Response {
     let message = "this gateway serves only POST /v1/chat/completions";
     let body = json!({"error": {"message": message, "type": "invalid_request_error", "code": "not_found"}});
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+// ---- answers served without calling the provider: the retry cache, an audit recording ----
+
+/// An answer from the retry cache: free, recorded as replayed.
+fn from_cache(app: &App, call: Call, entry: Cached, bytes: Vec<u8>) -> Response {
+    let status = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
+    let content_type = entry.content_type.as_deref();
+    let response = RecordedResponse::new(content_type, &bytes, &secrets(app, &call));
+    let content_type = content_type.and_then(|v| HeaderValue::from_str(v).ok());
+    let outcome = Outcome {
+        status: status.as_u16(),
+        usage: None,
+        attempts: 0,
+        error: None,
+        source: Source::Cache,
+        response: Some(response),
+    };
+    call.finish(&app.prices, app.upstream.key(), outcome);
+    respond(status, content_type, Body::from(bytes))
+}
+
+/// The recorded answer to this call of an audit replay, or the divergence (recorded, and remembered by
+/// the run) when the recording does not hold it.
+fn from_recording(app: &App, call: Call, replayer: &Replayer) -> Result<Response, GatewayError> {
+    let seq = call.run.next_seq();
+    let asked = Asked {
+        request_hash: &call.request_hash,
+        normalised_hash: call.normalised_hash.as_deref(),
+        step: call.labels.step,
+        model: &call.model,
+    };
+    let (record, matched) = match replayer.next(&asked, seq) {
+        Ok((record, matched)) => (record.clone(), matched),
+        Err(error) => {
+            let message = error.to_string();
+            call.run.diverged(&message);
+            let outcome = Outcome::failed(&error, 0);
+            call.finish(&app.prices, app.upstream.key(), outcome);
+            return Err(error);
+        }
+    };
+    let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
+    let (content_type, body) = match &record.response {
+        Some(response) => (response.content_type.clone(), response.body.clone()),
+        None => (Some("application/json".to_owned()), failure_body(&record)),
+    };
+    let outcome = Outcome {
+        status: status.as_u16(),
+        usage: record.usage_reported.then_some(Usage {
+            prompt_tokens: record.prompt_tokens,
+            completion_tokens: record.completion_tokens,
+        }),
+        attempts: 0,
+        error: record.error.clone(),
+        source: Source::Recording {
+            cost_usd: record.cost_usd,
+            priced: record.priced,
+            matched,
+        },
+        response: record.response,
+    };
+    call.finish(&app.prices, app.upstream.key(), outcome);
+    let content_type = content_type.and_then(|v| HeaderValue::from_str(&v).ok());
+    Ok(respond(status, content_type, Body::from(body)))
+}
+
+/// OpenAI's error shape around a recorded failure's message.
+fn failure_body(record: &CallRecord) -> String {
+    let message = record
+        .error
+        .as_deref()
+        .unwrap_or("the recorded call failed");
+    let body = json!({"error": {"message": message, "type": "api_error", "code": "replayed_failure", "param": null}});
+    body.to_string()
+}
+
+// ---- streaming pass-through: events go to the agent as they arrive; the call is recorded when the stream ends ----
+
+fn forward(
+    app: Arc<App>,
+    call: Call,
+    sent: Sent,
+    strip_usage: bool,
+    guard: OwnedMutexGuard<()>,
+) -> Response {
+    let Sent { response, attempts } = sent;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("text/event-stream"));
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let agent_content_type = content_type.clone();
+    tokio::spawn(async move {
+        let _guard = guard;
+        let (usage, error, sent) = pump(&app, &call, response, strip_usage, &tx).await;
+        let response =
+            RecordedResponse::new(content_type.to_str().ok(), &sent, &secrets(&app, &call));
+        let outcome =
+            Outcome::answered(status.as_u16(), usage, attempts, error).with_response(response);
+        call.finish(&app.prices, app.upstream.key(), outcome);
+        drop(tx); // the agent's stream ends only once the call is on the ledger
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, Infallible>(bytes), rx))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, agent_content_type);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Copies events until the upstream ends; returns the usage seen, why it stopped early if it did, and the
+/// bytes the agent was sent.
+async fn pump(
+    app: &App,
+    call: &Call,
+    response: reqwest::Response,
+    strip_usage: bool,
+    tx: &mpsc::Sender<Bytes>,
+) -> (Option<Usage>, Option<String>, Vec<u8>) {
+    let secrets = secrets(app, call);
+    let mut upstream = response.bytes_stream();
+    let mut splitter = Splitter::default();
+    let mut usage = None;
+    let mut sent = Vec::new();
+    while let Some(chunk) = upstream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let why = format!("the provider's stream broke off: {e}");
+                return (usage, Some(why), sent);
+            }
+        };
+        for event in splitter.push(&chunk) {
+            let info = inspect(&event);
+            usage = info.usage.or(usage);
+            if strip_usage && info.usage_only {
+                continue;
+            }
+            let event = scrub(Bytes::from(event), &secrets);
+            sent.extend_from_slice(&event);
+            if tx.send(event).await.is_err() {
+                let why = "the agent closed the stream early".to_owned();
+                return (usage, Some(why), sent);
+            }
+        }
+    }
+    if let Some(rest) = splitter.finish() {
+        let rest = scrub(Bytes::from(rest), &secrets);
+        sent.extend_from_slice(&rest);
+        let _ = tx.send(rest).await;
+    }
+    call.store(200, Some("text/event-stream"), &sent);
+    (usage, None, sent)
+}
+
+// ---- server-sent events: split into whole events, read usage, spot the usage-only chunk ----
+// Event bytes are passed on exactly as received (the splitter never rewrites them); an event ends at a
+// blank line (`\n\n` or `\r\n\r\n`); a trailing partial event is returned by `finish`.
+
+#[derive(Debug, Default)]
+struct Splitter {
+    buf: Vec<u8>,
+}
+
+impl Splitter {
+    /// Adds bytes and returns the events they complete, each with its terminating blank line.
+    fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
+        self.buf.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        while let Some(end) = event_end(&self.buf) {
+            events.push(self.buf.drain(..end).collect());
+        }
+        events
+    }
+
+    /// Whatever is left once the upstream closed.
+    fn finish(self) -> Option<Vec<u8>> {
+        (!self.buf.is_empty()).then_some(self.buf)
+    }
+}
+
+fn event_end(buf: &[u8]) -> Option<usize> {
+    let find = |pat: &[u8]| {
+        buf.windows(pat.len())
+            .position(|w| w == pat)
+            .map(|i| i + pat.len())
+    };
+    match (find(b"\n\n"), find(b"\r\n\r\n")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What the gateway needs to know about one event.
+#[derive(Debug, Default, PartialEq)]
+struct EventInfo {
+    pub usage: Option<Usage>,
+    /// A chunk with usage and no choices: the one `stream_options.include_usage` adds.
+    pub usage_only: bool,
+}
+
+fn inspect(event: &[u8]) -> EventInfo {
+    let text = String::from_utf8_lossy(event);
+    let data: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+        .collect();
+    let Ok(value) = serde_json::from_str::<Value>(&data.join("\n")) else {
+        return EventInfo::default();
+    };
+    let usage = Usage::from_response(&value);
+    let no_choices = value
+        .get("choices")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    EventInfo {
+        usage_only: usage.is_some() && no_choices,
+        usage,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_split_across_chunks_come_out_whole_and_unchanged() {
+        let mut splitter = Splitter::default();
+        assert!(splitter.push(b"data: {\"a\"").is_empty());
+        let events = splitter.push(b":1}\n\ndata: [DONE]\r\n\r\ndata: x");
+        assert_eq!(
+            events,
+            vec![
+                b"data: {\"a\":1}\n\n".to_vec(),
+                b"data: [DONE]\r\n\r\n".to_vec()
+            ]
+        );
+        assert_eq!(splitter.finish(), Some(b"data: x".to_vec()));
+    }
+
+    #[test]
+    fn the_usage_only_chunk_is_recognised() {
+        let info = inspect(
+            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n",
+        );
+        assert_eq!(
+            info.usage,
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 4
+            })
+        );
+        assert!(info.usage_only);
+        let info = inspect(b"data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n");
+        assert_eq!(info, EventInfo::default());
+    }
 }

@@ -1,21 +1,28 @@
-//! The per-run ledger: one `CallRecord` per agent call, kept in memory and appended to `llm.jsonl`.
+//! The per-run ledger: one `CallRecord` per agent call, kept in memory and appended to `llm.jsonl`; the
+//! provider's token `Usage` it counts; and `cost.json` (`CostReport`, CONTRACT.md "Evidence formats")
+//! built from the records.
 //!
-//! Invariants: a record holds labels, counts, prices, timings, the hash of the request and the answer the
-//! agent received (so a recorded run can be replayed for audit, see `recording.rs`), never prompt text;
-//! every free-text field (`error`, the answer's body) is redacted before it is stored. Each record is
-//! written as one JSON line as soon as the call ends, so a crash loses at most the call in flight. Token
-//! counts come only from the provider's `usage`; when it sent none, `usage_reported` is false and the
-//! counts are 0.
+//! Invariants:
+//! - A record holds labels, counts, prices, timings, the hash of the request and the answer the agent
+//!   received (so a recorded run can be replayed for audit, see `recording.rs`), never prompt text; every
+//!   free-text field (`error`, the answer's body) is redacted before it is stored. Each record is written
+//!   as one JSON line as soon as the call ends, so a crash loses at most the call in flight.
+//! - Token counts come only from the provider's `usage` object; when it sent none (or a malformed one),
+//!   `usage_reported` is false and the counts are 0, never guessed.
+//! - A cost report's totals are exact sums of the records; `by_role` has one entry per (role, model),
+//!   sorted by role then model; `cumulative` is this iteration's total plus the cumulative total of the
+//!   previous iteration's `cost.json` (so it covers every iteration of the issue).
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::classify::Step;
-use super::normalise::Fold;
 use crate::redact::redact;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,7 +51,7 @@ pub struct CallRecord {
     /// SHA-256 (hex) of the exact request body the agent sent: the key under which a replay finds the answer.
     pub request_hash: String,
     /// SHA-256 (hex) of the request with its volatile parts folded (test timings, temporary directory
-    /// names, see `normalise.rs`); present only when the request had such parts. An audit replay accepts
+    /// names, see `recording::normalise`); present only when the request had such parts. An audit replay accepts
     /// a request whose normalised hash is this one as the same call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalised_hash: Option<String>,
@@ -77,6 +84,26 @@ pub enum ReplayMatch {
     Exact,
     /// The request differed from the recorded one (same step, same model) only in volatile parts.
     Normalised,
+}
+
+/// A kind of volatile text `recording::normalise` folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fold {
+    /// How long a test run took, in a test runner's summary line.
+    TestDuration,
+    /// The random name of a temporary directory (`/tmp/.tmpAbC123`, `/tmp/tmpab_cd123`, pytest's
+    /// `/tmp/pytest-of-user/pytest-7`).
+    TempDir,
+}
+
+impl std::fmt::Display for Fold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fold::TestDuration => "test durations",
+            Fold::TempDir => "temporary directory names",
+        })
+    }
 }
 
 /// An answer as the agent received it, redacted.
@@ -148,4 +175,102 @@ pub fn read_jsonl(path: &Path) -> anyhow::Result<Vec<CallRecord>> {
                 .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))
         })
         .collect()
+}
+
+// ---- usage, as the provider reports it ----
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl Usage {
+    /// The `usage` of a chat completion or of a streamed chunk.
+    pub fn from_response(body: &Value) -> Option<Usage> {
+        let usage = body.get("usage")?;
+        Some(Usage {
+            prompt_tokens: usage.get("prompt_tokens")?.as_u64()?,
+            completion_tokens: usage
+                .get("completion_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        })
+    }
+}
+
+// ---- cost.json, built from the records ----
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+}
+
+impl Totals {
+    fn add(&mut self, record: &CallRecord) {
+        self.calls += 1;
+        self.prompt_tokens += record.prompt_tokens;
+        self.completion_tokens += record.completion_tokens;
+        self.cost_usd += record.cost_usd;
+    }
+
+    fn plus(&self, other: &Totals) -> Totals {
+        Totals {
+            calls: self.calls + other.calls,
+            prompt_tokens: self.prompt_tokens + other.prompt_tokens,
+            completion_tokens: self.completion_tokens + other.completion_tokens,
+            cost_usd: self.cost_usd + other.cost_usd,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleCost {
+    pub role: String,
+    pub model: String,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostReport {
+    pub currency: String,
+    pub iteration: u32,
+    pub total: Totals,
+    pub by_role: Vec<RoleCost>,
+    pub cumulative: Totals,
+}
+
+impl CostReport {
+    /// The report for iteration `iteration` from its records and the previous iteration's report.
+    pub fn build(iteration: u32, records: &[CallRecord], previous: Option<&CostReport>) -> Self {
+        let mut total = Totals::default();
+        let mut groups: BTreeMap<(String, String), Totals> = BTreeMap::new();
+        for record in records {
+            total.add(record);
+            groups
+                .entry((record.role.clone(), record.model.clone()))
+                .or_default()
+                .add(record);
+        }
+        let by_role = groups
+            .into_iter()
+            .map(|((role, model), totals)| RoleCost {
+                role,
+                model,
+                totals,
+            })
+            .collect();
+        let cumulative = previous.map_or_else(|| total.clone(), |p| p.cumulative.plus(&total));
+        Self {
+            currency: "USD".to_owned(),
+            iteration,
+            total,
+            by_role,
+            cumulative,
+        }
+    }
 }

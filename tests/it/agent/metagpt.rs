@@ -12,8 +12,9 @@ use crate::support::sop_llm::seed::{commit_messages, seed_repository};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use metagpt_bot::domain::Flow;
 use metagpt_bot::domain::Kind;
-use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, Flow, run};
+use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, run};
 use scripted_llm::{Reply, ScriptedLlm};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;

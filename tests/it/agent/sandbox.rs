@@ -1,6 +1,6 @@
-//! The agent inside bubblewrap (`AGENT_SANDBOX=bwrap`), as a stand-in interpreter
-//! (`StandIn::Probe`, `tests/fixtures/interpreters/probe_python`) sees it from inside: the App's key, settings, database and other
-//! issues' work trees are not there, its own work tree and `HOME` are writable, the gateway answers at its
+//! The agent inside bubblewrap (`AGENT_SANDBOX=bwrap`), as a stand-in interpreter (`StandIn::Probe`,
+//! `tests/fixtures/interpreters/probe_python`) sees it from inside: the App's key, settings, database and
+//! other issues' work trees are not there, its own work tree and `HOME` are writable, the gateway answers at its
 //! 127.0.0.1 address (relayed to its Unix socket) while another service on the host's 127.0.0.1 is out of
 //! reach, and everything it started dies on the time limit and on stop. A control run with the sandbox
 //! off sees the same files, so these tests fail when the sandbox is missing.

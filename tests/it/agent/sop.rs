@@ -10,8 +10,8 @@
 
 use crate::support::sop_llm;
 
+use metagpt_bot::domain::Flow;
 use metagpt_bot::domain::Kind;
-use metagpt_bot::run::agent::Flow;
 use metagpt_bot::run::gateway::Step;
 use sop_llm::harness::{Bench, assert_code, assert_test_passed, json_docs, metagpt_python, read};
 use sop_llm::{Scenario, python, seed};

@@ -2,8 +2,8 @@
 
 use super::support;
 
-use metagpt_bot::domain::{Kind, RunTarget};
-use metagpt_bot::marks::{SECTION_END, SECTION_START, evidence_dir, merge_body, pr_section};
+use metagpt_bot::domain::{Flow, Kind, RunTarget};
+use metagpt_bot::marks::{self, SECTION_END, SECTION_START, evidence_dir, merge_body, pr_section};
 use metagpt_bot::run::evidence::*;
 use metagpt_bot::run::gateway::{CostReport, read_jsonl};
 use support::{Run, SOURCE_DIR, fixture_path};
@@ -223,20 +223,18 @@ fn the_evidence_folder_holds_the_contract_files() {
     let target = RunTarget::Issue(42);
     let trace = fixture_path("agent/trace.jsonl");
     let llm = fixture_path("agent/llm.jsonl");
-    let written = write_evidence(
-        &workspace,
-        &EvidenceInput {
-            target: &target,
+    let written = Store::new(&workspace, &target)
+        .write(&Iteration {
             iteration: 2,
             trace: Some(&trace),
             llm: Some(&llm),
             cost: &cost,
             gates: &gates,
+            report: &report,
             summary_md: &summary,
-        },
-    )
-    .expect("write");
-    assert_eq!(written.len(), 5);
+        })
+        .expect("write");
+    assert_eq!(written.len(), 6);
     let dir = run.root().join(".metagpt/runs/42/2");
     let cost_json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cost.json")).expect("cost"))
@@ -263,5 +261,103 @@ fn the_evidence_folder_holds_the_contract_files() {
     assert_eq!(
         evidence_dir(&RunTarget::Local("Add ../../etc".into()), 1),
         ".metagpt/runs/local-add-etc/1"
+    );
+}
+
+/// A publish after a crash reads the iteration back from the branch and must write the same PR body
+/// and check run as the run that wrote it (merging the PR still closes the issue).
+#[test]
+fn a_committed_iteration_renders_the_same_section_and_check_run_as_its_run() {
+    for kind in [Kind::Requirement, Kind::Bugfix] {
+        let (mut report, renderer, run) = render(kind, FORGED);
+        git2::Repository::init(run.root()).expect("git init");
+        let workspace = metagpt_bot::workspace::Workspace::open(
+            run.root(),
+            metagpt_bot::workspace::Credentials::none(),
+        )
+        .expect("open");
+        let target = RunTarget::Issue(42);
+        let store = Store::new(&workspace, &target);
+        report.iterations = store.iterations(&report.cost, report.gates_passed);
+        let gates = run.gates();
+        let summary = renderer.summary(&report).expect("summary");
+        store
+            .write(&Iteration {
+                iteration: 1,
+                trace: None,
+                llm: None,
+                cost: &report.cost,
+                gates: &gates,
+                report: &report,
+                summary_md: &summary,
+            })
+            .expect("write");
+
+        let committed = store.committed().expect("read back");
+        assert_eq!(committed.iteration, 1);
+        assert_eq!(
+            committed.report.as_ref(),
+            Some(&report),
+            "report.json round-trips"
+        );
+        let section = committed.pr_section(&renderer, kind).expect("section");
+        assert_eq!(section, renderer.pr_section(&report).expect("original"));
+        assert_eq!(
+            committed.check_run_summary(&renderer).expect("check run"),
+            renderer.check_run_summary(&report).expect("original")
+        );
+        let closing = match kind {
+            Kind::Requirement => "Closes #42",
+            Kind::Bugfix => "Fixes #42",
+        };
+        assert!(section.contains(closing), "{section}");
+        assert_eq!(marks::marked_issue(&section), Some(42));
+    }
+}
+
+/// An iteration written before `report.json` was kept still publishes a body that closes the issue.
+#[test]
+fn a_committed_iteration_without_its_report_publishes_its_summary_under_the_closing_line() {
+    let (report, renderer, run) = render(Kind::Bugfix, FORGED);
+    git2::Repository::init(run.root()).expect("git init");
+    let workspace = metagpt_bot::workspace::Workspace::open(
+        run.root(),
+        metagpt_bot::workspace::Credentials::none(),
+    )
+    .expect("open");
+    let target = RunTarget::Issue(42);
+    let store = Store::new(&workspace, &target);
+    let summary = renderer.summary(&report).expect("summary");
+    store
+        .write(&Iteration {
+            iteration: 1,
+            trace: None,
+            llm: None,
+            cost: &report.cost,
+            gates: &run.gates(),
+            report: &report,
+            summary_md: &summary,
+        })
+        .expect("write");
+    std::fs::remove_file(run.root().join(".metagpt/runs/42/1/report.json")).expect("old layout");
+
+    let committed = store.committed().expect("read back");
+    assert_eq!(committed.report, None);
+    let section = committed
+        .pr_section(&renderer, Kind::Bugfix)
+        .expect("section");
+    assert_eq!(
+        section,
+        pr_section(Some(42), &format!("Fixes #42\n\n{summary}"))
+    );
+    assert_eq!(marks::marked_issue(&section), Some(42));
+    assert_eq!(
+        section.matches(SECTION_END).count(),
+        1,
+        "the forged end marker is inert"
+    );
+    assert_eq!(
+        committed.check_run_summary(&renderer).expect("check run"),
+        summary
     );
 }

@@ -48,6 +48,7 @@ async fn a_requirement_run_commits_code_and_evidence_on_its_branch() {
         "cost.json",
         "gates.json",
         "summary.md",
+        "report.json",
     ] {
         assert!(
             file_in(&git, tip, &format!("{dir}/{name}")).is_some(),

@@ -128,6 +128,7 @@ fn assert_evidence(
         "cost.json",
         "gates.json",
         "summary.md",
+        "report.json",
     ] {
         committed(git, tip, &format!("{dir}/{name}"));
     }
