@@ -8,6 +8,7 @@
 //!   so that `doctor` and `serve` can list *every* problem with its fix at once, not the first one.
 //! - Keys are exactly the contract's names (`../shared/CONTRACT.md`); a misspelt key in the file is an error.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -15,7 +16,28 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::run::agent::SandboxMode;
+/// The `AGENT_SANDBOX` setting: whether the agent runs in a bubblewrap sandbox (`run::agent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    /// `bwrap` when it is installed and works, else unsandboxed with one warning.
+    #[default]
+    Auto,
+    /// `bwrap` or no run at all.
+    Bwrap,
+    /// Never sandbox.
+    Off,
+}
+
+impl fmt::Display for SandboxMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SandboxMode::Auto => "auto",
+            SandboxMode::Bwrap => "bwrap",
+            SandboxMode::Off => "off",
+        })
+    }
+}
 
 /// Every key the process reads, as in the contract.
 pub const KEYS: &[&str] = &[

@@ -47,6 +47,22 @@ impl Flow {
     }
 }
 
+/// The price of one model, USD per million tokens (the gateway's ledger prices every call with it;
+/// MetaGPT's own counter is given it too).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub prompt_per_million: f64,
+    pub completion_per_million: f64,
+}
+
+impl Price {
+    pub fn cost_usd(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+        (prompt_tokens as f64 * self.prompt_per_million
+            + completion_tokens as f64 * self.completion_per_million)
+            / 1_000_000.0
+    }
+}
+
 /// What a trigger asks for: a run of the issue (the agent, one at a time per issue) or a control action
 /// (short, beside the runs). Stored in the queue as `{"type": <name>, …}` (see [`Request::name`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,6 +39,18 @@ pub const WEBHOOK_DURATION_SECONDS: &str = "metagpt_bot_webhook_duration_seconds
 pub const JOBS: &str = "metagpt_bot_jobs";
 /// Histogram {action, outcome}: a job's run time in a worker (recorded by the worker).
 pub const JOB_DURATION_SECONDS: &str = "metagpt_bot_job_duration_seconds";
+/// Counter {provider, model}: LLM calls the gateway forwarded or answered (recorded by `run::gateway`).
+pub const LLM_CALLS_TOTAL: &str = "metagpt_bot_llm_calls_total";
+/// Counter {provider, model}: LLM calls that failed.
+pub const LLM_ERRORS_TOTAL: &str = "metagpt_bot_llm_errors_total";
+/// Counter {provider, model}: prompt tokens the provider reported.
+pub const LLM_PROMPT_TOKENS_TOTAL: &str = "metagpt_bot_llm_prompt_tokens_total";
+/// Counter {provider, model}: completion tokens the provider reported.
+pub const LLM_COMPLETION_TOKENS_TOTAL: &str = "metagpt_bot_llm_completion_tokens_total";
+/// Counter {provider, model}: cost in micro-USD, priced by the gateway's table.
+pub const LLM_COST_MICRO_USD_TOTAL: &str = "metagpt_bot_llm_cost_micro_usd_total";
+/// Histogram {provider, model}: an LLM call's latency.
+pub const LLM_LATENCY_SECONDS: &str = "metagpt_bot_llm_latency_seconds";
 /// Counter {operation}: GitHub API calls (recorded by the github module).
 pub const GITHUB_API_CALLS_TOTAL: &str = "metagpt_bot_github_api_calls_total";
 /// Counter {operation, status}: failed GitHub API calls (recorded by the github module).
@@ -91,6 +103,22 @@ fn describe() {
         JOB_DURATION_SECONDS,
         metrics::Unit::Seconds,
         "Job run time in a worker"
+    );
+    metrics::describe_counter!(LLM_CALLS_TOTAL, "LLM calls, by provider and model");
+    metrics::describe_counter!(LLM_ERRORS_TOTAL, "LLM calls that failed");
+    metrics::describe_counter!(
+        LLM_PROMPT_TOKENS_TOTAL,
+        "Prompt tokens the provider reported"
+    );
+    metrics::describe_counter!(
+        LLM_COMPLETION_TOKENS_TOTAL,
+        "Completion tokens the provider reported"
+    );
+    metrics::describe_counter!(LLM_COST_MICRO_USD_TOTAL, "LLM cost in micro-USD");
+    metrics::describe_histogram!(
+        LLM_LATENCY_SECONDS,
+        metrics::Unit::Seconds,
+        "LLM call latency"
     );
     metrics::describe_counter!(GITHUB_API_CALLS_TOTAL, "GitHub API calls");
     metrics::describe_counter!(GITHUB_API_ERRORS_TOTAL, "GitHub API requests that failed");

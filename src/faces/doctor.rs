@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
+use crate::config::SandboxMode;
 use crate::config::{Settings, redact_url};
 use crate::github::app::GitHubApp;
 use crate::queue::{Queue, QueueOptions};
-use crate::run::agent::{SANDBOX_FIX, SandboxChoice, SandboxMode};
+use crate::run::agent::{SANDBOX_FIX, SandboxChoice};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 

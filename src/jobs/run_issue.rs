@@ -100,7 +100,7 @@ impl Context {
             work_dir,
             llm,
             email: DEFAULT_BOT_EMAIL.to_owned(),
-            renderer: Renderer::new(None)?,
+            renderer: Renderer::new()?,
             timeout,
             face,
         })

@@ -118,7 +118,7 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, RunError> {
     });
     let store = Store::new(done.workspace, &done.run.target);
     report.iterations = store.iterations(&cost, gates.passed);
-    let renderer = Renderer::new(None).map_err(evidence)?;
+    let renderer = Renderer::new().map_err(evidence)?;
     let summary = renderer.summary(&report).map_err(evidence)?;
     let trace =
         redacted_copy(done.trace, &scratch.join(TRACE_JSONL), done.secrets).map_err(evidence)?;

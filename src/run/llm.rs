@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::SandboxMode;
 use crate::config::{Problem, Settings};
-use crate::run::agent::{SANDBOX_FIX, SandboxMode};
-use crate::run::gateway::{
-    Gateway, Price, PriceTable, Recording, RunHandle, RunOptions, UpstreamConfig,
-};
+use crate::domain::Price;
+use crate::run::agent::SANDBOX_FIX;
+use crate::run::gateway::{Gateway, PriceTable, Recording, RunHandle, RunOptions, UpstreamConfig};
 
 /// A repository's `llm_model` that has no price: its calls could not be counted or capped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

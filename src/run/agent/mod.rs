@@ -44,7 +44,7 @@ mod sandbox;
 pub use error::AgentError;
 pub use private::MetagptCost;
 pub use sandbox::{
-    FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice, SandboxMode,
+    FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice,
     Unusable as SandboxUnusable, choose as choose_sandbox, network as sandbox_network,
     select as select_sandbox,
 };
@@ -56,8 +56,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::SandboxMode;
+use crate::domain::Price;
 use crate::domain::{Flow, Kind};
-use crate::run::gateway::Price;
 use private::{
     GatewayRelay, Job, LlmConfig, PricePer1k, PrivateDir, Status, WrapperResult, read_result,
     write_private,

@@ -31,14 +31,12 @@
 //! - The sandbox dies with its parent (`--die-with-parent`: killing the bot's child, `bwrap`, ends every
 //!   process inside) and the agent gets a new session, away from the bot's terminal.
 
+use crate::config::SandboxMode;
 use std::ffi::OsString;
-use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
-
-use serde::Deserialize;
 
 use super::process::is_executable;
 
@@ -49,29 +47,6 @@ const PROBE_LIMIT: Duration = Duration::from_secs(10);
 pub const FIX: &str = "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`) so that `bwrap` \
      is on the bot's PATH; in a container, let it create namespaces (see the README's Docker section), \
      or set AGENT_SANDBOX=off to run the agent unsandboxed";
-
-/// The `AGENT_SANDBOX` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SandboxMode {
-    /// `bwrap` when it is installed and works, else unsandboxed with one warning.
-    #[default]
-    Auto,
-    /// `bwrap` or no run at all.
-    Bwrap,
-    /// Never sandbox.
-    Off,
-}
-
-impl fmt::Display for SandboxMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SandboxMode::Auto => "auto",
-            SandboxMode::Bwrap => "bwrap",
-            SandboxMode::Off => "off",
-        })
-    }
-}
 
 /// What a run will use under a [`SandboxMode`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,16 +1,13 @@
-//! Rendering the templates (`templates/*.md.j2`, built in; a directory given at run time overrides any
-//! of them by file name) with minijinja.
+//! Rendering the templates (`templates/*.md.j2`, built into the binary) with minijinja.
 //!
 //! Invariants: every value printed by a template is escaped for markdown ([`markdown::inline`]) unless a
-//! filter made it safe (`quote`, `code`, `usd`, `check`); so a template, built in or overridden, cannot
-//! print untrusted text raw by accident. The PR section is wrapped by [`marks::pr_section`] with the
-//! issue marker, so an overridden template cannot lose or forge the markers.
-
-use std::path::Path;
+//! filter made it safe (`quote`, `code`, `usd`, `check`); so no template can print untrusted text raw by
+//! accident. The PR section is wrapped by [`marks::pr_section`] with the issue marker, so a template
+//! cannot lose or forge the markers.
 
 use minijinja::{Environment, Value, syntax::SyntaxConfig};
 
-use super::error::{EvidenceError, io};
+use super::error::EvidenceError;
 use super::report::Report;
 use crate::marks;
 
@@ -33,8 +30,8 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// The built-in templates, each replaced by `<overrides>/<name>` when that file exists.
-    pub fn new(overrides: Option<&Path>) -> Result<Self, EvidenceError> {
+    /// The built-in templates.
+    pub fn new() -> Result<Self, EvidenceError> {
         let mut env = Environment::new();
         let syntax = SyntaxConfig::builder()
             .trim_blocks(true)
@@ -64,14 +61,8 @@ impl Renderer {
         env.add_filter("check", |passed: bool| {
             Value::from_safe_string(if passed { "✅" } else { "❌" }.to_owned())
         });
-        for (name, built_in) in BUILT_IN {
-            let source = match overrides.map(|dir| dir.join(name)) {
-                Some(path) if path.is_file() => {
-                    std::fs::read_to_string(&path).map_err(io("reading the template", &path))?
-                }
-                _ => (*built_in).to_owned(),
-            };
-            env.add_template_owned(*name, source)
+        for (name, source) in BUILT_IN {
+            env.add_template(name, source)
                 .map_err(|e| EvidenceError::template(name, &e))?;
         }
         Ok(Self { env })

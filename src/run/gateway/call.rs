@@ -6,8 +6,12 @@
 //! recorded usage and cost, so a replayed ledger has the recording's totals. Replayed calls count no
 //! tokens or cost in the provider metrics, since the provider was not called.
 
+use crate::telemetry::{
+    LLM_CALLS_TOTAL, LLM_COMPLETION_TOKENS_TOTAL, LLM_COST_MICRO_USD_TOTAL, LLM_ERRORS_TOTAL,
+    LLM_LATENCY_SECONDS, LLM_PROMPT_TOKENS_TOTAL,
+};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -18,7 +22,6 @@ use super::classify::{Labels, classify};
 use super::config::PriceTable;
 use super::error::GatewayError;
 use super::ledger::{CallRecord, Fold, RecordedResponse, ReplayMatch, Usage};
-use super::metrics::record_call;
 use super::recording::normalise;
 use super::run::RunState;
 use crate::redact::redact;
@@ -201,5 +204,55 @@ impl Call {
             error,
             response: outcome.response,
         });
+    }
+}
+
+/// Records one finished call.
+fn record_call(
+    provider: &str,
+    model: &str,
+    ok: bool,
+    tokens: (u64, u64),
+    cost_usd: f64,
+    latency: Duration,
+) {
+    let labels = [
+        ("provider", provider.to_owned()),
+        ("model", model.to_owned()),
+    ];
+    metrics::counter!(LLM_CALLS_TOTAL, &labels).increment(1);
+    if !ok {
+        metrics::counter!(LLM_ERRORS_TOTAL, &labels).increment(1);
+    }
+    metrics::counter!(LLM_PROMPT_TOKENS_TOTAL, &labels).increment(tokens.0);
+    metrics::counter!(LLM_COMPLETION_TOKENS_TOTAL, &labels).increment(tokens.1);
+    metrics::counter!(LLM_COST_MICRO_USD_TOTAL, &labels).increment((cost_usd * 1e6).round() as u64);
+    metrics::histogram!(LLM_LATENCY_SECONDS, &labels).record(latency.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    #[test]
+    fn a_failed_call_counts_as_a_call_and_an_error_with_its_tokens_and_cost() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let latency = Duration::from_millis(120);
+        metrics::with_local_recorder(&recorder, || {
+            record_call("openai", "gpt-4o", true, (100, 20), 0.0005, latency);
+            record_call("openai", "gpt-4o", false, (0, 0), 0.0, latency);
+        });
+        let text = recorder.handle().render();
+        let labels = "{provider=\"openai\",model=\"gpt-4o\"}";
+        for line in [
+            format!("{LLM_CALLS_TOTAL}{labels} 2"),
+            format!("{LLM_ERRORS_TOTAL}{labels} 1"),
+            format!("{LLM_PROMPT_TOKENS_TOTAL}{labels} 100"),
+            format!("{LLM_COMPLETION_TOKENS_TOTAL}{labels} 20"),
+            format!("{LLM_COST_MICRO_USD_TOTAL}{labels} 500"),
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
     }
 }

@@ -11,6 +11,7 @@
 //!   model. An unknown model costs 0 and is reported as unpriced, so callers can refuse to run
 //!   unbudgeted.
 
+use crate::domain::Price;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -137,21 +138,6 @@ impl GatewayConfig {
 }
 
 // ---- prices, USD per million tokens: built-in defaults and one optional override ----
-
-/// The price of one model, USD per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Price {
-    pub prompt_per_million: f64,
-    pub completion_per_million: f64,
-}
-
-impl Price {
-    pub fn cost_usd(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
-        (prompt_tokens as f64 * self.prompt_per_million
-            + completion_tokens as f64 * self.completion_per_million)
-            / 1_000_000.0
-    }
-}
 
 /// Defaults as published by the providers (list prices, USD per million tokens).
 const DEFAULTS: &[(&str, f64, f64)] = &[

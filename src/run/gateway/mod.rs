@@ -38,13 +38,12 @@ mod config;
 mod error;
 mod handler;
 mod ledger;
-pub mod metrics;
 mod recording;
 mod run;
 mod upstream;
 
 pub use classify::{Labels, Step, classify};
-pub use config::{GatewayConfig, Price, PriceTable, RetryPolicy, UpstreamConfig, UpstreamKind};
+pub use config::{GatewayConfig, PriceTable, RetryPolicy, UpstreamConfig, UpstreamKind};
 pub use error::GatewayError;
 pub use ledger::{
     CallRecord, CostReport, Fold, RecordedResponse, ReplayMatch, RoleCost, Totals, Usage,

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use crate::support::poll;
 use fixture::{Fixture, is_dead};
+use metagpt_bot::config::SandboxMode;
 use metagpt_bot::domain::Flow;
-use metagpt_bot::run::agent::{AgentError, MetagptCost, SandboxMode, run};
+use metagpt_bot::run::agent::{AgentError, MetagptCost, run};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

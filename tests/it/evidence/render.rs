@@ -57,7 +57,7 @@ fn render(kind: Kind, request: &str) -> (Report, Renderer, Run) {
         source_dir: SOURCE_DIR,
         link_base: None,
     });
-    (report, Renderer::new(None).expect("templates"), run)
+    (report, Renderer::new().expect("templates"), run)
 }
 
 #[test]
@@ -183,28 +183,6 @@ fn untrusted_llm_text_in_table_cells_is_escaped() {
         "{body}"
     );
     assert_eq!(body.matches(SECTION_START).count(), 1);
-}
-
-#[test]
-fn an_override_directory_replaces_a_template() {
-    let (report, _, _run) = render(Kind::Requirement, "x");
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join(CHECK_RUN),
-        "custom {{ target }} {{ gates | length }}",
-    )
-    .expect("write");
-    let renderer = Renderer::new(Some(dir.path())).expect("templates");
-    assert_eq!(
-        renderer.check_run_summary(&report).expect("render"),
-        "custom issue #42 9\n"
-    );
-    assert!(
-        renderer
-            .summary(&report)
-            .expect("summary")
-            .starts_with("# MetaGPT run issue #42, iteration 1")
-    );
 }
 
 #[test]

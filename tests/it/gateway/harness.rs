@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use metagpt_bot::domain::Price;
 use metagpt_bot::run::gateway::{
-    Gateway, GatewayConfig, Price, PriceTable, RetryPolicy, RunBudget, RunHandle, RunOptions,
+    Gateway, GatewayConfig, PriceTable, RetryPolicy, RunBudget, RunHandle, RunOptions,
     UpstreamConfig,
 };
 use secrecy::{ExposeSecret, SecretString};

@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metagpt_bot::domain::Kind;
+use metagpt_bot::domain::{Kind, Price};
 use metagpt_bot::run::agent::{AgentOptions, AgentOutcome, AgentRun, run};
 use metagpt_bot::run::gateway::{
-    CallRecord, Gateway, GatewayConfig, Price, PriceTable, RunBudget, RunOptions, Step,
-    UpstreamConfig,
+    CallRecord, Gateway, GatewayConfig, PriceTable, RunBudget, RunOptions, Step, UpstreamConfig,
 };
 use secrecy::SecretString;
 use serde_json::Value;
