@@ -13,7 +13,7 @@
 //! `bench/run.sh` deletes them before it starts. Nothing leaves 127.0.0.1.
 
 #[allow(dead_code)] // the tests use more of it
-#[path = "../tests/support/git_server.rs"]
+#[path = "../tests/it/support/git_server.rs"]
 mod git_server;
 
 use std::path::Path;

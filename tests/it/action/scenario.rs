@@ -1,0 +1,111 @@
+//! `metagpt-bot action` end to end, as a runner starts it, in the App harness's world: a clean environment
+//! with the runner's variables and inputs, the event file of a labelled issue, the job's `GITHUB_TOKEN`
+//! against the fake GitHub, the repository cloned from `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git` (a real
+//! git server that accepts that token), and the stand-in agent through the bot's LLM gateway to the
+//! scripted LLM.
+
+use crate::support::action_job::{LLM_KEY, TOKEN};
+use crate::support::bot::{Bot, FULL_NAME, ISSUE, USAGE, alice};
+use crate::support::fixture::{PRICE_COMPLETION, PRICE_PROMPT};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_labelled_issue_in_a_workflow_opens_a_pull_request_and_reports_it() {
+    let bot = Bot::world().await;
+    let job = bot.action_job("issues", &bot.labeled_event());
+    let finished = bot.run_action(&job).await;
+    assert_eq!(finished.code, Some(0), "{finished:#?}");
+
+    let pull = bot.pr();
+    let cost = 3.0 * (USAGE.0 as f64 * PRICE_PROMPT + USAGE.1 as f64 * PRICE_COMPLETION) / 1e6;
+    let outputs = &finished.outputs;
+    assert!(
+        outputs.contains(&format!("pr-number={}\n", pull.number)),
+        "{outputs}"
+    );
+    assert!(outputs.contains("pr-url="), "{outputs}");
+    assert!(outputs.contains("gates-passed=true\n"), "{outputs}");
+    let cost_line = outputs
+        .lines()
+        .find_map(|l| l.strip_prefix("cost-usd="))
+        .expect("cost-usd output");
+    assert!(
+        (cost_line.parse::<f64>().unwrap() - cost).abs() < 1e-6,
+        "{outputs}"
+    );
+    assert!(
+        finished.summary.contains("## MetaGPT"),
+        "{}",
+        finished.summary
+    );
+    assert!(
+        finished.summary.contains("quality gates passed"),
+        "{}",
+        finished.summary
+    );
+
+    let comments = bot.github.state().comments_on(FULL_NAME, ISSUE);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert_eq!(comments[0].user.login, "github-actions[bot]");
+    assert!(comments[0].body.contains("**Done**"));
+    for text in [
+        &finished.stdout,
+        &finished.stderr,
+        outputs,
+        &finished.summary,
+    ] {
+        // The runner's mask commands name the secrets on purpose; nothing else may.
+        let shown: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect();
+        let shown = shown.join("\n");
+        assert!(!shown.contains(TOKEN), "the job token leaked: {shown}");
+        assert!(!shown.contains(LLM_KEY), "the LLM key leaked: {shown}");
+    }
+    bot.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_in_a_workflow_is_answered_with_how_to_cancel_and_runs_nothing() {
+    let bot = Bot::world().await;
+    let event = bot.comment_event(alice(), "/metagpt stop", None);
+    let job = bot.action_job("issue_comment", &event);
+
+    let finished = bot.run_action(&job).await;
+    assert_eq!(finished.code, Some(0), "{finished:#?}");
+    assert!(
+        finished.stdout.contains("::notice::"),
+        "{}",
+        finished.stdout
+    );
+    assert!(
+        finished.summary.contains("Actions tab"),
+        "{}",
+        finished.summary
+    );
+    let replies: Vec<String> = bot
+        .github
+        .state()
+        .comments_on(FULL_NAME, ISSUE)
+        .into_iter()
+        .filter(|c| c.user.login == "github-actions[bot]")
+        .map(|c| c.body)
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:#?}");
+    assert!(replies[0].contains("cancel the running workflow run"));
+    assert!(bot.pulls().is_empty(), "nothing ran");
+    bot.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_repository_config_is_a_misconfiguration_exit_2() {
+    let bot = Bot::world().await;
+    bot.set_settings("n_rounds: 3\n");
+    let job = bot.action_job("issues", &bot.labeled_event());
+    let finished = bot.run_action(&job).await;
+    assert_eq!(finished.code, Some(2), "{finished:#?}");
+    assert!(finished.stdout.contains("::error"), "{}", finished.stdout);
+    assert!(finished.stdout.contains("n_round"), "{}", finished.stdout);
+    assert!(bot.pulls().is_empty());
+    bot.finish().await;
+}

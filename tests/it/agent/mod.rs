@@ -1,0 +1,10 @@
+//! The agent wrapper (`run::agent`): against stand-in interpreters (`runner`, `secrets`, `sandbox`) and
+//! against the real MetaGPT 0.8.2 driven by a scripted LLM (`metagpt`, `sop`).
+
+mod fixture;
+
+mod metagpt;
+mod runner;
+mod sandbox;
+mod secrets;
+mod sop;

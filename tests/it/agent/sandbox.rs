@@ -1,0 +1,293 @@
+//! The agent inside bubblewrap (`AGENT_SANDBOX=bwrap`), as a stand-in interpreter (`StandIn::Probe`,
+//! `tests/fixtures/interpreters/probe_python`) sees it from inside: the App's key, settings, database and
+//! other issues' work trees are not there, its own work tree and `HOME` are writable, the gateway answers at its
+//! 127.0.0.1 address (relayed to its Unix socket) while another service on the host's 127.0.0.1 is out of
+//! reach, and everything it started dies on the time limit and on stop. A control run with the sandbox
+//! off sees the same files, so these tests fail when the sandbox is missing.
+//!
+//! Needs a working `bwrap` (CI installs bubblewrap and runs as root); the refusals without it are in
+//! `local/sandbox.rs`.
+
+use super::fixture;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::support::interpreter::{self, StandIn};
+use crate::support::poll;
+use fixture::is_dead;
+use metagpt_bot::config::SandboxMode;
+use metagpt_bot::domain::Kind;
+use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, run};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// The host of a bot: its data directory with two issues' work trees, the probe as `<root>/venv/bin/python`.
+struct Host {
+    root: tempfile::TempDir,
+    repo: PathBuf,
+    secrets: Vec<PathBuf>,
+    other_tree: PathBuf,
+}
+
+impl Host {
+    fn new() -> Host {
+        let root = tempfile::tempdir().expect("tempdir");
+        let data = root.path().join("data");
+        let repo = data.join("work/o/r/issue-1/r");
+        let other_tree = data.join("work/o/r/issue-2/r");
+        for dir in [&repo, &other_tree] {
+            std::fs::create_dir_all(dir).expect("dirs");
+        }
+        std::fs::write(repo.join("README.md"), "# r\n").expect("readme");
+        let secrets = vec![
+            data.join("private-key.pem"),
+            data.join("metagpt-bot.db"),
+            root.path().join("bot.toml"),
+            other_tree.join("app.py"),
+        ];
+        for file in &secrets {
+            std::fs::write(file, "-----BEGIN RSA PRIVATE KEY-----\nfake\n").expect("secret");
+        }
+        interpreter::install(root.path(), StandIn::Probe);
+        Host {
+            root,
+            repo,
+            secrets,
+            other_tree,
+        }
+    }
+
+    fn request(&self, idea: Value, sandbox: SandboxMode) -> AgentRun {
+        AgentRun {
+            run_id: "sandbox-test".into(),
+            python: self.root.path().join("venv/bin/python"),
+            repo: self.repo.clone(),
+            idea: idea.to_string(),
+            kind: Kind::Requirement,
+            options: AgentOptions {
+                sandbox,
+                ..AgentOptions::default()
+            },
+            gateway_url: "http://127.0.0.1:9/v1".into(),
+            gateway_socket: None,
+            token: SecretString::from("mgb-run-token-sandbox"),
+            model: "gpt-4o-mini".into(),
+            price: None,
+            source_dir: None,
+            trace_path: self.root.path().join("scratch/agent/trace.jsonl"),
+            timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// Runs the probe with `sandbox` and the stand-in gateway, and returns what it saw.
+    async fn probe(&self, sandbox: SandboxMode, gateway: &StandIns) -> Value {
+        let mut read: Vec<String> = self
+            .secrets
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        read.push(format!("/proc/{}/environ", std::process::id()));
+        read.push(self.repo.join("README.md").display().to_string());
+        let idea = json!({
+            "read": read,
+            "write": [self.other_tree.join("pwned").display().to_string()],
+            "gateway": gateway.url,
+            "reach": [gateway.host_service],
+        });
+        let mut request = self.request(idea, sandbox);
+        request.gateway_url = gateway.url.clone();
+        request.gateway_socket = Some(gateway.socket.clone());
+        run(request, CancellationToken::new())
+            .await
+            .expect("the probe run succeeds");
+        let seen = std::fs::read_to_string(self.repo.join(".probe.json")).expect("probe.json");
+        std::fs::remove_file(self.repo.join(".probe.json")).expect("reset");
+        serde_json::from_str(&seen).expect("json")
+    }
+}
+
+/// Stand-ins on the host: the gateway (on 127.0.0.1 and on a Unix socket, as the real one listens; each
+/// answers with its own word, so the test sees which way a call came) and another local service
+/// (answering `host secret`, e.g. a database or a metadata endpoint) that the agent must not reach.
+struct StandIns {
+    url: String,
+    socket: PathBuf,
+    host_service: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn stand_ins() -> StandIns {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("gateway.sock");
+    let unix = tokio::net::UnixListener::bind(&socket).expect("bind socket");
+    tokio::spawn(async move {
+        while let Ok((connection, _)) = unix.accept().await {
+            tokio::spawn(answer(connection, "pong via the socket"));
+        }
+    });
+    let url = format!("{}/v1/models", serve_tcp("pong via tcp").await);
+    let host_service = format!("{}/secret", serve_tcp("host secret").await);
+    StandIns {
+        url,
+        socket,
+        host_service,
+        _dir: dir,
+    }
+}
+
+/// A one-answer HTTP server on 127.0.0.1; returns its `http://addr`.
+async fn serve_tcp(text: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((connection, _)) = listener.accept().await {
+            tokio::spawn(answer(connection, text));
+        }
+    });
+    base
+}
+
+async fn answer<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut connection: S, text: &str) {
+    let mut buf = vec![0u8; 4096];
+    let _ = connection.read(&mut buf).await;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    let _ = connection.write_all(answer.as_bytes()).await;
+}
+
+#[tokio::test]
+async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
+    let host = Host::new();
+    let gateway = stand_ins().await;
+    let seen = host.probe(SandboxMode::Bwrap, &gateway).await;
+    for secret in &host.secrets {
+        let path = secret.display().to_string();
+        assert_eq!(seen["read"][&path], "absent", "{path}: {seen}");
+    }
+    let environ = format!("/proc/{}/environ", std::process::id());
+    assert_eq!(seen["read"][&environ], "absent", "{seen}");
+    let own = host.repo.join("README.md").display().to_string();
+    assert_eq!(seen["read"][&own], "visible", "{seen}");
+    assert_ne!(seen["write"][0], "visible", "{seen}");
+    assert!(
+        !host.other_tree.join("pwned").exists(),
+        "wrote another issue's tree"
+    );
+    assert_eq!(seen["gateway"], "pong via the socket", "{seen}");
+    let other = seen["reach"][&gateway.host_service]
+        .as_str()
+        .unwrap_or_default();
+    assert!(other.starts_with("unreachable"), "{seen}");
+    assert_eq!(
+        std::fs::read_to_string(host.repo.join("written-by-agent.txt")).expect("own tree"),
+        "hello from the sandbox"
+    );
+    let trace = host.root.path().join("scratch/agent/trace.jsonl");
+    assert!(
+        trace.is_file(),
+        "the trace file is where the runner reads it"
+    );
+
+    // The control: unsandboxed, the same stand-in reads every one of those files and reaches the
+    // host's service.
+    let seen = host.probe(SandboxMode::Off, &gateway).await;
+    for secret in &host.secrets {
+        let path = secret.display().to_string();
+        assert_eq!(seen["read"][&path], "visible", "{path}: {seen}");
+    }
+    assert_eq!(
+        seen["reach"][&gateway.host_service], "host secret",
+        "{seen}"
+    );
+    assert_eq!(seen["gateway"], "pong via tcp", "{seen}");
+}
+
+/// Host pids of the processes whose environment holds `HOME=<home>` (the run's private `HOME`).
+fn pids_with_home(home: &str) -> Vec<String> {
+    let needle = format!("HOME={home}\0");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.chars().all(|c| c.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| String::from_utf8_lossy(&env).contains(&needle))
+        })
+        .collect()
+}
+
+/// Starts a sleeping sandboxed run, returns its task and the host pids of its processes (a `sleep`
+/// among them).
+async fn sleeping_run(
+    host: &Host,
+    timeout: Duration,
+    cancel: CancellationToken,
+) -> (
+    tokio::task::JoinHandle<Result<metagpt_bot::run::agent::AgentOutcome, AgentError>>,
+    Vec<String>,
+) {
+    let mut request = host.request(json!({"sleep": true}), SandboxMode::Bwrap);
+    request.timeout = timeout;
+    let task = tokio::spawn(run(request, cancel));
+    let marker = host.repo.join(".probe-home");
+    assert!(
+        poll(Duration::from_secs(30), || marker.exists()).await,
+        "the stand-in never started"
+    );
+    let home = std::fs::read_to_string(&marker).expect("home");
+    let is_sleep = |pid: &String| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    };
+    let mut pids = Vec::new();
+    let found = poll(Duration::from_secs(10), || {
+        pids = pids_with_home(&home);
+        pids.iter().any(is_sleep)
+    })
+    .await;
+    assert!(found, "no sleeping grandchild among {pids:?}");
+    (task, pids)
+}
+
+async fn assert_all_dead(pids: &[String]) {
+    for pid in pids {
+        assert!(
+            poll(Duration::from_secs(10), || is_dead(pid)).await,
+            "process {pid} of the run survived"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_time_limit_kills_everything_the_sandboxed_agent_started() {
+    let host = Host::new();
+    let (task, pids) = sleeping_run(&host, Duration::from_secs(8), CancellationToken::new()).await;
+    let err = task.await.expect("join").expect_err("times out");
+    assert!(matches!(err, AgentError::TimedOut { .. }), "{err}");
+    assert_all_dead(&pids).await;
+}
+
+#[tokio::test]
+async fn stop_kills_everything_the_sandboxed_agent_started() {
+    let host = Host::new();
+    let cancel = CancellationToken::new();
+    let (task, pids) = sleeping_run(&host, Duration::from_secs(600), cancel.clone()).await;
+    cancel.cancel();
+    let err = task.await.expect("join").expect_err("cancelled");
+    assert!(matches!(err, AgentError::Cancelled { .. }), "{err}");
+    assert!(
+        err.log_tail().iter().any(|l| l == "sleeping"),
+        "{:?}",
+        err.log_tail()
+    );
+    assert_all_dead(&pids).await;
+}

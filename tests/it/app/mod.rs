@@ -1,0 +1,16 @@
+//! The App on GitHub, scenario by scenario (rust-lang/bors style), on the harness [`Bot`]: signed
+//! webhooks into the real `serve`, the real octocrab client against the stateful fake GitHub (which fails
+//! the test on any request no route expects), a real git server, and the fast stand-in agent through the
+//! bot's LLM gateway. First runs, iterations, guards (who may ask, what a queued run looks like), the
+//! repository's labels, resilience (lost leases, PRs GitHub won't reopen), unreadable settings files and
+//! `serve` itself; the stops are in `stop/`.
+//!
+//! [`Bot`]: crate::support::bot::Bot
+
+mod first_run;
+mod guards;
+mod iterations;
+mod labels;
+mod resilience;
+mod serve;
+mod settings_file;

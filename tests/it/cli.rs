@@ -1,0 +1,219 @@
+//! The binary as an operator runs it: `doctor` explains every problem with its fix, `serve` starts with
+//! nothing configured and stops cleanly on SIGTERM.
+
+use crate::support::{fake_github, fixture_path};
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_github::{FakeGitHub, TEST_APP_ID};
+
+const BIN: &str = env!("CARGO_BIN_EXE_metagpt-bot");
+
+/// Runs the binary with exactly `env` (plus PATH) in a fresh directory.
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .expect("the binary starts");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output, text)
+}
+
+fn doctor(env: &[(&str, &str)]) -> (i32, String) {
+    let (output, text) = run(&["doctor"], env);
+    (output.status.code().expect("exited"), text)
+}
+
+/// [`doctor`] off the async runtime (the fake GitHub must keep answering meanwhile).
+async fn doctor_async(env: &[(&str, &str)]) -> (i32, String) {
+    let owned: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let pairs: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        doctor(&pairs)
+    })
+    .await
+    .expect("doctor thread")
+}
+
+#[test]
+fn doctor_with_nothing_set_lists_each_missing_setting_with_its_fix() {
+    let (code, text) = doctor(&[]);
+    assert_eq!(code, 1, "{text}");
+    for needle in [
+        "APP_ID is not set",
+        "neither PRIVATE_KEY nor PRIVATE_KEY_PATH",
+        "WEBHOOK_SECRET is not set",
+        "fix: ",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(
+        text.contains("database sqlite://data/metagpt-bot.db reachable"),
+        "the default SQLite database is created:\n{text}"
+    );
+}
+
+#[test]
+fn doctor_explains_a_bad_key_an_unreachable_database_and_a_secret_that_never_shows() {
+    let (code, text) = doctor(&[
+        ("APP_ID", "1"),
+        (
+            "PRIVATE_KEY",
+            "-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----",
+        ),
+        ("WEBHOOK_SECRET", "s3cr3t-value"),
+        ("DATABASE_URL", "postgres://bot:pa55word@127.0.0.1:1/bot"),
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("PRIVATE_KEY"), "{text}");
+    assert!(
+        text.contains("RSA private key") || text.contains("PEM"),
+        "the key problem is named:\n{text}"
+    );
+    assert!(
+        text.contains("database postgres://bot:***@127.0.0.1:1/bot"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("pa55word") && !text.contains("s3cr3t-value"),
+        "a secret was printed:\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_app_credentials_against_github() {
+    let github = FakeGitHub::start().await;
+    let key = fixture_path("keys/test-app.pem").display().to_string();
+    let api = github.api_url();
+    let app_id = TEST_APP_ID.to_string();
+    let good = [
+        ("APP_ID", app_id.as_str()),
+        ("PRIVATE_KEY_PATH", &key),
+        ("WEBHOOK_SECRET", "x"),
+        ("GITHUB_API_URL", api.as_str()),
+    ];
+    let (code, text) = doctor_async(&good).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("accepts the App's JWT"), "{text}");
+    assert!(text.contains("warn  METAGPT_PYTHON is not set"), "{text}");
+
+    let wrong_url = format!("{api}/not-the-api");
+    let (code, text) = doctor_async(&[
+        ("APP_ID", &app_id),
+        ("PRIVATE_KEY_PATH", &key),
+        ("WEBHOOK_SECRET", "x"),
+        ("GITHUB_API_URL", &wrong_url),
+    ])
+    .await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("GITHUB_API_URL"), "{text}");
+    github.take_unexpected();
+
+    let (code, text) = doctor_async(&[
+        ("APP_ID", "999"),
+        ("PRIVATE_KEY_PATH", &key),
+        ("WEBHOOK_SECRET", "x"),
+        ("GITHUB_API_URL", &api),
+    ])
+    .await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("refused the App's JWT"), "{text}");
+}
+
+#[test]
+fn a_misspelt_key_in_the_config_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bot.toml");
+    std::fs::write(&file, "WEBHOOK_SECRETS = \"x\"\n").unwrap();
+    let (output, text) = run(&["--config", file.to_str().unwrap(), "doctor"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("WEBHOOK_SECRETS"), "{text}");
+}
+
+#[test]
+fn serve_starts_unconfigured_reports_not_ready_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("LOG_FORMAT", "json")
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let start = Instant::now();
+    while !log.contains("listening") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "serve did not start:\n{log}"
+        );
+        let Some(Ok(line)) = lines.next() else {
+            panic!("serve exited:\n{log}")
+        };
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(log.contains("not ready: APP_ID is not set"), "{log}");
+    let ready = http_get(port, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    assert!(ready.contains("WEBHOOK_SECRET"), "{ready}");
+    assert!(http_get(port, "/healthz").starts_with("HTTP/1.1 200"));
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    for line in lines.map_while(Result::ok) {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(status.success(), "serve exits 0 after SIGTERM:\n{log}");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("stopped"),
+        "{log}"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}

@@ -1,0 +1,124 @@
+//! `action.yml` against the contract and the binary, and the example workflow's triggers, permissions
+//! and concurrency.
+
+use super::files;
+
+use std::collections::BTreeSet;
+
+use files::yaml;
+use serde_json::json;
+
+/// CONTRACT.md's Action inputs: name, required, default.
+const CONTRACT_INPUTS: &[(&str, bool, Option<&str>)] = &[
+    ("github-token", false, Some("${{ github.token }}")),
+    ("llm-api-key", true, None),
+    ("llm-base-url", false, Some("")),
+    ("llm-model", false, Some("")),
+    ("llm-api-type", false, Some("")),
+    ("trigger-label", false, Some("metagpt")),
+    ("n-round", false, Some("20")),
+    ("max-cost-usd", false, Some("3")),
+    ("code-review", false, Some("true")),
+    ("run-tests", false, Some("true")),
+];
+
+#[test]
+fn action_yml_declares_exactly_the_contract_inputs_and_outputs() {
+    let action = yaml("action.yml");
+    for key in ["name", "description", "author"] {
+        assert!(action[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
+    }
+    assert!(action["branding"]["icon"].is_string() && action["branding"]["color"].is_string());
+    let inputs = action["inputs"].as_object().expect("inputs");
+    // (serde_json's map is sorted, so names are compared as sets.)
+    let names: BTreeSet<&str> = inputs.keys().map(String::as_str).collect();
+    let contract: BTreeSet<&str> = CONTRACT_INPUTS.iter().map(|(name, ..)| *name).collect();
+    assert_eq!(names, contract);
+    for (name, required, default) in CONTRACT_INPUTS {
+        let input = &inputs[*name];
+        assert!(
+            input["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{name}"
+        );
+        assert_eq!(input["required"], json!(required), "{name}");
+        assert_eq!(input["default"].as_str(), *default, "{name}");
+    }
+    let outputs: BTreeSet<&str> = action["outputs"]
+        .as_object()
+        .expect("outputs")
+        .iter()
+        .inspect(|(name, o)| assert!(o["description"].is_string(), "{name}"))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let contract = BTreeSet::from(["pr-number", "pr-url", "cost-usd", "gates-passed"]);
+    assert_eq!(outputs, contract);
+    let written = BTreeSet::from(metagpt_bot::faces::action::OUTPUTS);
+    assert_eq!(outputs, written, "what the binary writes");
+}
+
+#[test]
+fn action_yml_defaults_mean_what_the_binary_assumes_for_an_empty_input() {
+    let action = yaml("action.yml");
+    let runner = |inputs: &dyn Fn(&str, &str) -> String| {
+        let mut vars = vec![
+            ("GITHUB_EVENT_NAME".to_owned(), "issues".to_owned()),
+            ("GITHUB_EVENT_PATH".to_owned(), "/e.json".to_owned()),
+            ("GITHUB_REPOSITORY".to_owned(), "o/r".to_owned()),
+            ("GITHUB_OUTPUT".to_owned(), "/o".to_owned()),
+            ("GITHUB_STEP_SUMMARY".to_owned(), "/s".to_owned()),
+            ("INPUT_GITHUB-TOKEN".to_owned(), "ghs_x".to_owned()),
+            ("INPUT_LLM-API-KEY".to_owned(), "sk-x".to_owned()),
+        ];
+        for (name, input) in action["inputs"].as_object().expect("inputs") {
+            if let Some(default) = input["default"].as_str().filter(|d| !d.contains("${{")) {
+                vars.push((
+                    format!("INPUT_{}", name.to_uppercase()),
+                    inputs(name, default),
+                ));
+            }
+        }
+        metagpt_bot::faces::action::ActionEnv::from_env(|name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .unwrap_or_else(|problems| panic!("{problems:#?}"))
+    };
+    let with_defaults = runner(&|_, default| default.to_owned());
+    let with_empty = runner(&|_, _| String::new());
+    let fields = |e: &metagpt_bot::faces::action::ActionEnv| {
+        format!(
+            "{:?} {:?} {:?} {} {} {} {} {}",
+            e.llm_base_url,
+            e.llm_model,
+            e.llm_api_type,
+            e.trigger_label,
+            e.n_round,
+            e.max_cost_usd,
+            e.code_review,
+            e.run_tests
+        )
+    };
+    assert_eq!(fields(&with_defaults), fields(&with_empty));
+}
+
+#[test]
+fn the_example_workflow_triggers_on_labels_and_comments_with_least_permissions() {
+    let workflow = yaml("examples/workflows/metagpt.yml");
+    assert_eq!(workflow["on"]["issues"]["types"], json!(["labeled"]));
+    assert_eq!(workflow["on"]["issue_comment"]["types"], json!(["created"]));
+    assert_eq!(
+        workflow["permissions"],
+        json!({"contents": "write", "pull-requests": "write", "issues": "write", "checks": "write"})
+    );
+    let concurrency = &workflow["concurrency"];
+    assert_eq!(concurrency["cancel-in-progress"], json!(false));
+    let group = concurrency["group"].as_str().expect("concurrency group");
+    assert!(group.contains("github.event.issue.number"), "{group}");
+    let steps = workflow["jobs"]["metagpt"]["steps"]
+        .as_array()
+        .expect("steps");
+    let step = steps
+        .iter()
+        .find(|s| s["uses"] == "org/metagpt-action@v1")
+        .expect("a step using org/metagpt-action@v1");
+    assert_eq!(step["with"]["llm-api-key"], "${{ secrets.OPENAI_API_KEY }}");
+}

@@ -1,0 +1,63 @@
+//! The Python interpreters the tests give the agent: three stand-ins from `tests/fixtures/interpreters/`,
+//! each installed as `<root>/venv/bin/python` (a venv's layout, as the bot expects of `METAGPT_PYTHON`),
+//! and the real interpreter with MetaGPT 0.8.2 for the end-to-end tests.
+//!
+//! The real one is `METAGPT_PYTHON`, else `.venv-metagpt/bin/python` (what `scripts/install-metagpt.sh`
+//! creates). Absent: the test is skipped with the reason printed, except under CI, where a missing install
+//! is a failure.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A stand-in for MetaGPT's interpreter (`python <wrapper.py> <job.json>`).
+#[derive(Debug, Clone, Copy)]
+pub enum StandIn {
+    /// `standin_python`: a fast MetaGPT that calls the bot's gateway three times and writes what a
+    /// requirement run writes (the App, Action and local-run tests).
+    Team,
+    /// `fake_python`: records what it was given (environment, argv, config) and behaves as the idea asks
+    /// (`FAKE_SLEEP`, `FAKE_CRASH`, `FAKE_ERROR`).
+    Recorder,
+    /// `probe_python`: looks at its surroundings from inside the sandbox.
+    Probe,
+}
+
+impl StandIn {
+    fn file(self) -> &'static str {
+        match self {
+            StandIn::Team => "standin_python",
+            StandIn::Recorder => "fake_python",
+            StandIn::Probe => "probe_python",
+        }
+    }
+}
+
+/// Installs `stand_in` as `<root>/venv/bin/python` and returns that path.
+pub fn install(root: &Path, stand_in: StandIn) -> PathBuf {
+    let bin = root.join("venv/bin");
+    std::fs::create_dir_all(&bin).expect("venv/bin");
+    let python = bin.join("python");
+    let source = super::fixture_path(&format!("interpreters/{}", stand_in.file()));
+    std::fs::copy(&source, &python).unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    python
+}
+
+/// The interpreter with MetaGPT 0.8.2, or `None` (the caller returns: the test is skipped).
+pub fn metagpt_python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("METAGPT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-metagpt/bin/python"));
+    if candidate.exists() {
+        return Some(candidate);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but there is no MetaGPT interpreter at {}: run scripts/install-metagpt.sh",
+        candidate.display()
+    );
+    println!(
+        "skipped: no MetaGPT interpreter (set METAGPT_PYTHON or run scripts/install-metagpt.sh)"
+    );
+    None
+}

@@ -1,0 +1,122 @@
+//! What the scripted team decides in one run: the requirement, whether the run is a bug fix, which file
+//! the reviewer rejects once, which test fails once, and who a failing test run is sent to.
+//!
+//! The answers follow from these choices only, so two runs of the same scenario get the same replies.
+
+use serde_json::{Map, Value, json};
+
+use super::python;
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The text the PRD quotes as its requirement.
+    pub requirement: String,
+    /// The engineer writes the bug-fix versions of the code and tests.
+    pub bugfix: bool,
+    /// The first review of this file is LBTM (the first version of it is buggy); the rewrite is LGTM.
+    pub reject_review_once: Option<&'static str>,
+    /// The first tests QA writes for this code file fail; the debug step fixes them.
+    pub fail_test_once: Option<&'static str>,
+    /// Who a failing test run is sent to (`## Send To:`); MetaGPT 0.8.2 only acts on `QaEngineer`.
+    pub send_failures_to: &'static str,
+}
+
+impl Scenario {
+    /// Scenario (a): "add a subtract function" on the seed repository, everything right first time.
+    pub fn requirement(text: &str) -> Scenario {
+        Scenario {
+            requirement: text.to_owned(),
+            bugfix: false,
+            reject_review_once: None,
+            fail_test_once: None,
+            send_failures_to: "QaEngineer",
+        }
+    }
+
+    /// Scenario (d): a bug report on a repository a requirement run already worked on.
+    pub fn bugfix(text: &str) -> Scenario {
+        Scenario {
+            bugfix: true,
+            ..Scenario::requirement(text)
+        }
+    }
+
+    /// Scenario (b): the reviewer rejects `file` once.
+    pub fn reject_review_once(mut self, file: &'static str) -> Scenario {
+        self.reject_review_once = Some(file);
+        self
+    }
+
+    /// Scenario (c): the first tests of `file` fail and QA fixes them.
+    pub fn fail_test_once(mut self, file: &'static str) -> Scenario {
+        self.fail_test_once = Some(file);
+        self
+    }
+
+    /// Values for ActionNode keys; keys not listed keep the value of MetaGPT's own format example.
+    pub fn node_values(&self) -> Map<String, Value> {
+        let files = json!(python::TASK_FILES);
+        let logic = json!([
+            ["calc.py", "Contains add and subtract"],
+            ["main.py", "Contains main(), from calc import add, subtract"]
+        ]);
+        let plan = json!([
+            "Add `subtract(a, b)` to calc.py next to `add`",
+            "Write main.py, whose main() prints a sum and a difference"
+        ]);
+        let change = json!([
+            "```diff\n--- Old/calc.py\n+++ New/calc.py\n+def subtract(a: float, b: float) -> float:\n+    return a - b\n```"
+        ]);
+        let approach = "Plain Python standard library; one module per concern.";
+        let values = json!({
+            "issue_type": if self.bugfix { "BUG" } else { "REQUIREMENT" },
+            "is_relative": "YES",
+            "reason": "scripted",
+            "Original Requirements": self.requirement,
+            "Refined Requirements": self.requirement,
+            "Implementation approach": approach,
+            "Refined Implementation Approach": approach,
+            "File list": files,
+            "Refined File list": files,
+            "Task list": files,
+            "Refined Task list": files,
+            "Logic Analysis": logic,
+            "Refined Logic Analysis": logic,
+            "Required packages": [],
+            "Development Plan": plan,
+            "Incremental Change": change,
+            "Anything UNCLEAR": "",
+        });
+        match values {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        }
+    }
+
+    /// The code the engineer writes for `file` the `nth` time (1-based) it is asked.
+    pub fn code(&self, file: &str, nth: u32) -> &'static str {
+        match file {
+            "calc.py" if self.bugfix => python::CALC_FIXED,
+            "calc.py" if nth == 1 && self.reject_review_once == Some("calc.py") => {
+                python::CALC_BUGGY
+            }
+            "calc.py" => python::CALC,
+            "main.py" => python::MAIN,
+            _ => "",
+        }
+    }
+
+    /// The tests QA writes for `test_file` (`test_<file>`) the `nth` time (1-based).
+    pub fn tests(&self, test_file: &str, nth: u32) -> &'static str {
+        let code_file = test_file.strip_prefix("test_").unwrap_or(test_file);
+        match code_file {
+            "calc.py" if self.bugfix => python::TEST_CALC_FIXED,
+            "calc.py" if nth == 1 && self.fail_test_once == Some("calc.py") => {
+                python::TEST_CALC_WRONG
+            }
+            "calc.py" => python::TEST_CALC,
+            "main.py" => python::TEST_MAIN,
+            _ => "",
+        }
+    }
+}
