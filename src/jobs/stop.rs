@@ -87,23 +87,32 @@ pub async fn stop(
         Resolved::Issue(issue) => issue,
         Resolved::Refused(reason) => return Ok(json!({"stopped": false, "refused": reason})),
     };
-    repo.react(ReactionTarget::Comment(comment_id), "+1")
-        .await?;
     let report = queue
         .stop_issue(trigger.repo.id, issue, job.id)
         .await
         .map_err(|e| Failure::Transient(format!("{e:#}")))?;
     tracing::info!(issue, ?report, "stop applied");
-    if report.is_empty() {
+    if let Some(run) = report.running_job
+        && running.cancel(run)
+    {
+        tracing::info!(run, "the stopped run runs in this process: woken at once");
+    }
+    if !report.is_empty() {
+        repo.react(ReactionTarget::Comment(comment_id), "+1")
+            .await?;
+    } else if report.too_late.is_some() {
+        let text = voice::too_late_to_stop(&trigger.sender_login, issue);
+        authorise::reply(repo, trigger, &text).await?;
+    } else {
         let text = voice::nothing_to_stop(&trigger.sender_login, issue);
         authorise::reply(repo, trigger, &text).await?;
     }
-    let _ = running;
     Ok(json!({
         "stopped": !report.is_empty(),
         "issue": issue,
         "cancelled_queued": report.cancelled_queued,
         "running_signalled": report.running_job.is_some(),
+        "too_late": report.too_late.is_some(),
     }))
 }
 

@@ -207,8 +207,10 @@ pub(super) const FAIL_TRANSIENT: &str = "UPDATE jobs SET \
      updated_at = $4 \
      WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING state";
 
-/// $1 id, $2 token, $3 error, $4 now → new state.
-pub(super) const FAIL_PERMANENT: &str = "UPDATE jobs SET state = 'failed', last_error = $3, \
+/// $1 id, $2 token, $3 error, $4 now → new state: failed, or cancelled when a stop was requested (a run
+/// that a stop woke, or that its publish gate stopped, ends as the stop left it).
+pub(super) const FAIL_PERMANENT: &str = "UPDATE jobs SET \
+     state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'failed' END, last_error = $3, \
      lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
      WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING state";
 

@@ -198,3 +198,51 @@ async fn a_read_only_users_request_during_a_run_is_not_announced() {
     assert!(!body.contains(QUEUED_MARKER), "{body}");
     bot.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_without_performed_via_github_app_still_find_the_bots_own_progress_comment() {
+    let bot = Bot::start().await;
+    let first = bot.label().await;
+    bot.wait_for(first, JobState::Done).await;
+    // GitHub documents `performed_via_github_app` as nullable: from now on its listings leave it out,
+    // and another App's bot has planted the progress marker.
+    const SQUATTER: u64 = 778;
+    let planted = {
+        let mut state = bot.github.state();
+        state.listings_without_app = true;
+        state.add_app(fake_github::App {
+            id: SQUATTER,
+            slug: "squatter".into(),
+            name: "Another App on the repository".into(),
+            public_key_pem: String::new(),
+        });
+        let body = format!("{PROGRESS_MARKER}\nI am the progress comment now.");
+        state.add_app_comment(FULL_NAME, ISSUE, SQUATTER, &body)
+    };
+
+    let second = bot.comment(alice(), "/metagpt add a pause button").await;
+    bot.wait_for(second, JobState::Done).await;
+
+    let comments = bot.github.state().comments_on(FULL_NAME, ISSUE);
+    let kept = comments.iter().find(|c| c.id == planted.id).unwrap();
+    assert_eq!(
+        kept.body, planted.body,
+        "another bot's comment is never edited"
+    );
+    let progress: Vec<&str> = comments
+        .iter()
+        .filter(|c| c.user.login == "metagpt-bot-test[bot]" && c.body.starts_with(PROGRESS_MARKER))
+        .map(|c| c.body.as_str())
+        .collect();
+    assert_eq!(
+        progress.len(),
+        1,
+        "one progress comment, edited: {progress:#?}"
+    );
+    assert!(
+        progress[0].contains("**Done**") && progress[0].contains("iteration 2"),
+        "{}",
+        progress[0]
+    );
+    bot.finish().await;
+}

@@ -11,6 +11,7 @@ mod first_run;
 mod guards;
 mod iterations;
 mod labels;
+mod recovery;
 mod resilience;
 mod serve;
 mod settings_file;

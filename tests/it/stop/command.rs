@@ -1,9 +1,11 @@
 //! Who may stop, what a stop ends, and where a stop is refused.
 
-use metagpt_bot::queue::JobState;
+use std::time::Duration;
+
+use metagpt_bot::queue::{JobState, Queue, QueueOptions};
 use serde_json::json;
 
-use crate::support::bot::{BRANCH, Bot, FULL_NAME, ISSUE, alice, reader};
+use crate::support::bot::{BRANCH, Bot, FULL_NAME, ISSUE, REPO_ID, alice, reader};
 use crate::support::fake_github::User;
 
 /// Labels issue #5 and waits until its run is under way (its agent waiting on its first LLM call, which
@@ -63,7 +65,7 @@ async fn a_writers_stop_cancels_the_running_run_and_a_second_one_has_nothing_to_
     assert_eq!(
         done.outcome,
         Some(
-            json!({"stopped": true, "issue": ISSUE, "cancelled_queued": 0, "running_signalled": true})
+            json!({"stopped": true, "issue": ISSUE, "cancelled_queued": 0, "running_signalled": true, "too_late": false})
         )
     );
     let cancelled = bot.wait_for(run, JobState::Cancelled).await;
@@ -106,5 +108,71 @@ async fn a_writers_stop_on_the_bots_pull_request_cancels_the_issues_run() {
     bot.wait_for(stop, JobState::Done).await;
     bot.wait_for(run, JobState::Cancelled).await;
     assert!(bot.replies_on(ours).is_empty());
+    bot.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_applied_right_before_the_push_wins_even_from_another_replica() {
+    let mut bot = Bot::world().await;
+    // Leases as long as production's default: no heartbeat (every 20 s) tells the run of the stop, and
+    // nothing cuts the run short while GitHub answers slowly; only the publish gate can stop it.
+    bot.set("JOB_LEASE_SECS", "60");
+    bot.boot().await;
+    // The run's last word before its push (the progress comment's "pushing" edit) is answered 5 s late.
+    let pushing = "pushing and opening the pull request";
+    bot.answer_slowly("PATCH", "", pushing, Duration::from_secs(5));
+    let run = bot.label().await;
+    bot.progress_until(|b| b.contains(pushing)).await;
+
+    // A stop applied now, as another replica's control loop applies it: straight to the queue, with no
+    // wake-up of this process's run and before any heartbeat could tell it.
+    let queue = Queue::connect(bot.database_url(), QueueOptions::default())
+        .await
+        .expect("the queue database");
+    let report = queue
+        .stop_issue(REPO_ID, ISSUE, i64::MAX)
+        .await
+        .expect("the stop");
+    queue.close().await;
+    assert_eq!(report.running_job, Some(run), "{report:?}");
+
+    bot.wait_for(run, JobState::Cancelled).await;
+    assert!(bot.branch_head().is_none(), "nothing pushed");
+    assert!(bot.pulls().is_empty(), "no pull request");
+    let progress = bot.progress_until(|b| b.contains("**Stopped**")).await;
+    assert!(!progress.contains("**Done**"), "{progress}");
+    bot.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_after_the_push_says_it_came_too_late_instead_of_a_thumbs_up() {
+    let bot = Bot::start().await;
+    // The run has pushed; its pull request's creation is answered 5 s late.
+    bot.answer_slowly("POST", "/repos/octo/shop/pulls", "", Duration::from_secs(5));
+    let run = bot.label().await;
+    bot.until("the pull request's creation", || {
+        bot.asked("POST", "/repos/octo/shop/pulls")
+    })
+    .await;
+    let head = bot.branch_head().expect("the push happened");
+
+    let (stop, comment) = stop_from(&bot, alice(), None).await;
+    let done = bot.wait_for(stop, JobState::Done).await;
+    let outcome = done.outcome.expect("outcome");
+    assert_eq!(outcome["stopped"], false, "{outcome}");
+    assert_eq!(outcome["too_late"], true, "{outcome}");
+    let replies = bot.replies_on(ISSUE);
+    assert_eq!(replies.len(), 1, "{replies:#?}");
+    assert!(
+        replies[0].starts_with("@alice too late to stop"),
+        "{replies:#?}"
+    );
+    assert!(bot.comment_reactions(comment).is_empty(), "no 👍");
+
+    // The run goes on to its pull request: a stop after the point of no return changes nothing.
+    bot.wait_for(run, JobState::Done).await;
+    assert_eq!(bot.branch_head(), Some(head));
+    assert_eq!(bot.pulls().len(), 1);
+    bot.progress_until(|b| b.contains("**Done**")).await;
     bot.finish().await;
 }

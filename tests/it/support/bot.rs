@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::action_job::{ActionJob, Finished, TOKEN};
 use super::fake_github::{
-    CheckRun, FakeGitHub, Issue, LoggedRequest, Pull, ReactionOn, TEST_APP_ID, User,
+    CheckRun, FakeGitHub, Issue, LoggedRequest, Pull, ReactionOn, SlowAnswer, TEST_APP_ID, User,
 };
 use super::fixture::{Fixture, MODEL, PRICE_COMPLETION, PRICE_PROMPT};
 use super::git_server::GitServer;
@@ -134,6 +134,12 @@ impl Bot {
     pub fn without_agent_settings(&mut self) {
         self.settings
             .retain(|(name, _)| name != "METAGPT_PYTHON" && !name.starts_with("LLM_"));
+    }
+
+    /// Sets `name` to `value` for the next [`Bot::boot`] (e.g. a longer `JOB_LEASE_SECS`).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.settings.retain(|(key, _)| key != name);
+        self.settings.push((name.to_owned(), value.to_owned()));
     }
 
     /// Starts (or restarts) `serve` on the same database and work directory.
@@ -313,6 +319,25 @@ impl Bot {
         issue.is_pull_request = true;
         state.add_issue(FULL_NAME, issue);
         number
+    }
+
+    /// GitHub answers the next `method` request whose path ends with `path_end` and whose body contains
+    /// `body_has` `delay` late (everything else on time): the bot is then between that request and its
+    /// next step, where a scenario can act.
+    pub fn answer_slowly(&self, method: &str, path_end: &str, body_has: &str, delay: Duration) {
+        self.github.state().slow_answers.push(SlowAnswer {
+            method: method.to_owned(),
+            path_end: path_end.to_owned(),
+            body_has: body_has.to_owned(),
+            delay,
+        });
+    }
+
+    /// Whether a request the bot made matches `method` and ends with `path_end` (answered or on its way).
+    pub fn asked(&self, method: &str, path_end: &str) -> bool {
+        self.requests()
+            .iter()
+            .any(|r| r.method == method && r.path.ends_with(path_end))
     }
 
     /// The agent's next LLM call never answers: its run stays under way until something ends it.

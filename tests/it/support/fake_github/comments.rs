@@ -90,7 +90,13 @@ fn list_comments(state: &mut GitHubState, call: &Call<'_>) -> Reply {
         .iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(|comment| comment_json(state, comment))
+        .map(|comment| {
+            let mut json = comment_json(state, comment);
+            if state.listings_without_app {
+                json["performed_via_github_app"] = Value::Null;
+            }
+            json
+        })
         .collect();
     let last = all.len().div_ceil(per_page).max(1);
     let reply = Reply::json(200, Value::Array(items));

@@ -39,6 +39,7 @@ pub use model::{CheckRun, Issue, Pull, ReactionOn, User};
 use route::{Router, Shared, lock};
 pub use state::{
     ACTIONS_APP_ID, ACTIONS_BOT_LOGIN, App, Caller, GitHubState, LoggedRequest, MintedToken,
+    SlowAnswer,
 };
 
 /// The throwaway test App's private key (PKCS#1 PEM, as GitHub issues them).

@@ -183,8 +183,12 @@ struct Route {
 impl Respond for Route {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = lock(&self.state);
+        let slow = state.take_slow_answer(request);
         let reply = answer(&mut state, &self.prefix, request, self.handler);
-        reply.into_template()
+        match slow {
+            Some(delay) => reply.into_template().set_delay(delay),
+            None => reply.into_template(),
+        }
     }
 }
 

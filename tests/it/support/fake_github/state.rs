@@ -102,11 +102,38 @@ pub struct GitHubState {
     /// The last id handed out for comments, reactions and check runs.
     pub last_id: u64,
     token_lifetimes: VecDeque<Duration>,
+    /// Answers a scenario slowed down, each once: (method, path ending, body fragment, delay).
+    pub slow_answers: Vec<SlowAnswer>,
+    /// Comment listings show `performed_via_github_app: null`, as GitHub documents it may.
+    pub listings_without_app: bool,
     /// Counts the answered requests; a test waits on it instead of sleeping.
     changes: watch::Sender<u64>,
 }
 
+/// One request to answer late: the next one whose method is `method`, whose path ends with `path_end`
+/// and whose body contains `body_has` is answered normally, `delay` later (the fake's other requests are
+/// answered meanwhile). The state has changed, and the request is logged, before the delay starts, so a
+/// test can wait for the request and act while its answer is on the way.
+#[derive(Debug, Clone)]
+pub struct SlowAnswer {
+    pub method: String,
+    pub path_end: String,
+    pub body_has: String,
+    pub delay: std::time::Duration,
+}
+
 impl GitHubState {
+    /// The delay of the first slow answer `request` matches, taken (each slows one answer).
+    pub fn take_slow_answer(&mut self, request: &wiremock::Request) -> Option<std::time::Duration> {
+        let body = String::from_utf8_lossy(&request.body);
+        let found = self.slow_answers.iter().position(|slow| {
+            request.method.as_str() == slow.method
+                && request.url.path().ends_with(&slow.path_end)
+                && body.contains(&slow.body_has)
+        })?;
+        Some(self.slow_answers.remove(found).delay)
+    }
+
     /// Records an answered request, after its handler changed the state, and wakes whoever waits on
     /// [`GitHubState::changes`].
     pub fn log(&mut self, request: LoggedRequest) {
