@@ -30,7 +30,7 @@ pub struct LeaseLost {
     pub job_id: i64,
 }
 
-/// Which jobs a claim takes: run jobs (the pipeline) or control jobs (`stop`, `label`).
+/// Which jobs a claim takes: run jobs (MetaGPT on an issue) or control jobs (`stop`, `label`).
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Class {
     Run,

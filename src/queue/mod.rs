@@ -4,7 +4,7 @@
 //! - `record` answers only after the delivery (and its job, if any) has committed; concurrent callers
 //!   share one transaction through a single writer (group commit, see `writer`; on SQLite a thread with
 //!   its own connection).
-//! - Two classes of jobs: run jobs (the pipeline) and control jobs (the actions of
+//! - Two classes of jobs: run jobs (MetaGPT on an issue, `jobs::run_issue`) and control jobs (the actions of
 //!   [`crate::marks::CONTROL_ACTIONS`]: `/metagpt stop`, see `control`, and label checks). A stop is
 //!   stored as a control job and applied by its worker after a permission check, never at intake; a label
 //!   check may enqueue a run job once its worker has read the repository's settings.

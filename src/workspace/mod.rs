@@ -1,7 +1,7 @@
 //! The git workspace of one run: a clone of the repository on disk, the run's branch, safe writes,
 //! the bot's commits and the push (libgit2 through `git2`).
 //!
-//! The API is synchronous: every method blocks on disk and network I/O, so the pipeline calls it inside
+//! The API is synchronous: every method blocks on disk and network I/O, so callers run it inside
 //! `tokio::task::spawn_blocking` (a [`Workspace`] is `Send`; move it in and out of the closure).
 //!
 //! Invariants:

@@ -135,7 +135,7 @@ pub async fn run_with(
     Ok(outcome(&record))
 }
 
-/// The outputs and summary from the pipeline's record of the run.
+/// The outputs and summary from the run's record.
 fn outcome(record: &serde_json::Value) -> ActionOutcome {
     let pr_url = record["pr_url"].as_str().map(str::to_owned);
     let summary = record["summary"].as_str().unwrap_or_default();

@@ -117,7 +117,7 @@ fn append(file: &Path, text: &str) -> std::io::Result<()> {
 
 // ---- the outcome ----
 
-/// The result of one run of the pipeline, as the workflow sees it.
+/// The result of one run of an issue, as the workflow sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionOutcome {
     pub pr_number: Option<u64>,

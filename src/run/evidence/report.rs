@@ -41,7 +41,7 @@ pub struct RunInfo {
     pub request: String,
 }
 
-/// A changed file with its line counts (from the pipeline's diff).
+/// A changed file with its line counts (from the run's diff).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileChange {
     pub path: String,
