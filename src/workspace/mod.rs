@@ -180,11 +180,7 @@ impl Workspace {
     /// Fetches every branch of the remote into `refs/remotes/origin/*` (pruning deleted ones) and
     /// records the remote's default branch as `refs/remotes/origin/HEAD`.
     pub fn fetch(&self) -> Result<(), WorkspaceError> {
-        let url = self.remote_url()?;
-        let mut remote = self
-            .repo
-            .find_remote(REMOTE)
-            .map_err(git("finding the remote"))?;
+        let (url, mut remote) = self.remote()?;
         let attempt = AuthAttempt::default();
         let mut options = git2::FetchOptions::new();
         options.remote_callbacks(attempt.callbacks(&self.credentials));
@@ -209,11 +205,16 @@ impl Workspace {
 
     /// The URL of the remote, as stored in `.git/config` (never with credentials).
     pub fn remote_url(&self) -> Result<String, WorkspaceError> {
+        Ok(self.remote()?.0)
+    }
+
+    /// The remote and its URL.
+    pub(super) fn remote(&self) -> Result<(String, git2::Remote<'_>), WorkspaceError> {
         let remote = self
             .repo
             .find_remote(REMOTE)
             .map_err(git("finding the remote"))?;
-        Ok(remote.url().unwrap_or_default().to_owned())
+        Ok((remote.url().unwrap_or_default().to_owned(), remote))
     }
 
     /// Right after a clone, `HEAD` is the remote's default branch.

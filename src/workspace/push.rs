@@ -20,11 +20,7 @@ pub enum Integration {
 impl Workspace {
     /// Pushes `refs/heads/<branch>` to the remote's branch of the same name, as a fast-forward only.
     pub fn push(&self, branch: &str) -> Result<(), WorkspaceError> {
-        let url = self.remote_url()?;
-        let mut remote = self
-            .repo
-            .find_remote(REMOTE)
-            .map_err(git("finding the remote"))?;
+        let (url, mut remote) = self.remote()?;
         let attempt = AuthAttempt::default();
         let rejected: RefCell<Vec<(String, String)>> = RefCell::default();
         let mut callbacks = attempt.callbacks(&self.credentials);
