@@ -53,8 +53,9 @@ async fn two_labels_in_a_row_give_one_pull_request() {
     let bot = Bot::start().await;
     let first = bot.label().await;
     let second = bot.label().await;
-    bot.wait_for(first, JobState::Done).await;
-    bot.wait_for(second, JobState::Done).await;
+    bot.wait_idle().await;
+    assert_eq!(bot.job(first).await.state, JobState::Done);
+    assert_eq!(bot.job(second).await.state, JobState::Done);
     assert_eq!(bot.pulls().len(), 1);
     assert_eq!(bot.comments().len(), 1, "one progress comment, edited");
     bot.finish().await;

@@ -31,7 +31,7 @@ use super::fake_github::{
 };
 use super::fixture::{Fixture, MODEL, PRICE_COMPLETION, PRICE_PROMPT};
 use super::git_server::GitServer;
-use super::jobs::wait_for_job_at;
+use super::jobs::{wait_for_job_at, wait_idle_at};
 use super::scripted_llm::{Reply, ScriptedLlm};
 use super::{fixture_path, webhook};
 
@@ -350,6 +350,11 @@ impl Bot {
     /// Waits until job `job` is in `state` (read from the queue's database).
     pub async fn wait_for(&self, job: i64, state: JobState) -> JobInfo {
         wait_for_job_at(&self.database_url, job, state, JOB_WAIT).await
+    }
+
+    /// Waits until every job the bot was given has ended (none queued or running).
+    pub async fn wait_idle(&self) {
+        wait_idle_at(&self.database_url, JOB_WAIT).await
     }
 
     /// Job `job` as the queue's database holds it now.

@@ -45,3 +45,29 @@ pub async fn wait_for_job_at(
     queue.close().await;
     info
 }
+
+/// Polls the database of a running `serve` until no job is queued or running (every one has ended: done,
+/// failed or cancelled).
+pub async fn wait_idle_at(database_url: &str, deadline: Duration) {
+    let queue = Queue::connect(database_url, QueueOptions::default())
+        .await
+        .expect("the queue database");
+    let start = Instant::now();
+    loop {
+        let depth = queue.depth().await.expect("read the queue's depth");
+        let busy: i64 = depth
+            .iter()
+            .filter(|(state, _)| matches!(state, JobState::Queued | JobState::Running))
+            .map(|(_, count)| count)
+            .sum();
+        if busy == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "{busy} jobs still queued or running: {depth:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    queue.close().await;
+}
