@@ -59,13 +59,23 @@ pub enum Failure {
 impl Failure {
     /// A workspace (git) failure: the network and the disk may recover, anything else will not.
     pub fn workspace(error: WorkspaceError) -> Self {
-        match error {
-            WorkspaceError::RemoteMoved { .. }
-            | WorkspaceError::Git { .. }
-            | WorkspaceError::Io { .. }
-            | WorkspaceError::TokenRefused { .. } => Failure::Transient(error.to_string()),
-            other => Failure::Internal(other.to_string()),
+        if Self::workspace_is_transient(&error) {
+            Failure::Transient(error.to_string())
+        } else {
+            Failure::Internal(error.to_string())
         }
+    }
+
+    /// Whether a workspace (git) failure may pass by itself: the network, the disk, a remote that moved
+    /// or refused a token that a fresh one may fix.
+    pub fn workspace_is_transient(error: &WorkspaceError) -> bool {
+        matches!(
+            error,
+            WorkspaceError::RemoteMoved { .. }
+                | WorkspaceError::Git { .. }
+                | WorkspaceError::Io { .. }
+                | WorkspaceError::TokenRefused { .. }
+        )
     }
 
     pub fn message(&self) -> &str {
@@ -184,14 +194,21 @@ impl Jobs {
     /// without one (from a webhook set up outside the App) fails for good, saying what to do.
     async fn repo(&self, trigger: &Trigger) -> Result<Repo, Failure> {
         let Some(installation) = trigger.installation_id else {
-            let again = match trigger.request.comment_id() {
-                Some(_) => "comment again",
-                None => "label the issue again",
+            let (what, again) = match &trigger.request {
+                Request::Run(RunRequest::Labeled { .. }) => {
+                    ("the delivery".to_owned(), "label the issue again")
+                }
+                Request::Run(_) => ("the delivery".to_owned(), "comment again"),
+                Request::Control(ControlRequest::Stop { .. }) => {
+                    ("the `/metagpt stop`".to_owned(), "comment again")
+                }
+                Request::Control(ControlRequest::LabelCheck { label }) => {
+                    (format!("the label `{label}`"), "label the issue again")
+                }
             };
             return Err(Failure::Misconfigured(format!(
-                "the {} request on {}#{} came without an App installation; install the App on the \
-                 repository and {again}",
-                trigger.request.name(),
+                "{what} on {}#{} came without an App installation; install the App on the repository \
+                 and {again}",
                 trigger.repo.full_name(),
                 trigger.issue_number
             )));

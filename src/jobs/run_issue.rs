@@ -321,7 +321,10 @@ async fn configure(
         }
     };
     let llm = match &ctx.llm {
-        Err(problems) => return Err(progress.fail(what, problems.clone(), Hint::Operator).await),
+        Err(problems) => {
+            let told = progress.fail(what, problems.clone(), Hint::Operator).await;
+            return Err(Failure::Misconfigured(told.message().to_owned()));
+        }
         Ok(llm) => match &config.llm_model {
             None => llm.clone(),
             Some(model) => match llm.for_model(model) {
@@ -499,9 +502,28 @@ async fn agent(
                 .await;
             Err(Failure::Cancelled(stopped.to_string()))
         }
-        Err(failed) => Err(progress
-            .fail(what, failed.to_string(), Hint::RunFailed)
-            .await),
+        Err(failed) => Err(failed_run(progress, what, failed).await),
+    }
+}
+
+/// A run that reached no verdict, by what its error says: a git or scratch-space failure that may pass
+/// is retried (calls already paid for are replayed); evidence the bot could not gather is its own bug,
+/// told and logged as such; anything else (MetaGPT, the LLM, the budget, the time limit) is told.
+async fn failed_run(progress: &mut ProgressComment<'_>, what: &str, failed: RunError) -> Failure {
+    let transient = match &failed {
+        RunError::Git { error, .. } => Failure::workspace_is_transient(error),
+        RunError::Scratch(_) => true,
+        _ => false,
+    };
+    if transient {
+        return Failure::Transient(failed.to_string());
+    }
+    let told = progress
+        .fail(what, failed.to_string(), Hint::RunFailed)
+        .await;
+    match failed {
+        RunError::Evidence { .. } => Failure::Internal(told.message().to_owned()),
+        _ => told,
     }
 }
 
@@ -565,7 +587,13 @@ async fn push(
         workspace.head()
     })
     .await;
-    pushed.map_err(Failure::workspace)
+    match pushed {
+        Ok(head) => Ok(head),
+        Err(error) if Failure::workspace_is_transient(&error) => Err(Failure::workspace(error)),
+        // Commits pushed meanwhile that do not merge, or a branch the server refuses: the branch is the
+        // people's to fix before the next run.
+        Err(error) => Err(progress.fail(what, error.to_string(), Hint::Branch).await),
+    }
 }
 
 /// The progress comment, created on first use.

@@ -79,6 +79,9 @@ pub enum Hint {
     Layout,
     /// The run itself failed (MetaGPT, the LLM, the budget, the time limit).
     RunFailed,
+    /// The issue's branch could not take the run's commit (commits pushed meanwhile that do not merge,
+    /// or a branch the server refuses).
+    Branch,
 }
 
 impl Hint {
@@ -98,6 +101,10 @@ impl Hint {
             Hint::RunFailed => {
                 "Nothing was pushed. Comment `/metagpt retry` to run it again (calls already paid for \
                  are replayed), or `/metagpt <feedback>` to change the request."
+            }
+            Hint::Branch => {
+                "Nothing was pushed. Make the issue's branch mergeable again (or delete it), then comment \
+                 `/metagpt retry`."
             }
         }
     }
@@ -290,9 +297,9 @@ pub fn nothing_to_stop(sender: &str, issue: u64) -> String {
 /// A stop that came after the run had passed its point of no return (pushing and publishing).
 pub fn too_late_to_stop(sender: &str, issue: u64) -> String {
     format!(
-        "@{sender} too late to stop: the run of #{issue} had already pushed its commit and is opening \
-         or updating its pull request. Nothing else was stopped. Close the pull request if you do not \
-         want it, or comment `/metagpt <feedback>` for another iteration."
+        "@{sender} too late to stop: the run of #{issue} was already pushing its commit and opening or \
+         updating its pull request. Nothing else was stopped. Close the pull request if you do not want \
+         it, or comment `/metagpt <feedback>` for another iteration."
     )
 }
 
@@ -394,6 +401,7 @@ mod tests {
             Hint::Operator,
             Hint::Layout,
             Hint::RunFailed,
+            Hint::Branch,
         ] {
             let failed = Status::Failed {
                 what: what.clone(),

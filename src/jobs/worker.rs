@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::queue::{Heartbeat, Job, JobError, JobState, Queue};
+use crate::queue::{Heartbeat, Job, JobError, JobState, LeaseLost, Queue};
 use crate::telemetry::JOB_DURATION_SECONDS;
 
 /// Runs one job, run or control. Implemented by the App's dispatcher (`jobs::Jobs`); tests use their own.
@@ -189,7 +189,9 @@ impl Class {
 /// - A stop reaches a running run job through its heartbeat (or at once, through the dispatcher, when
 ///   the stop was applied in this process): the handler's cancellation token fires, the handler gets up
 ///   to half a lease to wind down (kill its agent, say so on GitHub), and the job ends `cancelled`
-///   whatever the handler returns.
+///   whatever the handler returns. A handler woken first (a stop applied in this process, or the
+///   publish gate) returns before the heartbeat knows; the queue then ends the job `cancelled` too,
+///   since its stop was requested.
 /// - The wake signal is registered before each claim, so a job enqueued between the claim and the wait
 ///   is not missed; otherwise the worker polls, backing off while the database fails.
 struct Worker {
@@ -305,7 +307,10 @@ impl Worker {
                 tracing::warn!(error = ?error, "job failed");
                 match self.queue.fail(job, &error).await {
                     Ok(JobState::Queued) => ("retry", Ok(())),
+                    // A stop woke the handler (or its publish gate stopped it) before a heartbeat did.
+                    Ok(JobState::Cancelled) => ("cancelled", Ok(())),
                     Ok(_) => ("failed", Ok(())),
+                    Err(e) if e.is::<LeaseLost>() => ("lease_lost", Ok(())),
                     Err(e) => ("failed", Err(e)),
                 }
             }

@@ -1,5 +1,7 @@
 //! Iterations: `/metagpt <feedback>` runs again on the same branch, on top of human commits.
 
+use std::time::Duration;
+
 use metagpt_bot::queue::JobState;
 
 use crate::support::bot::{BRANCH, Bot, FULL_NAME, alice};
@@ -51,7 +53,12 @@ async fn a_human_commit_on_the_branch_is_kept() {
 
 /// A human pushes `HUMAN.md` onto the bot's branch (through a local clone of the bare repository).
 fn push_human_commit(bot: &Bot) -> git2::Oid {
-    let dir = bot.fixture.root.path().join("human");
+    push_human_file(bot, "human", "HUMAN.md", "written by a person\n")
+}
+
+/// A human pushes `path` with `text` onto the bot's branch, from a clone in `clone`.
+fn push_human_file(bot: &Bot, clone: &str, path: &str, text: &str) -> git2::Oid {
+    let dir = bot.fixture.root.path().join(clone);
     let repo = git2::Repository::clone(bot.bare.to_str().unwrap(), &dir).unwrap();
     let remote_branch = repo
         .find_reference(&format!("refs/remotes/origin/{BRANCH}"))
@@ -62,9 +69,9 @@ fn push_human_commit(bot: &Bot) -> git2::Oid {
     repo.set_head(&format!("refs/heads/{BRANCH}")).unwrap();
     repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
         .unwrap();
-    std::fs::write(dir.join("HUMAN.md"), "written by a person\n").unwrap();
+    std::fs::write(dir.join(path), text).unwrap();
     let mut index = repo.index().unwrap();
-    index.add_path(std::path::Path::new("HUMAN.md")).unwrap();
+    index.add_path(std::path::Path::new(path)).unwrap();
     index.write().unwrap();
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
     let who = git2::Signature::now("Ann", "ann@example.com").unwrap();
@@ -82,6 +89,45 @@ fn push_human_commit(bot: &Bot) -> git2::Oid {
     let refspec = format!("refs/heads/{BRANCH}:refs/heads/{BRANCH}");
     origin.push(&[refspec.as_str()], None).unwrap();
     commit
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_pushed_during_a_run_that_do_not_merge_are_told_and_nothing_is_pushed() {
+    let bot = Bot::start().await;
+    let first = bot.label().await;
+    bot.wait_for(first, JobState::Done).await;
+    let feature = bot
+        .branch_file("shop/feature.py")
+        .expect("the first run's code");
+    // The second run's "team at work" edit is answered late: a person pushes a change to the same
+    // lines the agent is about to rewrite, after the run checked the branch out.
+    let at_work = "MetaGPT's team at work";
+    bot.answer_slowly("PATCH", "", at_work, Duration::from_secs(3));
+    let second = bot.comment(alice(), "/metagpt keep going").await;
+    bot.progress_until(|b| b.contains(at_work)).await;
+    let human = push_human_file(&bot, "human-conflict", "shop/feature.py", "# a person's\n");
+
+    let failed = bot.wait_for(second, JobState::Failed).await;
+    assert_eq!(
+        failed.attempts, 1,
+        "the branch is the people's to fix: not retried"
+    );
+    let progress = bot.progress_until(|b| b.contains("**Failed**")).await;
+    assert!(
+        progress.contains("Make the issue's branch mergeable again"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("shop/feature.py"),
+        "names the conflict: {progress}"
+    );
+    assert_eq!(
+        bot.branch_head(),
+        Some(human),
+        "nothing pushed over the person's commit"
+    );
+    assert_ne!(bot.branch_file("shop/feature.py"), Some(feature));
+    bot.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
