@@ -3,7 +3,7 @@
 # export. `scripts/test-postgres.sh stop` stops it and deletes its data.
 #
 #   eval "$(scripts/test-postgres.sh)"      # sets TEST_DATABASE_URL
-#   cargo test --test queue_postgres
+#   cargo nextest run --test it -E 'test(/^queue::postgres/)'
 #   scripts/test-postgres.sh stop
 #
 # Settings (environment): PG_TEST_DIR (default /tmp/metagpt-bot-pg), PG_TEST_PORT (default 55432).

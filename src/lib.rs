@@ -2,7 +2,7 @@
 //!
 //! The layout follows what a person looks for (see `docs/design.md`); dependencies point one way:
 //! faces → {http, jobs} → {github, queue, run} → {workspace, repo_config} → {domain, marks, config,
-//! telemetry, sanitize, redact}.
+//! telemetry, sanitize, redact}; inside `run`: its own files → evidence → {agent, gateway}.
 
 pub mod config;
 pub mod domain;
@@ -41,8 +41,8 @@ mod house {
         ("run::agent", 2),
         ("run::gateway", 2),
         ("run::evidence", 3),
-        ("github", 3),
-        ("queue", 3),
+        ("github", 4),
+        ("queue", 4),
         ("run", 4),
         ("http", 5),
         ("jobs", 5),
@@ -108,10 +108,20 @@ mod house {
             .join("\n");
         let code = code.split("#[cfg(test)]").next().unwrap_or_default();
         let crate_paths = path.captures_iter(code).map(|c| c[1].to_owned()).collect();
-        let siblings = sibling
+        let mut siblings: BTreeSet<String> = sibling
             .captures_iter(code)
             .map(|c| c[1].to_owned())
             .collect();
+        let braced = regex::Regex::new(r"\bsuper::\{([^}]*)\}").expect("regex");
+        for list in braced.captures_iter(code) {
+            for item in list[1].split(',') {
+                let name = item.trim().split("::").next().unwrap_or_default();
+                let module_name = name.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+                if !name.is_empty() && name != "self" && module_name {
+                    siblings.insert(name.to_owned());
+                }
+            }
+        }
         (crate_paths, siblings)
     }
 
@@ -206,7 +216,22 @@ mod house {
             upward_imports(&files)
         );
         files.push(("queue::a".into(), "a.rs".into(), "use super::b::X;".into()));
-        files.push(("queue::b".into(), "b.rs".into(), "use super::a::Y;".into()));
-        assert_eq!(file_cycles(&files), ["queue::a → queue::b"]);
+        files.push((
+            "queue::b".into(),
+            "b.rs".into(),
+            "use super::{a::Y, c};".into(),
+        ));
+        files.push((
+            "queue::c".into(),
+            "c.rs".into(),
+            "use super::{Queue, a};".into(),
+        ));
+        assert_eq!(
+            file_cycles(&files),
+            ["queue::a → queue::b", "queue::a → queue::b → queue::c"]
+        );
+        let peer = "use crate::queue::Queue;";
+        files.push(("run::planted".into(), "r.rs".into(), peer.into()));
+        assert_eq!(upward_imports(&files).len(), 2, "a peer of the same layer");
     }
 }

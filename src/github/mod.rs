@@ -1,6 +1,6 @@
 //! Talking to GitHub: the App's credentials and installation clients ([`GitHubApp`]), one repository as
-//! a job sees it ([`Repo`], with every operation the bot makes as a method), and everything the bot says
-//! there ([`voice`]).
+//! a job sees it ([`Repo`], with every operation the bot makes as a method). What the bot says there is
+//! `jobs::voice`.
 //!
 //! Invariants:
 //! - [`GitHubApp`] is built once per process and shared; it hands out exactly one octocrab client per

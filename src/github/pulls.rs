@@ -50,7 +50,7 @@ pub struct PullRequest {
     pub base_repo: String,
 }
 
-/// What [`create_pull`] asks for. `head` is a branch of the same repository (or `owner:branch`).
+/// What [`Repo::create_pull`] asks for. `head` is a branch of the same repository (or `owner:branch`).
 #[derive(Debug, Clone, Serialize)]
 pub struct NewPull<'a> {
     pub title: &'a str,
@@ -60,7 +60,7 @@ pub struct NewPull<'a> {
     pub draft: bool,
 }
 
-/// What [`update_pull`] changes; `None` leaves a field as it is.
+/// What [`Repo::update_pull`] changes; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PullUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,8 +136,8 @@ struct HeadQuery<'a> {
     per_page: u32,
 }
 
-/// `GET /repos/{owner}/{repo}/pulls?head={owner}:{branch}&state=all`, newest first.
 impl Repo {
+    /// `GET /repos/{owner}/{repo}/pulls?head={owner}:{branch}&state=all`, newest first.
     pub async fn pulls_by_head(&self, branch: &str) -> Result<Vec<PullRequest>, GitHubError> {
         const OPERATION: &str = "find_pulls_by_head";
         let base = self.route();
@@ -292,7 +292,7 @@ impl fmt::Display for Conclusion {
     }
 }
 
-/// What [`create_check_run`] creates.
+/// What [`Repo::create_check_run`] creates.
 #[derive(Debug, Clone)]
 pub struct NewCheckRun<'a> {
     pub name: &'a str,

@@ -522,8 +522,8 @@ struct WireUser {
     id: u64,
 }
 
-/// `GET /repos/{owner}/{repo}/collaborators/{login}/permission`, accepted only for account `user_id`.
 impl Repo {
+    /// `GET /repos/{owner}/{repo}/collaborators/{login}/permission`, accepted only for account `user_id`.
     pub async fn permission(&self, user_id: u64, login: &str) -> Result<Permission, GitHubError> {
         const OPERATION: &str = "permission_of";
         let base = &self.route;

@@ -2,7 +2,7 @@
 //! payload to "enqueue this trigger" or "ignore, because …" ([`decide`]).
 //!
 //! Invariants:
-//! - Every answered delivery that carries an `X-GitHub-Delivery` id is recorded with [`Queue::record`]
+//! - Every answered delivery that carries an `X-GitHub-Delivery` id is recorded with [`crate::queue::Queue::record`]
 //!   (accepted, ignored and rejected alike), and the answer is sent only after that call returned: an
 //!   accepted trigger is durable before GitHub hears 202.
 //! - A database error while recording an accepted or ignored delivery answers 503 (GitHub shows it and the

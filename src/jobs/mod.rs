@@ -2,7 +2,8 @@
 //! request, a tracing span per arm, and ONE error policy for every job.
 //!
 //! - A run request ([`RunRequest`]: a label, `/metagpt <feedback>`, `/metagpt retry`) runs the issue
-//!   ([`run_issue`]: settings → authorise → checkout → MetaGPT → push → publish), shared with the Action.
+//!   ([`run_issue()`]: settings → authorise → checkout → MetaGPT → push → publish), shared with the
+//!   Action.
 //! - A control request ([`ControlRequest`]) is short: `/metagpt stop` ([`stop`]) or a label check
 //!   ([`label_check`]).
 //! - Every job acts as the App installation its delivery came through, on one [`Repo`] built once.

@@ -76,8 +76,8 @@ pub enum PublishGate {
     /// The job is now `publishing`: past the point of no return, no stop flags it any more. Push and
     /// publish.
     Proceed,
-    /// A stop (or cancel) was requested first: do not push; end the job with
-    /// [`super::Queue::finish_cancelled`].
+    /// A stop (or cancel) was requested first: do not push; the job ends `cancelled` (through
+    /// [`super::Queue::finish_cancelled`], or [`super::Queue::fail`], which honours the request).
     Stopped,
     /// This worker no longer holds the job: do not push, write nothing.
     LeaseLost,

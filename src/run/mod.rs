@@ -20,8 +20,8 @@
 //! - `cost.json`'s `cumulative` adds the previous iteration's; changes (gates, line counts, protected
 //!   paths) are measured against the commit the run started from, so an iteration is judged on its own.
 //! - Inside `run`, dependencies point one way: this module → {`agent`, `gateway`, `evidence`}; `evidence`
-//!   uses the gateway's ledger and cost types, `agent` the gateway's price; `agent` and `gateway` never
-//!   name `evidence`.
+//!   uses the gateway's ledger and cost types; `agent` and `gateway` never name each other or `evidence`
+//!   (the model's price is `domain::Price`).
 //!
 //! Files: this one (the run as named steps), `finish.rs` (after the agent: restore, evidence, commit),
 //! `error.rs` ([`RunError`]), `llm.rs` (the LLM settings), `steps.rs` (MetaGPT's current step, for a

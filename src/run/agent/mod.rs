@@ -26,7 +26,7 @@
 //! - Unless `AGENT_SANDBOX` is `off` (or `auto` finds no working `bwrap`), the agent runs inside
 //!   bubblewrap and sees only the system, its interpreter, its repository and its private directory
 //!   (`sandbox.rs`): not the App's key, settings or database, nor other issues' work trees.
-//!   Given the gateway's Unix socket ([`AgentRun::gateway_socket`], as every run of the runner is), it
+//!   Given the gateway's Unix socket ([`AgentRun::gateway_socket`], as every run of `run::execute` is), it
 //!   also gets a network of its own: the gateway is the one address it can reach, through the socket and
 //!   `gateway_relay.py`, which listens on the gateway's 127.0.0.1 port inside.
 //! - MetaGPT's own cost counters are reported apart ([`MetagptCost`]); the gateway's ledger is the truth.

@@ -2,8 +2,8 @@
 //! and the markdown shown on GitHub (PR body, check-run summary), and the evidence folder
 //! `.metagpt/runs/<N>/<k>/` on the branch.
 //!
-//! Everything here is a function of a repository directory and the inputs the runner hands in; nothing
-//! calls the network or MetaGPT. The runner calls, after the agent: [`collect`] (artifacts, given the
+//! Everything here is a function of a repository directory and the inputs the run hands in; nothing
+//! calls the network or MetaGPT. The run (`run::finish`) calls, after the agent: [`collect`] (artifacts, given the
 //! changed paths) → [`evaluate`] (gates) → [`CostReport::build`] (the gateway's) → [`build_report`] →
 //! [`Renderer`] (`summary`, `pr_section`, `check_run_summary`) → [`Store::write`]; the publisher renders
 //! the same report, or a committed one read back with [`Store::committed`] after a crash.

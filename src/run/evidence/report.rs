@@ -85,7 +85,7 @@ pub struct Report {
     pub gates: Vec<Gate>,
     pub gates_passed: bool,
     pub evidence: Vec<Link>,
-    /// Every iteration of the target so far, this one last (filled by the runner from the branch's
+    /// Every iteration of the target so far, this one last (filled by the run from the branch's
     /// earlier `cost.json`/`gates.json`; empty until then).
     pub iterations: Vec<IterationRow>,
 }

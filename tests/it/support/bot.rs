@@ -1,6 +1,6 @@
 //! The App harness `Bot` (rust-lang/bors' `BorsTester`): the bot as production runs it, in a world of
 //! fakes, with verbs that read like the scenarios — `label()`, `comment(who, body)`, `wait_for(job,
-//! state)`, `comments()`, `pr()`, `finish()`.
+//! state)`, `wait_idle()`, `comments()`, `pr()`, `finish()`.
 //!
 //! The world: issue #5 "Add a feature" of octo/shop, labelled `metagpt`, on the stateful fake GitHub
 //! (alice can write, rita can read); octo/shop's repository in MetaGPT's layout, served by git's own
