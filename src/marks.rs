@@ -9,6 +9,8 @@
 //! - Every hidden comment marker starts with [`MARKER_PREFIX`]; [`neutralise`] turns any such text coming
 //!   from elsewhere (an issue, the LLM, a rendered template) into a visible, inert `&lt;!-- …`, so nothing
 //!   but the bot's own writers can produce a marker.
+//! - The one path the bot reads from a repository, its settings file [`SETTINGS_PATH`], is named here
+//!   too, so every message that tells a person to edit it names the same file.
 //! - Names built from free text (local branches, local evidence folders) go through [`slug`]: lower-case
 //!   ASCII letters, digits and single dashes, always a valid git ref component and path segment.
 
@@ -230,6 +232,11 @@ pub fn iteration_of(dir_name: &str) -> Option<u32> {
     let k = dir_name.parse::<u32>().ok()?;
     (k > 0 && k.to_string() == dir_name).then_some(k)
 }
+
+// ---- the repository's settings ----
+
+/// Where a repository keeps the bot's settings, read from its default branch (CONTRACT.md).
+pub const SETTINGS_PATH: &str = ".github/metagpt.yml";
 
 // ---- the queue ----
 

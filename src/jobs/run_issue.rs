@@ -132,12 +132,9 @@ impl Context {
         settings
     }
 
+    /// The replay cache of one iteration of an issue's runs.
     fn cache_dir(&self, repo: &RepoRef, issue: u64, iteration: u32) -> PathBuf {
-        self.cache_root
-            .join(&repo.owner)
-            .join(&repo.name)
-            .join(format!("issue-{issue}"))
-            .join(iteration.to_string())
+        issue_dir(&self.cache_root, repo, issue).join(iteration.to_string())
     }
 }
 
@@ -153,11 +150,14 @@ pub struct JobKey {
 
 /// Where an issue's work tree lives.
 pub fn work_tree(work_dir: &Path, repo: &RepoRef, issue: u64) -> PathBuf {
-    work_dir
-        .join(&repo.owner)
+    issue_dir(work_dir, repo, issue).join(&repo.name)
+}
+
+/// An issue's own folder under `root`: `<root>/<owner>/<repo>/issue-<N>` (its work tree, its caches).
+fn issue_dir(root: &Path, repo: &RepoRef, issue: u64) -> PathBuf {
+    root.join(&repo.owner)
         .join(&repo.name)
         .join(format!("issue-{issue}"))
-        .join(&repo.name)
 }
 
 /// Runs `request` for `trigger` as described in the module documentation; `Ok` is the job's outcome.

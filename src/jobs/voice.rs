@@ -85,26 +85,29 @@ pub enum Hint {
 }
 
 impl Hint {
-    fn text(self) -> &'static str {
+    fn text(self) -> String {
+        let file = marks::SETTINGS_PATH;
         match self {
             Hint::SettingsFile => {
-                "Fix `.github/metagpt.yml` on the default branch, then comment `/metagpt retry`."
+                format!("Fix `{file}` on the default branch, then comment `/metagpt retry`.")
             }
             Hint::LlmModel => {
-                "Change `llm_model` in `.github/metagpt.yml`, then comment `/metagpt retry`."
+                format!("Change `llm_model` in `{file}`, then comment `/metagpt retry`.")
             }
-            Hint::Operator => "The bot's operator must complete its agent settings.",
-            Hint::Layout => {
-                "Fix the repository's layout (or `source_dir` in `.github/metagpt.yml`), then comment \
+            Hint::Operator => "The bot's operator must complete its agent settings.".to_owned(),
+            Hint::Layout => format!(
+                "Fix the repository's layout (or `source_dir` in `{file}`), then comment \
                  `/metagpt retry`."
-            }
+            ),
             Hint::RunFailed => {
-                "Nothing was pushed. Comment `/metagpt retry` to run it again (calls already paid for \
-                 are replayed), or `/metagpt <feedback>` to change the request."
+                "Nothing was pushed. Comment `/metagpt retry` to run it again (calls \
+                 already paid for are replayed), or `/metagpt <feedback>` to change the request."
+                    .to_owned()
             }
             Hint::Branch => {
-                "Nothing was pushed. Make the issue's branch mergeable again (or delete it), then comment \
-                 `/metagpt retry`."
+                "Nothing was pushed. Make the issue's branch mergeable again (or delete \
+                 it), then comment `/metagpt retry`."
+                    .to_owned()
             }
         }
     }

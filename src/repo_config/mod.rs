@@ -14,8 +14,8 @@ mod validate;
 
 pub use error::RepoConfigError;
 
-/// Where a repository keeps its settings, read from its default branch (CONTRACT.md).
-pub const PATH: &str = ".github/metagpt.yml";
+/// Where a repository keeps its settings (the one home of the name: `marks`).
+pub use crate::marks::SETTINGS_PATH as PATH;
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;

@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::SandboxMode;
 use crate::config::{Problem, Settings};
 use crate::domain::Price;
+use crate::marks::{LLM_JSONL, RUNS_DIR};
 use crate::run::agent::SANDBOX_FIX;
 use crate::run::gateway::{Gateway, PriceTable, Recording, RunHandle, RunOptions, UpstreamConfig};
 
@@ -87,8 +88,10 @@ pub fn resolve_for(settings: &Settings, replay: Option<&Path>) -> Result<LlmSetu
         .map_err(|e| {
             problems.push(Problem::new(
                 format!("--replay {}: {e:#}", path.display()),
-                "give the llm.jsonl of a run recorded by this version of metagpt-bot \
-                 (.metagpt/runs/<run>/<iteration>/llm.jsonl)",
+                format!(
+                    "give the {LLM_JSONL} of a run recorded by this version of metagpt-bot \
+                     ({RUNS_DIR}/<run>/<iteration>/{LLM_JSONL})"
+                ),
             ));
         })
         .ok();

@@ -7,7 +7,8 @@
 pub enum PreflightError {
     #[error(
         "the repository has no folder `{folder}/` with source files: MetaGPT 0.8.2 edits code only in \
-         <repo>/<repo-name>/ (here `{folder}/`); move the code there or set `source_dir` in .github/metagpt.yml"
+         <repo>/<repo-name>/ (here `{folder}/`); move the code there or set `source_dir` in {settings}",
+        settings = crate::marks::SETTINGS_PATH
     )]
     MissingSourceFolder { folder: String },
     #[error(
@@ -15,7 +16,7 @@ pub enum PreflightError {
          to work incrementally; add the code (or a first module) to it"
     )]
     EmptySourceFolder { folder: String },
-    #[error("`source_dir: {source_dir}` in .github/metagpt.yml {reason}")]
+    #[error("`source_dir: {source_dir}` in {settings} {reason}", settings = crate::marks::SETTINGS_PATH)]
     InvalidSourceDir { source_dir: String, reason: String },
     #[error(
         "the repository has no `.gitignore` at its root: MetaGPT 0.8.2 refuses to work on a git repository \
