@@ -285,7 +285,7 @@ impl Settings {
         }
         if let Err(e) = validate_webhook_path(&self.webhook_path) {
             out.push(Problem::new(
-                e,
+                e.to_string(),
                 "use a plain path such as /api/github/webhooks",
             ));
         }
@@ -321,23 +321,29 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// Why a setting's value cannot be used, worded for the operator: it names the setting and what to do,
+/// never the value of a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
 /// Checks a `WEBHOOK_PATH` value: it must start with `/`, hold no route syntax (`{`, `}`, `*`) and not be
 /// one of the built-in endpoints.
-pub fn validate_webhook_path(path: &str) -> Result<(), String> {
+pub fn validate_webhook_path(path: &str) -> Result<(), Unusable> {
     if !path.starts_with('/') {
-        return Err(format!(
+        return Err(Unusable(format!(
             "WEBHOOK_PATH `{path}` must start with `/` (e.g. /api/github/webhooks)"
-        ));
+        )));
     }
     if ["/healthz", "/readyz", "/metrics"].contains(&path) {
-        return Err(format!(
+        return Err(Unusable(format!(
             "WEBHOOK_PATH `{path}` is taken by a built-in endpoint; choose another path"
-        ));
+        )));
     }
     if path.contains(['{', '}', '*']) {
-        return Err(format!(
+        return Err(Unusable(format!(
             "WEBHOOK_PATH `{path}` must not contain `{{`, `}}` or `*`"
-        ));
+        )));
     }
     Ok(())
 }
@@ -382,10 +388,10 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The PEM text in whichever accepted form the setting holds it.
-pub fn pem_text(raw: &str) -> Result<SecretString, String> {
+pub fn pem_text(raw: &str) -> Result<SecretString, Unusable> {
     let raw = raw.trim();
     if raw.is_empty() {
-        return Err("it is empty".to_owned());
+        return Err(Unusable("it is empty".to_owned()));
     }
     if raw.contains("-----BEGIN") {
         return Ok(SecretString::from(raw.replace("\\n", "\n")));
@@ -395,24 +401,30 @@ pub fn pem_text(raw: &str) -> Result<SecretString, String> {
     use base64::Engine as _;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(compact.expose_secret())
-        .map_err(|_| "it is neither PEM text nor base64 of PEM text".to_owned())?;
+        .map_err(|_| Unusable("it is neither PEM text nor base64 of PEM text".to_owned()))?;
     let text = String::from_utf8(decoded)
-        .map_err(|_| "it is base64, but not of PEM text".to_owned())
+        .map_err(|_| Unusable("it is base64, but not of PEM text".to_owned()))
         .map(SecretString::from)?;
     if !text.expose_secret().contains("-----BEGIN") {
-        return Err("it is base64, but not of PEM text".to_owned());
+        return Err(Unusable("it is base64, but not of PEM text".to_owned()));
     }
     Ok(text)
 }
 
 /// Refuses PEM blocks that are not a private key at all, with what they are instead.
-pub fn pem_kind_problem(pem: &str) -> Result<(), String> {
+pub fn pem_kind_problem(pem: &str) -> Result<(), Unusable> {
     if pem.contains("PUBLIC KEY-----") {
-        Err("it is a public key; the App needs the private key".to_owned())
+        Err(Unusable(
+            "it is a public key; the App needs the private key".to_owned(),
+        ))
     } else if pem.contains("ENCRYPTED") {
-        Err("it is encrypted with a passphrase; use the unencrypted key GitHub gave you".to_owned())
+        Err(Unusable(
+            "it is encrypted with a passphrase; use the unencrypted key GitHub gave you".to_owned(),
+        ))
     } else if pem.contains("CERTIFICATE-----") {
-        Err("it is a certificate, not a private key".to_owned())
+        Err(Unusable(
+            "it is a certificate, not a private key".to_owned(),
+        ))
     } else {
         Ok(())
     }

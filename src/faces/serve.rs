@@ -25,7 +25,7 @@ use crate::github::GitHubApp;
 use crate::http::intake::IntakeConfig;
 use crate::http::{self, AppState};
 use crate::jobs::worker::{self, WorkerOptions, Workers};
-use crate::jobs::{Context, Face, Jobs, start_announcer};
+use crate::jobs::{Context, Face, Jobs, start_announcer, voice};
 use crate::queue::{Queue, QueueOptions};
 
 /// Runs until SIGTERM or SIGINT.
@@ -135,14 +135,9 @@ fn start_workers(
         tracing::info!("WORKERS=0: intake only, jobs wait for another replica");
         return None;
     }
-    let llm = crate::run::resolve_llm(settings).map_err(|problems| {
-        let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
-        format!(
-            "the bot's agent settings are incomplete:\n{}",
-            list.join("\n")
-        )
-    });
+    let llm = crate::run::resolve_llm(settings);
     if let Err(problems) = &llm {
+        let problems = voice::incomplete_agent_settings(problems);
         tracing::warn!("runs will fail until the agent settings are complete: {problems}");
     }
     let face = Face::App {

@@ -30,7 +30,7 @@ use super::GitHubError;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use super::error::observe;
-use crate::config::{pem_kind_problem, pem_text};
+use crate::config::{Unusable, pem_kind_problem, pem_text};
 
 /// GitHub.com's REST API, the default of `GITHUB_API_URL`.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -258,14 +258,14 @@ fn encoding_key(private_key: &SecretString) -> Result<EncodingKey, GitHubError> 
     let pem = pem_text(private_key.expose_secret()).map_err(bad_key)?;
     pem_kind_problem(pem.expose_secret()).map_err(bad_key)?;
     let key = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
-        .map_err(|error| bad_key(format!("it could not be read ({error})")))?;
+        .map_err(|error| bad_key(Unusable(format!("it could not be read ({error})"))))?;
     let probe = serde_json::json!({ "iss": "probe" });
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), &probe, &key)
-        .map_err(|error| bad_key(format!("it could not sign a JWT ({error})")))?;
+        .map_err(|error| bad_key(Unusable(format!("it could not sign a JWT ({error})"))))?;
     Ok(key)
 }
 
-fn bad_key(reason: String) -> GitHubError {
+fn bad_key(reason: Unusable) -> GitHubError {
     GitHubError::Config(format!(
         "PRIVATE_KEY is not an RSA private key in PEM format: {reason}. Use the .pem file from the \
          GitHub App's settings (Private keys → Generate a private key): its text, the text with \

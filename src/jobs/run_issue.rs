@@ -36,6 +36,7 @@ use super::authorise::{self, Resolved};
 use super::publish::{self, Evidence, Target};
 use super::voice::{self, Hint, Status, Step};
 use super::{Failure, request};
+use crate::config::Problem;
 use crate::domain::{RepoRef, RunRequest, RunTarget, Trigger};
 use crate::github::{GitHubError, Issue, ReactionTarget, Repo, RepoSettings, Repository};
 use crate::marks;
@@ -56,7 +57,7 @@ pub struct Context {
     /// Replay caches (one per issue and iteration) live under it.
     pub cache_root: PathBuf,
     /// The agent's LLM setup, or every problem of the settings (each with its fix).
-    pub llm: Result<LlmSetup, String>,
+    pub llm: Result<LlmSetup, Vec<Problem>>,
     /// The bot's commit e-mail.
     pub email: String,
     pub renderer: Renderer,
@@ -91,7 +92,7 @@ impl Context {
     /// A context with the built-in templates and the bot's default e-mail.
     pub fn new(
         work_dir: PathBuf,
-        llm: Result<LlmSetup, String>,
+        llm: Result<LlmSetup, Vec<Problem>>,
         timeout: Duration,
         face: Face,
     ) -> anyhow::Result<Self> {
@@ -322,7 +323,8 @@ async fn configure(
     };
     let llm = match &ctx.llm {
         Err(problems) => {
-            let told = progress.fail(what, problems.clone(), Hint::Operator).await;
+            let problems = voice::incomplete_agent_settings(problems);
+            let told = progress.fail(what, problems, Hint::Operator).await;
             return Err(Failure::Misconfigured(told.message().to_owned()));
         }
         Ok(llm) => match &config.llm_model {

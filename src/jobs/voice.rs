@@ -12,6 +12,7 @@
 //! - Every comment the bot writes starts with one of its hidden markers, so intake never takes the bot's
 //!   own words for a command.
 
+use crate::config::Problem;
 use crate::domain::{ControlRequest, Request, RunRequest, Trigger};
 use crate::github::Permission;
 use crate::marks;
@@ -199,6 +200,15 @@ pub fn with_queued_note(body: &str, waiting: i64) -> String {
     format!(
         "{status}\n\n{}\n⏳ {runs} behind this run and starts when it has finished.\n",
         marks::QUEUED
+    )
+}
+
+/// The bot's own agent settings' problems, each with its fix, as a failed run tells them.
+pub fn incomplete_agent_settings(problems: &[Problem]) -> String {
+    let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
+    format!(
+        "the bot's agent settings are incomplete:\n{}",
+        list.join("\n")
     )
 }
 
@@ -479,6 +489,18 @@ mod tests {
         assert!(body.starts_with(marks::REPLY));
         assert_eq!(marks::replied_to(&body), Some(4));
         insta::assert_snapshot!("reply", body);
+    }
+
+    #[test]
+    fn the_bots_incomplete_agent_settings() {
+        let problems = [
+            Problem::new("METAGPT_PYTHON is not set", "point it at the venv's python"),
+            Problem::new("LLM_API_KEY is not set", "set the provider's key"),
+        ];
+        insta::assert_snapshot!(
+            "incomplete_agent_settings",
+            incomplete_agent_settings(&problems)
+        );
     }
 
     #[test]
