@@ -25,10 +25,12 @@ pub mod voice;
 pub mod worker;
 
 pub use announce::start as start_announcer;
-pub use run_issue::{Context, Face, JobKey, RunOverrides, run_issue, work_tree};
+pub use run_issue::run_issue;
 pub use stop::{Running, refuse_in_action as refuse_stop_in_action};
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
@@ -36,10 +38,125 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::domain::{ControlRequest, Request, RunRequest, Trigger};
+use crate::config::Problem;
+use crate::domain::{ControlRequest, RepoRef, Request, RunRequest, Trigger};
 use crate::github::{GitHubApp, GitHubError, Repo};
 use crate::queue::{Job, JobError, Queue};
-use crate::workspace::WorkspaceError;
+use crate::repo_config::RepoConfig;
+use crate::run::evidence::Renderer;
+use crate::run::{self, LlmSetup, RunSettings};
+use crate::workspace::{DEFAULT_BOT_EMAIL, WorkspaceError};
+
+/// What every run of the process shares.
+pub struct Context {
+    /// Work trees (one per issue) live under it.
+    pub work_dir: PathBuf,
+    /// Replay caches (one per issue and iteration) live under it.
+    pub cache_root: PathBuf,
+    /// The agent's LLM setup, or every problem of the settings (each with its fix).
+    pub llm: Result<LlmSetup, Vec<Problem>>,
+    /// The bot's commit e-mail.
+    pub email: String,
+    pub renderer: Renderer,
+    /// MetaGPT's wall-clock limit per run.
+    pub timeout: Duration,
+    pub face: Face,
+}
+
+/// Where the run happens, and what differs there.
+pub enum Face {
+    /// The GitHub App: it honours each repository's `trigger_label` (intake cannot read it), shows on
+    /// the progress comment how many runs wait in its queue, and asks the queue before pushing.
+    App { queue: Queue },
+    /// A GitHub Actions job: its `trigger-label` input decided at intake, its inputs override the
+    /// repository's run knobs, and it clones from `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git`.
+    Action {
+        overrides: RunOverrides,
+        clone_url: String,
+    },
+}
+
+/// Run knobs set by the face rather than the repository (the Action's inputs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOverrides {
+    pub n_round: u32,
+    pub max_cost_usd: f64,
+    pub code_review: bool,
+    pub run_tests: bool,
+}
+
+impl Context {
+    /// A context with the built-in templates and the bot's default e-mail.
+    pub fn new(
+        work_dir: PathBuf,
+        llm: Result<LlmSetup, Vec<Problem>>,
+        timeout: Duration,
+        face: Face,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            cache_root: work_dir.join(".cache"),
+            work_dir,
+            llm,
+            email: DEFAULT_BOT_EMAIL.to_owned(),
+            renderer: Renderer::new()?,
+            timeout,
+            face,
+        })
+    }
+
+    fn queue(&self) -> Option<&Queue> {
+        match &self.face {
+            Face::App { queue } => Some(queue),
+            Face::Action { .. } => None,
+        }
+    }
+
+    fn run_settings(&self, config: &RepoConfig) -> RunSettings {
+        let mut settings = RunSettings {
+            n_round: config.n_round,
+            max_cost_usd: config.max_cost_usd,
+            code_review: config.code_review,
+            run_tests: config.run_tests,
+            timeout: self.timeout,
+            protected_paths: config.protected_paths.clone(),
+            llm_timeout: run::DEFAULT_LLM_TIMEOUT,
+        };
+        if let Face::Action { overrides: o, .. } = &self.face {
+            settings.n_round = o.n_round;
+            settings.max_cost_usd = o.max_cost_usd;
+            settings.code_review = o.code_review;
+            settings.run_tests = o.run_tests;
+        }
+        settings
+    }
+
+    /// The replay cache of one iteration of an issue's runs.
+    fn cache_dir(&self, repo: &RepoRef, issue: u64, iteration: u32) -> PathBuf {
+        issue_dir(&self.cache_root, repo, issue).join(iteration.to_string())
+    }
+}
+
+/// The job a run belongs to: the queue's job (the App: its lease is what the publish gate checks), its
+/// key, stable across attempts (`app-<job id>`, `action-<run id>`), which the run's commit carries, and
+/// its attempt (1-based).
+#[derive(Debug, Clone)]
+pub struct JobKey {
+    pub queued: Option<Job>,
+    pub key: String,
+    pub attempt: i32,
+}
+
+/// Where an issue's work tree lives.
+pub fn work_tree(work_dir: &Path, repo: &RepoRef, issue: u64) -> PathBuf {
+    issue_dir(work_dir, repo, issue).join(&repo.name)
+}
+
+/// An issue's own folder under `root`: `<root>/<owner>/<repo>/issue-<N>` (its work tree, its caches).
+fn issue_dir(root: &Path, repo: &RepoRef, issue: u64) -> PathBuf {
+    root.join(&repo.owner)
+        .join(&repo.name)
+        .join(format!("issue-{issue}"))
+}
 
 /// Why a job did not finish: the one error policy (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,141 +25,28 @@
 //!   token minted right before it. The push never forces: when humans pushed meanwhile, their commits are
 //!   merged in and the push is tried again, once.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::authorise::{self, Resolved};
 use super::publish::{self, Evidence, Target};
 use super::voice::{self, Hint, Status, Step};
-use super::{Failure, request};
-use crate::config::Problem;
+use super::{Context, Face, Failure, JobKey, request, work_tree};
 use crate::domain::{RepoRef, RunRequest, RunTarget, Trigger};
 use crate::github::{GitHubError, Issue, ReactionTarget, Repo, RepoSettings, Repository};
 use crate::marks;
-use crate::queue::{Job, PublishGate, Queue};
+use crate::queue::{PublishGate, Queue};
 use crate::repo_config::RepoConfig;
-use crate::run::evidence::Renderer;
 use crate::run::gateway::CacheOptions;
-use crate::run::{self, LlmSetup, Plan, RunError, RunSettings};
+use crate::run::{self, LlmSetup, Plan, RunError};
 use crate::workspace::{
-    CommitSubject, Credentials, DEFAULT_BOT_EMAIL, PreparedBranch, SourceLayout, Workspace,
-    WorkspaceError,
+    CommitSubject, Credentials, PreparedBranch, SourceLayout, Workspace, WorkspaceError,
 };
-
-/// What every run of the process shares.
-pub struct Context {
-    /// Work trees (one per issue) live under it.
-    pub work_dir: PathBuf,
-    /// Replay caches (one per issue and iteration) live under it.
-    pub cache_root: PathBuf,
-    /// The agent's LLM setup, or every problem of the settings (each with its fix).
-    pub llm: Result<LlmSetup, Vec<Problem>>,
-    /// The bot's commit e-mail.
-    pub email: String,
-    pub renderer: Renderer,
-    /// MetaGPT's wall-clock limit per run.
-    pub timeout: Duration,
-    pub face: Face,
-}
-
-/// Where the run happens, and what differs there.
-pub enum Face {
-    /// The GitHub App: it honours each repository's `trigger_label` (intake cannot read it), shows on
-    /// the progress comment how many runs wait in its queue, and asks the queue before pushing.
-    App { queue: Queue },
-    /// A GitHub Actions job: its `trigger-label` input decided at intake, its inputs override the
-    /// repository's run knobs, and it clones from `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git`.
-    Action {
-        overrides: RunOverrides,
-        clone_url: String,
-    },
-}
-
-/// Run knobs set by the face rather than the repository (the Action's inputs).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOverrides {
-    pub n_round: u32,
-    pub max_cost_usd: f64,
-    pub code_review: bool,
-    pub run_tests: bool,
-}
-
-impl Context {
-    /// A context with the built-in templates and the bot's default e-mail.
-    pub fn new(
-        work_dir: PathBuf,
-        llm: Result<LlmSetup, Vec<Problem>>,
-        timeout: Duration,
-        face: Face,
-    ) -> anyhow::Result<Self> {
-        Ok(Self {
-            cache_root: work_dir.join(".cache"),
-            work_dir,
-            llm,
-            email: DEFAULT_BOT_EMAIL.to_owned(),
-            renderer: Renderer::new()?,
-            timeout,
-            face,
-        })
-    }
-
-    fn queue(&self) -> Option<&Queue> {
-        match &self.face {
-            Face::App { queue } => Some(queue),
-            Face::Action { .. } => None,
-        }
-    }
-
-    fn run_settings(&self, config: &RepoConfig) -> RunSettings {
-        let mut settings = RunSettings {
-            n_round: config.n_round,
-            max_cost_usd: config.max_cost_usd,
-            code_review: config.code_review,
-            run_tests: config.run_tests,
-            timeout: self.timeout,
-            protected_paths: config.protected_paths.clone(),
-            llm_timeout: run::DEFAULT_LLM_TIMEOUT,
-        };
-        if let Face::Action { overrides: o, .. } = &self.face {
-            settings.n_round = o.n_round;
-            settings.max_cost_usd = o.max_cost_usd;
-            settings.code_review = o.code_review;
-            settings.run_tests = o.run_tests;
-        }
-        settings
-    }
-
-    /// The replay cache of one iteration of an issue's runs.
-    fn cache_dir(&self, repo: &RepoRef, issue: u64, iteration: u32) -> PathBuf {
-        issue_dir(&self.cache_root, repo, issue).join(iteration.to_string())
-    }
-}
-
-/// The job a run belongs to: the queue's job (the App: its lease is what the publish gate checks), its
-/// key, stable across attempts (`app-<job id>`, `action-<run id>`), which the run's commit carries, and
-/// its attempt (1-based).
-#[derive(Debug, Clone)]
-pub struct JobKey {
-    pub queued: Option<Job>,
-    pub key: String,
-    pub attempt: i32,
-}
-
-/// Where an issue's work tree lives.
-pub fn work_tree(work_dir: &Path, repo: &RepoRef, issue: u64) -> PathBuf {
-    issue_dir(work_dir, repo, issue).join(&repo.name)
-}
-
-/// An issue's own folder under `root`: `<root>/<owner>/<repo>/issue-<N>` (its work tree, its caches).
-fn issue_dir(root: &Path, repo: &RepoRef, issue: u64) -> PathBuf {
-    root.join(&repo.owner)
-        .join(&repo.name)
-        .join(format!("issue-{issue}"))
-}
 
 /// Runs `request` for `trigger` as described in the module documentation; `Ok` is the job's outcome.
 pub async fn run_issue(
@@ -170,23 +57,9 @@ pub async fn run_issue(
     job: &JobKey,
     cancel: CancellationToken,
 ) -> Result<Value, Failure> {
-    let read = match label_gate(ctx, repo, request).await? {
-        Gate::Open(read) => read,
-        Gate::Closed(reason) => {
-            tracing::info!(%reason, "not this repository's trigger label; nothing to do");
-            return Ok(json!({ "skipped": reason }));
-        }
-    };
-    acknowledge(repo, trigger).await;
-    let issue_number = match request {
-        // A label needs no check: GitHub lets only triage and above label.
-        RunRequest::Labeled { .. } => trigger.issue_number,
-        RunRequest::Iterate { .. } | RunRequest::Retry { .. } => {
-            match authorise::resolve(repo, trigger).await? {
-                Resolved::Issue(issue) => issue,
-                Resolved::Refused(reason) => return Ok(json!({ "refused": reason })),
-            }
-        }
+    let (issue_number, read) = match admit(ctx, repo, trigger, request).await? {
+        Admitted::Run { issue, settings } => (issue, settings),
+        Admitted::Ended(outcome) => return Ok(outcome),
     };
     let RepoSettings { repository, config } = match read {
         Some(read) => *read,
@@ -208,24 +81,17 @@ pub async fn run_issue(
         &what,
     )
     .await?;
-    let target = RunTarget::Issue(issue_number);
-    let evidence = if publish::already_committed(&checkout.workspace, &job.key) {
-        tracing::info!(issue = issue_number, job = %job.key, "the run's commit is already on the branch; publishing it");
-        let kind = config.kind_for(&issue.labels);
-        Evidence::from_branch(&checkout.workspace, &target, kind, &ctx.renderer)?
-    } else {
-        let inputs = RunInputs {
-            trigger,
-            request,
-            job,
-            issue: &issue,
-            repository: &repository,
-            config: &config,
-            llm: &llm,
-            what: &what,
-        };
-        agent(ctx, &mut checkout, &inputs, &mut progress, &cancel).await?
+    let inputs = RunInputs {
+        trigger,
+        request,
+        job,
+        issue: &issue,
+        repository: &repository,
+        config: &config,
+        llm: &llm,
+        what: &what,
     };
+    let evidence = produce(ctx, &mut checkout, &inputs, &mut progress, &cancel).await?;
     let head = push(
         ctx,
         repo,
@@ -244,10 +110,49 @@ pub async fn run_issue(
         issue: &issue,
     };
     let published = publish::publish(repo, &target, &evidence).await?;
-    progress
-        .show(&Status::Done(published.done(&what, &evidence)))
-        .await;
+    let done = published.done(&what, &evidence);
+    progress.show(&Status::Done(done)).await;
     Ok(published.record(&evidence))
+}
+
+/// Whether the run goes on: for which issue, with the repository's settings when the gate read them.
+enum Admitted {
+    Run {
+        issue: u64,
+        settings: Option<Box<RepoSettings>>,
+    },
+    /// It ends here, quietly or with a reply already posted; the job's outcome.
+    Ended(Value),
+}
+
+/// The label gate, the 👀, and who asked: a label needs no check (GitHub lets only triage and above
+/// label); a command's sender and target are checked ([`authorise::resolve`]).
+async fn admit(
+    ctx: &Context,
+    repo: &Repo,
+    trigger: &Trigger,
+    request: &RunRequest,
+) -> Result<Admitted, Failure> {
+    let settings = match label_gate(ctx, repo, request).await? {
+        Gate::Open(settings) => settings,
+        Gate::Closed(reason) => {
+            tracing::info!(%reason, "not this repository's trigger label; nothing to do");
+            return Ok(Admitted::Ended(json!({ "skipped": reason })));
+        }
+    };
+    acknowledge(repo, trigger).await;
+    let issue = match request {
+        RunRequest::Labeled { .. } => trigger.issue_number,
+        RunRequest::Iterate { .. } | RunRequest::Retry { .. } => {
+            match authorise::resolve(repo, trigger).await? {
+                Resolved::Issue(issue) => issue,
+                Resolved::Refused(reason) => {
+                    return Ok(Admitted::Ended(json!({ "refused": reason })));
+                }
+            }
+        }
+    };
+    Ok(Admitted::Run { issue, settings })
 }
 
 /// What the label gate decided.
@@ -423,6 +328,25 @@ struct RunInputs<'a> {
     what: &'a str,
 }
 
+/// The iteration's evidence: what a crashed attempt of this job already committed (its trailer is on
+/// the branch head: run nothing, publish that), or a new run of MetaGPT.
+async fn produce(
+    ctx: &Context,
+    checkout: &mut Checkout,
+    inputs: &RunInputs<'_>,
+    progress: &mut ProgressComment<'_>,
+    cancel: &CancellationToken,
+) -> Result<Evidence, Failure> {
+    if !publish::already_committed(&checkout.workspace, &inputs.job.key) {
+        return agent(ctx, checkout, inputs, progress, cancel).await;
+    }
+    let issue = inputs.issue.number;
+    tracing::info!(issue, job = %inputs.job.key, "the run's commit is already on the branch; publishing it");
+    let kind = inputs.config.kind_for(&inputs.issue.labels);
+    let target = RunTarget::Issue(issue);
+    Evidence::from_branch(&checkout.workspace, &target, kind, &ctx.renderer)
+}
+
 /// The shortest time between two step edits of the progress comment, so a long run does not spend the
 /// installation's rate limit on edits.
 const STEP_EDIT_INTERVAL: Duration = Duration::from_secs(20);
@@ -452,7 +376,7 @@ async fn agent(
         .await;
     let settings = ctx.run_settings(inputs.config);
     let replay = inputs.job.attempt > 1 || matches!(inputs.request, RunRequest::Retry { .. });
-    let (steps, mut step) = tokio::sync::watch::channel(None);
+    let (steps, step) = watch::channel(None);
     let plan = Plan {
         workspace: &mut checkout.workspace,
         branch: &checkout.branch,
@@ -478,22 +402,7 @@ async fn agent(
         )),
         steps: Some(steps),
     };
-    let executed = run::execute(plan, cancel.clone());
-    tokio::pin!(executed);
-    let mut last_edit: Option<Instant> = None;
-    let result = loop {
-        tokio::select! {
-            result = &mut executed => break result,
-            Ok(()) = step.changed() => {
-                let current = step.borrow_and_update().clone();
-                let due = last_edit.is_none_or(|at| at.elapsed() >= STEP_EDIT_INTERVAL);
-                if let (Some(current), true) = (current, due) {
-                    last_edit = Some(Instant::now());
-                    progress.show(&running(what, iteration, Step::Agent(current))).await;
-                }
-            }
-        }
-    };
+    let result = execute_showing_steps(plan, step, progress, what, iteration, cancel).await;
     match result {
         Ok(outcome) => Evidence::from_outcome(&outcome, &ctx.renderer),
         Err(stopped @ RunError::Cancelled { .. }) => {
@@ -505,6 +414,34 @@ async fn agent(
             Err(Failure::Cancelled(stopped.to_string()))
         }
         Err(failed) => Err(failed_run(progress, what, failed).await),
+    }
+}
+
+/// Runs the plan ([`run::execute`]), editing the progress comment with MetaGPT's current SOP step as
+/// its trace names it, at most every [`STEP_EDIT_INTERVAL`].
+async fn execute_showing_steps(
+    plan: Plan<'_>,
+    mut step: watch::Receiver<Option<String>>,
+    progress: &mut ProgressComment<'_>,
+    what: &str,
+    iteration: u32,
+    cancel: &CancellationToken,
+) -> Result<run::Outcome, RunError> {
+    let executed = run::execute(plan, cancel.clone());
+    tokio::pin!(executed);
+    let mut last_edit: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            result = &mut executed => return result,
+            Ok(()) = step.changed() => {
+                let current = step.borrow_and_update().clone();
+                let due = last_edit.is_none_or(|at| at.elapsed() >= STEP_EDIT_INTERVAL);
+                if let (Some(current), true) = (current, due) {
+                    last_edit = Some(Instant::now());
+                    progress.show(&running(what, iteration, Step::Agent(current))).await;
+                }
+            }
+        }
     }
 }
 
@@ -553,22 +490,11 @@ async fn push(
     progress
         .show(&running(what, evidence.iteration, Step::Publishing))
         .await;
-    if let (Face::App { queue }, Some(queued)) = (&ctx.face, &job.queued) {
-        let gate = queue
-            .begin_publish(queued)
-            .await
-            .map_err(|e| Failure::Transient(format!("cannot pass the publish gate: {e:#}")))?;
-        match gate {
-            PublishGate::Proceed => {}
-            PublishGate::Stopped => {
-                progress.show(&stopped).await;
-                return Err(Failure::Cancelled("stopped right before the push".into()));
-            }
-            PublishGate::LeaseLost => {
-                let lost = "the job's lease was lost before the push";
-                return Err(Failure::Cancelled(lost.into()));
-            }
+    if let Some(stop) = publish_gate(ctx, job).await? {
+        if matches!(stop, Failure::Cancelled(_)) {
+            progress.show(&stopped).await;
         }
+        return Err(stop);
     }
     let token = repo.git_token().await?;
     let Checkout {
@@ -662,6 +588,26 @@ impl<'a> ProgressComment<'a> {
         }
         Ok(())
     }
+}
+
+/// In the App, the queue's word right before the push ([`Queue::begin_publish`]): `None` to push (the
+/// job is past its point of no return), else why not — a stop came first, or the lease was lost.
+async fn publish_gate(ctx: &Context, job: &JobKey) -> Result<Option<Failure>, Failure> {
+    let (Face::App { queue }, Some(queued)) = (&ctx.face, &job.queued) else {
+        return Ok(None);
+    };
+    let gate = queue
+        .begin_publish(queued)
+        .await
+        .map_err(|e| Failure::Transient(format!("cannot pass the publish gate: {e:#}")))?;
+    Ok(match gate {
+        PublishGate::Proceed => None,
+        PublishGate::Stopped => Some(Failure::Cancelled("stopped right before the push".into())),
+        // Another worker holds the job now and will run it: nothing to say, nothing to write.
+        PublishGate::LeaseLost => Some(Failure::Transient(
+            "the job's lease was lost before the push".into(),
+        )),
+    })
 }
 
 /// Runs blocking git work off the async threads.
