@@ -41,17 +41,15 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    pub fn from_outcome(outcome: &Outcome, renderer: &Renderer) -> Result<Self, Failure> {
-        let render = |e: EvidenceError| Failure::Internal(e.to_string());
-        Ok(Self {
+    /// What the run that just finished rendered.
+    pub fn from_outcome(outcome: Outcome) -> Self {
+        Self {
             iteration: outcome.iteration,
-            gates: outcome.gates.clone(),
-            cost: outcome.cost.clone(),
-            section: renderer.pr_section(&outcome.report).map_err(render)?,
-            check_summary: renderer
-                .check_run_summary(&outcome.report)
-                .map_err(render)?,
-        })
+            gates: outcome.gates,
+            cost: outcome.cost,
+            section: outcome.pr_section,
+            check_summary: outcome.check_summary,
+        }
     }
 
     /// The last iteration's evidence as committed on the branch, rendered as its run published it

@@ -404,7 +404,7 @@ async fn agent(
     };
     let result = execute_showing_steps(plan, step, progress, what, iteration, cancel).await;
     match result {
-        Ok(outcome) => Evidence::from_outcome(&outcome, &ctx.renderer),
+        Ok(outcome) => Ok(Evidence::from_outcome(outcome)),
         Err(stopped @ RunError::Cancelled { .. }) => {
             progress
                 .show(&Status::Stopped {

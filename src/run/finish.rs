@@ -57,6 +57,9 @@ pub struct Written {
     pub report: Report,
     pub cost: CostReport,
     pub dir: String,
+    /// The PR body's bot section and the check run's summary, rendered from `report`.
+    pub pr_section: String,
+    pub check_summary: String,
 }
 
 /// Puts the protected paths the agent changed since `start` back as `start` had them; returns them
@@ -134,15 +137,18 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, RunError> {
             summary_md: &summary,
         })
         .map_err(evidence)?;
+    let pr_section = renderer.pr_section(&report).map_err(evidence)?;
+    let check_summary = renderer.check_run_summary(&report).map_err(evidence)?;
     if let Some(out) = done.out {
-        let body = renderer.pr_section(&report).map_err(evidence)?;
-        write_out(out, &body, &cost, &gates, &trace).map_err(evidence)?;
+        write_out(out, &pr_section, &cost, &gates, &trace).map_err(evidence)?;
     }
     Ok(Written {
         dir: store.dir(done.run.iteration),
         gates,
         report,
         cost,
+        pr_section,
+        check_summary,
     })
 }
 

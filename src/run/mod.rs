@@ -113,6 +113,9 @@ pub struct Outcome {
     pub cost: CostReport,
     /// The report the PR body, check run and summaries are rendered from.
     pub report: Report,
+    /// The PR body's bot section (markers included) and the check run's summary, rendered.
+    pub pr_section: String,
+    pub check_summary: String,
 }
 
 impl Outcome {
@@ -218,6 +221,8 @@ async fn execute_steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Out
         gates: written.gates,
         cost: written.cost,
         report: written.report,
+        pr_section: written.pr_section,
+        check_summary: written.check_summary,
     })
 }
 
