@@ -3,9 +3,9 @@
 //! and its file names, the queue's control actions — written and parsed here, side by side.
 //!
 //! Invariants:
-//! - Each mark has exactly one writer and one parser, both in this file, and a round-trip test: what the
-//!   bot writes today is what it recognises tomorrow (after a restart, in another replica, in a later
-//!   version reading an older branch).
+//! - Each mark has exactly one writer and, where the bot reads it back by more than its exact text, one
+//!   parser, both in this file, with a round-trip test: what the bot writes today is what it recognises
+//!   tomorrow (after a restart, in another replica, in a later version reading an older branch).
 //! - Every hidden comment marker starts with [`MARKER_PREFIX`]; [`neutralise`] turns any such text coming
 //!   from elsewhere (an issue, the LLM, a rendered template) into a visible, inert `&lt;!-- …`, so nothing
 //!   but the bot's own writers can produce a marker.
@@ -41,11 +41,6 @@ const CLOSE: &str = " -->";
 /// The second marker of a reply: the id of the command comment it answers (one reply per comment).
 pub fn reply_to(comment_id: u64) -> String {
     format!("{REPLY_TO}{comment_id}{CLOSE}")
-}
-
-/// The comment id of the first [`reply_to`] marker in `body`.
-pub fn replied_to(body: &str) -> Option<u64> {
-    number_after(body, REPLY_TO)
 }
 
 /// The marker that ties the bot's PR to its issue (CONTRACT.md), written into the PR body.
@@ -253,12 +248,6 @@ pub fn label_check_delivery(check_job: i64) -> String {
     format!("{LABEL_CHECK}{check_job}")
 }
 
-/// The label check a [`label_check_delivery`] id belongs to.
-pub fn label_check_of(delivery_id: &str) -> Option<i64> {
-    let job = delivery_id.strip_prefix(LABEL_CHECK)?.parse::<i64>().ok()?;
-    (label_check_delivery(job) == delivery_id).then_some(job)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,7 +258,6 @@ mod tests {
             assert!(marker.starts_with(MARKER_PREFIX), "{marker}");
             assert!(marker.ends_with(CLOSE), "{marker}");
         }
-        assert_eq!(replied_to(&format!("x\n{}\ny", reply_to(42))), Some(42));
         assert_eq!(
             marked_issue(&format!("Closes #5\n{}", issue_marker(5))),
             Some(5)
@@ -280,7 +268,6 @@ mod tests {
         assert_eq!(marked_issue("<!-- metagpt-bot:issue=5-->"), None);
         assert_eq!(marked_issue("<!-- metagpt-bot:issue= 5 -->"), None);
         assert_eq!(marked_issue("<!-- metagpt-bot:issue=x -->"), None);
-        assert_eq!(replied_to("<!-- metagpt-bot:reply -->"), None);
     }
 
     #[test]
@@ -364,9 +351,10 @@ mod tests {
     }
 
     #[test]
-    fn label_check_deliveries_round_trip() {
-        assert_eq!(label_check_of(&label_check_delivery(17)), Some(17));
-        assert_eq!(label_check_of("label-check-017"), None);
-        assert_eq!(label_check_of("0f3e-delivery"), None);
+    fn a_reply_and_a_label_checks_run_are_named_by_what_they_answer() {
+        // Both are found again by their exact text (a comment search, a delivery lookup).
+        assert_eq!(reply_to(42), "<!-- metagpt-bot:reply-to=42 -->");
+        assert_ne!(reply_to(4), reply_to(42));
+        assert_eq!(label_check_delivery(17), "label-check-17");
     }
 }

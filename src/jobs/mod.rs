@@ -147,7 +147,7 @@ pub struct JobKey {
 }
 
 /// Where an issue's work tree lives.
-pub fn work_tree(work_dir: &Path, repo: &RepoRef, issue: u64) -> PathBuf {
+fn work_tree(work_dir: &Path, repo: &RepoRef, issue: u64) -> PathBuf {
     issue_dir(work_dir, repo, issue).join(&repo.name)
 }
 

@@ -487,7 +487,7 @@ mod tests {
         insta::assert_snapshot!("refusals", texts.join("\n\n"));
         let body = reply(Some(4), &texts[0]);
         assert!(body.starts_with(marks::REPLY));
-        assert_eq!(marks::replied_to(&body), Some(4));
+        assert!(body.contains(&marks::reply_to(4)), "{body}");
         insta::assert_snapshot!("reply", body);
     }
 

@@ -36,13 +36,13 @@ fn branch_tip(dir: &tempfile::TempDir, branch: &str) -> String {
 async fn one_pull_request_per_head_and_the_second_is_recognisably_a_duplicate() {
     let fake = FakeGitHub::start().await;
     let dir = world_with_git(&fake);
-    let client = client_for(&fake).await;
+    let widgets = repo(&client_for(&fake).await, OWNER, REPO);
 
-    let pull = repo(&client, OWNER, REPO)
+    let pull = widgets
         .create_pull(&new_pull(false))
         .await
         .expect("first pull request");
-    let again = repo(&client, OWNER, REPO)
+    let again = widgets
         .create_pull(&new_pull(false))
         .await
         .expect_err("a second one for the same head");
@@ -65,12 +65,9 @@ async fn one_pull_request_per_head_and_the_second_is_recognisably_a_duplicate() 
     assert!(!again.is_transient());
     assert_eq!(fake.state().pulls_of(FULL_NAME).len(), 1);
 
-    let found = repo(&client, OWNER, REPO)
-        .pulls_by_head(BRANCH)
-        .await
-        .expect("list");
+    let found = widgets.pulls_by_head(BRANCH).await.expect("list");
     assert_eq!(found, std::slice::from_ref(&pull));
-    let other = repo(&client, OWNER, REPO)
+    let other = widgets
         .pulls_by_head("metagpt/issue-9")
         .await
         .expect("list");
@@ -81,14 +78,11 @@ async fn one_pull_request_per_head_and_the_second_is_recognisably_a_duplicate() 
 async fn a_head_branch_that_was_not_pushed_is_refused_but_not_as_a_duplicate() {
     let fake = FakeGitHub::start().await;
     let _dir = world_with_git(&fake);
-    let client = client_for(&fake).await;
+    let widgets = repo(&client_for(&fake).await, OWNER, REPO);
     let mut ask = new_pull(false);
     ask.head = "never-pushed";
 
-    let error = repo(&client, OWNER, REPO)
-        .create_pull(&ask)
-        .await
-        .expect_err("no such branch");
+    let error = widgets.create_pull(&ask).await.expect_err("no such branch");
 
     assert_eq!(error.status(), Some(422));
     assert!(!error.is_already_exists(), "{error}");
@@ -99,8 +93,8 @@ async fn a_head_branch_that_was_not_pushed_is_refused_but_not_as_a_duplicate() {
 async fn the_head_follows_pushes_and_updates_change_title_and_body() {
     let fake = FakeGitHub::start().await;
     let dir = world_with_git(&fake);
-    let client = client_for(&fake).await;
-    let pull = repo(&client, OWNER, REPO)
+    let widgets = repo(&client_for(&fake).await, OWNER, REPO);
+    let pull = widgets
         .create_pull(&new_pull(false))
         .await
         .expect("pull request");
@@ -112,14 +106,11 @@ async fn the_head_follows_pushes_and_updates_change_title_and_body() {
         body: Some("Closes #1\n\nIteration 2".to_owned()),
         state: None,
     };
-    let updated = repo(&client, OWNER, REPO)
+    let updated = widgets
         .update_pull(pull.number, &update)
         .await
         .expect("update");
-    let read = repo(&client, OWNER, REPO)
-        .pull(pull.number)
-        .await
-        .expect("get");
+    let read = widgets.pull(pull.number).await.expect("get");
 
     assert_eq!(
         updated.title, "MetaGPT: Add a CSV export",
@@ -128,7 +119,7 @@ async fn the_head_follows_pushes_and_updates_change_title_and_body() {
     assert_eq!(updated.body, "Closes #1\n\nIteration 2");
     assert_eq!(read, updated);
     assert_eq!(read.head_sha, pushed.to_string());
-    let missing = repo(&client, OWNER, REPO).pull(99).await;
+    let missing = widgets.pull(99).await;
     assert_eq!(missing.expect_err("no #99").status(), Some(404));
 }
 
@@ -136,8 +127,8 @@ async fn the_head_follows_pushes_and_updates_change_title_and_body() {
 async fn set_draft_goes_both_ways_and_does_nothing_when_already_there() {
     let fake = FakeGitHub::start().await;
     let _dir = world_with_git(&fake);
-    let client = client_for(&fake).await;
-    let pull = repo(&client, OWNER, REPO)
+    let widgets = repo(&client_for(&fake).await, OWNER, REPO);
+    let pull = widgets
         .create_pull(&new_pull(false))
         .await
         .expect("pull request");
@@ -146,34 +137,22 @@ async fn set_draft_goes_both_ways_and_does_nothing_when_already_there() {
         requests.iter().filter(|r| r.path == "/graphql").count()
     };
 
-    repo(&client, OWNER, REPO)
-        .set_draft(&pull, true)
-        .await
-        .expect("to draft");
-    let drafted = repo(&client, OWNER, REPO)
-        .pull(pull.number)
-        .await
-        .expect("get");
+    widgets.set_draft(&pull, true).await.expect("to draft");
+    let drafted = widgets.pull(pull.number).await.expect("get");
     assert!(drafted.draft);
-    repo(&client, OWNER, REPO)
+    widgets
         .set_draft(&drafted, true)
         .await
         .expect("already a draft");
     assert_eq!(graphql_calls(&fake), 1, "no mutation for no change");
-    repo(&client, OWNER, REPO)
-        .set_draft(&drafted, false)
-        .await
-        .expect("ready");
-    let ready = repo(&client, OWNER, REPO)
-        .pull(pull.number)
-        .await
-        .expect("get");
+    widgets.set_draft(&drafted, false).await.expect("ready");
+    let ready = widgets.pull(pull.number).await.expect("get");
     assert!(!ready.draft);
     assert_eq!(graphql_calls(&fake), 2);
 
     let mut unknown = ready.clone();
     unknown.node_id = "PR_nope".to_owned();
-    let error = repo(&client, OWNER, REPO)
+    let error = widgets
         .set_draft(&unknown, true)
         .await
         .expect_err("GraphQL errors are failures");
