@@ -58,6 +58,7 @@ pub const KEYS: &[&str] = &[
     "WORK_DIR",
     "RUN_TIMEOUT_SECS",
     "METAGPT_PYTHON",
+    "PROJECT_PYTHON",
     "LLM_API_TYPE",
     "LLM_BASE_URL",
     "LLM_MODEL",
@@ -92,6 +93,7 @@ struct Raw {
     work_dir: Option<PathBuf>,
     run_timeout_secs: Option<u64>,
     metagpt_python: Option<PathBuf>,
+    project_python: Option<PathBuf>,
     llm_api_type: Option<String>,
     llm_base_url: Option<String>,
     llm_model: Option<String>,
@@ -133,6 +135,9 @@ pub struct Settings {
     /// MetaGPT's wall-clock limit per run (default one hour).
     pub run_timeout: std::time::Duration,
     pub metagpt_python: Option<PathBuf>,
+    /// The interpreter each run's own project environment is made from (default `python3`): the
+    /// project's tests and MetaGPT's QA run in a venv of it, never in MetaGPT's.
+    pub project_python: PathBuf,
     pub llm_api_type: String,
     pub llm_base_url: Option<String>,
     pub llm_model: Option<String>,
@@ -243,6 +248,9 @@ impl Settings {
                 raw.run_timeout_secs.unwrap_or(3600).max(1),
             ),
             metagpt_python: raw.metagpt_python,
+            project_python: raw
+                .project_python
+                .unwrap_or_else(|| PathBuf::from("python3")),
             llm_api_type: raw.llm_api_type.unwrap_or_else(|| "openai".into()),
             llm_base_url: raw.llm_base_url,
             llm_model: raw.llm_model,

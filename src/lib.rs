@@ -40,6 +40,7 @@ mod house {
         ("repo_config", 1),
         ("run::agent", 2),
         ("run::gateway", 2),
+        ("run::project", 2),
         ("run::evidence", 3),
         ("github", 4),
         ("queue", 4),
@@ -52,6 +53,7 @@ mod house {
         ("marks", "domain"),
         ("telemetry", "config"),
         ("repo_config", "workspace"),
+        ("run::project", "run::agent"),
     ];
 
     fn layer(module: &str) -> (&'static str, u32) {

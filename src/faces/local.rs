@@ -117,7 +117,7 @@ pub async fn run(
         .prepare_branch(&local_branch(&request.text))
         .map_err(|e| usage(e.to_string()))?;
     let layout = workspace
-        .preflight(args.source_dir.as_deref())
+        .preflight(args.source_dir.as_deref(), None)
         .map_err(|e| {
             usage(format!(
                 "the repository does not suit MetaGPT's incremental mode: {e}"
@@ -132,6 +132,9 @@ pub async fn run(
         timeout: args.timeout(),
         protected_paths: args.protected_paths.clone(),
         llm_timeout: args.llm_timeout(),
+        setup: None,
+        project_tests: None,
+        max_changed_lines: crate::repo_config::DEFAULT_MAX_CHANGED_LINES,
     };
     let plan = Plan {
         workspace: &mut workspace,

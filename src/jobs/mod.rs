@@ -120,6 +120,9 @@ impl Context {
             timeout: self.timeout,
             protected_paths: config.protected_paths.clone(),
             llm_timeout: run::DEFAULT_LLM_TIMEOUT,
+            setup: config.setup.clone(),
+            project_tests: config.project_tests.clone(),
+            max_changed_lines: config.max_changed_lines,
         };
         if let Face::Action { overrides: o, .. } = &self.face {
             settings.n_round = o.n_round;

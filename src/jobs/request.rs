@@ -17,7 +17,8 @@ use crate::repo_config::RepoConfig;
 use crate::sanitize::clean_untrusted;
 use crate::workspace::issue_text_path;
 
-/// The text of iteration `iteration` of `request` on the work tree at `root`: the issue's for a label,
+/// The text of iteration `iteration` of `request`, with MetaGPT's project folder of the work tree at
+/// `root`: the issue's for a label,
 /// the branch's with the feedback appended for an iteration, the branch's (else the issue's) for a retry.
 pub fn text(
     root: &Path,
@@ -74,7 +75,8 @@ fn for_retry(root: &Path, kind: Kind, issue: &Issue) -> String {
     previous(root, kind).unwrap_or_else(|| from_issue(issue))
 }
 
-/// The branch's `docs/requirement.txt` or `docs/bugfix.txt`, when it is a regular file.
+/// The branch's `docs/requirement.txt` or `docs/bugfix.txt` (in MetaGPT's project folder `root`), when
+/// it is a regular file.
 fn previous(root: &Path, kind: Kind) -> Option<String> {
     let path = root.join(issue_text_path(kind));
     let meta = path.symlink_metadata().ok()?;

@@ -280,8 +280,18 @@ async fn checkout(
         Face::Action { clone_url, .. } => clone_url.clone(),
         Face::App { .. } => repository.clone_url.clone(),
     };
-    let source_dir = config.source_dir.clone();
-    let prepared = blocking(move || prepare(&url, &dir, token, issue, source_dir.as_deref())).await;
+    let (source_dir, spec_dir) = (config.source_dir.clone(), config.spec_dir.clone());
+    let prepared = blocking(move || {
+        prepare(
+            &url,
+            &dir,
+            token,
+            issue,
+            source_dir.as_deref(),
+            spec_dir.as_deref(),
+        )
+    })
+    .await;
     match prepared {
         Ok(Ok(checkout)) => Ok(checkout),
         Ok(Err(unsuitable)) => Err(progress.fail(what, unsuitable, Hint::Layout).await),
@@ -296,6 +306,7 @@ fn prepare(
     token: SecretString,
     issue: u64,
     source_dir: Option<&str>,
+    spec_dir: Option<&str>,
 ) -> Result<Result<Checkout, String>, WorkspaceError> {
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).map_err(|source| WorkspaceError::Io {
@@ -306,7 +317,7 @@ fn prepare(
     let workspace = Workspace::clone_or_open(url, dir, Credentials::token(token))?;
     workspace.discard_changes()?;
     let branch = workspace.prepare_branch(&marks::issue_branch(issue))?;
-    Ok(match workspace.preflight(source_dir) {
+    Ok(match workspace.preflight(source_dir, spec_dir) {
         Ok(layout) => Ok(Checkout {
             workspace,
             branch,
@@ -363,7 +374,7 @@ async fn agent(
     let target = RunTarget::Issue(inputs.issue.number);
     let iteration = run::next_iteration(&checkout.workspace, &target);
     let text = request::text(
-        checkout.workspace.root(),
+        &checkout.workspace.root().join(&checkout.layout.spec_dir),
         inputs.request,
         inputs.issue,
         inputs.config,

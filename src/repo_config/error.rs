@@ -103,6 +103,19 @@ const HINTS: &[(&str, &str)] = &[
         "a list of globs, e.g. `protected_paths: [.github/workflows/**]`",
     ),
     ("llm_model", "a model name, e.g. `llm_model: gpt-4o-mini`"),
+    ("spec_dir", "a folder path, e.g. `spec_dir: .metagpt`"),
+    (
+        "setup",
+        "a list of commands, e.g. `setup: [\"pip install -e .[test]\"]`",
+    ),
+    (
+        "project_tests",
+        "a command, e.g. `project_tests: python -m pytest -q`",
+    ),
+    (
+        "max_changed_lines",
+        "a whole number above 0, e.g. `max_changed_lines: 400`",
+    ),
 ];
 
 /// The top-level key whose value holds `line` (1-based): the nearest unindented `key:` at or above it.

@@ -46,7 +46,20 @@ pub struct RepoConfig {
     pub protected_paths: Vec<String>,
     /// The model to ask for instead of the operator's `LLM_MODEL` (default: the operator's).
     pub llm_model: Option<String>,
+    /// MetaGPT's project folder, relative to the root (`""` is the root itself); `None` decides by the
+    /// layout: the root for MetaGPT-shaped repositories, `.metagpt` otherwise.
+    pub spec_dir: Option<String>,
+    /// Shell commands that prepare the run's own environment for the project's tests, run before the
+    /// agent with the network and without secrets (default: detected from the repository's files).
+    pub setup: Option<Vec<String>>,
+    /// The command of the repository's own test suite (default: detected for pytest and unittest).
+    pub project_tests: Option<String>,
+    /// The most lines a run may change outside MetaGPT's project folder (default 1000).
+    pub max_changed_lines: u32,
 }
+
+/// [`RepoConfig::max_changed_lines`] unless a repository says otherwise.
+pub const DEFAULT_MAX_CHANGED_LINES: u32 = 1000;
 
 impl Default for RepoConfig {
     fn default() -> Self {
@@ -63,6 +76,10 @@ impl Default for RepoConfig {
                 .map(|s| (*s).to_owned())
                 .collect(),
             llm_model: None,
+            spec_dir: None,
+            setup: None,
+            project_tests: None,
+            max_changed_lines: DEFAULT_MAX_CHANGED_LINES,
         }
     }
 }
@@ -80,6 +97,10 @@ struct Raw {
     run_tests: Option<Spanned<bool>>,
     protected_paths: Option<Vec<Spanned<String>>>,
     llm_model: Option<Spanned<String>>,
+    spec_dir: Option<Spanned<String>>,
+    setup: Option<Vec<Spanned<String>>>,
+    project_tests: Option<Spanned<String>>,
+    max_changed_lines: Option<Spanned<i64>>,
 }
 
 impl RepoConfig {
@@ -182,6 +203,7 @@ mod tests {
                 run_tests: false,
                 protected_paths: vec!["infra/**".into()],
                 llm_model: Some("gpt-4o".into()),
+                ..RepoConfig::default()
             }
         );
         let partial = RepoConfig::parse("n_round: 9\nsource_dir: ~\n").unwrap();
@@ -386,5 +408,61 @@ mod tests {
         config.trigger_label = "ai-help".into();
         assert!(!config.is_trigger("metagpt"));
         assert!(config.is_trigger("AI-Help"));
+    }
+
+    #[test]
+    fn the_keys_of_real_projects_are_read_and_checked() {
+        let text = "spec_dir: .\nsetup:\n  - pip install -e .[test]\n  - pip install pytest\n\
+                    project_tests: python -m pytest -q testing\nmax_changed_lines: 400\n";
+        let config = RepoConfig::parse(text).unwrap();
+        assert_eq!(config.spec_dir.as_deref(), Some(""));
+        assert_eq!(
+            config.setup.as_deref(),
+            Some(
+                &[
+                    "pip install -e .[test]".to_owned(),
+                    "pip install pytest".to_owned()
+                ][..]
+            )
+        );
+        assert_eq!(
+            config.project_tests.as_deref(),
+            Some("python -m pytest -q testing")
+        );
+        assert_eq!(config.max_changed_lines, 400);
+        assert_eq!(
+            RepoConfig::parse("spec_dir: .metagpt/\n")
+                .unwrap()
+                .spec_dir
+                .as_deref(),
+            Some(".metagpt")
+        );
+        let defaults = RepoConfig::default();
+        assert_eq!(
+            (defaults.spec_dir, defaults.setup, defaults.project_tests),
+            (None, None, None)
+        );
+        assert_eq!(defaults.max_changed_lines, DEFAULT_MAX_CHANGED_LINES);
+
+        let e = error("spec_dir: ../elsewhere\n");
+        assert_eq!(position(&e), (Some(1), Some(11)), "{e}");
+        assert!(
+            e.message
+                .starts_with("`spec_dir` must be a folder inside the repository"),
+            "{e}"
+        );
+        let e = error("setup:\n  - \"  \"\n");
+        assert!(
+            e.message.starts_with("`setup` needs one command per entry"),
+            "{e}"
+        );
+        let e = error("setup: pip install -e .\n");
+        assert!(e.message.contains("a list of commands"), "{e}");
+        let e = error("max_changed_lines: 0\n");
+        assert!(
+            e.message
+                .starts_with("`max_changed_lines` must be a whole number above 0, not 0"),
+            "{e}"
+        );
     }
 }

@@ -76,7 +76,67 @@ pub(super) fn settle(raw: Raw) -> Result<RepoConfig, RepoConfigError> {
         }
         config.llm_model = Some(name.to_owned());
     }
+    if let Some(dir) = raw.spec_dir {
+        config.spec_dir = Some(spec_dir(&dir)?);
+    }
+    if let Some(commands) = raw.setup {
+        config.setup = Some(
+            commands
+                .iter()
+                .map(|c| command(c, "setup", "`setup: [\"pip install -e .[test]\"]`"))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    if let Some(tests) = raw.project_tests {
+        config.project_tests = Some(command(
+            &tests,
+            "project_tests",
+            "`project_tests: python -m pytest -q tests`",
+        )?);
+    }
+    if let Some(n) = raw.max_changed_lines {
+        config.max_changed_lines = u32::try_from(n.value).ok().filter(|n| *n >= 1).ok_or_else(
+            || {
+                at(
+                    &n,
+                    format!(
+                        "`max_changed_lines` must be a whole number above 0, not {} (default {})",
+                        n.value,
+                        super::DEFAULT_MAX_CHANGED_LINES
+                    ),
+                )
+            },
+        )?;
+    }
     Ok(config)
+}
+
+/// A shell command: one line, not blank.
+fn command(value: &Spanned<String>, key: &str, example: &str) -> Result<String, RepoConfigError> {
+    let text = value.value.trim();
+    if text.is_empty() || text.contains('\n') {
+        return Err(at(
+            value,
+            format!(
+                "`{key}` needs one command per entry, on one line, e.g. {example}; not {:?}",
+                value.value
+            ),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// `spec_dir`: `.` (or `/`) for the repository root, else a folder like [`source_dir`].
+fn spec_dir(dir: &Spanned<String>) -> Result<String, RepoConfigError> {
+    let value = dir.value.trim();
+    if matches!(value, "." | "./" | "/") {
+        return Ok(String::new());
+    }
+    relative_folder(
+        dir,
+        "spec_dir",
+        "`spec_dir: .metagpt`, or `spec_dir: .` for the root",
+    )
 }
 
 fn at<T>(value: &Spanned<T>, message: impl Into<String>) -> RepoConfigError {
@@ -100,6 +160,14 @@ fn label_of(spanned: &Spanned<String>, key: &str) -> Result<String, RepoConfigEr
 
 /// A relative path inside the repository, without `..`, written with `/`.
 fn source_dir(dir: &Spanned<String>) -> Result<String, RepoConfigError> {
+    relative_folder(dir, "source_dir", "`source_dir: src/app`")
+}
+
+fn relative_folder(
+    dir: &Spanned<String>,
+    key: &str,
+    example: &str,
+) -> Result<String, RepoConfigError> {
     let value = dir.value.trim().trim_end_matches('/');
     let path = Path::new(value);
     let inside = !value.is_empty()
@@ -111,8 +179,8 @@ fn source_dir(dir: &Spanned<String>) -> Result<String, RepoConfigError> {
         return Err(at(
             dir,
             format!(
-                "`source_dir` must be a folder inside the repository, relative to its root and without \
-                 `..` (e.g. `source_dir: src/app`), not {:?}",
+                "`{key}` must be a folder inside the repository, relative to its root and without \
+                 `..` (e.g. {example}), not {:?}",
                 dir.value
             ),
         ));

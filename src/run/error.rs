@@ -31,6 +31,9 @@ pub enum RunError {
     Gateway { detail: String },
     /// The run's private temporary directory could not be made; nothing was spent.
     Scratch(std::io::Error),
+    /// The project's own environment could not be prepared (the repository's `setup` failed); nothing
+    /// was spent.
+    Setup { detail: String },
     /// The evidence could not be gathered, rendered or written.
     Evidence { error: EvidenceError, spent: Budget },
     /// A git or work-tree operation failed: writing the issue text, restoring protected paths, reading
@@ -52,7 +55,7 @@ impl RunError {
         match self {
             RunError::Cancelled { spent, .. } | RunError::Git { spent, .. } => *spent,
             RunError::Agent { spent, .. } | RunError::Evidence { spent, .. } => Some(*spent),
-            RunError::Gateway { .. } | RunError::Scratch(_) => None,
+            RunError::Gateway { .. } | RunError::Scratch(_) | RunError::Setup { .. } => None,
         }
     }
 
@@ -71,6 +74,11 @@ impl RunError {
     fn reason(&self) -> String {
         match self {
             RunError::Cancelled { detail, .. } | RunError::Gateway { detail } => detail.clone(),
+            RunError::Setup { detail } => format!(
+                "the project's environment could not be prepared before MetaGPT started: {detail}. Fix \
+                 the repository's `setup` in {} (or its requirements) and try again",
+                crate::marks::SETTINGS_PATH
+            ),
             RunError::Agent { error, .. } => error.to_string(),
             RunError::Scratch(error) => {
                 format!("cannot create a private temporary directory: {error}")
@@ -101,7 +109,7 @@ impl std::error::Error for RunError {
             RunError::Scratch(error) => Some(error),
             RunError::Evidence { error, .. } => Some(error),
             RunError::Git { error, .. } => Some(error),
-            RunError::Cancelled { .. } | RunError::Gateway { .. } => None,
+            RunError::Cancelled { .. } | RunError::Gateway { .. } | RunError::Setup { .. } => None,
         }
     }
 }

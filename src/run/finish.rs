@@ -21,8 +21,9 @@ use super::error::RunError;
 use crate::marks::{COST_JSON, GATES_JSON, LLM_JSONL, TRACE_JSONL};
 use crate::redact::redact;
 use crate::run::evidence::{
-    Budget, EvidenceError, FileChange, GateInputs, GateReport, Iteration, Prd, Renderer, Report,
-    ReportInput, ReviewVerdict, RunInfo, Store, build_report, collect, evaluate, parse_json,
+    Budget, EvidenceError, FileChange, GateInputs, GateReport, Iteration, Places, Prd,
+    ProjectTests, Renderer, Report, ReportInput, ReviewVerdict, RunInfo, ScopeInputs, Store,
+    build_report, collect, evaluate, evaluate_scope, parse_json,
 };
 use crate::run::gateway::{CallRecord, CostReport};
 use crate::workspace::{CommitOutcome, CommitRequest, SourceLayout, Workspace, WorkspaceError};
@@ -37,6 +38,9 @@ pub struct Finished<'a> {
     pub code_review: bool,
     pub run_tests: bool,
     pub protected_touched: &'a [String],
+    /// The project's suite before and after the agent.
+    pub project: &'a ProjectTests,
+    pub max_changed_lines: u32,
     pub budget: Budget,
     pub ledger: &'a [CallRecord],
     pub previous_cost: Option<&'a CostReport>,
@@ -84,8 +88,35 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, RunError> {
     let evidence = |error| RunError::Evidence { error, spent };
     let root = done.workspace.root();
     let changed = done.workspace.changed_paths(done.start).map_err(git)?;
-    let artifacts = collect(root, &changed).map_err(evidence)?;
+    let dependencies = done
+        .workspace
+        .settle_dependencies(done.start, &changed)
+        .map_err(git)?;
+    let changed = done.workspace.changed_paths(done.start).map_err(git)?;
+    let places = Places {
+        spec_dir: done.layout.spec_dir.clone(),
+        tests_dir: done.layout.tests_dir.clone(),
+    };
+    let artifacts = collect(root, &places, &changed).map_err(evidence)?;
     let reviews = read_reviews(done.reviews);
+    let changes = file_changes(root, done.start).map_err(git)?;
+    let (touched, deleted) = existing_changes(root, done.start, &changed).map_err(git)?;
+    let line_changes: Vec<(String, u64)> = changes
+        .iter()
+        .map(|c| (c.path.clone(), c.added + c.removed))
+        .collect();
+    let additions: Vec<String> = dependencies.added.iter().map(|(f, _)| f.clone()).collect();
+    let scope = evaluate_scope(&ScopeInputs {
+        places: &places,
+        source_dir: &done.layout.source_dir,
+        changed_paths: &changed,
+        touched_existing: &touched,
+        deleted: &deleted,
+        dependency_additions: &additions,
+        project: done.project,
+        line_changes: &line_changes,
+        max_changed_lines: done.max_changed_lines,
+    });
     let gates = evaluate(
         root,
         &artifacts,
@@ -101,8 +132,8 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, RunError> {
             known_secrets: done.secrets,
         },
     );
+    let gates = GateReport::new(gates.gates.into_iter().chain(scope).collect());
     let cost = CostReport::build(done.run.iteration, done.ledger, done.previous_cost);
-    let changes = file_changes(root, done.start).map_err(git)?;
     let previous_prd = artifacts
         .prds
         .iter()
@@ -118,6 +149,10 @@ pub fn write(done: &Finished<'_>, scratch: &Path) -> Result<Written, RunError> {
         previous_prd: previous_prd.as_ref(),
         source_dir: &done.layout.source_dir,
         link_base: done.link_base,
+        project: done.project,
+        touched_existing: &touched,
+        deleted: &deleted,
+        dependencies: &dependencies,
     });
     let store = Store::new(done.workspace, &done.run.target);
     report.iterations = store.iterations(&cost, gates.passed);
@@ -293,6 +328,31 @@ fn file_changes(root: &Path, base: git2::Oid) -> Result<Vec<FileChange>, Workspa
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(changes)
+}
+
+/// Of `changed`, the paths commit `base` had (the run modified or deleted them), and of those the
+/// ones the work tree no longer has.
+fn existing_changes(
+    root: &Path,
+    base: git2::Oid,
+    changed: &[String],
+) -> Result<(Vec<String>, Vec<String>), WorkspaceError> {
+    let repo = open(root)?;
+    let tree = repo
+        .find_commit(base)
+        .and_then(|c| c.tree())
+        .map_err(git("reading the start commit"))?;
+    let touched: Vec<String> = changed
+        .iter()
+        .filter(|p| tree.get_path(Path::new(p)).is_ok())
+        .cloned()
+        .collect();
+    let deleted = touched
+        .iter()
+        .filter(|p| root.join(p).symlink_metadata().is_err())
+        .cloned()
+        .collect();
+    Ok((touched, deleted))
 }
 
 /// The PRD at `path` as commit `base` had it.

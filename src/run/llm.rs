@@ -34,6 +34,8 @@ pub struct UnpricedModel {
 #[derive(Debug, Clone)]
 pub struct LlmSetup {
     pub python: PathBuf,
+    /// `PROJECT_PYTHON`: what each run's project environment is made from.
+    pub project_python: PathBuf,
     /// `AGENT_SANDBOX`; when it is `bwrap`, a working `bwrap` was found.
     pub sandbox: SandboxMode,
     pub upstream: UpstreamConfig,
@@ -109,6 +111,7 @@ pub fn resolve_for(settings: &Settings, replay: Option<&Path>) -> Result<LlmSetu
             });
             Ok(LlmSetup {
                 python,
+                project_python: settings.project_python.clone(),
                 sandbox: settings.agent_sandbox,
                 upstream: UpstreamConfig::offline(),
                 model,
@@ -190,6 +193,7 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
             let upstream = UpstreamConfig::openai(base_url, key, settings.llm_api_type.clone());
             Ok(LlmSetup {
                 python,
+                project_python: settings.project_python.clone(),
                 sandbox: settings.agent_sandbox,
                 upstream,
                 model,

@@ -33,6 +33,7 @@ pub mod evidence;
 mod finish;
 pub mod gateway;
 mod llm;
+pub mod project;
 mod steps;
 
 pub use error::RunError;
@@ -48,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Kind, RunTarget};
 use crate::redact::redact;
-use crate::run::evidence::{Budget, GateReport, Report, RunInfo, Store};
+use crate::run::evidence::{Budget, GateReport, ProjectTests, Report, RunInfo, Store};
 use crate::run::gateway::{
     CacheOptions, CostReport, Gateway, GatewayConfig, RunBudget, RunHandle, RunOptions,
 };
@@ -69,6 +70,12 @@ pub struct RunSettings {
     pub protected_paths: Vec<String>,
     /// The gateway's time-out per provider attempt.
     pub llm_timeout: Duration,
+    /// `setup` of `.github/metagpt.yml`: commands that prepare the project's environment.
+    pub setup: Option<Vec<String>>,
+    /// `project_tests`: the command of the repository's own suite.
+    pub project_tests: Option<String>,
+    /// `max_changed_lines`: the `within_size` gate's limit.
+    pub max_changed_lines: u32,
 }
 
 /// The gateway's time-out per provider attempt unless a face sets another.
@@ -154,9 +161,16 @@ async fn execute_steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Out
     let key = plan.llm.key().expose_secret().to_owned();
     let (iteration, previous_cost) = Store::new(plan.workspace, &plan.target).next();
     plan.workspace
-        .write_issue_text(plan.kind, &plan.text)
+        .write_issue_text(&plan.layout.spec_dir, plan.kind, &plan.text)
         .map_err(git(None))?;
     let scratch = Scratch::create()?;
+    let parts = Parts {
+        root: plan.workspace.root().to_path_buf(),
+        layout: plan.layout,
+        settings: plan.settings,
+        llm: plan.llm,
+    };
+    let project = prepare_project(&parts, &scratch, cancel).await?;
     let (gateway, handle) = start_gateway(plan.llm, plan.settings, plan.cache.clone(), &scratch)
         .await
         .map_err(|e| RunError::Gateway {
@@ -175,6 +189,7 @@ async fn execute_steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Out
         }
     })?;
 
+    let tests = project_after(&parts, &project, cancel).await;
     let start = plan.branch.head;
     let protected =
         finish::restore_protected(plan.workspace, start, &plan.settings.protected_paths)
@@ -188,6 +203,8 @@ async fn execute_steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Out
             code_review: plan.settings.code_review,
             run_tests: plan.settings.run_tests,
             protected_touched: &protected,
+            project: &tests,
+            max_changed_lines: plan.settings.max_changed_lines,
             budget: spent,
             ledger: &handle.ledger(),
             previous_cost: previous_cost.as_ref(),
@@ -259,6 +276,82 @@ impl Scratch {
     }
 }
 
+/// The project's own environment, prepared by its `setup` before any money is spent, with the suite's
+/// test ids listed on the tree the run starts from.
+async fn prepare_project(
+    plan: &Parts<'_>,
+    scratch: &Scratch,
+    cancel: &CancellationToken,
+) -> Result<Project, RunError> {
+    let root = &plan.root;
+    let request = project::EnvRequest {
+        root,
+        layout: plan.layout,
+        setup: plan.settings.setup.as_deref(),
+        project_tests: plan.settings.project_tests.as_deref(),
+        base_python: &plan.llm.project_python,
+        dir: scratch.path(),
+    };
+    let env = project::prepare(&request, cancel)
+        .await
+        .map_err(|e| match e {
+            project::ProjectError::Cancelled => RunError::Cancelled {
+                detail: e.to_string(),
+                spent: None,
+            },
+            other => RunError::Setup {
+                detail: other.to_string(),
+            },
+        })?;
+    let before = match &env {
+        Some(env) => match &env.suite {
+            Some(suite) => suite.collect(env, root, plan.layout, cancel).await,
+            None => None,
+        },
+        None => None,
+    };
+    Ok(Project { env, before })
+}
+
+/// The project's suite after the agent: its ids and its result, run in the agent's sandbox.
+async fn project_after(
+    plan: &Parts<'_>,
+    project: &Project,
+    cancel: &CancellationToken,
+) -> ProjectTests {
+    let Some(env) = &project.env else {
+        return ProjectTests::default();
+    };
+    let Some(suite) = &env.suite else {
+        return ProjectTests::default();
+    };
+    let root = &plan.root;
+    let bwrap = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
+    let after = suite.collect(env, root, plan.layout, cancel).await;
+    let run = suite.run(env, root, plan.layout, bwrap, cancel).await;
+    ProjectTests {
+        command: suite.command(root, false),
+        before: project.before.clone(),
+        after,
+        run: Some(run),
+    }
+}
+
+/// The parts of a [`Plan`] the project's steps need (a `Plan` is not `Sync`, so it cannot be borrowed
+/// across an `await`).
+struct Parts<'a> {
+    root: PathBuf,
+    layout: &'a SourceLayout,
+    settings: &'a RunSettings,
+    llm: &'a LlmSetup,
+}
+
+/// The project's environment and the test ids listed before the agent started.
+struct Project {
+    env: Option<project::ProjectEnv>,
+    before: Option<project::TestIds>,
+}
+
 /// The gateway on 127.0.0.1 with the real key, and this run opened on it with the budget (a replay of
 /// the recording with `--replay`).
 async fn start_gateway(
@@ -310,7 +403,7 @@ fn agent_run(
         token: handle.token().clone(),
         model: plan.llm.model.clone(),
         price: Some(plan.llm.price),
-        source_dir: (!plan.layout.is_default).then(|| plan.layout.source_dir.clone().into()),
+        source_dir: (!plan.layout.is_metagpt()).then(|| plan.layout.source_dir.clone().into()),
         trace_path: scratch.trace(),
         timeout: plan.settings.timeout,
     }

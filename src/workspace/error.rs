@@ -19,6 +19,28 @@ pub enum PreflightError {
     #[error("`source_dir: {source_dir}` in {settings} {reason}", settings = crate::marks::SETTINGS_PATH)]
     InvalidSourceDir { source_dir: String, reason: String },
     #[error(
+        "several folders could hold the code MetaGPT should edit ({}): set `source_dir` in {settings} to \
+         the one the issues are about",
+        candidates.iter().map(|c| format!("`{c}/`")).collect::<Vec<_>>().join(", "),
+        settings = crate::marks::SETTINGS_PATH
+    )]
+    SeveralPackages { candidates: Vec<String> },
+    #[error(
+        "the repository has Python files but no package folder (no `src/<package>/` and no top-level \
+         folder with an `__init__.py`): MetaGPT 0.8.2 edits code inside one folder; set `source_dir` in \
+         {settings} to the folder that holds the code",
+        settings = crate::marks::SETTINGS_PATH
+    )]
+    NoPackage,
+    #[error(
+        "the repository has no Python package{}: MetaGPT 0.8.2's QA writes and runs Python tests only, so \
+         a run would spend money and then fail; to run anyway, set `source_dir` in {settings} (and \
+         `run_tests: false`)",
+        if found.is_empty() { String::new() } else { format!(" (its code is mostly {})", found.join(", ")) },
+        settings = crate::marks::SETTINGS_PATH
+    )]
+    NotPython { found: Vec<String> },
+    #[error(
         "the repository has no `.gitignore` at its root: MetaGPT 0.8.2 refuses to work on a git repository \
          without one; commit a .gitignore (even an empty one)"
     )]

@@ -39,7 +39,9 @@
 
 mod auth;
 mod commit;
+mod dependencies;
 mod error;
+mod layout;
 mod preflight;
 mod push;
 mod write;
@@ -49,8 +51,9 @@ pub use commit::{
     BOT_NAME, CommitOutcome, CommitRequest, CommitSubject, DEFAULT_BOT_EMAIL,
     DEFAULT_PROTECTED_PATHS, protected_matcher,
 };
+pub use dependencies::{DependencyReport, is_dependency_file};
 pub use error::{PreflightError, WorkspaceError};
-pub use preflight::SourceLayout;
+pub use layout::{Found, SPEC_DIR, SourceLayout};
 pub use push::Integration;
 pub use write::issue_text_path;
 

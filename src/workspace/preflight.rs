@@ -1,25 +1,25 @@
 //! The checks that a tree suits MetaGPT 0.8.2's incremental mode, run before any LLM money is spent:
-//! a source folder with at least one file (`<repo>/<repo-name>/`, or `source_dir`), a `.gitignore`,
-//! and no untracked or modified files in the source folder.
+//! its layout ([`super::layout`]: a source folder found or configured), a source folder with at least
+//! one file, a `.gitignore`, and no untracked or modified files in the source folder.
 
 use std::path::{Component, Path};
 
 use super::error::git;
+use super::layout::{SourceLayout, decide};
 use super::{PreflightError, Workspace, WorkspaceError};
 
-/// The source folder the run works on, relative to the repository root (`/`-separated).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceLayout {
-    pub source_dir: String,
-    /// Whether it is the folder MetaGPT finds by itself (`<repo-name>/`) or one the wrapper must point
-    /// MetaGPT to (`source_dir` from `.github/metagpt.yml`).
-    pub is_default: bool,
-}
-
 impl Workspace {
-    /// Checks the tree; `source_dir` is the `source_dir` setting of `.github/metagpt.yml`, if any.
-    pub fn preflight(&self, source_dir: Option<&str>) -> Result<SourceLayout, WorkspaceError> {
-        let layout = self.source_layout(source_dir)?;
+    /// Checks the tree and decides its layout; `source_dir` and `spec_dir` are the settings of
+    /// `.github/metagpt.yml` (or the local flags), if any.
+    pub fn preflight(
+        &self,
+        source_dir: Option<&str>,
+        spec_dir: Option<&str>,
+    ) -> Result<SourceLayout, WorkspaceError> {
+        let configured = source_dir
+            .map(|dir| self.checked_source_dir(dir))
+            .transpose()?;
+        let layout = decide(&self.root, configured.as_deref(), spec_dir)?;
         let folder = self.root.join(&layout.source_dir);
         let exists = folder.symlink_metadata().is_ok_and(|m| m.is_dir());
         if !exists {
@@ -56,17 +56,8 @@ impl Workspace {
         Ok(layout)
     }
 
-    fn source_layout(&self, source_dir: Option<&str>) -> Result<SourceLayout, PreflightError> {
-        let Some(dir) = source_dir else {
-            let name = self
-                .root
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned());
-            return Ok(SourceLayout {
-                source_dir: name.unwrap_or_default(),
-                is_default: true,
-            });
-        };
+    /// The configured source folder, `/`-separated, if it is a folder inside the work tree.
+    fn checked_source_dir(&self, dir: &str) -> Result<String, PreflightError> {
         let path = Path::new(dir.trim_end_matches('/'));
         let mut parts = Vec::new();
         for component in path.components() {
@@ -97,10 +88,7 @@ impl Workspace {
                 "resolves outside the repository (through a symlink)",
             ));
         }
-        Ok(SourceLayout {
-            source_dir,
-            is_default: false,
-        })
+        Ok(source_dir)
     }
 
     /// Modified, staged or untracked paths (ignored files excepted), only those under `folder/` when

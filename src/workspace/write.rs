@@ -13,7 +13,7 @@ use super::error::io;
 use super::{Workspace, WorkspaceError};
 use crate::domain::Kind;
 
-/// Where MetaGPT reads the run's text, per kind.
+/// Where MetaGPT reads the run's text, per kind, inside its project folder (`SourceLayout::spec_dir`).
 pub fn issue_text_path(kind: Kind) -> &'static str {
     match kind {
         Kind::Requirement => "docs/requirement.txt",
@@ -22,9 +22,16 @@ pub fn issue_text_path(kind: Kind) -> &'static str {
 }
 
 impl Workspace {
-    /// Writes the run's text to `docs/requirement.txt` or `docs/bugfix.txt`.
-    pub fn write_issue_text(&self, kind: Kind, text: &str) -> Result<PathBuf, WorkspaceError> {
-        self.write_file(issue_text_path(kind), text.as_bytes())
+    /// Writes the run's text to `docs/requirement.txt` or `docs/bugfix.txt` of MetaGPT's project folder
+    /// `spec_dir` (`""`: the root).
+    pub fn write_issue_text(
+        &self,
+        spec_dir: &str,
+        kind: Kind,
+        text: &str,
+    ) -> Result<PathBuf, WorkspaceError> {
+        let path = super::layout::join(spec_dir, issue_text_path(kind));
+        self.write_file(&path, text.as_bytes())
     }
 
     /// Writes `contents` to `relative` (a `/`-separated path inside the work tree, outside `.git`).

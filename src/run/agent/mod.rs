@@ -46,7 +46,7 @@ pub use private::MetagptCost;
 pub use sandbox::{
     FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice,
     Unusable as SandboxUnusable, choose as choose_sandbox, network as sandbox_network,
-    select as select_sandbox,
+    offline_command, select as select_sandbox,
 };
 
 use std::os::unix::fs::OpenOptionsExt;

@@ -287,6 +287,30 @@ pub(crate) fn args(sandbox: &Sandbox, cwd: &Path) -> Vec<OsString> {
     out
 }
 
+/// `program` (run in `cwd`) inside a sandbox without the network (where `bwrap` can make a network of
+/// its own; else on the host's, as an agent run is): the system, `python`'s trees and `read_only`
+/// read-only, `writable` writable, nothing else. For the project's own tests after a run, which execute
+/// code the agent wrote.
+pub fn offline_command(
+    bwrap: PathBuf,
+    python: &Path,
+    program: &Path,
+    cwd: &Path,
+    read_only: Vec<PathBuf>,
+    writable: Vec<PathBuf>,
+) -> tokio::process::Command {
+    let mut sandbox = Sandbox::for_run(bwrap, python, writable);
+    sandbox.read_only.extend(read_only);
+    let mut args = args(&sandbox, cwd);
+    if own_network(&sandbox.bwrap) {
+        let at = args.len() - 2;
+        args.insert(at, NEW_NETWORK.into());
+    }
+    let mut command = tokio::process::Command::new(&sandbox.bwrap);
+    command.args(args).arg("--").arg(program);
+    command
+}
+
 /// The trees a venv's interpreter reads, as `sys.prefix` and `sys.base_prefix` would name them, found
 /// without running it: the venv (the directory above `bin/` holding `pyvenv.cfg`), the install its
 /// `pyvenv.cfg` names (`home = <prefix>/bin`), and the install the interpreter's real path lies in. Trees

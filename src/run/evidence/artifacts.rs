@@ -72,42 +72,87 @@ pub struct Artifacts {
     /// Every `test_outputs/*.json`.
     pub test_outputs: Vec<Doc<TestOutput>>,
     pub invalid: Vec<Invalid>,
+    /// Where they were looked for.
+    pub places: Places,
+}
+
+/// Where a run's artifacts live, relative to the repository root: MetaGPT's project folder (`""`: the
+/// root) and the folder of the project's tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Places {
+    pub spec_dir: String,
+    pub tests_dir: String,
+}
+
+impl Default for Places {
+    /// MetaGPT's own layout: everything at the root, tests in `tests/`.
+    fn default() -> Self {
+        Places {
+            spec_dir: String::new(),
+            tests_dir: TESTS_DIR.to_owned(),
+        }
+    }
+}
+
+impl Places {
+    /// `dir` (one of the `*_DIR` of MetaGPT's bookkeeping) inside MetaGPT's project folder.
+    pub fn spec(&self, dir: &str) -> String {
+        if self.spec_dir.is_empty() {
+            dir.to_owned()
+        } else {
+            format!("{}/{dir}", self.spec_dir)
+        }
+    }
 }
 
 impl Artifacts {
     /// The invalid documents under `dir`.
-    pub fn invalid_in<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = &'a Invalid> + 'a {
+    pub fn invalid_in<'a>(&'a self, dir: &str) -> impl Iterator<Item = &'a Invalid> + 'a {
+        let dir = self.places.spec(dir);
         self.invalid
             .iter()
-            .filter(move |i| i.path.starts_with(dir) && i.path[dir.len()..].starts_with('/'))
+            .filter(move |i| i.path.starts_with(&dir) && i.path[dir.len()..].starts_with('/'))
     }
 
     /// The test output for a test file name such as `test_game.py`.
     pub fn test_output(&self, test_file: &str) -> Option<&Doc<TestOutput>> {
-        let path = format!("{TEST_OUTPUTS_DIR}/{test_file}.json");
+        let path = format!("{}/{test_file}.json", self.places.spec(TEST_OUTPUTS_DIR));
         self.test_outputs.iter().find(|doc| doc.path == path)
     }
 }
 
-/// Collects the artifacts under `root`; `changed_paths` are the paths (`/`-separated, relative to
-/// `root`) that differ from the run's base commit.
-pub fn collect(root: &Path, changed_paths: &[String]) -> Result<Artifacts, EvidenceError> {
+/// Collects the artifacts under `root`, at `places`; `changed_paths` are the paths (`/`-separated,
+/// relative to `root`) that differ from the run's base commit. Every path in the result is relative to
+/// `root`.
+pub fn collect(
+    root: &Path,
+    places: &Places,
+    changed_paths: &[String],
+) -> Result<Artifacts, EvidenceError> {
     let changed: BTreeSet<&str> = changed_paths.iter().map(String::as_str).collect();
     let mut invalid = Vec::new();
+    let at = |dir: &str| places.spec(dir);
     let mut artifacts = Artifacts {
-        prds: documents(root, PRD_DIR, &changed, &mut invalid)?,
-        prd_markdown: files(root, PRD_MARKDOWN_DIR, &changed, |n| n.ends_with(".md"))?,
-        designs: documents(root, DESIGN_DIR, &changed, &mut invalid)?,
-        tasks: documents(root, TASK_DIR, &changed, &mut invalid)?,
-        code_plans: documents(root, CODE_PLAN_DIR, &changed, &mut invalid)?,
-        code_summaries: files(root, CODE_SUMMARY_DIR, &changed, |n| n.ends_with(".json"))?,
-        tests: files(root, TESTS_DIR, &changed, |n| {
+        prds: documents(root, &at(PRD_DIR), &changed, &mut invalid)?,
+        prd_markdown: files(root, &at(PRD_MARKDOWN_DIR), &changed, |n| {
+            n.ends_with(".md")
+        })?,
+        designs: documents(root, &at(DESIGN_DIR), &changed, &mut invalid)?,
+        tasks: documents(root, &at(TASK_DIR), &changed, &mut invalid)?,
+        code_plans: documents(root, &at(CODE_PLAN_DIR), &changed, &mut invalid)?,
+        code_summaries: files(root, &at(CODE_SUMMARY_DIR), &changed, |n| {
+            n.ends_with(".json")
+        })?,
+        tests: files(root, &places.tests_dir, &changed, |n| {
             n.starts_with("test_") && n.ends_with(".py")
         })?,
         test_outputs: Vec::new(),
         invalid: Vec::new(),
+        places: places.clone(),
     };
-    for file in files(root, TEST_OUTPUTS_DIR, &changed, |n| n.ends_with(".json"))? {
+    for file in files(root, &at(TEST_OUTPUTS_DIR), &changed, |n| {
+        n.ends_with(".json")
+    })? {
         if let Some(doc) = parse(root, file, &mut invalid)? {
             artifacts.test_outputs.push(doc);
         }

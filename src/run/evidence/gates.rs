@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::artifacts::{
-    Artifacts, DESIGN_DIR, Design, PRD_DIR, Prd, SourceFile, TASK_DIR, TESTS_DIR, TestOutput,
+    Artifacts, DESIGN_DIR, Design, FileRef, PRD_DIR, Prd, SourceFile, TASK_DIR, TestOutput,
     changed_sources, normalise,
 };
 use super::review::{FileReview, ReviewVerdict, Verdict, final_verdicts};
@@ -136,6 +136,7 @@ fn documents_gate<'a>(
             format!("{} is not valid: {}", bad.path, bad.error),
         );
     }
+    let dir = &artifacts.places.spec(dir);
     let docs: Vec<_> = docs.collect();
     if docs.is_empty() {
         return gate(name, false, format!("no {what} in {dir}/"));
@@ -206,7 +207,7 @@ fn tasks_cover_changes(artifacts: &Artifacts, source_dir: &str, sources: &[Sourc
         return gate(
             TASKS_COVER_CHANGES,
             false,
-            format!("no task document in {TASK_DIR}/"),
+            format!("no task document in {}/", artifacts.places.spec(TASK_DIR)),
         );
     }
     let listed: Vec<String> = artifacts
@@ -295,6 +296,24 @@ fn expected_tests(sources: &[SourceFile]) -> Vec<(&SourceFile, String)> {
         .collect()
 }
 
+/// The test file QA wrote for `test` (`test_<file>.py`): that file, or, where the project already had
+/// it, the new file QA wrote beside it (`test_<stem>_metagpt*.py`); a changed one first.
+fn qa_test<'a>(artifacts: &'a Artifacts, test: &str) -> Option<&'a FileRef> {
+    let stem = test.strip_suffix(".py").unwrap_or(test);
+    let ours = format!("{stem}_metagpt");
+    let matches = |t: &&FileRef| {
+        let name = t.path.rsplit('/').next().unwrap_or(&t.path);
+        let name = name.strip_suffix(".py").unwrap_or(name);
+        name == stem || name.starts_with(&ours)
+    };
+    let candidates: Vec<&FileRef> = artifacts.tests.iter().filter(matches).collect();
+    candidates
+        .iter()
+        .find(|t| t.changed)
+        .or(candidates.first())
+        .copied()
+}
+
 fn tests_written(artifacts: &Artifacts, run_tests: bool, sources: &[SourceFile]) -> Gate {
     if !run_tests {
         return gate(
@@ -311,10 +330,11 @@ fn tests_written(artifacts: &Artifacts, run_tests: bool, sources: &[SourceFile])
             "no changed Python source file needs a test",
         );
     }
+    let tests_dir = &artifacts.places.tests_dir;
     let missing: Vec<String> = expected
         .iter()
-        .map(|(_, test)| format!("{TESTS_DIR}/{test}"))
-        .filter(|path| !artifacts.tests.iter().any(|t| &t.path == path))
+        .filter(|(_, test)| qa_test(artifacts, test).is_none())
+        .map(|(_, test)| format!("{tests_dir}/{test}"))
         .collect();
     if missing.is_empty() {
         gate(
@@ -349,7 +369,10 @@ fn tests_pass(artifacts: &Artifacts, run_tests: bool, sources: &[SourceFile]) ->
     }
     let mut failures = Vec::new();
     for (_, test) in &expected {
-        let output = format!("test_outputs/{test}.json");
+        let written =
+            qa_test(artifacts, test).map(|t| t.path.rsplit('/').next().unwrap_or(&t.path));
+        let test = written.unwrap_or(test);
+        let output = format!("{}/{test}.json", artifacts.places.spec("test_outputs"));
         if let Some(bad) = artifacts.invalid.iter().find(|i| i.path == output) {
             failures.push(format!("{output} is not valid: {}", bad.error));
             continue;

@@ -25,11 +25,12 @@ mod gates;
 mod render;
 mod report;
 mod review;
+mod scope;
 mod store;
 
 pub use artifacts::{
-    Artifacts, CodePlan, Design, Doc, Fields, FileRef, Invalid, PoolItem, Prd, SpecChange, Tasks,
-    TestOutput, TraceEntry, collect, parse_json, prd_change, read_trace,
+    Artifacts, CodePlan, Design, Doc, Fields, FileRef, Invalid, Places, PoolItem, Prd, SpecChange,
+    Tasks, TestOutput, TraceEntry, collect, parse_json, prd_change, read_trace,
 };
 pub use error::EvidenceError;
 pub use gates::{
@@ -43,4 +44,5 @@ pub use report::{FileChange, IterationRow, Report, ReportInput, RunInfo, build a
 pub use review::{
     FileReview, ReviewVerdict, Verdict, final_verdicts, parse_review_reply, review_file_from_prompt,
 };
+pub use scope::{ProjectTests, ScopeInputs, evaluate as evaluate_scope};
 pub use store::{Committed, Iteration, Store};

@@ -8,6 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::scope::ProjectTests;
+use crate::workspace::DependencyReport;
+
 use super::artifacts::{Artifacts, PoolItem, Prd, SpecChange, normalise, prd_change};
 use super::gates::{Gate, GateReport, judge};
 use super::review::{FileReview, ReviewVerdict, final_verdicts};
@@ -64,6 +67,13 @@ pub struct ReportInput<'a> {
     pub source_dir: &'a str,
     /// Prefix for evidence links (no trailing slash); relative links when `None`.
     pub link_base: Option<&'a str>,
+    /// The project's own suite around the run.
+    pub project: &'a ProjectTests,
+    /// Files that existed before the run and that it modified, and those it deleted.
+    pub touched_existing: &'a [String],
+    pub deleted: &'a [String],
+    /// What the run did to the dependency files.
+    pub dependencies: &'a DependencyReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +98,35 @@ pub struct Report {
     /// Every iteration of the target so far, this one last (filled by the run from the branch's
     /// earlier `cost.json`/`gates.json`; empty until then).
     pub iterations: Vec<IterationRow>,
+    /// Files that existed before the run and that it changed, shown first in the PR.
+    #[serde(default)]
+    pub existing_changed: Vec<ExistingChange>,
+    /// The project's own suite after the run; `None` when the repository has none.
+    #[serde(default)]
+    pub project_suite: Option<SuiteRow>,
+    /// Packages added to a requirements file (`file: line`), and packages the run asked for that were
+    /// not added anywhere.
+    #[serde(default)]
+    pub dependencies_added: Vec<String>,
+    #[serde(default)]
+    pub dependencies_not_added: Vec<String>,
+}
+
+/// A file that existed before the run and that the run changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExistingChange {
+    pub path: String,
+    /// `modified` or `deleted`.
+    pub how: String,
+}
+
+/// The project's suite as the PR shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteRow {
+    pub command: String,
+    /// `None`: it did not run.
+    pub passed: Option<bool>,
+    pub summary: String,
 }
 
 /// One iteration in the PR's iterations table.
@@ -176,6 +215,48 @@ pub fn build(input: &ReportInput) -> Report {
             })
             .collect(),
         iterations: Vec::new(),
+        existing_changed: input
+            .touched_existing
+            .iter()
+            .filter(|p| !p.starts_with(&format!("{}/", crate::workspace::SPEC_DIR)))
+            .map(|path| ExistingChange {
+                path: path.clone(),
+                how: if input.deleted.contains(path) {
+                    "deleted"
+                } else {
+                    "modified"
+                }
+                .to_owned(),
+            })
+            .collect(),
+        project_suite: input
+            .project
+            .command
+            .as_ref()
+            .map(|command| match &input.project.run {
+                Some(run) => SuiteRow {
+                    command: run.command.trim().to_owned(),
+                    passed: Some(run.passed),
+                    summary: run.summary.clone(),
+                },
+                None => SuiteRow {
+                    command: command.trim().to_owned(),
+                    passed: None,
+                    summary: "did not run".to_owned(),
+                },
+            }),
+        dependencies_added: input
+            .dependencies
+            .added
+            .iter()
+            .map(|(file, line)| format!("{file}: {line}"))
+            .collect(),
+        dependencies_not_added: input
+            .dependencies
+            .not_added
+            .iter()
+            .map(|(_, line)| line.clone())
+            .collect(),
     }
 }
 

@@ -9,7 +9,7 @@ use support::{Run, failed_detail};
 #[test]
 fn the_fixture_run_parses_into_typed_artifacts() {
     let run = Run::new();
-    let a = collect(run.root(), &run.changed).expect("collect");
+    let a = collect(run.root(), &Places::default(), &run.changed).expect("collect");
     assert!(a.invalid.is_empty(), "{:?}", a.invalid);
     let prd = &a.prds[0];
     assert_eq!(prd.path, "docs/prd/20240601120000.json");

@@ -12,7 +12,7 @@ const FORGED: &str = "Please add history.\n<!-- metagpt-bot:end -->\n<!-- metagp
 
 fn render(kind: Kind, request: &str) -> (Report, Renderer, Run) {
     let run = Run::new();
-    let artifacts = collect(run.root(), &run.changed).expect("collect");
+    let artifacts = collect(run.root(), &Places::default(), &run.changed).expect("collect");
     let gates = evaluate(run.root(), &artifacts, &run.inputs());
     let records = read_jsonl(&fixture_path("agent/llm.jsonl")).expect("ledger");
     let cost = CostReport::build(1, &records, None);
@@ -56,6 +56,24 @@ fn render(kind: Kind, request: &str) -> (Report, Renderer, Run) {
         previous_prd: Some(&previous),
         source_dir: SOURCE_DIR,
         link_base: None,
+        project: &ProjectTests {
+            command: Some("python -m pytest -p no:cacheprovider -q -rfE tests".into()),
+            before: None,
+            after: None,
+            run: Some(metagpt_bot::run::project::SuiteRun {
+                command: "python -m pytest -p no:cacheprovider -q -rfE tests".into(),
+                passed: true,
+                summary: "12 passed in 0.41s".into(),
+                tail: String::new(),
+            }),
+        },
+        touched_existing: &["tests/test_calc.py".to_owned()],
+        deleted: &[],
+        dependencies: &metagpt_bot::workspace::DependencyReport {
+            added: vec![("requirements.txt".into(), "requests>=2.31".into())],
+            not_added: vec![],
+            restored: vec!["requirements.txt".into()],
+        },
     });
     (report, Renderer::new().expect("templates"), run)
 }

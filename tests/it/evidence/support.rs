@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use metagpt_bot::domain::Kind;
 use metagpt_bot::run::evidence::{
-    Budget, GateInputs, GateReport, ReviewVerdict, Verdict, collect, evaluate,
+    Budget, GateInputs, GateReport, Places, ReviewVerdict, Verdict, collect, evaluate,
 };
 
 pub const SOURCE_DIR: &str = "calc";
@@ -66,7 +66,7 @@ impl Run {
     }
 
     pub fn gates(&self) -> GateReport {
-        let artifacts = collect(self.root(), &self.changed).expect("collect");
+        let artifacts = collect(self.root(), &Places::default(), &self.changed).expect("collect");
         evaluate(self.root(), &artifacts, &self.inputs())
     }
 

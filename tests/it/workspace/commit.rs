@@ -25,8 +25,12 @@ fn commits_every_change_as_the_bot_with_the_issue_and_iteration() {
     write(&root, ".dependencies.json", "{}\n");
     write(&root, ".metagpt/runs/12/2/gates.json", "{}\n");
     std::fs::remove_file(root.join("README.md")).expect("delete");
-    s.ws.write_issue_text(metagpt_bot::domain::Kind::Requirement, "Add a login page")
-        .expect("write");
+    s.ws.write_issue_text(
+        "",
+        metagpt_bot::domain::Kind::Requirement,
+        "Add a login page",
+    )
+    .expect("write");
 
     let outcome =
         s.ws.commit_all(&request("Add a login page"))

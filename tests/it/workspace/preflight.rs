@@ -1,6 +1,6 @@
 //! The layout checks that run before any LLM call: refusals with a way out, and `source_dir`.
 
-use metagpt_bot::workspace::{PreflightError, SourceLayout, WorkspaceError};
+use metagpt_bot::workspace::{Found, PreflightError, SourceLayout, WorkspaceError};
 
 use super::fixture::{bare_repo, clone_file, setup, write};
 
@@ -26,19 +26,22 @@ fn a_metagpt_ready_tree_passes() {
         "modified outside the source folder is fine\n",
     );
 
-    let layout = s.ws.preflight(None).expect("ready");
+    let layout = s.ws.preflight(None, None).expect("ready");
 
     assert_eq!(
         layout,
         SourceLayout {
             source_dir: "acme".into(),
-            is_default: true
+            spec_dir: String::new(),
+            tests_dir: "tests".into(),
+            import_roots: vec!["acme".into(), String::new()],
+            found: Found::Metagpt,
         }
     );
 }
 
 #[test]
-fn code_outside_the_repository_named_folder_is_refused_with_the_fix() {
+fn code_in_no_package_folder_is_refused_with_the_fix() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bare = bare_repo(
         dir.path(),
@@ -47,19 +50,85 @@ fn code_outside_the_repository_named_folder_is_refused_with_the_fix() {
     );
     let ws = clone_file(&bare, dir.path(), "acme");
 
-    let error = refusal(ws.preflight(None));
+    let error = refusal(ws.preflight(None, None));
 
-    assert_eq!(
-        error,
-        PreflightError::MissingSourceFolder {
-            folder: "acme".into()
-        }
-    );
+    assert_eq!(error, PreflightError::NoPackage);
     let message = error.to_string();
     assert!(
-        message.contains("no folder `acme/`") && message.contains("source_dir"),
+        message.contains("no package folder")
+            && message.contains("set `source_dir` in .github/metagpt.yml"),
         "{message}"
     );
+}
+
+#[test]
+fn a_src_package_is_found_without_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = files(&[
+        (".gitignore", ""),
+        ("pyproject.toml", "[project]\nname = \"acme\"\n"),
+        ("src/acme_lib/__init__.py", "x = 1\n"),
+        ("tests/test_x.py", "def test_x(): pass\n"),
+    ]);
+    let bare = bare_repo(dir.path(), "acme", &seed);
+    let ws = clone_file(&bare, dir.path(), "acme");
+
+    let layout = ws.preflight(None, None).expect("detected");
+
+    assert_eq!(
+        (
+            layout.source_dir.as_str(),
+            layout.spec_dir.as_str(),
+            layout.found
+        ),
+        ("src/acme_lib", ".metagpt", Found::Detected)
+    );
+}
+
+#[test]
+fn several_packages_are_refused_listing_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = files(&[
+        (".gitignore", ""),
+        ("alpha/__init__.py", ""),
+        ("beta/__init__.py", ""),
+        ("docs/__init__.py", ""),
+    ]);
+    let bare = bare_repo(dir.path(), "acme", &seed);
+    let ws = clone_file(&bare, dir.path(), "acme");
+
+    let error = refusal(ws.preflight(None, None)).to_string();
+
+    assert!(
+        error.starts_with(
+            "several folders could hold the code MetaGPT should edit (`alpha/`, `beta/`)"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_repository_in_another_language_is_refused_before_anything_is_spent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = files(&[
+        (".gitignore", ""),
+        ("Cargo.toml", "[package]\n"),
+        ("src/main.rs", "fn main() {}\n"),
+        ("src/lib.rs", "\n"),
+    ]);
+    let bare = bare_repo(dir.path(), "acme", &seed);
+    let ws = clone_file(&bare, dir.path(), "acme");
+
+    let error = refusal(ws.preflight(None, None)).to_string();
+
+    assert!(
+        error.starts_with(
+            "the repository has no Python package (its code is mostly .rs): MetaGPT 0.8.2's QA"
+        ),
+        "{error}"
+    );
+    let configured = ws.preflight(Some("src"), None).expect("configured");
+    assert_eq!(configured.found, Found::Configured);
 }
 
 #[test]
@@ -69,7 +138,7 @@ fn an_empty_source_folder_is_refused() {
     std::fs::create_dir_all(s.ws.root().join("acme/empty")).expect("mkdir");
 
     assert_eq!(
-        refusal(s.ws.preflight(None)),
+        refusal(s.ws.preflight(None, None)),
         PreflightError::EmptySourceFolder {
             folder: "acme".into()
         }
@@ -82,7 +151,7 @@ fn a_missing_gitignore_is_refused() {
     let bare = bare_repo(dir.path(), "acme", &files(&[("acme/main.py", "x\n")]));
     let ws = clone_file(&bare, dir.path(), "acme");
 
-    let error = refusal(ws.preflight(None));
+    let error = refusal(ws.preflight(None, None));
 
     assert_eq!(error, PreflightError::MissingGitignore);
     assert!(error.to_string().contains("commit a .gitignore"), "{error}");
@@ -95,7 +164,7 @@ fn untracked_or_modified_source_files_are_refused_and_named() {
     write(s.ws.root(), "acme/pkg/stray.py", "stray\n");
     write(s.ws.root(), "acme/app.log", "ignored files do not count\n");
 
-    let error = refusal(s.ws.preflight(None));
+    let error = refusal(s.ws.preflight(None, None));
 
     let PreflightError::DirtySourceFolder { folder, mut paths } = error else {
         panic!("{error:?}")
@@ -117,18 +186,21 @@ fn source_dir_is_honoured() {
     let bare = bare_repo(dir.path(), "acme", &seed);
     let ws = clone_file(&bare, dir.path(), "acme");
 
-    let layout = ws.preflight(Some("src/acme/")).expect("source_dir");
+    let layout = ws.preflight(Some("src/acme/"), None).expect("source_dir");
 
     assert_eq!(
         layout,
         SourceLayout {
             source_dir: "src/acme".into(),
-            is_default: false
+            spec_dir: ".metagpt".into(),
+            tests_dir: "tests".into(),
+            import_roots: vec!["src/acme".into(), String::new()],
+            found: Found::Configured,
         }
     );
     write(ws.root(), "src/acme/stray.py", "stray\n");
     assert!(matches!(
-        refusal(ws.preflight(Some("src/acme"))),
+        refusal(ws.preflight(Some("src/acme"), None)),
         PreflightError::DirtySourceFolder { .. }
     ));
 }
@@ -141,7 +213,7 @@ fn a_source_dir_outside_the_repository_or_missing_is_refused() {
     std::os::unix::fs::symlink(outside.path(), s.ws.root().join("linked")).expect("symlink");
 
     for bad in ["../elsewhere", "/etc", ".git", "", ".", "missing", "linked"] {
-        let error = refusal(s.ws.preflight(Some(bad)));
+        let error = refusal(s.ws.preflight(Some(bad), None));
         assert!(
             matches!(error, PreflightError::InvalidSourceDir { .. }),
             "{bad}: {error:?}"

@@ -31,7 +31,7 @@ fn leftovers_of_a_failed_run_are_discarded_without_following_symlinks() {
     );
     s.ws.prepare_branch("metagpt/issue-4")
         .expect("the branch can be checked out again");
-    s.ws.preflight(None).expect("the tree is ready again");
+    s.ws.preflight(None, None).expect("the tree is ready again");
 }
 
 #[test]

@@ -16,11 +16,11 @@ fn assert_unsafe(result: Result<std::path::PathBuf, WorkspaceError>) -> String {
 fn writes_the_requirement_and_the_bugfix_creating_docs() {
     let s = setup();
 
-    s.ws.write_issue_text(Kind::Requirement, "Add a login page")
+    s.ws.write_issue_text("", Kind::Requirement, "Add a login page")
         .expect("requirement");
-    s.ws.write_issue_text(Kind::Bugfix, "It crashes")
+    s.ws.write_issue_text("", Kind::Bugfix, "It crashes")
         .expect("bugfix");
-    s.ws.write_issue_text(Kind::Requirement, "Add a logout page")
+    s.ws.write_issue_text("", Kind::Requirement, "Add a logout page")
         .expect("overwrite");
 
     let docs = s.ws.root().join("docs");
@@ -54,7 +54,7 @@ fn a_symlinked_requirement_file_is_refused_and_its_target_untouched() {
     std::fs::create_dir(s.ws.root().join("docs")).expect("docs");
     std::os::unix::fs::symlink(&target, s.ws.root().join("docs/requirement.txt")).expect("symlink");
 
-    let message = assert_unsafe(s.ws.write_issue_text(Kind::Requirement, "pwned"));
+    let message = assert_unsafe(s.ws.write_issue_text("", Kind::Requirement, "pwned"));
 
     assert!(
         message.contains("docs/requirement.txt") && message.contains("symlink"),
@@ -72,7 +72,7 @@ fn a_symlinked_docs_folder_pointing_outside_is_refused() {
     let outside = tempfile::tempdir().expect("outside");
     std::os::unix::fs::symlink(outside.path(), s.ws.root().join("docs")).expect("symlink");
 
-    let message = assert_unsafe(s.ws.write_issue_text(Kind::Bugfix, "pwned"));
+    let message = assert_unsafe(s.ws.write_issue_text("", Kind::Bugfix, "pwned"));
 
     assert!(message.contains("`docs` is a symlink"), "{message}");
     assert_eq!(

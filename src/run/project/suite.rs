@@ -1,0 +1,288 @@
+//! The repository's own test suite: which command runs it, the test ids it collects before and after a
+//! run (gate `existing_tests_kept`), and its result after the run (gate `project_tests_pass`).
+//!
+//! Invariants:
+//! - Detection ([`detect`]): `project_tests` from the settings wins; otherwise pytest over the
+//!   project's test files at the root (`test.py`, `tests.py`, `test_*.py`, `*_test.py`) and its test
+//!   folder (`SourceLayout::tests_dir`), which also holds the run's new tests. pytest runs unittest
+//!   suites too, so one runner lists and runs both. Nothing found is no suite.
+//! - Ids are listed by the runner itself (`--collect-only -q`), never guessed from file text; a
+//!   configured command that is not pytest has no ids, and the gate says so.
+//! - After the run the suite runs in the sandbox when there is one (the code under test is the
+//!   agent's), without the network, with the project's venv read-only and the work tree writable,
+//!   bounded by [`SUITE_LIMIT`]; its environment is the setup's (no secret) with the import roots on
+//!   `PYTHONPATH`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Ended, ProjectEnv, bounded};
+use crate::workspace::SourceLayout;
+
+/// How long the suite may run.
+pub const SUITE_LIMIT: Duration = Duration::from_secs(900);
+
+/// The test ids a runner collected, sorted.
+pub type TestIds = BTreeSet<String>;
+
+/// How the project's suite is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Suite {
+    /// `python -m pytest` over these paths (relative to the root); those missing at a call are left out.
+    Pytest { paths: Vec<String> },
+    /// The repository's `project_tests` command, run by `sh -c`.
+    Command(String),
+}
+
+/// One run of the suite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteRun {
+    pub command: String,
+    pub passed: bool,
+    /// The runner's summary line (e.g. `42 passed, 1 failed in 0.31s`), or how it ended.
+    pub summary: String,
+    /// The end of its output.
+    pub tail: String,
+}
+
+/// The suite of the tree at `root`, if it has one.
+pub fn detect(root: &Path, layout: &SourceLayout, configured: Option<&str>) -> Option<Suite> {
+    if let Some(command) = configured {
+        return Some(Suite::Command(command.to_owned()));
+    }
+    let mut paths: Vec<String> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|name| is_test_file(name))
+        .collect();
+    paths.sort();
+    if has_tests(&root.join(&layout.tests_dir)) || !paths.is_empty() {
+        paths.push(layout.tests_dir.clone());
+        return Some(Suite::Pytest { paths });
+    }
+    None
+}
+
+/// `test.py`, `tests.py`, `test_*.py` or `*_test.py`.
+pub fn is_test_file(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".py") else {
+        return false;
+    };
+    matches!(stem, "test" | "tests") || stem.starts_with("test_") || stem.ends_with("_test")
+}
+
+fn has_tests(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| match e.file_type() {
+        Ok(t) if t.is_file() => e.file_name().to_str().is_some_and(is_test_file),
+        Ok(t) if t.is_dir() => has_tests(&e.path()),
+        _ => false,
+    })
+}
+
+impl Suite {
+    /// The shell command that runs the suite (`collect`: only lists its ids), for the tree at `root`.
+    pub fn command(&self, root: &Path, collect: bool) -> Option<String> {
+        let list = if collect {
+            " --collect-only -q"
+        } else {
+            " -q -rfE"
+        };
+        match self {
+            Suite::Pytest { paths } => {
+                let present: Vec<&str> = paths
+                    .iter()
+                    .filter(|p| root.join(p).exists())
+                    .map(String::as_str)
+                    .collect();
+                Some(format!(
+                    "python -m pytest -p no:cacheprovider{list} {}",
+                    present.join(" ")
+                ))
+            }
+            Suite::Command(command) if collect => command
+                .contains("pytest")
+                .then(|| format!("{command} -p no:cacheprovider{list}")),
+            Suite::Command(command) => Some(command.clone()),
+        }
+    }
+
+    /// The ids the suite collects on the tree at `root`; `None` when they cannot be listed (a command
+    /// other than pytest, or a collection that failed).
+    pub async fn collect(
+        &self,
+        env: &ProjectEnv,
+        root: &Path,
+        layout: &SourceLayout,
+        cancel: &CancellationToken,
+    ) -> Option<TestIds> {
+        let command = self.command(root, true)?;
+        let ended = run(env, root, layout, &command, None, cancel).await.ok()?;
+        match ended {
+            Ended::Exited(0, output) => Some(ids(&output)),
+            Ended::Exited(code, output) => {
+                tracing::warn!(code, %output, "the project's tests could not be collected");
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs the suite on the tree at `root` (in `bwrap` when given).
+    pub async fn run(
+        &self,
+        env: &ProjectEnv,
+        root: &Path,
+        layout: &SourceLayout,
+        bwrap: Option<PathBuf>,
+        cancel: &CancellationToken,
+    ) -> SuiteRun {
+        let command = self.command(root, false).unwrap_or_default();
+        let ended = run(env, root, layout, &command, bwrap, cancel).await;
+        let (passed, summary, tail) = match ended {
+            Ok(Ended::Exited(code, output)) => (code == 0, summary(&output, code), output.clone()),
+            Ok(Ended::TimedOut(output)) => (
+                false,
+                format!("still running after {} s; stopped", SUITE_LIMIT.as_secs()),
+                output,
+            ),
+            Ok(Ended::Cancelled) => (false, "cancelled".to_owned(), String::new()),
+            Err(e) => (false, format!("could not start: {e}"), String::new()),
+        };
+        SuiteRun {
+            command,
+            passed,
+            summary,
+            tail,
+        }
+    }
+}
+
+/// Runs `command` with `sh -c` in the project's environment, in `bwrap` when given.
+async fn run(
+    env: &ProjectEnv,
+    root: &Path,
+    layout: &SourceLayout,
+    command: &str,
+    bwrap: Option<PathBuf>,
+    cancel: &CancellationToken,
+) -> std::io::Result<Ended> {
+    let home = env.venv.with_file_name("project-home");
+    let sh = Path::new("/bin/sh");
+    let mut process = match bwrap {
+        Some(bwrap) => crate::run::agent::offline_command(
+            bwrap,
+            &env.python,
+            sh,
+            root,
+            vec![env.venv.clone()],
+            vec![root.to_path_buf(), home.clone()],
+        ),
+        None => tokio::process::Command::new(sh),
+    };
+    process.arg("-c").arg(command).current_dir(root);
+    let roots: Vec<String> = layout
+        .import_roots
+        .iter()
+        .map(|r| root.join(r).display().to_string())
+        .collect();
+    let extra = [("PYTHONPATH", roots.join(":"))];
+    bounded(process, &home, Some(&env.venv), &extra, SUITE_LIMIT, cancel).await
+}
+
+/// The ids of a `pytest --collect-only -q` listing: its `path::name` lines.
+pub fn ids(output: &str) -> TestIds {
+    output
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            line.split_once("::")
+                .is_some_and(|(file, _)| !file.is_empty() && !file.contains(' '))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// pytest's last `=== … ===` line, or the exit code.
+fn summary(output: &str, code: i32) -> String {
+    output
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| {
+            l.contains(" passed")
+                || l.contains(" failed")
+                || l.contains(" error")
+                || l.contains("no tests ran")
+        })
+        .map(|l| l.trim_matches('=').trim().to_owned())
+        .unwrap_or_else(|| format!("exit {code}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::Found;
+
+    fn layout(tests_dir: &str) -> SourceLayout {
+        SourceLayout {
+            source_dir: "pkg".into(),
+            spec_dir: ".metagpt".into(),
+            tests_dir: tests_dir.into(),
+            import_roots: vec![String::new()],
+            found: Found::Detected,
+        }
+    }
+
+    #[test]
+    fn the_suite_is_the_test_folder_and_the_root_test_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(detect(root, &layout("tests"), None), None);
+        std::fs::write(root.join("test.py"), "").unwrap();
+        std::fs::write(root.join("setup.py"), "").unwrap();
+        let suite = detect(root, &layout("tests"), None).unwrap();
+        assert_eq!(
+            suite,
+            Suite::Pytest {
+                paths: vec!["test.py".into(), "tests".into()]
+            }
+        );
+        assert_eq!(
+            suite.command(root, true).unwrap(),
+            "python -m pytest -p no:cacheprovider --collect-only -q test.py"
+        );
+        std::fs::create_dir_all(root.join("tests")).unwrap();
+        assert_eq!(
+            suite.command(root, false).unwrap(),
+            "python -m pytest -p no:cacheprovider -q -rfE test.py tests"
+        );
+        let configured = detect(root, &layout("tests"), Some("make test")).unwrap();
+        assert_eq!(configured.command(root, true), None);
+    }
+
+    #[test]
+    fn ids_and_summaries_are_read_from_pytests_output() {
+        let listing = "tests/test_a.py::test_one\ntests/test_a.py::T::test_two[1-2]\n\n2 tests collected in 0.01s\n";
+        assert_eq!(
+            ids(listing).into_iter().collect::<Vec<_>>(),
+            [
+                "tests/test_a.py::T::test_two[1-2]",
+                "tests/test_a.py::test_one"
+            ]
+        );
+        assert_eq!(
+            summary("x\n===== 1 failed, 41 passed in 0.31s =====\n", 1),
+            "1 failed, 41 passed in 0.31s"
+        );
+        assert_eq!(summary("boom\n", 2), "exit 2");
+    }
+}
