@@ -89,7 +89,7 @@ fn bot_run(url: &str, dir: &Path, text: &str) -> Result<[f64; 5], Error> {
     times[0] = lap(&mut clock);
     let branch = workspace.prepare_branch(&local_branch(text))?;
     times[1] = lap(&mut clock);
-    workspace.write_issue_text(Kind::Requirement, text)?;
+    workspace.write_issue_text("", Kind::Requirement, text)?;
     times[2] = lap(&mut clock);
     workspace.commit_all(&CommitRequest {
         subject: CommitSubject::Local(slug(text)),
