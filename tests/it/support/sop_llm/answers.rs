@@ -41,12 +41,25 @@ fn fenced(heading: &str, code: &str) -> String {
     format!("## {heading}\n```python\n{code}```\n")
 }
 
-pub fn code(file: &str, code: &str) -> String {
-    fenced(&format!("Code: {file}"), code)
+/// With `header`, the block starts with `## <file>`, the first line of WriteCode's format example
+/// (which MetaGPT saves into the file as is).
+fn with_header(file: &str, code: &str, header: bool) -> String {
+    if header {
+        format!("## {file}\n{code}")
+    } else {
+        code.to_owned()
+    }
 }
 
-pub fn rewrite(file: &str, code: &str) -> String {
-    fenced(&format!("Rewrite Code: {file}"), code)
+pub fn code(file: &str, code: &str, header: bool) -> String {
+    fenced(&format!("Code: {file}"), &with_header(file, code, header))
+}
+
+pub fn rewrite(file: &str, code: &str, header: bool) -> String {
+    fenced(
+        &format!("Rewrite Code: {file}"),
+        &with_header(file, code, header),
+    )
 }
 
 pub fn tests(test_file: &str, code: &str) -> String {

@@ -10,6 +10,7 @@
 //! backoffs, so a test should check it and fail fast).
 
 pub mod answers;
+pub mod changes;
 pub mod harness;
 pub mod python;
 pub mod scenario;
@@ -154,13 +155,15 @@ impl Sop {
             ),
             Step::WriteCode => {
                 let file = answers::file_after(prompt, "## Code: ")?;
-                let code = s.code(&file, next_version(&file));
-                (format!("code {file}"), answers::code(&file, code))
+                let code = s.code(&file, next_version(&file))?;
+                let code = answers::code(&file, code, s.code_header());
+                (format!("code {file}"), code)
             }
             Step::RewriteCode => {
                 let file = answers::file_after(prompt, "# Instruction: rewrite the `")?;
-                let code = s.code(&file, next_version(&file));
-                (format!("rewrite {file}"), answers::rewrite(&file, code))
+                let code = s.code(&file, next_version(&file))?;
+                let code = answers::rewrite(&file, code, s.code_header());
+                (format!("rewrite {file}"), code)
             }
             Step::CodeReview => {
                 let file = answers::file_after(prompt, "## Code to be Reviewed: ")?;
@@ -177,7 +180,10 @@ impl Sop {
             Step::WriteTest => {
                 let path = answers::file_after(prompt, "we will put your test code at ")?;
                 let test_file = path.rsplit('/').next()?.to_owned();
-                let code = s.tests(&test_file, next_version(&test_file));
+                let code_file = answers::file_after(prompt, "the code to test is at ")
+                    .and_then(|p| p.rsplit('/').next().map(str::to_owned))
+                    .unwrap_or_else(|| test_file.trim_start_matches("test_").to_owned());
+                let code = s.tests(&code_file, next_version(&test_file))?;
                 (
                     format!("tests {test_file}"),
                     answers::tests(&test_file, code),
@@ -194,8 +200,9 @@ impl Sop {
             }
             Step::Debug => {
                 let (_, section) = prompt.split_once("# Unit Test Code")?;
-                let test_file = format!("test_{}", answers::file_after(section, "# test_")?);
-                let code = s.tests(&test_file, next_version(&test_file));
+                let code_file = answers::file_after(section, "# test_")?;
+                let test_file = format!("test_{code_file}");
+                let code = s.tests(&code_file, next_version(&test_file))?;
                 (
                     format!("debug {test_file}"),
                     answers::debug(&test_file, code),
