@@ -1,5 +1,5 @@
 //! A scripted MetaGPT 0.8.2 team for end-to-end tests: answers every SOP step of an incremental run
-//! (PRD, design, tasks, code plan, code, review, tests, test-run summary, debug) the way a good model
+//! (PRD, design, tasks, code plan, code, review, code summary, tests, test-run summary, debug) the way a good model
 //! would, in the exact formats MetaGPT parses, following a [`Scenario`].
 //!
 //! Install it as the fallback of a `ScriptedLlm`. Each request is classified by the gateway's own
@@ -138,6 +138,16 @@ impl Sop {
     /// `(what, reply text)` for one prompt, or `None` when the prompt does not read as `step`.
     fn reply(&self, state: &mut State, step: Step, prompt: &str) -> Option<(String, String)> {
         let s = &self.scenario;
+        // The engineer's summary of the code it wrote, and whether that summary leaves anything to do:
+        // MetaGPT 0.8.2 asks them when the source folder holds files it did not write. Neither has a
+        // step of its own in the gateway (the summary prompt quotes the task list), so they are told
+        // by their wording before the step is looked at.
+        if prompt.contains(answers::SUMMARIZE_CODE) {
+            return Some(("summarize code".to_owned(), answers::code_summary()));
+        }
+        if prompt.contains(answers::IS_PASS) {
+            return Some(("summary passes".to_owned(), "YES".to_owned()));
+        }
         let mut next_version = |file: &str| {
             let n = state.versions.entry(file.to_owned()).or_default();
             *n += 1;
