@@ -16,6 +16,7 @@ mod gateway;
 mod github;
 mod local;
 mod packaging;
+mod projects;
 mod queue;
 mod stop;
 mod webhooks;

@@ -1,5 +1,6 @@
 //! What the integration tests share: the fakes (GitHub, git server, scripted LLM, MetaGPT's SOP script),
-//! the App harness [`bot::Bot`], webhook payloads, the interpreters, and where the fixtures on disk are.
+//! the App harness [`bot::Bot`], webhook payloads, the interpreters, the real projects (`projects`), and
+//! where the fixtures on disk are.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ pub mod fixture;
 pub mod git_server;
 pub mod interpreter;
 pub mod jobs;
+pub mod projects;
 pub mod scripted_llm;
 pub mod sop_llm;
 pub mod webhook;

@@ -7,6 +7,8 @@
 //!   (`CodeParser.parse_code`), so a reply holds exactly one block.
 //! - Review: `## Code Review Result` followed by `LGTM` or `LBTM` (`CodeParser.parse_block`).
 //! - Test-run summary: `## Send To: <role>` (`parse_recipient`).
+//! - Code summary (`SummarizeCode`): MetaGPT's format example with nothing left to do, and `YES` to the
+//!   question whether anything needs to be done (`Engineer._is_pass` looks for `YES`).
 
 use serde_json::{Map, Value};
 
@@ -41,12 +43,25 @@ fn fenced(heading: &str, code: &str) -> String {
     format!("## {heading}\n```python\n{code}```\n")
 }
 
-pub fn code(file: &str, code: &str) -> String {
-    fenced(&format!("Code: {file}"), code)
+/// With `header`, the block starts with `## <file>`, the first line of WriteCode's format example
+/// (which MetaGPT saves into the file as is).
+fn with_header(file: &str, code: &str, header: bool) -> String {
+    if header {
+        format!("## {file}\n{code}")
+    } else {
+        code.to_owned()
+    }
 }
 
-pub fn rewrite(file: &str, code: &str) -> String {
-    fenced(&format!("Rewrite Code: {file}"), code)
+pub fn code(file: &str, code: &str, header: bool) -> String {
+    fenced(&format!("Code: {file}"), &with_header(file, code, header))
+}
+
+pub fn rewrite(file: &str, code: &str, header: bool) -> String {
+    fenced(
+        &format!("Rewrite Code: {file}"),
+        &with_header(file, code, header),
+    )
 }
 
 pub fn tests(test_file: &str, code: &str) -> String {
@@ -93,4 +108,18 @@ pub fn summary(test_file: &str, passed: bool, send_failures_to: &str) -> String 
     format!(
         "---\n## instruction:\n{instruction}\n## File To Rewrite:\n{test_file}\n## Status:\n{status}\n## Send To:\n{to}\n---\n"
     )
+}
+
+/// What only SummarizeCode's prompt asks for.
+pub const SUMMARIZE_CODE: &str = "## Code Review All: Please read all historical files";
+
+/// What only the engineer's question after a code summary (`IS_PASS_PROMPT`) asks.
+pub const IS_PASS: &str = "Does the above log indicate anything that needs to be done?";
+
+/// A code summary in SummarizeCode's format, with nothing left to do.
+pub fn code_summary() -> String {
+    "## Code Review All\nThe change is complete; every function is implemented and called correctly.\n\n\
+     ## Call flow\n```mermaid\nsequenceDiagram\n    participant User\n```\n\n\
+     ## Summary\nThe requested change and nothing else.\n\n## TODOs\n```python\n{}\n```\n"
+        .to_owned()
 }

@@ -1,5 +1,5 @@
 //! A scripted MetaGPT 0.8.2 team for end-to-end tests: answers every SOP step of an incremental run
-//! (PRD, design, tasks, code plan, code, review, tests, test-run summary, debug) the way a good model
+//! (PRD, design, tasks, code plan, code, review, code summary, tests, test-run summary, debug) the way a good model
 //! would, in the exact formats MetaGPT parses, following a [`Scenario`].
 //!
 //! Install it as the fallback of a `ScriptedLlm`. Each request is classified by the gateway's own
@@ -10,6 +10,7 @@
 //! backoffs, so a test should check it and fail fast).
 
 pub mod answers;
+pub mod changes;
 pub mod harness;
 pub mod python;
 pub mod scenario;
@@ -137,6 +138,16 @@ impl Sop {
     /// `(what, reply text)` for one prompt, or `None` when the prompt does not read as `step`.
     fn reply(&self, state: &mut State, step: Step, prompt: &str) -> Option<(String, String)> {
         let s = &self.scenario;
+        // The engineer's summary of the code it wrote, and whether that summary leaves anything to do:
+        // MetaGPT 0.8.2 asks them when the source folder holds files it did not write. Neither has a
+        // step of its own in the gateway (the summary prompt quotes the task list), so they are told
+        // by their wording before the step is looked at.
+        if prompt.contains(answers::SUMMARIZE_CODE) {
+            return Some(("summarize code".to_owned(), answers::code_summary()));
+        }
+        if prompt.contains(answers::IS_PASS) {
+            return Some(("summary passes".to_owned(), "YES".to_owned()));
+        }
         let mut next_version = |file: &str| {
             let n = state.versions.entry(file.to_owned()).or_default();
             *n += 1;
@@ -154,13 +165,15 @@ impl Sop {
             ),
             Step::WriteCode => {
                 let file = answers::file_after(prompt, "## Code: ")?;
-                let code = s.code(&file, next_version(&file));
-                (format!("code {file}"), answers::code(&file, code))
+                let code = s.code(&file, next_version(&file))?;
+                let code = answers::code(&file, code, s.code_header());
+                (format!("code {file}"), code)
             }
             Step::RewriteCode => {
                 let file = answers::file_after(prompt, "# Instruction: rewrite the `")?;
-                let code = s.code(&file, next_version(&file));
-                (format!("rewrite {file}"), answers::rewrite(&file, code))
+                let code = s.code(&file, next_version(&file))?;
+                let code = answers::rewrite(&file, code, s.code_header());
+                (format!("rewrite {file}"), code)
             }
             Step::CodeReview => {
                 let file = answers::file_after(prompt, "## Code to be Reviewed: ")?;
@@ -177,7 +190,10 @@ impl Sop {
             Step::WriteTest => {
                 let path = answers::file_after(prompt, "we will put your test code at ")?;
                 let test_file = path.rsplit('/').next()?.to_owned();
-                let code = s.tests(&test_file, next_version(&test_file));
+                let code_file = answers::file_after(prompt, "the code to test is at ")
+                    .and_then(|p| p.rsplit('/').next().map(str::to_owned))
+                    .unwrap_or_else(|| test_file.trim_start_matches("test_").to_owned());
+                let code = s.tests(&code_file, next_version(&test_file))?;
                 (
                     format!("tests {test_file}"),
                     answers::tests(&test_file, code),
@@ -194,8 +210,9 @@ impl Sop {
             }
             Step::Debug => {
                 let (_, section) = prompt.split_once("# Unit Test Code")?;
-                let test_file = format!("test_{}", answers::file_after(section, "# test_")?);
-                let code = s.tests(&test_file, next_version(&test_file));
+                let code_file = answers::file_after(section, "# test_")?;
+                let test_file = format!("test_{code_file}");
+                let code = s.tests(&code_file, next_version(&test_file))?;
                 (
                     format!("debug {test_file}"),
                     answers::debug(&test_file, code),

@@ -1,5 +1,7 @@
 //! What the scripted team decides in one run: the requirement, whether the run is a bug fix, which file
-//! the reviewer rejects once, which test fails once, and who a failing test run is sent to.
+//! the reviewer rejects once, which test fails once, and who a failing test run is sent to; and, for a
+//! project other than the seed, its [`Script`]: the task files, the full new text of each and the tests
+//! of each.
 //!
 //! The answers follow from these choices only, so two runs of the same scenario get the same replies.
 
@@ -19,6 +21,35 @@ pub struct Scenario {
     pub fail_test_once: Option<&'static str>,
     /// Who a failing test run is sent to (`## Send To:`); MetaGPT 0.8.2 only acts on `QaEngineer`.
     pub send_failures_to: &'static str,
+    /// The change on a real project; `None` is the seed's calculator.
+    pub script: Option<Script>,
+}
+
+/// What the team writes on a real project: the task list (file names relative to the source folder, as
+/// MetaGPT's task list has them), the full new text of each task file, and the unittest file for each.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    /// `(file, what it does)` in dependency order: the task list and the logic analysis.
+    pub tasks: Vec<(String, String)>,
+    /// The development plan, one step per entry.
+    pub plan: Vec<String>,
+    /// The incremental change, one fenced diff per file.
+    pub change: Vec<String>,
+    /// `(task file, its whole new text)`.
+    pub code: Vec<(String, String)>,
+    /// `(task file, the tests QA writes for it)`: each starts with `# test_<file>` (see `python.rs`).
+    pub tests: Vec<(String, String)>,
+}
+
+impl Script {
+    fn task_files(&self) -> Vec<&str> {
+        self.tasks.iter().map(|(file, _)| file.as_str()).collect()
+    }
+
+    fn find<'a>(pairs: &'a [(String, String)], file: &str) -> Option<&'a str> {
+        let found = pairs.iter().find(|(name, _)| name == file);
+        found.map(|(_, text)| text.as_str())
+    }
 }
 
 impl Scenario {
@@ -30,6 +61,18 @@ impl Scenario {
             reject_review_once: None,
             fail_test_once: None,
             send_failures_to: "QaEngineer",
+            script: None,
+        }
+    }
+
+    /// A requirement (or, `bugfix`, a bug report) on a real project, answered from `script`. The
+    /// engineer's code starts with the `## <file>` line of WriteCode's format example, as a model that
+    /// follows the example writes it.
+    pub fn project(text: &str, bugfix: bool, script: Script) -> Scenario {
+        Scenario {
+            bugfix,
+            script: Some(script),
+            ..Scenario::requirement(text)
         }
     }
 
@@ -55,18 +98,28 @@ impl Scenario {
 
     /// Values for ActionNode keys; keys not listed keep the value of MetaGPT's own format example.
     pub fn node_values(&self) -> Map<String, Value> {
-        let files = json!(python::TASK_FILES);
-        let logic = json!([
-            ["calc.py", "Contains add and subtract"],
-            ["main.py", "Contains main(), from calc import add, subtract"]
-        ]);
-        let plan = json!([
-            "Add `subtract(a, b)` to calc.py next to `add`",
-            "Write main.py, whose main() prints a sum and a difference"
-        ]);
-        let change = json!([
-            "```diff\n--- Old/calc.py\n+++ New/calc.py\n+def subtract(a: float, b: float) -> float:\n+    return a - b\n```"
-        ]);
+        let (files, logic, plan, change) = match &self.script {
+            None => (
+                json!(python::TASK_FILES),
+                json!([
+                    ["calc.py", "Contains add and subtract"],
+                    ["main.py", "Contains main(), from calc import add, subtract"]
+                ]),
+                json!([
+                    "Add `subtract(a, b)` to calc.py next to `add`",
+                    "Write main.py, whose main() prints a sum and a difference"
+                ]),
+                json!([
+                    "```diff\n--- Old/calc.py\n+++ New/calc.py\n+def subtract(a: float, b: float) -> float:\n+    return a - b\n```"
+                ]),
+            ),
+            Some(script) => (
+                json!(script.task_files()),
+                json!(script.tasks),
+                json!(script.plan),
+                json!(script.change),
+            ),
+        };
         let approach = "Plain Python standard library; one module per concern.";
         let values = json!({
             "issue_type": if self.bugfix { "BUG" } else { "REQUIREMENT" },
@@ -93,9 +146,13 @@ impl Scenario {
         }
     }
 
-    /// The code the engineer writes for `file` the `nth` time (1-based) it is asked.
-    pub fn code(&self, file: &str, nth: u32) -> &'static str {
-        match file {
+    /// The code the engineer writes for `file` the `nth` time (1-based) it is asked; `None` for a file
+    /// a project's script does not change.
+    pub fn code(&self, file: &str, nth: u32) -> Option<&str> {
+        if let Some(script) = &self.script {
+            return Script::find(&script.code, file);
+        }
+        Some(match file {
             "calc.py" if self.bugfix => python::CALC_FIXED,
             "calc.py" if nth == 1 && self.reject_review_once == Some("calc.py") => {
                 python::CALC_BUGGY
@@ -103,13 +160,21 @@ impl Scenario {
             "calc.py" => python::CALC,
             "main.py" => python::MAIN,
             _ => "",
-        }
+        })
     }
 
-    /// The tests QA writes for `test_file` (`test_<file>`) the `nth` time (1-based).
-    pub fn tests(&self, test_file: &str, nth: u32) -> &'static str {
-        let code_file = test_file.strip_prefix("test_").unwrap_or(test_file);
-        match code_file {
+    /// Whether the engineer's code starts with WriteCode's `## <file>` line.
+    pub fn code_header(&self) -> bool {
+        self.script.is_some()
+    }
+
+    /// The tests QA writes for the code file `code_file` the `nth` time (1-based); `None` for a file a
+    /// project's script has no tests for.
+    pub fn tests(&self, code_file: &str, nth: u32) -> Option<&str> {
+        if let Some(script) = &self.script {
+            return Script::find(&script.tests, code_file);
+        }
+        Some(match code_file {
             "calc.py" if self.bugfix => python::TEST_CALC_FIXED,
             "calc.py" if nth == 1 && self.fail_test_once == Some("calc.py") => {
                 python::TEST_CALC_WRONG
@@ -117,6 +182,6 @@ impl Scenario {
             "calc.py" => python::TEST_CALC,
             "main.py" => python::TEST_MAIN,
             _ => "",
-        }
+        })
     }
 }
