@@ -110,25 +110,10 @@ async fn run_local(args: &local::RunArgs, settings: &Settings) -> ExitCode {
     });
     match local::run(args, settings, cancel).await {
         Ok(summary) => {
-            let commit = summary
-                .commit
-                .map_or_else(|| "nothing to commit".to_owned(), |id| id.to_string());
-            println!("branch: {}", summary.branch);
-            println!("iteration: {}", summary.iteration);
-            println!("commit: {commit}");
-            println!("evidence: {}/", summary.evidence_dir);
-            println!(
-                "cost: ${:.4} (all iterations: ${:.4})",
-                summary.cost_usd, summary.cumulative_cost_usd
-            );
-            if let Some(replay) = &summary.replay {
-                println!("{replay}");
-            }
+            println!("{summary}");
             if summary.gates_passed {
-                println!("gates: passed");
                 ExitCode::SUCCESS
             } else {
-                println!("gates: failed ({})", summary.failed_gates.join(", "));
                 ExitCode::from(1)
             }
         }
