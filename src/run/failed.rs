@@ -99,7 +99,7 @@ struct Failure<'a> {
     iteration: u32,
     /// The run's error, redacted.
     message: String,
-    /// MetaGPT's last step in its trace (`ProductManager: WritePRD`), if it reached one.
+    /// The step of MetaGPT's last message in its trace (`ProductManager: WritePRD`), if it wrote one.
     step: Option<String>,
     last_call: Option<&'a CallRecord>,
     cost: &'a CostReport,
@@ -110,9 +110,9 @@ struct Failure<'a> {
 impl Failure<'_> {
     fn render(&self) -> String {
         let total = &self.cost.total;
-        let step = self.step.as_deref().map_or_else(
-            || "before MetaGPT's first step".to_owned(),
-            |step| format!("`{step}` (the last step in the trace)"),
+        let finished = self.step.as_deref().map_or_else(
+            || "none".to_owned(),
+            |step| format!("`{step}` (the last message in the trace)"),
         );
         let last_call = self.last_call.map_or_else(
             || "none".to_owned(),
@@ -136,8 +136,8 @@ impl Failure<'_> {
         let mut text = format!(
             "# The run failed\n\n\
              Run `{run}`, iteration {iteration}. Nothing was committed.\n\n\
-             - Step: {step}\n\
              - Last LLM call: {last_call}\n\
+             - Last step finished: {finished}\n\
              - Spent: ${spent:.4} of ${max:.2} in {calls} LLM call(s), {prompt} prompt and {completion} \
              completion tokens.{budget}\n\n\
              ## The error\n\n```text\n{message}\n```\n\n\

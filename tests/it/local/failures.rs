@@ -56,7 +56,7 @@ async fn a_run_failing_mid_way_leaves_what_it_spent_its_trace_and_the_failure_in
     for piece in [
         "Nothing was committed",
         &format!("Run `local-{SLUG}`, iteration 1"),
-        "- Step: `ProductManager: stand-in`",
+        "- Last step finished: `ProductManager: stand-in`",
         "HTTP 502: LLM provider unavailable after 4 attempt(s): last answer 500",
         "upstream broke",
         &format!("Spent: ${:.4} of $3.00", expected_cost(1)),
