@@ -521,6 +521,7 @@ mod tests {
     use clap::Parser;
 
     #[derive(Parser)]
+    #[command(name = "metagpt-bot run")]
     struct Cli {
         #[command(flatten)]
         args: RunArgs,
@@ -579,6 +580,12 @@ mod tests {
         assert_eq!(defaults.run.max_cost_usd, 3.0);
         assert_eq!(defaults.run.protected_paths, [".github/workflows/**"]);
         assert_eq!((defaults.source_dir, defaults.llm_model), (None, None));
+    }
+
+    #[test]
+    fn the_help_says_which_flags_the_settings_file_backs_and_where_the_run_branches_from() {
+        use clap::CommandFactory;
+        insta::assert_snapshot!("run_help", Cli::command().render_help().to_string());
     }
 
     #[test]
