@@ -26,14 +26,12 @@
 //! exit 2); `--bug` only marks an `--issue-file` request as a bug fix; numbers are checked here so a bad
 //! value is a usage error before anything else happens.
 //!
-//! The replay tally ([`ReplayTally`]): the one-line account of an audit replay: how many calls the
-//! recording answered exactly, and how many only after folding their volatile parts (test timings, temporary
-//! directory names), so an auditor sees at a glance how faithful the replay was.
-//! The tally is made from the replay's own `llm.jsonl` (the evidence it committed, read back
-//! through the evidence store), so it counts what the ledger says, call for call; a call the recording
-//! did not answer counts in neither.
+//! Files: this one (the run, its flags and its summary), `local/tally.rs` (the replay tally).
 
-use std::collections::BTreeSet;
+mod tally;
+
+pub use tally::ReplayTally;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,7 +46,6 @@ use crate::marks::{SETTINGS_PATH, local_branch, slug};
 use crate::redact::redact;
 use crate::repo_config::{RepoConfig, RepoConfigError};
 use crate::run::evidence::Store;
-use crate::run::gateway::{CallRecord, Fold, ReplayMatch};
 use crate::run::resolve_llm_for;
 use crate::run::{self, Plan, RunSettings};
 use crate::workspace::{CheckedOut, CommitSubject, Credentials, DEFAULT_BOT_EMAIL, Workspace};
@@ -466,55 +463,6 @@ impl RunArgs {
     }
 }
 
-// ---- the replay tally ----
-
-/// How the calls of an audit replay were matched to the recording.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ReplayTally {
-    /// Calls whose request was byte for byte the recorded one.
-    pub exact: usize,
-    /// Calls accepted after folding volatile parts.
-    pub normalised: usize,
-    /// What was folded, over all normalised calls.
-    pub folded: BTreeSet<Fold>,
-}
-
-impl ReplayTally {
-    /// The tally of a replay's ledger.
-    pub fn of(ledger: &[CallRecord]) -> ReplayTally {
-        let mut tally = ReplayTally::default();
-        for record in ledger {
-            match record.replay {
-                Some(ReplayMatch::Exact) => tally.exact += 1,
-                Some(ReplayMatch::Normalised) => {
-                    tally.normalised += 1;
-                    tally.folded.extend(record.tolerated.iter().copied());
-                }
-                None => {}
-            }
-        }
-        tally
-    }
-}
-
-impl fmt::Display for ReplayTally {
-    /// `replay: 16 calls answered from the recording: 14 exactly, 2 after normalising test durations`
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "replay: {} calls answered from the recording: {} exactly, {} after normalising",
-            self.exact + self.normalised,
-            self.exact,
-            self.normalised
-        )?;
-        if !self.folded.is_empty() {
-            let kinds: Vec<String> = self.folded.iter().map(Fold::to_string).collect();
-            write!(f, " {}", kinds.join(" and "))?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,27 +555,5 @@ mod tests {
         summary.failed_gates = vec!["tests_pass".into(), "within_size".into()];
         summary.returned_to = Err("checking out `main`: a conflict".into());
         insta::assert_snapshot!("summary_failed_gates_not_back", summary.to_string());
-    }
-
-    #[test]
-    fn the_line_says_how_many_calls_matched_and_what_was_folded() {
-        let tally = ReplayTally {
-            exact: 14,
-            normalised: 2,
-            folded: [Fold::TestDuration, Fold::TempDir].into(),
-        };
-        assert_eq!(
-            tally.to_string(),
-            "replay: 16 calls answered from the recording: 14 exactly, 2 after normalising test \
-             durations and temporary directory names"
-        );
-        let exact = ReplayTally {
-            exact: 3,
-            ..ReplayTally::default()
-        };
-        assert_eq!(
-            exact.to_string(),
-            "replay: 3 calls answered from the recording: 3 exactly, 0 after normalising"
-        );
     }
 }
