@@ -311,6 +311,12 @@ fn agent_run(
         model: plan.llm.model.clone(),
         price: Some(plan.llm.price),
         source_dir: (!plan.layout.is_default).then(|| plan.layout.source_dir.clone().into()),
+        // Today's behaviour until the layout decides them: MetaGPT's bookkeeping at the root, tests in
+        // `tests/`, the root and the source folder on QA's PYTHONPATH, MetaGPT's interpreter.
+        spec_dir: String::new(),
+        tests_dir: "tests".into(),
+        import_roots: vec![String::new(), plan.layout.source_dir.clone()],
+        project_python: None,
         trace_path: scratch.trace(),
         timeout: plan.settings.timeout,
     }

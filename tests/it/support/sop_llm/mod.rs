@@ -154,13 +154,13 @@ impl Sop {
             ),
             Step::WriteCode => {
                 let file = answers::file_after(prompt, "## Code: ")?;
-                let code = s.code(&file, next_version(&file));
-                (format!("code {file}"), answers::code(&file, code))
+                let code = s.block(&file, s.code(&file, next_version(&file)));
+                (format!("code {file}"), answers::code(&file, &code))
             }
             Step::RewriteCode => {
                 let file = answers::file_after(prompt, "# Instruction: rewrite the `")?;
-                let code = s.code(&file, next_version(&file));
-                (format!("rewrite {file}"), answers::rewrite(&file, code))
+                let code = s.block(&file, s.code(&file, next_version(&file)));
+                (format!("rewrite {file}"), answers::rewrite(&file, &code))
             }
             Step::CodeReview => {
                 let file = answers::file_after(prompt, "## Code to be Reviewed: ")?;
@@ -177,10 +177,10 @@ impl Sop {
             Step::WriteTest => {
                 let path = answers::file_after(prompt, "we will put your test code at ")?;
                 let test_file = path.rsplit('/').next()?.to_owned();
-                let code = s.tests(&test_file, next_version(&test_file));
+                let code = s.block(&test_file, s.tests(&test_file, next_version(&test_file)));
                 (
                     format!("tests {test_file}"),
-                    answers::tests(&test_file, code),
+                    answers::tests(&test_file, &code),
                 )
             }
             Step::SummarizeRun => {
@@ -195,10 +195,10 @@ impl Sop {
             Step::Debug => {
                 let (_, section) = prompt.split_once("# Unit Test Code")?;
                 let test_file = format!("test_{}", answers::file_after(section, "# test_")?);
-                let code = s.tests(&test_file, next_version(&test_file));
+                let code = s.block(&test_file, s.tests(&test_file, next_version(&test_file)));
                 (
                     format!("debug {test_file}"),
-                    answers::debug(&test_file, code),
+                    answers::debug(&test_file, &code),
                 )
             }
             Step::Other => return None,

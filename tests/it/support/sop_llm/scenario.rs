@@ -19,6 +19,12 @@ pub struct Scenario {
     pub fail_test_once: Option<&'static str>,
     /// Who a failing test run is sent to (`## Send To:`); MetaGPT 0.8.2 only acts on `QaEngineer`.
     pub send_failures_to: &'static str,
+    /// The package the code lives in (`src/<package>/`): code and tests import `<package>.calc` instead
+    /// of the bare `calc` of MetaGPT's flat layout.
+    pub package: Option<&'static str>,
+    /// Every code, rewrite, test and debug block starts with a `## <file>` line, as MetaGPT's format
+    /// example shows it (a model that follows it writes that line into the file).
+    pub header_lines: bool,
 }
 
 impl Scenario {
@@ -30,6 +36,8 @@ impl Scenario {
             reject_review_once: None,
             fail_test_once: None,
             send_failures_to: "QaEngineer",
+            package: None,
+            header_lines: false,
         }
     }
 
@@ -51,6 +59,36 @@ impl Scenario {
     pub fn fail_test_once(mut self, file: &'static str) -> Scenario {
         self.fail_test_once = Some(file);
         self
+    }
+
+    /// The code and tests import the modules as `<package>.<module>`.
+    pub fn in_package(mut self, package: &'static str) -> Scenario {
+        self.package = Some(package);
+        self
+    }
+
+    /// Every block the engineer and QA write starts with a `## <file>` line.
+    pub fn with_header_lines(mut self) -> Scenario {
+        self.header_lines = true;
+        self
+    }
+
+    /// A block's text as this scenario writes it for `file`: imports through the package, and the
+    /// `## <file>` header line when asked.
+    pub fn block(&self, file: &str, text: &str) -> String {
+        let mut text = text.to_owned();
+        if let Some(package) = self.package {
+            for module in ["calc", "main"] {
+                text = text.replace(
+                    &format!("from {module} import"),
+                    &format!("from {package}.{module} import"),
+                );
+            }
+        }
+        if self.header_lines && !text.is_empty() {
+            text = format!("## {file}\n{text}");
+        }
+        text
     }
 
     /// Values for ActionNode keys; keys not listed keep the value of MetaGPT's own format example.
@@ -106,9 +144,15 @@ impl Scenario {
         }
     }
 
-    /// The tests QA writes for `test_file` (`test_<file>`) the `nth` time (1-based).
+    /// The tests QA writes for `test_file` (`test_<file>`, or `test_<stem>_metagpt[_<n>].py` beside an
+    /// existing `test_<file>`) the `nth` time (1-based).
     pub fn tests(&self, test_file: &str, nth: u32) -> &'static str {
         let code_file = test_file.strip_prefix("test_").unwrap_or(test_file);
+        let code_file = match code_file.split_once("_metagpt") {
+            Some((stem, _)) => format!("{stem}.py"),
+            None => code_file.to_owned(),
+        };
+        let code_file = code_file.as_str();
         match code_file {
             "calc.py" if self.bugfix => python::TEST_CALC_FIXED,
             "calc.py" if nth == 1 && self.fail_test_once == Some("calc.py") => {
