@@ -85,6 +85,8 @@ async def run(job, result, state):
     project_path = layout.project_path
     if job.get("source_dir") and not layout.source_path.is_dir():
         raise ValueError(f"source_dir {job['source_dir']!r} is not a folder of the repository")
+    if layout.project_python and not os.access(layout.project_python, os.X_OK):
+        raise ValueError(f"project_python {layout.project_python} is not an executable interpreter")
     if job["kind"] not in ("requirement", "bugfix"):
         raise ValueError(f"unknown kind {job['kind']!r} (expected requirement or bugfix)")
     if job["kind"] == "requirement":

@@ -62,7 +62,11 @@ fn src_layout_repository(parent: &Path) -> PathBuf {
     repo
 }
 
-/// The run's own project venv (no pip; the standard library is all the tests need), outside the repo.
+/// What every interpreter start of the project venv writes to stderr (its `sitecustomize`).
+const PROJECT_VENV_MARK: &str = "[the run's project venv]";
+
+/// The run's own project venv (no pip; the standard library is all the tests need), outside the repo,
+/// marking every start of its interpreter with [`PROJECT_VENV_MARK`] on stderr.
 fn project_venv(python: &Path, dir: &Path) -> PathBuf {
     let venv = dir.join("project-venv");
     let status = Command::new(python)
@@ -71,11 +75,15 @@ fn project_venv(python: &Path, dir: &Path) -> PathBuf {
         .status()
         .expect("python -m venv");
     assert!(status.success(), "python -m venv failed");
-    venv.join("bin").join("python")
+    let venv_python = venv.join("bin").join("python");
+    let mark = format!("import sys\nsys.stderr.write({PROJECT_VENV_MARK:?} + '\\n')\n");
+    std::fs::write(site_packages(&venv_python).join("sitecustomize.py"), mark)
+        .expect("sitecustomize.py");
+    venv_python
 }
 
-/// What the MetaGPT venv has installed: the entries of its site-packages.
-fn installed(python: &Path) -> Vec<String> {
+/// The site-packages folder of `python`.
+fn site_packages(python: &Path) -> PathBuf {
     let out = Command::new(python)
         .args([
             "-c",
@@ -83,7 +91,12 @@ fn installed(python: &Path) -> Vec<String> {
         ])
         .output()
         .expect("python");
-    let site = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// What the MetaGPT venv has installed: the entries of its site-packages.
+fn installed(python: &Path) -> Vec<String> {
+    let site = site_packages(python);
     let mut names: Vec<String> = std::fs::read_dir(&site)
         .unwrap_or_else(|e| panic!("{}: {e}", site.display()))
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -201,6 +214,11 @@ async fn on_a_src_layout_metagpt_keeps_to_its_folder_and_the_project_tests_and_e
     // did not shadow the standard library, and the tests passed.
     assert_test_passed_in(&repo, SPEC_DIR, "test_calc_metagpt.py");
     assert_test_passed_in(&repo, SPEC_DIR, "test_main.py");
+    let output = read(&repo.join(".metagpt/test_outputs/test_calc_metagpt.py.json"));
+    assert!(
+        output.contains(PROJECT_VENV_MARK),
+        "not the project's interpreter: {output}"
+    );
     assert_eq!(
         installed(&python),
         venv_before,
