@@ -18,7 +18,8 @@ why that is wrong on a real repository, and what the patch does instead.
    RunCode, DebugError and `test_outputs/<test file>.json` follow that name; DebugError's answer is saved
    only when it is not empty; and any write of MetaGPT's to a test file that existed at the start is
    refused with an error naming it (no test file is ever deleted: MetaGPT deletes none in this flow).
-   WriteTest's prompt names the real tests folder instead of `tests/`.
+   WriteTest's prompt names the real tests folder instead of `tests/`, and says how the code under test
+   imports (its dotted module under the import roots): the prompt gives only its path.
 3. RunCode (`actions/run_code.py`). `run_script` runs `python <test>` with the first `python` on PATH (the
    agent's venv), `PYTHONPATH=<repo>:<source folder>` (the package folder itself: a module `ast.py` in it
    shadows the standard library and breaks `import unittest`; an installed same-named library may be
@@ -95,6 +96,23 @@ def test_file_name(code_filename, existing):
         if name not in existing:
             return name
         n += 1
+
+
+def module_name(path, import_roots):
+    """The dotted module of `path` (relative to the repository) under the deepest import root holding it."""
+    path = PurePosixPath(str(path))
+    for root in sorted(import_roots, key=len, reverse=True):
+        try:
+            rel = path.relative_to(root) if root else path
+        except ValueError:
+            continue
+        if rel.suffix != ".py":
+            return None
+        parts = list(rel.with_suffix("").parts)
+        if parts and parts[-1] == "__init__":
+            parts.pop()
+        return ".".join(parts) or None
+    return None
 
 
 def apply(layout, existing_tests):
@@ -184,9 +202,26 @@ def qa_writes_new_test_files(layout, existing_tests):
     from metagpt.roles.qa_engineer import QaEngineer
     from metagpt.schema import Document, Message, RunCodeContext, TestingContext
 
-    write_test_module.PROMPT_TEMPLATE = write_test_module.PROMPT_TEMPLATE.replace(
+    template = write_test_module.PROMPT_TEMPLATE.replace(
         "{workspace}/tests/", "{workspace}/" + (f"{layout.tests_dir}/" if layout.tests_dir else "")
     )
+    located = "you should correctly import the necessary classes based on these file locations!"
+    write_test_run = WriteTest.run
+
+    async def run_with_import_hint(self, *args, **kwargs):
+        # WriteTest formats the module's template with fixed keys; QA writes tests one file at a time.
+        module = module_name(self.i_context.code_doc.root_relative_path, layout.import_roots)
+        hint = located
+        if module:
+            roots = ", ".join(r or "." for r in layout.import_roots)
+            hint = (
+                f"{located} The test runs with PYTHONPATH={roots}, so the code under test imports as "
+                f"`{module}` (`from {module} import ...`)."
+            )
+        write_test_module.PROMPT_TEMPLATE = template.replace(located, hint.replace("{", "{{").replace("}", "}}"))
+        return await write_test_run(self, *args, **kwargs)
+
+    WriteTest.run = run_with_import_hint
 
     async def _write_test(self, message):
         src_file_repo = self.project_repo.with_src_path(self.context.src_workspace).srcs
