@@ -189,7 +189,8 @@ async fn execute_steps(
         })?;
     let secrets = vec![key, handle.token().expose_secret().to_owned()];
 
-    let agent = agent_run(&plan, iteration, &gateway, &handle, scratch);
+    let project_python = project.env.as_ref().map(|env| env.python.clone());
+    let agent = agent_run(&plan, iteration, &gateway, &handle, scratch, project_python);
     let outcome = run_agent(agent, plan.steps.clone(), cancel).await;
     let spent = budget(plan.settings, &handle);
     let outcome = outcome.map_err(|error| {
@@ -395,6 +396,7 @@ fn agent_run(
     gateway: &Gateway,
     handle: &RunHandle,
     scratch: &Scratch,
+    project_python: Option<PathBuf>,
 ) -> AgentRun {
     AgentRun {
         run_id: format!("{}-{iteration}", crate::marks::target_dir(&plan.target)),
@@ -415,6 +417,10 @@ fn agent_run(
         model: plan.llm.model.clone(),
         price: Some(plan.llm.price),
         source_dir: (!plan.layout.is_metagpt()).then(|| plan.layout.source_dir.clone().into()),
+        spec_dir: plan.layout.spec_dir.clone(),
+        tests_dir: plan.layout.tests_dir.clone(),
+        import_roots: plan.layout.import_roots.clone(),
+        project_python,
         trace_path: scratch.trace(),
         timeout: plan.settings.timeout,
     }

@@ -117,6 +117,17 @@ pub struct AgentRun {
     pub price: Option<Price>,
     /// The source folder relative to `repo`, when it is not `<repo>/<basename(repo)>/`.
     pub source_dir: Option<PathBuf>,
+    /// MetaGPT's project folder (`docs/`, `resources/`, `test_outputs/`, `.dependencies.json`), relative
+    /// to `repo`, `/`-separated; "" is the root (MetaGPT's own layout).
+    pub spec_dir: String,
+    /// Where QA writes new test files (never over one that existed before the run), relative to `repo`.
+    pub tests_dir: String,
+    /// What QA's test run puts on `PYTHONPATH`, relative to `repo` ("" is the root). MetaGPT's own layout
+    /// needs its source folder here too: its flat modules import each other by bare name.
+    pub import_roots: Vec<String>,
+    /// The interpreter of the run's own project venv, which QA runs the tests with (read-only in the
+    /// sandbox); `None`: MetaGPT's interpreter. QA never pip-installs either way.
+    pub project_python: Option<PathBuf>,
     /// Where the agent messages go, one JSON object a line (created or appended to).
     pub trace_path: PathBuf,
     /// The wall-clock limit.
@@ -178,7 +189,7 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
     };
     write_job(&request, &repo, &trace_path, &private, relay).map_err(AgentError::Setup)?;
     let command = match bwrap {
-        Some(bwrap) => sandboxed(bwrap, &python, &repo, &trace_path, &private)
+        Some(bwrap) => sandboxed(bwrap, &python, &request, &repo, &trace_path, &private)
             .map_err(AgentError::Setup)?
             .with_gateway_socket(socket)
             .command(&repo, &python),
@@ -241,10 +252,12 @@ fn is_relative_inside(dir: &Path) -> bool {
 }
 
 /// The run's sandbox: it may write the repository, its private directory and the trace files (created
-/// here, empty, so they can be mounted) and nothing else.
+/// here, empty, so they can be mounted) and nothing else; it sees MetaGPT's interpreter and the project's
+/// (`AgentRun::project_python`) read-only.
 fn sandboxed(
     bwrap: PathBuf,
     python: &Path,
+    request: &AgentRun,
     repo: &Path,
     trace_path: &Path,
     private: &PrivateDir,
@@ -266,7 +279,15 @@ fn sandboxed(
         trace_path.into(),
         reviews,
     ];
-    Ok(Sandbox::for_run(bwrap, python, writable))
+    let mut sandbox = Sandbox::for_run(bwrap, python, writable);
+    if let Some(project_python) = &request.project_python {
+        for tree in sandbox::interpreter_trees(&process::absolute(project_python)) {
+            if !sandbox.read_only.contains(&tree) {
+                sandbox.read_only.push(tree);
+            }
+        }
+    }
+    Ok(sandbox)
 }
 
 /// The host and port of the gateway's base URL, where the relay listens inside the sandbox.
@@ -291,6 +312,7 @@ fn write_job(
     private: &PrivateDir,
     gateway_relay: Option<GatewayRelay<'_>>,
 ) -> std::io::Result<()> {
+    let project_python = request.project_python.as_deref().map(process::absolute);
     let job = Job {
         project_path: repo,
         idea: &request.idea,
@@ -302,6 +324,10 @@ fn write_job(
         trace_path,
         result_path: &private.files.result,
         source_dir: request.source_dir.as_deref(),
+        spec_dir: &request.spec_dir,
+        tests_dir: &request.tests_dir,
+        import_roots: &request.import_roots,
+        project_python: project_python.as_deref(),
         model: &request.model,
         price_per_1k: request.price.map(|p| PricePer1k {
             prompt: p.prompt_per_million / 1000.0,

@@ -29,6 +29,11 @@ const WRAPPER_PY: &str = include_str!("wrapper.py");
 /// The module `wrapper.py` imports to word a failure; written beside it.
 const WRAPPER_ERRORS_PY: &str = include_str!("wrapper_errors.py");
 
+/// The modules `wrapper.py` imports to patch MetaGPT for the repository's layout (`spec_dir`, source
+/// folder, git) and for what it writes and how QA tests (headers, existing tests, RunCode, SummarizeCode).
+const WRAPPER_LAYOUT_PY: &str = include_str!("wrapper_layout.py");
+const WRAPPER_QA_PY: &str = include_str!("wrapper_qa.py");
+
 /// The module that relays a sandboxed agent's gateway connections to the gateway's Unix socket; written
 /// beside `wrapper.py`, which starts it when the job asks.
 const GATEWAY_RELAY_PY: &str = include_str!("gateway_relay.py");
@@ -82,6 +87,8 @@ impl PrivateDir {
         for (name, source) in [
             ("wrapper_errors.py", WRAPPER_ERRORS_PY),
             ("gateway_relay.py", GATEWAY_RELAY_PY),
+            ("wrapper_layout.py", WRAPPER_LAYOUT_PY),
+            ("wrapper_qa.py", WRAPPER_QA_PY),
         ] {
             write_private(&dir.path().join(name), source.as_bytes())?;
         }
@@ -136,6 +143,15 @@ pub(crate) struct Job<'a> {
     pub result_path: &'a Path,
     /// The source folder relative to `project_path`; `None` means MetaGPT's `<repo>/<basename(repo)>/`.
     pub source_dir: Option<&'a Path>,
+    /// MetaGPT's project folder (its `docs/`, `resources/`, `.dependencies.json`, ...) relative to
+    /// `project_path`, `/`-separated; "" is the repository root.
+    pub spec_dir: &'a str,
+    /// Where QA writes new test files, relative to `project_path`.
+    pub tests_dir: &'a str,
+    /// What QA's test run puts on `PYTHONPATH`, relative to `project_path` ("" is the root).
+    pub import_roots: &'a [String],
+    /// The interpreter QA runs the tests with (the run's own prepared venv); `None`: the wrapper's.
+    pub project_python: Option<&'a Path>,
     /// The model name and its price (USD per 1,000 tokens) so MetaGPT's own counter is not 0.
     pub model: &'a str,
     pub price_per_1k: Option<PricePer1k>,

@@ -11,7 +11,14 @@ config update), with these differences:
 - every code review's verdict is appended to `reviews.jsonl` beside the trace as `{"file", "verdict":
   "LGTM"|"LBTM"}` (MetaGPT keeps it only in the LLM reply; the rule is its own: LGTM when the
   `## Code Review Result` section says LGTM, else LBTM and the file is rewritten);
-- an optional source folder other than `<repo>/<basename(repo)>/` is honoured;
+- the repository's layout is honoured (`wrapper_layout.py`): MetaGPT's bookkeeping lives in `spec_dir`,
+  the code in `source_dir`, new tests in `tests_dir`; MetaGPT never creates a git repository nor commits;
+- what MetaGPT writes and how QA tests it is fixed for real projects (`wrapper_qa.py`): no `## <file>`
+  header lines, the project's existing test files are never overwritten (new tests go to new files), QA
+  runs the tests with the project's interpreter and import roots and never pip-installs, and
+  SummarizeCode no longer dies on files MetaGPT never wrote;
+- a bugfix takes MetaGPT's bug flow only when its bookkeeping covers every source file (else the
+  requirement flow with the bug report, "requirement_for_bug");
 - the bot's gateway is the one retry layer for provider failures (429, 5xx, time-outs, with back-off):
   the openai client does not retry, and MetaGPT's own retries (6 per step, with back-offs of up to a
   minute) apply only to answers it could not parse, not to an API error the gateway already retried;
@@ -21,9 +28,12 @@ config update), with these differences:
   `result_path`, and the exit code is 0 only when the status is "ok".
 
 job.json: {project_path, idea, kind: "requirement"|"bugfix", n_round, code_review, run_tests,
-investment, trace_path, result_path, source_dir: str|null, model, price_per_1k: {prompt, completion}|null,
-gateway_relay: {listen: [host, port], socket}|null} (the relay runs when the sandbox has its own network;
-see gateway_relay.py)
+investment, trace_path, result_path, model, price_per_1k: {prompt, completion}|null,
+gateway_relay: {listen: [host, port], socket}|null (the relay runs when the sandbox has its own network;
+see gateway_relay.py), and the layout (relative to project_path, `/`-separated, "" = the root):
+spec_dir: str (default ""), source_dir: str|null (default `<basename(project_path)>`), tests_dir: str
+(default "tests"), import_roots: [str] (default [""]), project_python: str|null (default: this
+interpreter)}
 """
 
 import asyncio
@@ -35,7 +45,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import gateway_relay
+import wrapper_layout
+import wrapper_qa
 from wrapper_errors import describe
+from wrapper_layout import Layout
 
 
 def main(argv):
@@ -68,11 +81,18 @@ def main(argv):
 
 
 async def run(job, result, state):
-    project_path = Path(job["project_path"]).resolve()
-    source_dir = resolve_source_dir(project_path, job.get("source_dir"))
-    flow = choose_flow(job["kind"], project_path)
-    result["flow"] = flow
-    print(f"metagpt-bot wrapper: {flow} flow on {project_path}", file=sys.stderr)
+    layout = Layout.from_job(job)
+    project_path = layout.project_path
+    if job.get("source_dir") and not layout.source_path.is_dir():
+        raise ValueError(f"source_dir {job['source_dir']!r} is not a folder of the repository")
+    if layout.project_python and not os.access(layout.project_python, os.X_OK):
+        raise ValueError(f"project_python {layout.project_python} is not an executable interpreter")
+    if job["kind"] not in ("requirement", "bugfix"):
+        raise ValueError(f"unknown kind {job['kind']!r} (expected requirement or bugfix)")
+    if job["kind"] == "requirement":
+        result["flow"] = "requirement"
+    # Before MetaGPT writes anything: the test files QA must never overwrite.
+    existing_tests = wrapper_qa.existing_test_files(layout)
 
     from metagpt.actions.action_node import ActionNode
     from metagpt.actions.write_code import WriteCode
@@ -84,9 +104,14 @@ async def run(job, result, state):
     from metagpt.provider.openai_api import OpenAILLM
     from metagpt.roles import Architect, Engineer, ProductManager, ProjectManager, QaEngineer
     from metagpt.team import Team
-    from metagpt.utils.project_repo import ProjectRepo
     from metagpt.utils.token_counter import TOKEN_COSTS
 
+    wrapper_layout.apply(layout)
+    wrapper_qa.apply(layout, existing_tests)
+    flow = choose_flow(job["kind"], layout)
+    result["flow"] = flow
+    print(f"metagpt-bot wrapper: {flow} flow on {project_path} (spec_dir {layout.spec_dir!r}, source_dir "
+          f"{layout.source_dir!r}, tests_dir {layout.tests_dir!r})", file=sys.stderr)
     is_bug = flow == "bugfix"
 
     async def label_decides(self, context):
@@ -97,8 +122,6 @@ async def run(job, result, state):
     one_retry_layer(OpenAILLM, parse_retrying)
     trace_messages(Environment, Path(job["trace_path"]))
     record_reviews(WriteCodeReview, Path(job["trace_path"]).with_name("reviews.jsonl"))
-    if source_dir is not None:
-        use_source_dir(ProjectRepo, source_dir)
     price = job.get("price_per_1k")
     if price:
         TOKEN_COSTS[job["model"]] = {"prompt": float(price["prompt"]), "completion": float(price["completion"])}
@@ -110,8 +133,7 @@ async def run(job, result, state):
     state["ctx"] = ctx
     if price:
         ctx.cost_manager.token_costs[job["model"]] = TOKEN_COSTS[job["model"]]
-    if source_dir is not None:
-        ctx.src_workspace = project_path / source_dir
+    ctx.src_workspace = layout.source_path
 
     team = Team(context=ctx)
     team.hire([ProductManager(), Architect(), ProjectManager()])
@@ -134,27 +156,13 @@ async def run(job, result, state):
     result["idle"] = team.env.is_idle
 
 
-def resolve_source_dir(project_path, source_dir):
-    """The source folder relative to the repository, or None for MetaGPT's `<repo>/<basename(repo)>/`."""
-    if not source_dir:
-        return None
-    rel = Path(source_dir)
-    full = (project_path / rel).resolve()
-    if rel.is_absolute() or full == project_path or project_path not in full.parents:
-        raise ValueError(f"source_dir {source_dir!r} must name a folder inside the repository")
-    if not full.is_dir():
-        raise ValueError(f"source_dir {source_dir!r} is not a folder of the repository")
-    return full.relative_to(project_path)
-
-
-def choose_flow(kind, project_path):
+def choose_flow(kind, layout):
+    """MetaGPT's bug flow only where its bookkeeping covers every source file (`wrapper_layout`)."""
     if kind == "requirement":
         return "requirement"
-    if kind != "bugfix":
-        raise ValueError(f"unknown kind {kind!r} (expected requirement or bugfix)")
-    docs = project_path / "docs"
-    earlier_run = all(any((docs / d).glob("*.json")) for d in ("prd", "system_design", "task"))
-    return "bugfix" if earlier_run else "requirement_for_bug"
+    covered, why = wrapper_layout.bug_flow_covered(layout)
+    print(f"metagpt-bot wrapper: bug flow {'possible' if covered else 'not possible'}: {why}", file=sys.stderr)
+    return "bugfix" if covered else "requirement_for_bug"
 
 
 def trace_messages(environment_cls, trace_path):
@@ -211,18 +219,6 @@ def one_retry_layer(openai_llm_cls, parse_retrying):
     openai_llm_cls.acompletion_text.retry.stop = stop_after_attempt(1)
     for fn in parse_retrying:
         fn.retry.retry = fn.retry.retry & retry_if_not_exception_type(openai.APIError)
-
-
-def use_source_dir(project_repo_cls, source_dir):
-    """Makes MetaGPT look for code in `<repo>/<source_dir>` instead of `<repo>/<basename(repo)>`."""
-
-    def code_files_exists(self):
-        src_workdir = Path(self.git_repo.workdir) / source_dir
-        if not src_workdir.exists():
-            return False
-        return bool(self.with_src_path(path=src_workdir).srcs.all_files)
-
-    project_repo_cls.code_files_exists = code_files_exists
 
 
 def record_cost(ctx, result):

@@ -42,6 +42,10 @@ impl Fixture {
             model: "gpt-4o-mini".into(),
             price: None,
             source_dir: None,
+            spec_dir: String::new(),
+            tests_dir: "tests".into(),
+            import_roots: vec![String::new(), "seed".into()],
+            project_python: None,
             trace_path: self.root.path().join("trace.jsonl"),
             timeout: Duration::from_secs(120),
         }

@@ -46,6 +46,10 @@ async fn a_failing_llm_ends_in_a_clear_error_and_no_archive_commit() {
         model: "gpt-4o-mini".into(),
         price: None,
         source_dir: None,
+        spec_dir: String::new(),
+        tests_dir: "tests".into(),
+        import_roots: vec![String::new(), "seed".into()],
+        project_python: None,
         trace_path: trace_path.clone(),
         timeout: Duration::from_secs(600),
     };
@@ -109,6 +113,10 @@ async fn a_bug_report_on_a_repository_without_docs_takes_the_requirement_flow_in
         model: "gpt-4o-mini".into(),
         price: None,
         source_dir: Some(PathBuf::from("src")),
+        spec_dir: String::new(),
+        tests_dir: "tests".into(),
+        import_roots: vec![String::new(), "src".into()],
+        project_python: None,
         trace_path: dir.path().join("trace.jsonl"),
         timeout: Duration::from_secs(600),
     };

@@ -1,8 +1,9 @@
 //! The agent wrapper (`run::agent`): against stand-in interpreters (`runner`, `secrets`, `sandbox`) and
-//! against the real MetaGPT 0.8.2 driven by a scripted LLM (`metagpt`, `sop`).
+//! against the real MetaGPT 0.8.2 driven by a scripted LLM (`metagpt`, `sop`, `layout`).
 
 mod fixture;
 
+mod layout;
 mod metagpt;
 mod runner;
 mod sandbox;

@@ -282,7 +282,14 @@ async fn a_requirement_run_and_a_bugfix_run_commit_reviewed_tested_code_with_evi
     );
     assert_eq!(committed(&git, second, "docs/bugfix.txt"), BUG);
     assert_committed_code(&git, second, "seed/calc.py", python::CALC_FIXED);
-    assert_committed_code(&git, second, "tests/test_calc.py", python::TEST_CALC_FIXED);
+    // The first iteration's tests are kept; the bug fix's tests go to a new file.
+    assert_committed_code(&git, second, "tests/test_calc.py", python::TEST_CALC);
+    assert_committed_code(
+        &git,
+        second,
+        "tests/test_calc_metagpt.py",
+        python::TEST_CALC_FIXED,
+    );
     let cost_2 = assert_evidence(
         &git,
         second,

@@ -37,6 +37,30 @@ pub struct Bench {
     gateway: Gateway,
 }
 
+/// The layout fields of an agent run (`AgentRun`), paths relative to the repository.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub source_dir: Option<PathBuf>,
+    pub spec_dir: String,
+    pub tests_dir: String,
+    pub import_roots: Vec<String>,
+    pub project_python: Option<PathBuf>,
+}
+
+impl Layout {
+    /// MetaGPT's own layout, as the seed repository has it: bookkeeping at the root, code in `seed/`
+    /// (flat modules, so `seed` is an import root too), tests in `tests/`, MetaGPT's interpreter.
+    pub fn seed() -> Layout {
+        Layout {
+            source_dir: None,
+            spec_dir: String::new(),
+            tests_dir: "tests".into(),
+            import_roots: vec![String::new(), super::seed::NAME.into()],
+            project_python: None,
+        }
+    }
+}
+
 /// What one agent run left behind.
 pub struct Ran {
     pub sop: Arc<Sop>,
@@ -64,8 +88,21 @@ impl Bench {
         }
     }
 
-    /// Runs MetaGPT on `repo` with the script of `scenario` and returns what it did.
+    /// Runs MetaGPT on `repo` (the seed's layout) with the script of `scenario` and returns what it did.
     pub async fn run(&self, repo: &Path, kind: Kind, idea: &str, scenario: Scenario) -> Ran {
+        self.run_in(repo, &Layout::seed(), kind, idea, scenario)
+            .await
+    }
+
+    /// [`Bench::run`] on a repository laid out as `layout` says.
+    pub async fn run_in(
+        &self,
+        repo: &Path,
+        layout: &Layout,
+        kind: Kind,
+        idea: &str,
+        scenario: Scenario,
+    ) -> Ran {
         let sop = Sop::new(scenario);
         sop.install(&self.llm);
         let handle = self
@@ -91,7 +128,11 @@ impl Bench {
             token: handle.token().clone(),
             model: "gpt-4o-mini".into(),
             price: Some(PRICE),
-            source_dir: None,
+            source_dir: layout.source_dir.clone(),
+            spec_dir: layout.spec_dir.clone(),
+            tests_dir: layout.tests_dir.clone(),
+            import_roots: layout.import_roots.clone(),
+            project_python: layout.project_python.clone(),
             trace_path: trace_path.clone(),
             timeout: Duration::from_secs(900),
         };
@@ -201,9 +242,17 @@ pub fn json_docs(repo: &Path, dir: &str) -> Vec<Value> {
 
 /// The test output QA saved for `test_file` passed and was sent to no one.
 pub fn assert_test_passed(repo: &Path, test_file: &str) {
-    let output: Value =
-        serde_json::from_str(&read(&repo.join(format!("test_outputs/{test_file}.json"))))
-            .expect("test output JSON");
+    assert_test_passed_in(repo, "", test_file);
+}
+
+/// [`assert_test_passed`] with MetaGPT's bookkeeping in `<repo>/<spec_dir>/`.
+pub fn assert_test_passed_in(repo: &Path, spec_dir: &str, test_file: &str) {
+    let output: Value = serde_json::from_str(&read(
+        &repo
+            .join(spec_dir)
+            .join(format!("test_outputs/{test_file}.json")),
+    ))
+    .expect("test output JSON");
     let stderr = output["stderr"].as_str().unwrap_or_default();
     assert!(stderr.contains("\n\nOK"), "{test_file}: {stderr}");
     let summary = output["summary"].as_str().unwrap_or_default();

@@ -165,14 +165,14 @@ impl Sop {
             ),
             Step::WriteCode => {
                 let file = answers::file_after(prompt, "## Code: ")?;
-                let code = s.code(&file, next_version(&file))?;
-                let code = answers::code(&file, code, s.code_header());
+                let code = s.in_package_text(s.code(&file, next_version(&file))?);
+                let code = answers::code(&file, &code, s.code_header());
                 (format!("code {file}"), code)
             }
             Step::RewriteCode => {
                 let file = answers::file_after(prompt, "# Instruction: rewrite the `")?;
-                let code = s.code(&file, next_version(&file))?;
-                let code = answers::rewrite(&file, code, s.code_header());
+                let code = s.in_package_text(s.code(&file, next_version(&file))?);
+                let code = answers::rewrite(&file, &code, s.code_header());
                 (format!("rewrite {file}"), code)
             }
             Step::CodeReview => {
@@ -192,11 +192,13 @@ impl Sop {
                 let test_file = path.rsplit('/').next()?.to_owned();
                 let code_file = answers::file_after(prompt, "the code to test is at ")
                     .and_then(|p| p.rsplit('/').next().map(str::to_owned))
-                    .unwrap_or_else(|| test_file.trim_start_matches("test_").to_owned());
-                let code = s.tests(&code_file, next_version(&test_file))?;
+                    .unwrap_or_else(|| Scenario::code_file_of(&test_file));
+                // Versions count per code file, so the debug step (which names the code file) follows.
+                let nth = next_version(&format!("test_{code_file}"));
+                let code = s.block(&test_file, s.tests(&code_file, nth)?);
                 (
                     format!("tests {test_file}"),
-                    answers::tests(&test_file, code),
+                    answers::tests(&test_file, &code),
                 )
             }
             Step::SummarizeRun => {
@@ -210,12 +212,15 @@ impl Sop {
             }
             Step::Debug => {
                 let (_, section) = prompt.split_once("# Unit Test Code")?;
-                let code_file = answers::file_after(section, "# test_")?;
+                let code_file = Scenario::code_file_of(&format!(
+                    "test_{}",
+                    answers::file_after(section, "# test_")?
+                ));
                 let test_file = format!("test_{code_file}");
-                let code = s.tests(&code_file, next_version(&test_file))?;
+                let code = s.block(&test_file, s.tests(&code_file, next_version(&test_file))?);
                 (
                     format!("debug {test_file}"),
-                    answers::debug(&test_file, code),
+                    answers::debug(&test_file, &code),
                 )
             }
             Step::Other => return None,

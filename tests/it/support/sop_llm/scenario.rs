@@ -23,6 +23,12 @@ pub struct Scenario {
     pub send_failures_to: &'static str,
     /// The change on a real project; `None` is the seed's calculator.
     pub script: Option<Script>,
+    /// The package the code lives in (`src/<package>/`): code and tests import `<package>.calc` instead
+    /// of the bare `calc` of MetaGPT's flat layout.
+    pub package: Option<&'static str>,
+    /// Every code, rewrite, test and debug block starts with a `## <file>` line, as MetaGPT's format
+    /// example shows it (a model that follows it writes that line into the file).
+    pub header_lines: bool,
 }
 
 /// What the team writes on a real project: the task list (file names relative to the source folder, as
@@ -62,6 +68,8 @@ impl Scenario {
             fail_test_once: None,
             send_failures_to: "QaEngineer",
             script: None,
+            package: None,
+            header_lines: false,
         }
     }
 
@@ -94,6 +102,36 @@ impl Scenario {
     pub fn fail_test_once(mut self, file: &'static str) -> Scenario {
         self.fail_test_once = Some(file);
         self
+    }
+
+    /// The code and tests import the modules as `<package>.<module>`.
+    pub fn in_package(mut self, package: &'static str) -> Scenario {
+        self.package = Some(package);
+        self
+    }
+
+    /// Every block the engineer and QA write starts with a `## <file>` line.
+    pub fn with_header_lines(mut self) -> Scenario {
+        self.header_lines = true;
+        self
+    }
+
+    /// A test or debug block's text as this scenario writes it for `file`: imports through the package,
+    /// and the `## <file>` header line when asked (code blocks get theirs from `answers`).
+    pub fn block(&self, file: &str, text: &str) -> String {
+        let mut text = text.to_owned();
+        if let Some(package) = self.package {
+            for module in ["calc", "main"] {
+                text = text.replace(
+                    &format!("from {module} import"),
+                    &format!("from {package}.{module} import"),
+                );
+            }
+        }
+        if self.header_lines && !text.is_empty() {
+            text = format!("## {file}\n{text}");
+        }
+        text
     }
 
     /// Values for ActionNode keys; keys not listed keep the value of MetaGPT's own format example.
@@ -163,9 +201,33 @@ impl Scenario {
         })
     }
 
+    /// The code file a QA test file is for: `test_<file>`, or `test_<stem>_metagpt[_<n>].py` written
+    /// beside a `test_<file>` the project already had.
+    pub fn code_file_of(test_file: &str) -> String {
+        let code_file = test_file.strip_prefix("test_").unwrap_or(test_file);
+        match code_file.split_once("_metagpt") {
+            Some((stem, _)) => format!("{stem}.py"),
+            None => code_file.to_owned(),
+        }
+    }
+
+    /// Imports through the package, for the seed's code in a `src/<package>/` layout.
+    pub fn in_package_text(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        if let Some(package) = self.package {
+            for module in ["calc", "main"] {
+                text = text.replace(
+                    &format!("from {module} import"),
+                    &format!("from {package}.{module} import"),
+                );
+            }
+        }
+        text
+    }
+
     /// Whether the engineer's code starts with WriteCode's `## <file>` line.
     pub fn code_header(&self) -> bool {
-        self.script.is_some()
+        self.script.is_some() || self.header_lines
     }
 
     /// The tests QA writes for the code file `code_file` the `nth` time (1-based); `None` for a file a
