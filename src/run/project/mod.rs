@@ -205,7 +205,7 @@ async fn create_venv(
     };
     match bounded(command, home, None, &[], Duration::from_secs(300), cancel).await {
         Ok(Ended::Exited(0, _)) => Ok(()),
-        Ok(Ended::Exited(code, tail)) => Err(failed(format!("exit {code}: {tail}"))),
+        Ok(Ended::Exited(code, output)) => Err(failed(format!("exit {code}: {}", tail(&output)))),
         Ok(Ended::TimedOut(_)) => Err(failed("timed out".into())),
         Ok(Ended::Cancelled) => Err(ProjectError::Cancelled),
         Err(e) => Err(failed(e.to_string())),
@@ -229,7 +229,7 @@ async fn run_setup(
     };
     match bounded(shell, home, Some(venv), &[], SETUP_LIMIT, cancel).await {
         Ok(Ended::Exited(0, _)) => Ok(()),
-        Ok(Ended::Exited(code, tail)) => Err(failed(format!("exit {code}"), tail)),
+        Ok(Ended::Exited(code, output)) => Err(failed(format!("exit {code}"), tail(&output))),
         Ok(Ended::TimedOut(tail)) => Err(failed(
             format!("still running after {} s", SETUP_LIMIT.as_secs()),
             tail,
@@ -239,7 +239,7 @@ async fn run_setup(
     }
 }
 
-/// How a bounded command ended, with the tail of its output.
+/// How a bounded command ended, with its output (stdout, then stderr).
 pub(crate) enum Ended {
     Exited(i32, String),
     TimedOut(String),
@@ -271,7 +271,9 @@ pub(crate) async fn bounded(
         .env("HOME", home)
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .env("PIP_NO_INPUT", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PY_COLORS", "0")
+        .env("NO_COLOR", "1");
     for name in PASSED {
         if let Some(value) = std::env::var_os(name) {
             command.env(name, value);
@@ -296,7 +298,7 @@ pub(crate) async fn bounded(
             let out = out?;
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&out.stderr));
-            Ok(Ended::Exited(out.status.code().unwrap_or(-1), tail(&text)))
+            Ok(Ended::Exited(out.status.code().unwrap_or(-1), text))
         }
         () = tokio::time::sleep(limit) => {
             kill_group(pid);

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Ended, ProjectEnv, bounded};
+use super::{Ended, ProjectEnv, bounded, tail};
 use crate::workspace::SourceLayout;
 
 /// How long the suite may run.
@@ -92,9 +92,9 @@ impl Suite {
     /// The shell command that runs the suite (`collect`: only lists its ids), for the tree at `root`.
     pub fn command(&self, root: &Path, collect: bool) -> Option<String> {
         let list = if collect {
-            " --collect-only -q"
+            " --color=no --collect-only -q"
         } else {
-            " -q -rfE"
+            " --color=no -q -rfE"
         };
         match self {
             Suite::Pytest { paths } => {
@@ -129,6 +129,7 @@ impl Suite {
         match ended {
             Ended::Exited(0, output) => Some(ids(&output)),
             Ended::Exited(code, output) => {
+                let output = tail(&output);
                 tracing::warn!(code, %output, "the project's tests could not be collected");
                 None
             }
@@ -258,12 +259,12 @@ mod tests {
         );
         assert_eq!(
             suite.command(root, true).unwrap(),
-            "python -m pytest -p no:cacheprovider --collect-only -q test.py"
+            "python -m pytest -p no:cacheprovider --color=no --collect-only -q test.py"
         );
         std::fs::create_dir_all(root.join("tests")).unwrap();
         assert_eq!(
             suite.command(root, false).unwrap(),
-            "python -m pytest -p no:cacheprovider -q -rfE test.py tests"
+            "python -m pytest -p no:cacheprovider --color=no -q -rfE test.py tests"
         );
         let configured = detect(root, &layout("tests"), Some("make test")).unwrap();
         assert_eq!(configured.command(root, true), None);

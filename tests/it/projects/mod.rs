@@ -120,9 +120,12 @@ impl Bed {
         );
         assert!(sop.unreadable().is_empty(), "{:#?}", sop.unreadable());
         assert_eq!(
-            ran.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            ran.stdout, ran.stderr
+            ran.code,
+            0,
+            "gates.json:\n{}\nstdout:\n{}\nstderr:\n{}",
+            std::fs::read_to_string(out.join("gates.json")).unwrap_or_default(),
+            ran.stdout,
+            ran.stderr
         );
 
         assert_eq!(self.head(), (head_ref, start), "the checkout moved");
