@@ -119,15 +119,7 @@ impl Scenario {
     /// A test or debug block's text as this scenario writes it for `file`: imports through the package,
     /// and the `## <file>` header line when asked (code blocks get theirs from `answers`).
     pub fn block(&self, file: &str, text: &str) -> String {
-        let mut text = text.to_owned();
-        if let Some(package) = self.package {
-            for module in ["calc", "main"] {
-                text = text.replace(
-                    &format!("from {module} import"),
-                    &format!("from {package}.{module} import"),
-                );
-            }
-        }
+        let mut text = self.in_package_text(text);
         if self.header_lines && !text.is_empty() {
             text = format!("## {file}\n{text}");
         }
