@@ -31,8 +31,9 @@ enum Command {
     Serve,
     /// Check settings, credentials, database and the MetaGPT install; print each problem with its fix.
     Doctor,
-    /// One MetaGPT run on a repository on disk, without GitHub: branch `metagpt/local-<slug>`, evidence
-    /// in `.metagpt/runs/local-<slug>/<k>/`, one commit. Exit 0 gates passed, 1 failed, 2 usage/config.
+    /// One MetaGPT run on a repository on disk, without GitHub: branch `metagpt/local-<slug>` from the
+    /// checked-out commit, evidence in `.metagpt/runs/local-<slug>/<k>/`, one commit, then the checkout
+    /// back. Exit 0 gates passed, 1 failed, 2 usage/config.
     Run(Box<local::RunArgs>),
     /// One run inside a GitHub Actions job, from the event that started the job (GITHUB_EVENT_PATH) and
     /// the inputs as INPUT_* variables. Exit 0 done or nothing to do, 1 failed, 2 misconfigured.
@@ -110,25 +111,10 @@ async fn run_local(args: &local::RunArgs, settings: &Settings) -> ExitCode {
     });
     match local::run(args, settings, cancel).await {
         Ok(summary) => {
-            let commit = summary
-                .commit
-                .map_or_else(|| "nothing to commit".to_owned(), |id| id.to_string());
-            println!("branch: {}", summary.branch);
-            println!("iteration: {}", summary.iteration);
-            println!("commit: {commit}");
-            println!("evidence: {}/", summary.evidence_dir);
-            println!(
-                "cost: ${:.4} (all iterations: ${:.4})",
-                summary.cost_usd, summary.cumulative_cost_usd
-            );
-            if let Some(replay) = &summary.replay {
-                println!("{replay}");
-            }
+            println!("{summary}");
             if summary.gates_passed {
-                println!("gates: passed");
                 ExitCode::SUCCESS
             } else {
-                println!("gates: failed ({})", summary.failed_gates.join(", "));
                 ExitCode::from(1)
             }
         }

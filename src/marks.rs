@@ -192,6 +192,8 @@ pub const TRACE_JSONL: &str = "trace.jsonl";
 pub const LLM_JSONL: &str = "llm.jsonl";
 /// What the PR body and the check run were rendered from, so a publish after a crash renders the same.
 pub const REPORT_JSON: &str = "report.json";
+/// What a failed local run leaves in `--out` beside `cost.json` and `trace.jsonl`.
+pub const FAILURE_MD: &str = "failure.md";
 pub const EVIDENCE_FILES: [&str; 6] = [
     SUMMARY_MD,
     GATES_JSON,

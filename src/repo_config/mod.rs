@@ -393,6 +393,10 @@ mod tests {
             "run_tests",
             "protected_paths",
             "llm_model",
+            "spec_dir",
+            "setup",
+            "project_tests",
+            "max_changed_lines",
         ] {
             assert!(
                 text.contains(&format!("\n{key}: ")) || text.contains(&format!("\n{key}:\n")),

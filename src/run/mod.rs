@@ -14,7 +14,8 @@
 //!   trace, the ledger and every error message, and `no_secrets_in_diff` checks the diff for them.
 //! - A run that failed (agent error, time-out, budget refused, LLM failing, cancelled) commits nothing:
 //!   the work tree is left as the agent wrote it, and the [`RunError`] says why and what was spent. A run
-//!   that fails while it is being cancelled is [`RunError::Cancelled`].
+//!   that fails while it is being cancelled is [`RunError::Cancelled`]. With `out`, it leaves there what
+//!   was spent (`cost.json`), the redacted trace so far and `failure.md` (`failed.rs`).
 //! - Protected paths the agent changed fail the `protected_paths` gate and are restored to the run's
 //!   start commit before the commit, so nothing protected is ever committed.
 //! - `cost.json`'s `cumulative` adds the previous iteration's; changes (gates, line counts, protected
@@ -24,12 +25,13 @@
 //!   (the model's price is `domain::Price`).
 //!
 //! Files: this one (the run as named steps), `finish.rs` (after the agent: restore, evidence, commit),
-//! `error.rs` ([`RunError`]), `llm.rs` (the LLM settings), `steps.rs` (MetaGPT's current step, for a
+//! `failed.rs` (a failed run's account in `out`), `error.rs` ([`RunError`]), `llm.rs` (the LLM settings), `steps.rs` (MetaGPT's current step, for a
 //! progress comment).
 
 pub mod agent;
 mod error;
 pub mod evidence;
+mod failed;
 mod finish;
 pub mod gateway;
 mod llm;
@@ -144,41 +146,50 @@ pub fn next_iteration(workspace: &Workspace, target: &RunTarget) -> u32 {
 
 /// Runs MetaGPT as described in the module documentation.
 pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcome, RunError> {
-    let result = execute_steps(plan, &cancel).await;
-    // A run that failed while it was being cancelled was stopped: the failure is the stop's doing.
+    let failed = failed::Before::of(&plan);
+    let scratch = Scratch::create()?;
+    let result = execute_steps(plan, &scratch, &cancel).await;
     result.map_err(|error| {
-        if cancel.is_cancelled() {
+        // A run that failed while it was being cancelled was stopped: the failure is the stop's doing.
+        let error = if cancel.is_cancelled() {
             error.cancelled()
         } else {
             error
+        };
+        if let Some(failed) = failed {
+            failed.leave(&scratch.ledger(), &scratch.trace(), &error);
         }
+        error
     })
 }
 
 /// The run's steps, in order. The plan is held by value across every `await` (it is `Send`, a
 /// reference to it is not), so the steps that wait take only the parts they need.
-async fn execute_steps(plan: Plan<'_>, cancel: &CancellationToken) -> Result<Outcome, RunError> {
+async fn execute_steps(
+    plan: Plan<'_>,
+    scratch: &Scratch,
+    cancel: &CancellationToken,
+) -> Result<Outcome, RunError> {
     let key = plan.llm.key().expose_secret().to_owned();
     let (iteration, previous_cost) = Store::new(plan.workspace, &plan.target).next();
     plan.workspace
         .write_issue_text(&plan.layout.spec_dir, plan.kind, &plan.text)
         .map_err(git(None))?;
-    let scratch = Scratch::create()?;
     let parts = Parts {
         root: plan.workspace.root().to_path_buf(),
         layout: plan.layout,
         settings: plan.settings,
         llm: plan.llm,
     };
-    let project = prepare_project(&parts, &scratch, cancel).await?;
-    let (gateway, handle) = start_gateway(plan.llm, plan.settings, plan.cache.clone(), &scratch)
+    let project = prepare_project(&parts, scratch, cancel).await?;
+    let (gateway, handle) = start_gateway(plan.llm, plan.settings, plan.cache.clone(), scratch)
         .await
         .map_err(|e| RunError::Gateway {
             detail: redact(&format!("{e:#}"), &[&key]),
         })?;
     let secrets = vec![key, handle.token().expose_secret().to_owned()];
 
-    let agent = agent_run(&plan, iteration, &gateway, &handle, &scratch);
+    let agent = agent_run(&plan, iteration, &gateway, &handle, scratch);
     let outcome = run_agent(agent, plan.steps.clone(), cancel).await;
     let spent = budget(plan.settings, &handle);
     let outcome = outcome.map_err(|error| {

@@ -15,7 +15,8 @@
 //!   remote branch that moved since the last fetch is the distinct [`WorkspaceError::RemoteMoved`], so the
 //!   caller can [`Workspace::integrate_remote`] and push again, keeping human commits.
 //! - A branch the remote already has is checked out at the remote tip (human commits on it are kept and
-//!   built upon); otherwise it starts from the default branch's tip.
+//!   built upon); otherwise it starts from the default branch's tip, or from the base the caller names
+//!   ([`Workspace::prepare_branch_from`]: a local run starts from the user's checked-out commit).
 //! - [`Workspace::preflight`] refuses a tree MetaGPT's incremental mode cannot work on before any money is
 //!   spent, with a message that says how to fix the repository.
 //! - Writes never follow a symlink and never land outside the work tree or inside `.git`.
@@ -36,8 +37,15 @@
 //! call) → [`Workspace::write_issue_text`] → the agent → [`Workspace::protected_changes`] (against
 //! [`PreparedBranch::base`]) → [`Workspace::commit_all`] → [`Workspace::push`]; on
 //! [`WorkspaceError::RemoteMoved`]: [`Workspace::integrate_remote`], then push again.
+//!
+//! A local run on the user's own repository calls instead: [`Workspace::open`] →
+//! [`Workspace::checked_out`] and [`Workspace::committed_file`] (`.github/metagpt.yml` as `HEAD` has it)
+//! → [`Workspace::preflight`] on the checked-out tree, so a refused run touches no branch →
+//! [`Workspace::prepare_branch_from`] `HEAD` → … → [`Workspace::commit_all`] →
+//! [`Workspace::return_to`] the user's checkout (`checkout.rs`).
 
 mod auth;
+mod checkout;
 mod commit;
 mod dependencies;
 mod error;
@@ -47,6 +55,7 @@ mod push;
 mod write;
 
 pub use auth::Credentials;
+pub use checkout::CheckedOut;
 pub use commit::{
     BOT_NAME, CommitOutcome, CommitRequest, CommitSubject, DEFAULT_BOT_EMAIL,
     DEFAULT_PROTECTED_PATHS, protected_matcher,
@@ -331,7 +340,7 @@ pub enum BranchOrigin {
     Remote,
     /// A local branch of an earlier run with commits the remote does not have yet.
     Local,
-    /// Created from the default branch's tip.
+    /// Created from the base: the default branch's tip, or the commit the caller named.
     New,
 }
 
@@ -341,7 +350,8 @@ pub struct PreparedBranch {
     pub name: String,
     /// The commit checked out.
     pub head: git2::Oid,
-    /// The default branch's tip: the base a pull request of this branch is compared with.
+    /// The default branch's tip (the base a pull request of this branch is compared with), or the base
+    /// the caller named.
     pub base: git2::Oid,
     pub origin: BranchOrigin,
 }
@@ -350,7 +360,17 @@ impl Workspace {
     /// Checks out `name`, creating it if needed (see [`BranchOrigin`]). Uses the refs of the last fetch.
     /// The checkout is safe: local changes that it would overwrite make it fail instead.
     pub fn prepare_branch(&self, name: &str) -> Result<PreparedBranch, WorkspaceError> {
-        let base = self.default_tip()?;
+        self.prepare_branch_from(name, self.default_tip()?)
+    }
+
+    /// [`Workspace::prepare_branch`] with `base` instead of the default branch's tip: a new branch starts
+    /// there (a local run: the user's checked-out commit, local commits included). A branch that exists
+    /// is reused as it is.
+    pub fn prepare_branch_from(
+        &self,
+        name: &str,
+        base: git2::Oid,
+    ) -> Result<PreparedBranch, WorkspaceError> {
         let local = self.repo.refname_to_id(&format!("refs/heads/{name}")).ok();
         let remote = self.remote_tip(name);
         let (head, origin) = match (remote, local) {

@@ -8,6 +8,7 @@ async fn a_requirement_run_commits_code_and_evidence_on_its_branch() {
     let fx = Fixture::new(true);
     let llm = llm().await;
     let out = fx.root.path().join("out");
+    let before = checked_out(&fx);
     let ran = run_requirement(&fx, &llm, Some(&out)).await;
     assert_eq!(
         ran.code, 0,
@@ -18,11 +19,17 @@ async fn a_requirement_run_commits_code_and_evidence_on_its_branch() {
 
     let git = fx.git();
     let branch = format!("metagpt/local-{SLUG}");
-    let head = git.head().unwrap();
     assert_eq!(
-        head.shorthand().ok(),
-        Some(branch.as_str()),
-        "the run's branch is checked out"
+        checked_out(&fx),
+        before,
+        "the user's branch is checked out again"
+    );
+    assert!(
+        ran.stdout.contains(&format!(
+            "checkout: back on {before}; the run's work is on {branch}"
+        )),
+        "{}",
+        ran.stdout
     );
     let tip = branch_tip(&fx, &branch);
     let commit = git.find_commit(tip).unwrap();

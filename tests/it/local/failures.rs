@@ -1,8 +1,76 @@
 //! Runs that start and fail: the provider answers 500, never answers, or the budget runs out. Each ends in
 //! exit 1, a message saying what happened and that nothing was committed, and the run's branch still at
-//! the seed commit.
+//! the seed commit; with `--out`, what was spent, the trace so far and the failure are left there.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+
+#[tokio::test]
+async fn a_run_failing_mid_way_leaves_what_it_spent_its_trace_and_the_failure_in_out() {
+    let fx = Fixture::new(true);
+    let llm = ScriptedLlm::start().await;
+    let answered = AtomicUsize::new(0);
+    llm.set_fallback(move |_| {
+        if answered.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::chat("done", PROMPT_TOKENS, COMPLETION_TOKENS)
+        } else {
+            Reply::error(500, "upstream broke")
+        }
+    });
+    let out = fx.root.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("pr-body.md"), "an earlier run's body\n").unwrap();
+    let ran = run_requirement(&fx, &llm, Some(&out)).await;
+    assert_eq!(
+        ran.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        ran.stdout, ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(&format!(
+            "What was spent, the trace so far and the failure are in {}/",
+            out.display()
+        )),
+        "{}",
+        ran.stderr
+    );
+
+    let cost = json(&std::fs::read_to_string(out.join("cost.json")).expect("cost.json"));
+    assert_eq!(cost["iteration"], 1);
+    assert_eq!(cost["total"]["prompt_tokens"], PROMPT_TOKENS, "{cost:#}");
+    assert_eq!(cost["total"]["completion_tokens"], COMPLETION_TOKENS);
+    let spent = cost["total"]["cost_usd"].as_f64().unwrap();
+    assert!((spent - expected_cost(1)).abs() < 1e-12, "{spent}");
+    assert_eq!(cost["cumulative"], cost["total"]);
+
+    let trace = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace.jsonl");
+    assert_eq!(trace.lines().count(), 1, "the one answered role: {trace}");
+    assert!(trace.contains("ProductManager done"), "{trace}");
+    assert!(
+        trace.contains("[REDACTED]") && !trace.contains("mgb-") && !trace.contains(KEY),
+        "redacted: {trace}"
+    );
+
+    let failure = std::fs::read_to_string(out.join("failure.md")).expect("failure.md");
+    for piece in [
+        "Nothing was committed",
+        &format!("Run `local-{SLUG}`, iteration 1"),
+        "- Last step finished: `ProductManager: stand-in`",
+        "HTTP 502: LLM provider unavailable after 4 attempt(s): last answer 500",
+        "upstream broke",
+        &format!("Spent: ${:.4} of $3.00", expected_cost(1)),
+        &format!("{PROMPT_TOKENS} prompt and {COMPLETION_TOKENS} completion tokens"),
+    ] {
+        assert!(failure.contains(piece), "no {piece:?} in:\n{failure}");
+    }
+    assert!(!failure.contains("mgb-") && !failure.contains(KEY));
+    assert!(
+        !out.join("pr-body.md").exists(),
+        "a failed run has no PR body"
+    );
+    assert!(!out.join("gates.json").exists());
+}
 
 #[tokio::test]
 async fn a_failing_llm_ends_in_exit_1_and_no_commit() {

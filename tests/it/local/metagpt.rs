@@ -6,7 +6,8 @@
 //! once) and a later bug report on the same branch each end in one bot commit holding MetaGPT's spec, code
 //! and tests and the evidence (trace of every role, passed gates, costs equal to what the model reported,
 //! cumulative over the iterations); a provider failing mid-run ends in exit 1, a message naming the
-//! failure, and no commit.
+//! failure, no commit, and in `--out` what was spent (the exact tokens), the redacted trace so far and
+//! `failure.md`.
 //!
 //! Skipped, with the reason printed, without a MetaGPT interpreter (fails under `CI`). Each run takes
 //! tens of seconds, so the scenarios are few and each checks much.
@@ -342,4 +343,26 @@ async fn an_llm_failing_mid_run_exits_1_with_the_failure_named_and_commits_nothi
         assert_eq!(tip, seed_commit, "{branch} has a new commit");
     }
     assert!(!out.join("pr-body.md").exists(), "a pr-body.md was written");
+
+    // What the run spent, its trace so far and the failure are left in --out.
+    let cost = json(&std::fs::read_to_string(out.join("cost.json")).expect("cost.json"));
+    let (prompt, completion) = sop.usage_total();
+    assert!(prompt > 0, "the PRD was paid for");
+    assert_eq!(cost["total"]["prompt_tokens"], prompt, "{cost:#}");
+    assert_eq!(cost["total"]["completion_tokens"], completion, "{cost:#}");
+    let trace = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace.jsonl");
+    assert!(trace.lines().count() >= 1, "MetaGPT's messages so far");
+    assert!(
+        !trace.contains("sk-fake-provider-key") && !trace.contains("mgb-"),
+        "the trace is redacted"
+    );
+    let failure = std::fs::read_to_string(out.join("failure.md")).expect("failure.md");
+    for piece in [
+        "Nothing was committed",
+        "scripted outage",
+        "- Last step finished: `",
+        "at step `design` (Architect), HTTP 502",
+    ] {
+        assert!(failure.contains(piece), "no {piece:?} in:\n{failure}");
+    }
 }

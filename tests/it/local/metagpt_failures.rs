@@ -3,7 +3,8 @@
 //! accepts the request and never answers.
 //!
 //! What a user relies on: either way the run ends in exit 1 with a message that says what happened and at
-//! which step (MetaGPT itself would exit 0), nothing is committed, and no `pr-body.md` is written. A model
+//! which step (MetaGPT itself would exit 0), nothing is committed, and no `pr-body.md` is written; `--out`
+//! holds what was spent (the exact tokens), the redacted trace and `failure.md`. A model
 //! that hangs costs exactly the gateway's attempts (`--llm-timeout` each), not MetaGPT's retries on top.
 //!
 //! Skipped, with the reason printed, without a MetaGPT interpreter (fails under `CI`). Each run takes
@@ -73,6 +74,25 @@ impl Bed {
             "a pr-body.md was written"
         );
     }
+
+    /// `--out` holds `cost.json` with exactly the tokens the model reported, a redacted trace and
+    /// `failure.md` naming the last call's step.
+    fn assert_account_in_out(&self, tokens: (u64, u64), step: &str) {
+        let read = |name: &str| {
+            std::fs::read_to_string(self.out().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let cost: serde_json::Value = serde_json::from_str(&read("cost.json")).expect("cost.json");
+        assert_eq!(cost["total"]["prompt_tokens"], tokens.0, "{cost:#}");
+        assert_eq!(cost["total"]["completion_tokens"], tokens.1, "{cost:#}");
+        let trace = read("trace.jsonl");
+        assert!(
+            !trace.contains("sk-fake-provider-key") && !trace.contains("mgb-"),
+            "{trace}"
+        );
+        let failure = read("failure.md");
+        assert!(failure.contains(&format!("at step `{step}`")), "{failure}");
+        assert!(failure.contains("Nothing was committed"), "{failure}");
+    }
 }
 
 #[tokio::test]
@@ -95,6 +115,7 @@ async fn garbage_answers_end_in_exit_1_naming_the_unparsable_step_and_commit_not
     );
     // MetaGPT retried its PRD step six times, each a new paid call; no later step was reached.
     assert_eq!(bed.llm.requests().len(), 6);
+    bed.assert_account_in_out((6 * 40, 6 * 12), "prd");
 }
 
 #[tokio::test]
@@ -117,4 +138,5 @@ async fn a_model_that_never_answers_ends_in_exit_1_after_the_gateway_attempts_on
     );
     // The gateway's 4 attempts and nothing more: neither the openai client nor MetaGPT retried on top.
     assert_eq!(bed.llm.requests().len(), 4);
+    bed.assert_account_in_out((0, 0), "prd");
 }

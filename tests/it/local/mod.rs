@@ -2,12 +2,15 @@
 //! MetaGPT's interpreter that calls the bot's gateway, and the scripted LLM as the upstream provider.
 //!
 //! This file holds what the scenarios share; each idea has its own file under `local/`: what a run commits
-//! (`commits`), runs refused before any LLM call (`refusals`), runs that fail and commit nothing
-//! (`failures`), protected paths (`protected`), and the provider key kept out of everything (`secrets`).
+//! (`commits`), where it branches from and the user's checkout given back (`checkout`), the repository's
+//! settings file and the flags that win over it (`settings`), runs refused before any LLM call
+//! (`refusals`), runs that fail, commit nothing and leave their account in `--out` (`failures`),
+//! protected paths (`protected`), and the provider key kept out of everything (`secrets`).
 
 use crate::support::fixture;
 use crate::support::scripted_llm;
 
+mod checkout;
 mod commits;
 mod failures;
 mod metagpt;
@@ -18,6 +21,7 @@ mod refusals;
 mod replay;
 mod sandbox;
 mod secrets;
+mod settings;
 
 use fixture::{Fixture, KEY, MODEL, PRICE_COMPLETION, PRICE_PROMPT, all_files, file_in, run};
 use scripted_llm::{Reply, ScriptedLlm};
@@ -80,4 +84,25 @@ fn fixture_clean(fx: &Fixture) -> bool {
     let mut options = git2::StatusOptions::new();
     options.include_untracked(true);
     git.statuses(Some(&mut options)).unwrap().is_empty()
+}
+
+/// What the fixture's `HEAD` is on: a branch's short name, or `detached <id>`.
+fn checked_out(fx: &Fixture) -> String {
+    let git = fx.git();
+    let head = git.head().expect("HEAD");
+    if head.is_branch() {
+        head.shorthand().expect("branch name").to_owned()
+    } else {
+        format!("detached {}", head.peel_to_commit().unwrap().id())
+    }
+}
+
+/// The run branches (`metagpt/local-…`) the fixture's repository has.
+fn run_branches(fx: &Fixture) -> Vec<String> {
+    let git = fx.git();
+    let branches = git.branches(Some(git2::BranchType::Local)).unwrap();
+    branches
+        .filter_map(|b| b.ok()?.0.name().ok().flatten().map(str::to_owned))
+        .filter(|name| name.starts_with("metagpt/"))
+        .collect()
 }

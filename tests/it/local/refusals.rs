@@ -1,17 +1,20 @@
 //! Runs refused before any LLM call (exit 2, nothing spent, nothing committed): a repository without
-//! MetaGPT's layout, a dirty tree, missing or incomplete settings.
+//! MetaGPT's layout, a dirty tree, missing or incomplete settings. A refused run touches no branch and
+//! leaves the checkout where it was.
 
 use super::*;
 
 #[tokio::test]
-async fn a_repository_without_the_layout_is_refused_before_any_llm_call() {
+async fn a_repository_without_the_layout_is_refused_before_any_llm_call_or_branch() {
     let fx = Fixture::new(false);
     let llm = llm().await;
+    let before = checked_out(&fx);
     let ran = run_requirement(&fx, &llm, None).await;
     assert_eq!(ran.code, 2, "stderr:\n{}", ran.stderr);
     assert!(
-        ran.stderr.contains("shop/"),
-        "names the missing folder: {}",
+        ran.stderr.contains("has no Python package")
+            && ran.stderr.contains("set `source_dir` in .github/metagpt.yml"),
+        "says why and how to run anyway: {}",
         ran.stderr
     );
     assert_eq!(llm.requests().len(), 0, "no LLM call was made");
@@ -19,17 +22,27 @@ async fn a_repository_without_the_layout_is_refused_before_any_llm_call() {
         fx.git().head().unwrap().peel_to_commit().unwrap().id(),
         fx.seed
     );
+    assert_eq!(checked_out(&fx), before, "the checkout is untouched");
+    assert_eq!(run_branches(&fx), Vec::<String>::new(), "no run branch");
+    assert!(fixture_clean(&fx), "nothing written");
 }
 
 #[tokio::test]
-async fn a_dirty_tree_is_refused() {
+async fn a_dirty_tree_is_refused_before_any_branch() {
     let fx = Fixture::new(true);
     let llm = llm().await;
+    let before = checked_out(&fx);
     std::fs::write(fx.repo.join("notes.txt"), "mine\n").unwrap();
     let ran = run_requirement(&fx, &llm, None).await;
     assert_eq!(ran.code, 2, "stderr:\n{}", ran.stderr);
     assert!(ran.stderr.contains("notes.txt"), "{}", ran.stderr);
     assert_eq!(llm.requests().len(), 0);
+    assert_eq!(checked_out(&fx), before, "the checkout is untouched");
+    assert_eq!(run_branches(&fx), Vec::<String>::new(), "no run branch");
+    assert_eq!(
+        std::fs::read_to_string(fx.repo.join("notes.txt")).unwrap(),
+        "mine\n"
+    );
 }
 
 #[tokio::test]

@@ -49,13 +49,18 @@ impl Bed {
         run(&self.dir.path().join("home"), args, env).await
     }
 
-    fn evidence(&self, requirement: &str, file: &str) -> PathBuf {
-        let dir = format!(".metagpt/runs/local-{}/1", slug(requirement));
-        self.repo.join(dir).join(file)
+    /// `path` as the run of `requirement` committed it on its branch (the checkout is back on the seed).
+    fn committed(&self, requirement: &str, path: &str) -> String {
+        let git = git2::Repository::open(&self.repo).expect("open repo");
+        let branch = format!("refs/heads/metagpt/local-{}", slug(requirement));
+        let tip = git.refname_to_id(&branch).expect("the run's branch");
+        fixture::file_in(&git, tip, path).unwrap_or_else(|| panic!("{path} is not committed"))
     }
 
-    fn read(&self, path: &Path) -> String {
-        std::fs::read_to_string(self.repo.join(path)).expect("a file the run wrote")
+    /// An evidence file of the first iteration of `requirement`'s run, as committed.
+    fn evidence(&self, requirement: &str, file: &str) -> String {
+        let dir = format!(".metagpt/runs/local-{}/1", slug(requirement));
+        self.committed(requirement, &format!("{dir}/{file}"))
     }
 }
 
@@ -98,7 +103,7 @@ async fn a_committed_llm_jsonl_replays_the_run_offline_and_stops_where_a_run_div
     );
     let ran = recorded.run(REQUIREMENT, &[], env).await;
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    std::fs::copy(recorded.evidence(REQUIREMENT, "llm.jsonl"), &recording).expect("llm.jsonl");
+    std::fs::write(&recording, recorded.evidence(REQUIREMENT, "llm.jsonl")).expect("llm.jsonl");
     drop(llm); // the provider is gone from here on
 
     let replayed = Bed::new();
@@ -110,9 +115,15 @@ async fn a_committed_llm_jsonl_replays_the_run_offline_and_stops_where_a_run_div
         )
         .await;
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let cost = |bed: &Bed| bed.read(&bed.evidence(REQUIREMENT, "cost.json"));
+    let cost = |bed: &Bed| bed.evidence(REQUIREMENT, "cost.json");
     assert_eq!(cost(&replayed), cost(&recorded), "the same cost.json");
-    let ledger = read_jsonl(&replayed.evidence(REQUIREMENT, "llm.jsonl")).expect("ledger");
+    let replayed_ledger = keep.path().join("replayed.jsonl");
+    std::fs::write(
+        &replayed_ledger,
+        replayed.evidence(REQUIREMENT, "llm.jsonl"),
+    )
+    .expect("ledger");
+    let ledger = read_jsonl(&replayed_ledger).expect("ledger");
     assert!(
         ledger.iter().all(|r| r.replayed),
         "every call came from the recording"
@@ -159,8 +170,8 @@ async fn a_committed_llm_jsonl_replays_the_run_offline_and_stops_where_a_run_div
         "tests/test_main.py",
     ] {
         assert_eq!(
-            replayed.read(Path::new(file)),
-            recorded.read(Path::new(file)),
+            replayed.committed(REQUIREMENT, file),
+            recorded.committed(REQUIREMENT, file),
             "{file}"
         );
     }
