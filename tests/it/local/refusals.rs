@@ -13,7 +13,9 @@ async fn a_repository_without_the_layout_is_refused_before_any_llm_call_or_branc
     assert_eq!(ran.code, 2, "stderr:\n{}", ran.stderr);
     assert!(
         ran.stderr.contains("has no Python package")
-            && ran.stderr.contains("set `source_dir` in .github/metagpt.yml"),
+            && ran
+                .stderr
+                .contains("set `source_dir` in .github/metagpt.yml"),
         "says why and how to run anyway: {}",
         ran.stderr
     );

@@ -27,7 +27,7 @@ use metagpt_bot::marks::slug;
 use serde_json::Value;
 
 use crate::support::fixture::{Ran, agent_settings, file_in, run};
-use crate::support::projects::{Project, git};
+use crate::support::projects::{Project, git, tree_files as files};
 use crate::support::scripted_llm::ScriptedLlm;
 use crate::support::sop_llm::harness::PRICE;
 use crate::support::sop_llm::{Scenario, Sop, changes};
@@ -263,27 +263,6 @@ impl Bed {
         );
         git(&self.repo, &["push", "--quiet", "origin", "main"]);
     }
-}
-
-/// Every blob of `commit`'s tree: path → blob id.
-fn files(
-    git: &git2::Repository,
-    commit: git2::Oid,
-) -> std::collections::BTreeMap<String, git2::Oid> {
-    let tree = git
-        .find_commit(commit)
-        .expect("commit")
-        .tree()
-        .expect("tree");
-    let mut files = std::collections::BTreeMap::new();
-    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-        if entry.kind() == Some(git2::ObjectType::Blob) {
-            files.insert(format!("{dir}{}", entry.name().unwrap_or("")), entry.id());
-        }
-        git2::TreeWalkResult::Ok
-    })
-    .expect("walk");
-    files
 }
 
 /// A line as WriteCode's format example starts a file: `## <name>.py`.
