@@ -88,12 +88,18 @@ impl Bot {
 
     /// The world without a face: [`Bot::boot`] starts `serve`, [`Bot::action_job`] runs the Action.
     pub async fn world() -> Bot {
+        Bot::world_seeded(push_seed).await
+    }
+
+    /// The world whose octo/shop `main` is what `seed` pushes into the (empty, bare) repository: a real
+    /// project's history instead of the shop (`app/real_project.rs`).
+    pub async fn world_seeded(seed: impl FnOnce(&Fixture, &Path)) -> Bot {
         metagpt_bot::run::gateway::install_crypto_provider();
         let fixture = Fixture::new(true);
         let served = fixture.root.path().join("served");
         let bare = served.join("octo/shop.git");
         git2::Repository::init_bare(&bare).expect("bare repository");
-        push_seed(&fixture, &bare);
+        seed(&fixture, &bare);
         let github = FakeGitHub::start().await;
         let check = github.token_check();
         let git = tokio::task::spawn_blocking(move || GitServer::start_with(&served, check))

@@ -171,3 +171,24 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Every blob of `commit`'s tree: path → blob id.
+pub fn tree_files(
+    git: &git2::Repository,
+    commit: git2::Oid,
+) -> std::collections::BTreeMap<String, git2::Oid> {
+    let tree = git
+        .find_commit(commit)
+        .expect("commit")
+        .tree()
+        .expect("tree");
+    let mut files = std::collections::BTreeMap::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob) {
+            files.insert(format!("{dir}{}", entry.name().unwrap_or("")), entry.id());
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .expect("walk");
+    files
+}

@@ -12,6 +12,7 @@
 pub mod answers;
 pub mod changes;
 pub mod harness;
+pub mod overreach;
 pub mod python;
 pub mod scenario;
 pub mod seed;

@@ -1,0 +1,124 @@
+//! Gates that fail honestly on a real project: a run whose change a maintainer would refuse ends with
+//! exit 1, the one gate that catches it failing and saying why (the lost test id, the project runner's
+//! summary, the path outside the lanes), every other gate passing, and the evidence still written to
+//! `--out` and committed on the bot's branch for the maintainer to look at.
+//!
+//! The changes are `sop_llm::overreach`'s on jmespath.py (no configuration): the scripted requirement
+//! plus one mistake each.
+
+use serde_json::Value;
+
+use super::{Bed, Done};
+use crate::support::projects::Project;
+use crate::support::sop_llm::harness::metagpt_python;
+use crate::support::sop_llm::overreach::{self, Overreach};
+
+/// What `--out` holds after any run that got to its verdict.
+const OUT_FILES: [&str; 4] = ["pr-body.md", "cost.json", "gates.json", "trace.jsonl"];
+
+/// Runs `make`'s change on jmespath.py; checks the run failed `gate` only, naming what it must.
+/// Returns the PR body for the flow's own checks; `None` without a MetaGPT interpreter.
+async fn fails_its_gate(make: fn(&std::path::Path) -> Overreach) -> Option<String> {
+    let python = metagpt_python()?;
+    let bed = Bed::new(Project::Jmespath, python).await;
+    let Overreach {
+        scenario,
+        gate,
+        named,
+    } = make(&bed.repo);
+    let out = bed.repo.with_file_name("out");
+    let (ran, done) = bed.launch("--requirement", scenario, &out).await;
+
+    let said = format!("stdout:\n{}\nstderr:\n{}", ran.stdout, ran.stderr);
+    assert_eq!(ran.code, 1, "{said}");
+    assert!(
+        ran.stdout.contains(&format!("gates: failed ({gate})")),
+        "only {gate} failed, and the verdict says so: {said}"
+    );
+    for file in OUT_FILES {
+        let path = out.join(file);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 0, "--out has no {file}: {said}");
+    }
+
+    let gates = std::fs::read_to_string(out.join("gates.json")).expect("gates.json");
+    let gates: Value = serde_json::from_str(&gates).expect("gates.json is JSON");
+    assert_eq!(gates["passed"], false, "{gates:#}");
+    let list = gates["gates"].as_array().expect("a list of gates");
+    let failed: Vec<&str> = list
+        .iter()
+        .filter(|g| g["passed"] == false)
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(failed, [gate], "{gates:#}");
+    let detail = list
+        .iter()
+        .find(|g| g["name"] == gate)
+        .and_then(|g| g["detail"].as_str())
+        .expect("the gate's detail")
+        .to_owned();
+    assert!(
+        detail.contains(&named),
+        "{gate} does not name {named:?}: {detail}"
+    );
+
+    let body = std::fs::read_to_string(out.join("pr-body.md")).expect("pr-body.md");
+    assert!(
+        body.contains(&format!("| `{gate}` | ❌ | {detail} |")),
+        "the PR body shows {gate} failing and why:\n{body}"
+    );
+    let committed = format!(
+        "{}/1/gates.json",
+        done_dir(&done).expect("the run's evidence folder")
+    );
+    let in_commit = crate::support::fixture::file_in(&bed.git(), done.tip, &committed);
+    assert!(
+        in_commit.is_some(),
+        "{committed} is not in the bot's commit"
+    );
+    Some(body)
+}
+
+/// `.metagpt/runs/local-<slug>`, from the bot's branch name `metagpt/local-<slug>`.
+fn done_dir(done: &Done) -> Option<String> {
+    let slug = done.branch.strip_prefix("metagpt/local-")?;
+    Some(format!(".metagpt/runs/local-{slug}"))
+}
+
+#[tokio::test]
+async fn a_run_that_deletes_a_test_of_the_project_fails_existing_tests_kept_naming_it() {
+    let Some(body) = fails_its_gate(overreach::deletes_a_test).await else {
+        return;
+    };
+    assert!(body.contains("> [!WARNING]"), "{body}");
+    assert!(
+        body.contains("> - `tests/test_functions.py` ("),
+        "the PR body lists the rewritten test file prominently:\n{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_breaks_the_projects_suite_fails_project_tests_pass_with_the_runners_summary() {
+    let Some(body) = fails_its_gate(overreach::breaks_the_suite).await else {
+        return;
+    };
+    let (_, section) = body
+        .split_once("### The project's own tests")
+        .expect("the PR body's section on the project's tests");
+    let line = section.trim_start().lines().next().unwrap_or_default();
+    assert!(
+        line.contains("❌") && line.contains(" failed"),
+        "the section shows the suite failing with the runner's summary: {line}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_edits_a_file_outside_its_scope_fails_diff_in_scope_naming_it() {
+    let Some(body) = fails_its_gate(overreach::touches_outside).await else {
+        return;
+    };
+    assert!(
+        body.contains("> - `README.rst` ("),
+        "the PR body lists the edited README prominently:\n{body}"
+    );
+}
