@@ -86,33 +86,6 @@ fn done_dir(done: &Done) -> Option<String> {
 }
 
 #[tokio::test]
-async fn a_run_that_deletes_a_test_of_the_project_fails_existing_tests_kept_naming_it() {
-    let Some(body) = fails_its_gate(overreach::deletes_a_test).await else {
-        return;
-    };
-    assert!(body.contains("> [!WARNING]"), "{body}");
-    assert!(
-        body.contains("> - `tests/test_functions.py` ("),
-        "the PR body lists the rewritten test file prominently:\n{body}"
-    );
-}
-
-#[tokio::test]
-async fn a_run_that_breaks_the_projects_suite_fails_project_tests_pass_with_the_runners_summary() {
-    let Some(body) = fails_its_gate(overreach::breaks_the_suite).await else {
-        return;
-    };
-    let (_, section) = body
-        .split_once("### The project's own tests")
-        .expect("the PR body's section on the project's tests");
-    let line = section.trim_start().lines().next().unwrap_or_default();
-    assert!(
-        line.contains("❌") && line.contains(" failed"),
-        "the section shows the suite failing with the runner's summary: {line}"
-    );
-}
-
-#[tokio::test]
 async fn a_run_that_edits_a_file_outside_its_scope_fails_diff_in_scope_naming_it() {
     let Some(body) = fails_its_gate(overreach::touches_outside).await else {
         return;
