@@ -63,6 +63,7 @@ use private::{
     GatewayRelay, Job, LlmConfig, PricePer1k, PrivateDir, Status, WrapperResult, read_result,
     write_private,
 };
+pub(crate) use process::kill_group;
 use process::{End, Spec};
 use sandbox::Sandbox;
 

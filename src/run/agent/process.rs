@@ -71,11 +71,16 @@ struct GroupKill(Option<i32>);
 
 impl GroupKill {
     fn kill(&self) {
-        if let Some(pgid) = self.0.filter(|&p| p > 1) {
-            // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
+        kill_group(self.0);
+    }
+}
+
+/// SIGKILL to the process group `pgid` (a child started as the leader of its own group).
+pub(crate) fn kill_group(pgid: Option<i32>) {
+    if let Some(pgid) = pgid.filter(|&p| p > 1) {
+        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
         }
     }
 }

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::run::agent::kill_group;
 use crate::workspace::SourceLayout;
 pub use suite::{Suite, SuiteRun, TestIds};
 
@@ -291,7 +292,7 @@ pub(crate) async fn bounded(
         .process_group(0)
         .kill_on_drop(true);
     let child = command.spawn()?;
-    let pid = child.id();
+    let pid = child.id().and_then(|p| i32::try_from(p).ok());
     let output = child.wait_with_output();
     tokio::select! {
         out = output => {
@@ -316,15 +317,6 @@ fn user_cache() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-}
-
-fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        // SAFETY: kill(2) on the process group the child leads; no memory is touched.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
 }
 
 /// The last [`TAIL_LINES`] lines of `text`.
