@@ -330,7 +330,8 @@ pub struct RunArgs {
     /// Let QA write and run tests (true|false) [file: run_tests; default: true].
     #[arg(long, action = ArgAction::Set, value_name = "BOOL")]
     pub run_tests: Option<bool>,
-    /// The source folder relative to the repository [file: source_dir; default: `<repo>/<repo-name>/`].
+    /// The source folder relative to the repository [file: source_dir; default: detected —
+    /// `<repo>/<repo-name>/` in MetaGPT's layout, else the one `src/<package>/` or top-level package].
     #[arg(long, value_name = "DIR")]
     pub source_dir: Option<String>,
     /// The model to ask for instead of LLM_MODEL; it needs a known price [file: llm_model; default:

@@ -1,8 +1,8 @@
 //! Errors of the workspace, each worded so that the person reading it knows what to do next.
 
-/// Why [`super::Workspace::preflight`] refused the tree. MetaGPT 0.8.2 edits code only in
-/// `<repo>/<repo-name>/` (or the configured `source_dir`), needs a `.gitignore`, and stops on files in
-/// the source folder that git does not know.
+/// Why [`super::Workspace::preflight`] refused the tree. MetaGPT 0.8.2 edits code in one source folder
+/// (found as `super::layout` says, or the configured `source_dir`), needs a `.gitignore`, and stops on
+/// files in the source folder that git does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PreflightError {
     #[error(
