@@ -181,6 +181,10 @@ pub const CHECK_RUN_NAME: &str = "MetaGPT quality gates";
 
 // ---- evidence ----
 
+/// MetaGPT's project folder in a repository that does not have MetaGPT's own layout (CONTRACT.md,
+/// `spec_dir`); the bot's evidence lives inside it too.
+pub const SPEC_DIR: &str = ".metagpt";
+
 /// Where every run's evidence lives in the repository.
 pub const RUNS_DIR: &str = ".metagpt/runs";
 

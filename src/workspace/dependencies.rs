@@ -26,8 +26,6 @@ pub struct DependencyReport {
     /// Packages the run asked for that were not added (no requirements file to add them to), with the
     /// file the run wrote them in.
     pub not_added: Vec<(String, String)>,
-    /// Dependency files the run changed that were put back.
-    pub restored: Vec<String>,
 }
 
 /// Whether `path` (root-relative) is a dependency file.
@@ -117,7 +115,6 @@ impl Workspace {
                     std::fs::write(&full, &bytes).map_err(|e| io("restoring", &full, e))?;
                 }
             }
-            report.restored.push(path.clone());
         }
         Ok(report)
     }

@@ -22,8 +22,7 @@ use std::path::Path;
 
 use super::PreflightError;
 
-/// MetaGPT's project folder for a repository that does not have MetaGPT's layout.
-pub const SPEC_DIR: &str = ".metagpt";
+pub use crate::marks::SPEC_DIR;
 
 /// Folders that hold a project's tests, in the order they are preferred; the first that exists takes
 /// the run's new tests.
@@ -83,15 +82,10 @@ impl SourceLayout {
     pub fn is_metagpt(&self) -> bool {
         self.found == Found::Metagpt
     }
-
-    /// `relative` inside MetaGPT's project folder.
-    pub fn in_spec(&self, relative: &str) -> String {
-        join(&self.spec_dir, relative)
-    }
 }
 
-/// `dir/relative`, or `relative` when `dir` is the root.
-pub fn join(dir: &str, relative: &str) -> String {
+/// `relative` inside the folder `dir` (relative to the root; `""` is the root itself).
+pub fn within(dir: &str, relative: &str) -> String {
     if dir.is_empty() {
         relative.to_owned()
     } else {
@@ -290,7 +284,7 @@ mod tests {
             }
         );
         assert_eq!(
-            layout.in_spec("docs/requirement.txt"),
+            within(&layout.spec_dir, "docs/requirement.txt"),
             ".metagpt/docs/requirement.txt"
         );
     }
@@ -339,7 +333,10 @@ mod tests {
         assert_eq!(layout.spec_dir, "");
         assert_eq!(layout.import_roots, ["seed", ""]);
         assert!(layout.is_metagpt());
-        assert_eq!(layout.in_spec("docs/bugfix.txt"), "docs/bugfix.txt");
+        assert_eq!(
+            within(&layout.spec_dir, "docs/bugfix.txt"),
+            "docs/bugfix.txt"
+        );
         let (_d, root) = tree(
             "app",
             &["pyproject.toml", "docs/prd/1.json", "src/app/__init__.py"],

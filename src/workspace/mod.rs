@@ -60,9 +60,9 @@ pub use commit::{
     BOT_NAME, CommitOutcome, CommitRequest, CommitSubject, DEFAULT_BOT_EMAIL,
     DEFAULT_PROTECTED_PATHS, protected_matcher,
 };
-pub use dependencies::{DependencyReport, is_dependency_file};
+pub use dependencies::DependencyReport;
 pub use error::{PreflightError, WorkspaceError};
-pub use layout::{Found, SPEC_DIR, SourceLayout};
+pub use layout::{Found, SPEC_DIR, SourceLayout, within};
 pub use push::Integration;
 pub use write::issue_text_path;
 

@@ -30,7 +30,7 @@ impl Workspace {
         kind: Kind,
         text: &str,
     ) -> Result<PathBuf, WorkspaceError> {
-        let path = super::layout::join(spec_dir, issue_text_path(kind));
+        let path = super::layout::within(spec_dir, issue_text_path(kind));
         self.write_file(&path, text.as_bytes())
     }
 

@@ -97,11 +97,7 @@ impl Default for Places {
 impl Places {
     /// `dir` (one of the `*_DIR` of MetaGPT's bookkeeping) inside MetaGPT's project folder.
     pub fn spec(&self, dir: &str) -> String {
-        if self.spec_dir.is_empty() {
-            dir.to_owned()
-        } else {
-            format!("{}/{dir}", self.spec_dir)
-        }
+        crate::workspace::within(&self.spec_dir, dir)
     }
 }
 

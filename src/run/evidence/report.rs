@@ -218,7 +218,7 @@ pub fn build(input: &ReportInput) -> Report {
         existing_changed: input
             .touched_existing
             .iter()
-            .filter(|p| !p.starts_with(&format!("{}/", crate::workspace::SPEC_DIR)))
+            .filter(|p| !is_bookkeeping(p, &input.artifacts.places))
             .map(|path| ExistingChange {
                 path: path.clone(),
                 how: if input.deleted.contains(path) {
@@ -258,6 +258,13 @@ pub fn build(input: &ReportInput) -> Report {
             .map(|(_, line)| line.clone())
             .collect(),
     }
+}
+
+/// MetaGPT's own files (in a project folder of their own) and the bot's evidence: not the project's.
+fn is_bookkeeping(path: &str, places: &super::artifacts::Places) -> bool {
+    let spec = &places.spec_dir;
+    (!spec.is_empty() && path.starts_with(&format!("{spec}/")))
+        || path.starts_with(&format!("{}/", crate::marks::RUNS_DIR))
 }
 
 /// The line that closes `issue` when the PR is merged: `Closes #N` for a requirement, `Fixes #N` for a

@@ -9,12 +9,13 @@
 //!   gate rather than passing unchecked.
 //! - The suite's result is its runner's own (exit status and summary line), run after the run.
 //! - In scope: the source folder, the tests folder, MetaGPT's project folder (or, for a repository in
-//!   MetaGPT's layout, the bookkeeping MetaGPT keeps at the root), the bot's `.metagpt/`, and a
-//!   dependency file the run added a package to. Everything else is named.
-//! - Size counts added and removed lines outside MetaGPT's project folder and `.metagpt/`.
+//!   MetaGPT's layout, the bookkeeping MetaGPT keeps at the root), the bot's evidence (`.metagpt/runs/`),
+//!   and a dependency file the run added a package to. Everything else is named.
+//! - Size counts added and removed lines outside MetaGPT's project folder and the evidence.
 
 use super::artifacts::Places;
 use super::gates::Gate;
+use crate::marks::RUNS_DIR;
 use crate::run::project::{SuiteRun, TestIds};
 
 pub const EXISTING_TESTS_KEPT: &str = "existing_tests_kept";
@@ -203,7 +204,7 @@ fn in_scope(path: &str, inputs: &ScopeInputs<'_>) -> bool {
     under(inputs.source_dir)
         || under(&places.tests_dir)
         || under(&places.spec_dir)
-        || under(crate::workspace::SPEC_DIR)
+        || under(RUNS_DIR)
         || (places.spec_dir.is_empty()
             && ROOT_BOOKKEEPING
                 .iter()
@@ -252,7 +253,7 @@ fn within_size(inputs: &ScopeInputs<'_>) -> Gate {
         .iter()
         .filter(|(path, _)| {
             let in_spec = !spec.is_empty() && path.starts_with(&format!("{spec}/"));
-            !in_spec && !path.starts_with(&format!("{}/", crate::workspace::SPEC_DIR))
+            !in_spec && !path.starts_with(&format!("{RUNS_DIR}/"))
         })
         .map(|(_, lines)| lines)
         .sum();

@@ -72,7 +72,6 @@ fn render(kind: Kind, request: &str) -> (Report, Renderer, Run) {
         dependencies: &metagpt_bot::workspace::DependencyReport {
             added: vec![("requirements.txt".into(), "requests>=2.31".into())],
             not_added: vec![],
-            restored: vec!["requirements.txt".into()],
         },
     });
     (report, Renderer::new().expect("templates"), run)
