@@ -317,7 +317,10 @@ async fn prepare_project(
         })?;
     let before = match &env {
         Some(env) => match &env.suite {
-            Some(suite) => suite.collect(env, root, plan.layout, cancel).await,
+            Some(suite) => {
+                let bwrap = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
+                suite.collect(env, root, plan.layout, bwrap, cancel).await
+            }
             None => None,
         },
         None => None,
@@ -339,7 +342,9 @@ async fn project_after(
     };
     let root = &plan.root;
     let bwrap = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
-    let after = suite.collect(env, root, plan.layout, cancel).await;
+    let after = suite
+        .collect(env, root, plan.layout, bwrap.clone(), cancel)
+        .await;
     let run = suite.run(env, root, plan.layout, bwrap, cancel).await;
     ProjectTests {
         command: suite.command(root, false),

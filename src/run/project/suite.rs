@@ -8,8 +8,8 @@
 //!   suites too, so one runner lists and runs both. Nothing found is no suite.
 //! - Ids are listed by the runner itself (`--collect-only -q`), never guessed from file text; a
 //!   configured command that is not pytest has no ids, and the gate says so.
-//! - After the run the suite runs in the sandbox when there is one (the code under test is the
-//!   agent's), without the network, with the project's venv read-only and the work tree writable,
+//! - The suite is listed and run in the sandbox when there is one (listing imports the test modules;
+//!   after the run, the code is the agent's), without the network, with the project's venv read-only and the work tree writable,
 //!   bounded by [`SUITE_LIMIT`]; its environment is the setup's (no secret) with the import roots on
 //!   `PYTHONPATH`.
 
@@ -115,17 +115,19 @@ impl Suite {
         }
     }
 
-    /// The ids the suite collects on the tree at `root`; `None` when they cannot be listed (a command
-    /// other than pytest, or a collection that failed).
+    /// The ids the suite collects on the tree at `root` (in `bwrap` when given: collecting imports the
+    /// test modules, which runs their code); `None` when they cannot be listed (a command other than
+    /// pytest, or a collection that failed).
     pub async fn collect(
         &self,
         env: &ProjectEnv,
         root: &Path,
         layout: &SourceLayout,
+        bwrap: Option<PathBuf>,
         cancel: &CancellationToken,
     ) -> Option<TestIds> {
         let command = self.command(root, true)?;
-        let ended = run(env, root, layout, &command, None, cancel).await.ok()?;
+        let ended = run(env, root, layout, &command, bwrap, cancel).await.ok()?;
         match ended {
             Ended::Exited(0, output) => Some(ids(&output)),
             Ended::Exited(code, output) => {
