@@ -166,7 +166,10 @@ def strip_headers():
 
 
 def protect_tests(layout, existing_tests):
-    """Patch 2, the safety net: no MetaGPT write lands on a test file that existed at the start."""
+    """Patch 2, the safety net: nothing QA saves or deletes through the tests repository lands on a test
+    file that existed at the start. The engineer may still edit one its task list names (through the
+    source repository, as `../tests/...`): the bot's `existing_tests_kept` gate judges what that kept, and
+    the pull request lists the file prominently."""
     from metagpt.utils.file_repository import FileRepository
 
     tests = layout.absolute(layout.tests_dir).resolve()
@@ -174,19 +177,22 @@ def protect_tests(layout, existing_tests):
     save = FileRepository.save
     delete = FileRepository.delete
 
-    def refuse(path, what):
-        if Path(path).resolve() in protected:
+    def refuse(repo, filename, what):
+        if Path(repo.workdir).resolve() != tests:
+            return
+        path = (Path(repo.workdir) / filename).resolve()
+        if path in protected:
             raise PermissionError(
-                f"MetaGPT tried to {what} the project's test file {Path(path).resolve().relative_to(tests.parent)}; "
+                f"MetaGPT's QA tried to {what} the project's test file {path.relative_to(tests.parent)}; "
                 "metagpt-bot's wrapper never lets it"
             )
 
     async def guarded_save(self, filename, content, dependencies=None):
-        refuse(self.workdir / filename, "overwrite")
+        refuse(self, filename, "overwrite")
         return await save(self, filename, content, dependencies)
 
     async def guarded_delete(self, filename):
-        refuse(self.workdir / filename, "delete")
+        refuse(self, filename, "delete")
         return await delete(self, filename)
 
     FileRepository.save = guarded_save

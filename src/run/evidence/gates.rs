@@ -296,22 +296,24 @@ fn expected_tests(sources: &[SourceFile]) -> Vec<(&SourceFile, String)> {
         .collect()
 }
 
-/// The test file QA wrote for `test` (`test_<file>.py`): that file, or, where the project already had
-/// it, the new file QA wrote beside it (`test_<stem>_metagpt*.py`); a changed one first.
+/// The test file QA wrote for `test` (`test_<file>.py`): where the project already had that file, the
+/// new file QA wrote beside it (`test_<stem>_metagpt*.py`, even if the engineer also edited the project's
+/// own), else that file; one this run changed first.
 fn qa_test<'a>(artifacts: &'a Artifacts, test: &str) -> Option<&'a FileRef> {
     let stem = test.strip_suffix(".py").unwrap_or(test);
     let ours = format!("{stem}_metagpt");
-    let matches = |t: &&FileRef| {
+    let name = |t: &FileRef| {
         let name = t.path.rsplit('/').next().unwrap_or(&t.path);
-        let name = name.strip_suffix(".py").unwrap_or(name);
-        name == stem || name.starts_with(&ours)
+        name.strip_suffix(".py").unwrap_or(name).to_owned()
     };
-    let candidates: Vec<&FileRef> = artifacts.tests.iter().filter(matches).collect();
-    candidates
+    artifacts
+        .tests
         .iter()
-        .find(|t| t.changed)
-        .or(candidates.first())
-        .copied()
+        .filter(|t| {
+            let name = name(t);
+            name == stem || name.starts_with(&ours)
+        })
+        .max_by_key(|t| (name(t).starts_with(&ours), t.changed))
 }
 
 fn tests_written(artifacts: &Artifacts, run_tests: bool, sources: &[SourceFile]) -> Gate {

@@ -128,7 +128,8 @@ async fn a_provider_that_never_answers_ends_in_exit_1_after_the_gateway_attempts
 async fn an_exhausted_budget_ends_in_exit_1_and_no_commit() {
     let fx = Fixture::new(true);
     let llm = llm().await;
-    let mut args = args(&fx, &["--requirement", REQUIREMENT], None);
+    let out = fx.root.path().join("out");
+    let mut args = args(&fx, &["--requirement", REQUIREMENT], Some(&out));
     // One call costs more than this, so the gateway refuses the second one.
     args.extend(["--max-cost-usd".to_owned(), "0.000001".to_owned()]);
     let ran = run(&fx.home, args, fx.env(llm.base_url().as_str())).await;
@@ -152,5 +153,18 @@ async fn an_exhausted_budget_ends_in_exit_1_and_no_commit() {
         branch_tip(&fx, &format!("metagpt/local-{SLUG}")),
         fx.seed,
         "no commit"
+    );
+
+    // What the one call cost, its trace and the failure are left in --out.
+    let cost = json(&std::fs::read_to_string(out.join("cost.json")).expect("cost.json"));
+    assert_eq!(cost["total"]["prompt_tokens"], PROMPT_TOKENS, "{cost:#}");
+    assert_eq!(cost["total"]["completion_tokens"], COMPLETION_TOKENS);
+    let trace = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace.jsonl");
+    assert_eq!(trace.lines().count(), 1, "the one answered role: {trace}");
+    let failure = std::fs::read_to_string(out.join("failure.md")).expect("failure.md");
+    assert!(failure.contains("The budget was exhausted"), "{failure}");
+    assert!(
+        failure.contains(&format!("Spent: ${:.4}", expected_cost(1))),
+        "{failure}"
     );
 }

@@ -29,7 +29,11 @@ async fn fails_its_gate(make: fn(&std::path::Path) -> Overreach) -> Option<Strin
     let out = bed.repo.with_file_name("out");
     let (ran, done) = bed.launch("--requirement", scenario, &out).await;
 
-    let said = format!("stdout:\n{}\nstderr:\n{}", ran.stdout, ran.stderr);
+    let gates_json = std::fs::read_to_string(out.join("gates.json")).unwrap_or_default();
+    let said = format!(
+        "stdout:\n{}\nstderr:\n{}\ngates.json:\n{gates_json}",
+        ran.stdout, ran.stderr
+    );
     assert_eq!(ran.code, 1, "{said}");
     assert!(
         ran.stdout.contains(&format!("gates: failed ({gate})")),
@@ -63,9 +67,15 @@ async fn fails_its_gate(make: fn(&std::path::Path) -> Overreach) -> Option<Strin
     );
 
     let body = std::fs::read_to_string(out.join("pr-body.md")).expect("pr-body.md");
+    let row = format!("| `{gate}` | ❌ | ");
+    let shown = body
+        .lines()
+        .find(|line| line.starts_with(&row))
+        .map(as_read)
+        .unwrap_or_default();
     assert!(
-        body.contains(&format!("| `{gate}` | ❌ | {detail} |")),
-        "the PR body shows {gate} failing and why:\n{body}"
+        shown.contains(&detail),
+        "the PR body shows {gate} failing and why ({detail}):\n{body}"
     );
     let committed = format!(
         "{}/1/gates.json",
@@ -79,10 +89,50 @@ async fn fails_its_gate(make: fn(&std::path::Path) -> Overreach) -> Option<Strin
     Some(body)
 }
 
+/// A line of markdown as a reader sees it: the renderer's backslash escapes dropped.
+fn as_read(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match chars.peek() {
+            Some(next) if c == '\\' && next.is_ascii_punctuation() => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// `.metagpt/runs/local-<slug>`, from the bot's branch name `metagpt/local-<slug>`.
 fn done_dir(done: &Done) -> Option<String> {
     let slug = done.branch.strip_prefix("metagpt/local-")?;
     Some(format!(".metagpt/runs/local-{slug}"))
+}
+
+#[tokio::test]
+async fn a_run_that_deletes_a_test_of_the_project_fails_existing_tests_kept_naming_it() {
+    let Some(body) = fails_its_gate(overreach::deletes_a_test).await else {
+        return;
+    };
+    assert!(body.contains("> [!WARNING]"), "{body}");
+    assert!(
+        body.contains("> - `tests/test_functions.py` ("),
+        "the PR body lists the rewritten test file prominently:\n{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_breaks_the_projects_suite_fails_project_tests_pass_with_the_runners_summary() {
+    let Some(body) = fails_its_gate(overreach::breaks_the_suite).await else {
+        return;
+    };
+    let (_, section) = body
+        .split_once("### The project's own tests")
+        .expect("the PR body's section on the project's tests");
+    let line = section.trim_start().lines().next().unwrap_or_default();
+    assert!(
+        line.contains("❌") && line.contains(" failed"),
+        "the section shows the suite failing with the runner's summary: {line}"
+    );
 }
 
 #[tokio::test]

@@ -134,6 +134,12 @@ impl Bed {
         );
         println!("stdout:\n{}\nstderr:\n{}", ran.stdout, ran.stderr);
         assert!(sop.unreadable().is_empty(), "{:#?}", sop.unreadable());
+        assert!(
+            ran.stdout.contains("gates: "),
+            "the run ended without a verdict (exit {}):\n{}",
+            ran.code,
+            ran.stderr
+        );
 
         assert_eq!(self.head(), (head_ref, start), "the checkout moved");
         assert_eq!(self.status(), status, "the work tree changed");

@@ -2,6 +2,11 @@
 //! requirement of `changes.rs` (`upper(string)` in `functions.py`, with QA's passing tests), plus one
 //! thing a model gets wrong.
 //!
+//! - [`deletes_a_test`]: the task list also names the project's `tests/test_functions.py` (as
+//!   `../tests/test_functions.py`, relative to the source folder, the way MetaGPT's task list names
+//!   files) and the engineer rewrites it without its last test → `existing_tests_kept`.
+//! - [`breaks_the_suite`]: the new `functions.py` also makes `length()` count one too many, which the
+//!   project's compliance tests catch and QA's tests of `upper` do not → `project_tests_pass`.
 //! - [`touches_outside`]: the task list also names the repository's `README.rst` (`../README.rst`) and
 //!   the engineer appends a line to it → `diff_in_scope`.
 //!
@@ -14,6 +19,10 @@ use super::Scenario;
 use super::changes;
 use crate::support::projects::Project;
 
+/// The project's test file the engineer rewrites, relative to the root.
+const TEST_FILE: &str = "tests/test_functions.py";
+/// The test [`deletes_a_test`] drops: the last one of [`TEST_FILE`].
+const DROPPED_TEST: &str = "test_variadic_is_pluralized";
 /// The file outside the source folder, its tests and `.metagpt/` that [`touches_outside`] edits.
 const OUTSIDE_FILE: &str = "README.rst";
 
@@ -24,6 +33,49 @@ pub struct Overreach {
     pub gate: &'static str,
     /// What its detail names.
     pub named: String,
+}
+
+/// The requirement with the project's existing test file rewritten without [`DROPPED_TEST`].
+pub fn deletes_a_test(work: &Path) -> Overreach {
+    let text = read(work, TEST_FILE);
+    let marker = format!("    def {DROPPED_TEST}(self):\n");
+    let at = text
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{TEST_FILE} has no {DROPPED_TEST}"));
+    // The dropped test is the file's last: everything from its `def` on goes.
+    let kept = text[..at].trim_end().to_owned() + "\n";
+    let scenario = with_extra_task(
+        work,
+        "jmespath: add upper(string) and tidy the functions' tests",
+        &format!("../{TEST_FILE}"),
+        "Tidy the error-message tests of the functions",
+        kept,
+    );
+    Overreach {
+        scenario,
+        gate: "existing_tests_kept",
+        named: format!("{TEST_FILE}::TestFunctions::{DROPPED_TEST}"),
+    }
+}
+
+/// The requirement whose new `functions.py` also breaks `length()`.
+pub fn breaks_the_suite(work: &Path) -> Overreach {
+    let mut scenario = changes::requirement(Project::Jmespath, work);
+    scenario.requirement =
+        "jmespath: add upper(string) and make length() count like the other functions".to_owned();
+    let script = scenario.script.as_mut().expect("a project scenario");
+    let (_, code) = &mut script.code[0];
+    let correct = "    def _func_length(self, arg):\n        return len(arg)\n";
+    assert_eq!(code.matches(correct).count(), 1, "functions.py's length()");
+    *code = code.replace(
+        correct,
+        "    def _func_length(self, arg):\n        return len(arg) + 1\n",
+    );
+    Overreach {
+        scenario,
+        gate: "project_tests_pass",
+        named: "failed".to_owned(),
+    }
 }
 
 /// The requirement plus a line appended to the repository's README.
