@@ -288,8 +288,8 @@ impl Scratch {
     }
 }
 
-/// The project's own environment, prepared by its `setup` before any money is spent, with the suite's
-/// test ids listed on the tree the run starts from.
+/// The project's own environment, prepared by its `setup` before any money is spent, with the suite
+/// listed and run on the tree the run starts from (what was already failing is not the run's doing).
 async fn prepare_project(
     plan: &Parts<'_>,
     scratch: &Scratch,
@@ -315,17 +315,21 @@ async fn prepare_project(
                 detail: other.to_string(),
             },
         })?;
-    let before = match &env {
-        Some(env) => match &env.suite {
-            Some(suite) => {
-                let bwrap = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
-                suite.collect(env, root, plan.layout, bwrap, cancel).await
-            }
-            None => None,
-        },
-        None => None,
-    };
-    Ok(Project { env, before })
+    let (mut before, mut baseline) = (None, None);
+    if let Some(env) = &env
+        && let Some(suite) = &env.suite
+    {
+        let bwrap = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
+        before = suite
+            .collect(env, root, plan.layout, bwrap.clone(), cancel)
+            .await;
+        baseline = Some(suite.run(env, root, plan.layout, bwrap, cancel).await);
+    }
+    Ok(Project {
+        env,
+        before,
+        baseline,
+    })
 }
 
 /// The project's suite after the agent: its ids and its result, run in the agent's sandbox.
@@ -350,6 +354,7 @@ async fn project_after(
         command: suite.command(root, false),
         before: project.before.clone(),
         after,
+        baseline: project.baseline.clone(),
         run: Some(run),
     }
 }
@@ -363,10 +368,11 @@ struct Parts<'a> {
     llm: &'a LlmSetup,
 }
 
-/// The project's environment and the test ids listed before the agent started.
+/// The project's environment, and its suite on the start tree: the test ids listed and the result.
 struct Project {
     env: Option<project::ProjectEnv>,
     before: Option<project::TestIds>,
+    baseline: Option<project::SuiteRun>,
 }
 
 /// The gateway on 127.0.0.1 with the real key, and this run opened on it with the budget (a replay of

@@ -173,8 +173,9 @@ pub mod markdown {
         let text: String = text
             .chars()
             .map(|c| match c {
+                // `<` alone opens HTML (and the bot's markers); `>` stays, so `requests>=2.31` reads
+                // as written.
                 '<' => '‹',
-                '>' => '›',
                 '\n' | '\r' => ' ',
                 c => c,
             })

@@ -127,6 +127,9 @@ pub struct SuiteRow {
     /// `None`: it did not run.
     pub passed: Option<bool>,
     pub summary: String,
+    /// The runner's summary on the tree the run started from, when the suite failed there already.
+    #[serde(default)]
+    pub failing_before: Option<String>,
 }
 
 /// One iteration in the PR's iterations table.
@@ -183,6 +186,12 @@ pub fn build(input: &ReportInput) -> Report {
         .link_base
         .map(|b| format!("{}/", b.trim_end_matches('/')))
         .unwrap_or_default();
+    let failing_before = input
+        .project
+        .baseline
+        .as_ref()
+        .filter(|b| !b.passed)
+        .map(|b| b.summary.clone());
     Report {
         issue,
         closing: issue.map(|n| closing(run.kind, n)),
@@ -238,11 +247,13 @@ pub fn build(input: &ReportInput) -> Report {
                     command: run.command.trim().to_owned(),
                     passed: Some(run.passed),
                     summary: run.summary.clone(),
+                    failing_before: failing_before.clone(),
                 },
                 None => SuiteRow {
                     command: command.trim().to_owned(),
                     passed: None,
                     summary: "did not run".to_owned(),
+                    failing_before: failing_before.clone(),
                 },
             }),
         dependencies_added: input

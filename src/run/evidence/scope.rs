@@ -43,6 +43,8 @@ pub struct ProjectTests {
     pub command: Option<String>,
     pub before: Option<TestIds>,
     pub after: Option<TestIds>,
+    /// The suite on the tree the run started from, run before the agent: what was already failing.
+    pub baseline: Option<SuiteRun>,
     pub run: Option<SuiteRun>,
 }
 
@@ -179,21 +181,61 @@ fn existing_tests_kept(inputs: &ScopeInputs<'_>) -> Gate {
 }
 
 fn project_tests_pass(project: &ProjectTests) -> Gate {
-    match (&project.command, &project.run) {
-        (None, _) => gate(
-            PROJECT_TESTS_PASS,
-            true,
-            "no test suite found in the repository (set `project_tests` in .github/metagpt.yml to name one)",
-        ),
-        (Some(command), None) => gate(
+    let (command, run) = match (&project.command, &project.run) {
+        (None, _) => {
+            return gate(
+                PROJECT_TESTS_PASS,
+                true,
+                "no test suite found in the repository (set `project_tests` in .github/metagpt.yml to name one)",
+            );
+        }
+        (Some(command), None) => {
+            return gate(
+                PROJECT_TESTS_PASS,
+                false,
+                format!("`{command}` did not run"),
+            );
+        }
+        (Some(_), Some(run)) => (run.command.trim(), run),
+    };
+    let result = format!("`{command}`: {}", run.summary);
+    let baseline = project.baseline.as_ref().filter(|b| !b.passed);
+    let Some(baseline) = baseline.filter(|_| !run.passed) else {
+        return gate(PROJECT_TESTS_PASS, run.passed, result);
+    };
+    // The suite failed before the run too: only what the run broke counts, where the runner names it.
+    let before = format!("before the run: {}", baseline.summary);
+    match (&baseline.failed, &run.failed) {
+        (Some(was), Some(now)) if !now.is_empty() => {
+            let new: Vec<String> = now.difference(was).cloned().collect();
+            if new.is_empty() {
+                gate(
+                    PROJECT_TESTS_PASS,
+                    true,
+                    format!(
+                        "{result}; all {} failing tests were already failing before the run ({}), none newly",
+                        now.len(),
+                        named(&now.iter().cloned().collect::<Vec<_>>())
+                    ),
+                )
+            } else {
+                gate(
+                    PROJECT_TESTS_PASS,
+                    false,
+                    format!(
+                        "{result}; failing since the run: {} ({before})",
+                        named(&new)
+                    ),
+                )
+            }
+        }
+        _ => gate(
             PROJECT_TESTS_PASS,
             false,
-            format!("`{command}` did not run"),
-        ),
-        (Some(_), Some(run)) => gate(
-            PROJECT_TESTS_PASS,
-            run.passed,
-            format!("`{}`: {}", run.command.trim(), run.summary),
+            format!(
+                "{result}; it failed {before} too, and its runner names no tests, so what the run broke \
+                 cannot be told apart"
+            ),
         ),
     }
 }
@@ -317,6 +359,7 @@ mod tests {
                 "tests/test_f.py::test_a",
                 "tests/test_f_metagpt.py::test_new",
             ]),
+            baseline: None,
             run: None,
         };
         let touched = strings(&["tests/test_f.py"]);
@@ -349,11 +392,13 @@ mod tests {
             command: Some("python -m pytest".into()),
             before: ids(&["t::a"]),
             after: ids(&["t::a"]),
+            baseline: None,
             run: Some(SuiteRun {
                 command: "python -m pytest -q tests".into(),
                 passed: false,
                 summary: "1 failed, 3 passed in 0.2s".into(),
                 tail: String::new(),
+                failed: ids(&["t::a"]),
             }),
         };
         let gates = evaluate(&inputs(&places, &[], &[], &[], &project, &[]));
@@ -366,6 +411,57 @@ mod tests {
         let none = ProjectTests::default();
         let gates = evaluate(&inputs(&places, &[], &[], &[], &none, &[]));
         assert!(gates[0].passed && gates[1].passed);
+    }
+
+    #[test]
+    fn a_suite_already_failing_before_the_run_fails_the_gate_only_for_what_the_run_broke() {
+        let places = places();
+        let suite = |passed: bool, summary: &str, failed: Option<TestIds>| SuiteRun {
+            command: "python -m pytest -q tests".into(),
+            passed,
+            summary: summary.into(),
+            tail: String::new(),
+            failed,
+        };
+        let mut project = ProjectTests {
+            command: Some("python -m pytest".into()),
+            before: ids(&["t::a", "t::b"]),
+            after: ids(&["t::a", "t::b"]),
+            baseline: Some(suite(false, "1 failed, 1 passed", ids(&["t::a"]))),
+            run: Some(suite(false, "1 failed, 1 passed", ids(&["t::a"]))),
+        };
+        let gate = |project: &ProjectTests| {
+            evaluate(&inputs(&places, &[], &[], &[], project, &[]))[1].clone()
+        };
+        let still = gate(&project);
+        assert!(still.passed, "{still:?}");
+        assert_eq!(
+            still.detail,
+            "`python -m pytest -q tests`: 1 failed, 1 passed; all 1 failing tests were already failing \
+             before the run (t::a), none newly"
+        );
+
+        project.run = Some(suite(false, "2 failed", ids(&["t::a", "t::b"])));
+        let broke = gate(&project);
+        assert!(!broke.passed);
+        assert_eq!(
+            broke.detail,
+            "`python -m pytest -q tests`: 2 failed; failing since the run: t::b (before the run: 1 failed, \
+             1 passed)"
+        );
+
+        // A run that fails without naming a test (it crashed) is not excused by an earlier failure.
+        project.run = Some(suite(false, "exit 3", ids(&[])));
+        assert!(!gate(&project).passed);
+        // Nor is a configured command whose runner names nothing.
+        project.baseline = Some(suite(false, "exit 1", None));
+        project.run = Some(suite(false, "exit 1", None));
+        let opaque = gate(&project);
+        assert!(!opaque.passed);
+        assert!(opaque.detail.contains("cannot be told apart"), "{opaque:?}");
+        // A suite that passes after the run passes, whatever it did before.
+        project.run = Some(suite(true, "2 passed", ids(&[])));
+        assert!(gate(&project).passed);
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct SuiteRun {
     pub summary: String,
     /// The end of its output.
     pub tail: String,
+    /// The tests pytest reported failing or erroring (`-rfE`: its `FAILED <id>` and `ERROR <id>` lines);
+    /// `None` where the runner does not say (a `project_tests` command other than the detected pytest,
+    /// or a run that did not finish).
+    pub failed: Option<TestIds>,
 }
 
 /// The suite of the tree at `root`, if it has one.
@@ -150,21 +154,29 @@ impl Suite {
     ) -> SuiteRun {
         let command = self.command(root, false).unwrap_or_default();
         let ended = run(env, root, layout, &command, bwrap, cancel).await;
-        let (passed, summary, tail) = match ended {
-            Ok(Ended::Exited(code, output)) => (code == 0, summary(&output, code), output.clone()),
+        let pytest = matches!(self, Suite::Pytest { .. });
+        let (passed, summary, tail, failed) = match ended {
+            Ok(Ended::Exited(code, output)) => (
+                code == 0,
+                summary(&output, code),
+                output.clone(),
+                pytest.then(|| failed(&output)),
+            ),
             Ok(Ended::TimedOut(output)) => (
                 false,
                 format!("still running after {} s; stopped", SUITE_LIMIT.as_secs()),
                 output,
+                None,
             ),
-            Ok(Ended::Cancelled) => (false, "cancelled".to_owned(), String::new()),
-            Err(e) => (false, format!("could not start: {e}"), String::new()),
+            Ok(Ended::Cancelled) => (false, "cancelled".to_owned(), String::new(), None),
+            Err(e) => (false, format!("could not start: {e}"), String::new(), None),
         };
         SuiteRun {
             command,
             passed,
             summary,
             tail,
+            failed,
         }
     }
 }
@@ -211,6 +223,20 @@ pub fn ids(output: &str) -> TestIds {
                 .is_some_and(|(file, _)| !file.is_empty() && !file.contains(' '))
         })
         .map(str::to_owned)
+        .collect()
+}
+
+/// The ids of pytest's short test summary (`-rfE`): `FAILED <id> - <why>` and `ERROR <id> - <why>`
+/// (an `ERROR` of a module that failed to import names the file).
+pub fn failed(output: &str) -> TestIds {
+    output
+        .lines()
+        .filter_map(|line| {
+            line.strip_prefix("FAILED ")
+                .or_else(|| line.strip_prefix("ERROR "))
+        })
+        .map(|rest| rest.split(" - ").next().unwrap_or(rest).trim().to_owned())
+        .filter(|id| !id.is_empty())
         .collect()
 }
 
@@ -287,5 +313,14 @@ mod tests {
             "1 failed, 41 passed in 0.31s"
         );
         assert_eq!(summary("boom\n", 2), "exit 2");
+        let short = "=== short test summary info ===\nFAILED tests/test_a.py::T::test_two[1-2] - AssertionError: 3 != 4\nERROR tests/test_b.py - ImportError: no module named x\nFAILED tests/test_a.py::test_one\n=== 2 failed, 1 error in 0.1s ===\n";
+        assert_eq!(
+            failed(short).into_iter().collect::<Vec<_>>(),
+            [
+                "tests/test_a.py::T::test_two[1-2]",
+                "tests/test_a.py::test_one",
+                "tests/test_b.py"
+            ]
+        );
     }
 }

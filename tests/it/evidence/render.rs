@@ -60,11 +60,19 @@ fn render(kind: Kind, request: &str) -> (Report, Renderer, Run) {
             command: Some("python -m pytest -p no:cacheprovider -q -rfE tests".into()),
             before: None,
             after: None,
+            baseline: Some(metagpt_bot::run::project::SuiteRun {
+                command: "python -m pytest -p no:cacheprovider -q -rfE tests".into(),
+                passed: false,
+                summary: "1 failed, 10 passed in 0.40s".into(),
+                tail: String::new(),
+                failed: Some(["tests/test_calc.py::test_divide_by_zero".to_owned()].into()),
+            }),
             run: Some(metagpt_bot::run::project::SuiteRun {
                 command: "python -m pytest -p no:cacheprovider -q -rfE tests".into(),
                 passed: true,
                 summary: "12 passed in 0.41s".into(),
                 tail: String::new(),
+                failed: Some(Default::default()),
             }),
         },
         touched_existing: &["tests/test_calc.py".to_owned()],
@@ -128,6 +136,24 @@ fn the_pr_body_names_the_issue_and_shows_spec_tasks_cost_and_gates() {
         body.contains("| `test_history.py` | ✅ Ran 1 test in 0.000s: OK |"),
         "{body}"
     );
+}
+
+/// The whole PR section and check run summary as a reviewer reads them, on a project whose own suite
+/// already failed before the run.
+#[test]
+fn the_pr_section_and_check_run_read_as_reviewed() {
+    let (report, renderer, _run) = render(Kind::Requirement, "Please add a history.");
+    let body = renderer.pr_section(&report).expect("render");
+    assert!(
+        body.contains(
+            "`python -m pytest -p no:cacheprovider -q -rfE tests`: ✅ 12 passed in 0.41s (it already \
+             failed before this run: 1 failed, 10 passed in 0.40s)"
+        ),
+        "{body}"
+    );
+    insta::assert_snapshot!("pr_section", body);
+    let check = renderer.check_run_summary(&report).expect("check");
+    insta::assert_snapshot!("check_run_summary", check);
 }
 
 #[test]

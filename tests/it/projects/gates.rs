@@ -4,7 +4,8 @@
 //! `--out` and committed on the bot's branch for the maintainer to look at.
 //!
 //! The changes are `sop_llm::overreach`'s on jmespath.py (no configuration): the scripted requirement
-//! plus one mistake each.
+//! plus one mistake each. And the converse: a suite that already failed before the run is not the
+//! run's doing, so it fails no gate.
 
 use serde_json::Value;
 
@@ -143,5 +144,55 @@ async fn a_run_that_edits_a_file_outside_its_scope_fails_diff_in_scope_naming_it
     assert!(
         body.contains("> - `README.rst` ("),
         "the PR body lists the edited README prominently:\n{body}"
+    );
+}
+
+/// The other side of honesty: a project whose suite already failed before the run (one broken test the
+/// maintainer committed) does not get the run blamed for it. The run passes `project_tests_pass`, whose
+/// detail names the test that was failing before, and the PR body says the suite failed before the run.
+#[tokio::test]
+async fn a_suite_already_failing_before_the_run_does_not_fail_project_tests_pass() {
+    let Some(python) = metagpt_python() else {
+        return;
+    };
+    let bed = Bed::new(Project::Jmespath, python).await;
+    let broken = "tests/test_already_broken.py";
+    std::fs::write(
+        bed.repo.join(broken),
+        "def test_known_bug():\n    assert 1 + 1 == 3\n",
+    )
+    .expect("the broken test");
+    crate::support::projects::git(&bed.repo, &["add", broken]);
+    crate::support::projects::git(&bed.repo, &["commit", "--quiet", "-m", "A known bug"]);
+
+    let scenario = crate::support::sop_llm::changes::requirement(Project::Jmespath, &bed.repo);
+    let out = bed.repo.with_file_name("out");
+    let done = bed.run("--requirement", scenario.clone(), &out).await;
+    bed.assert_mergeable(&done, &scenario);
+
+    let gates = std::fs::read_to_string(out.join("gates.json")).expect("gates.json");
+    let gates: Value = serde_json::from_str(&gates).expect("gates.json is JSON");
+    let gate = gates["gates"]
+        .as_array()
+        .and_then(|list| list.iter().find(|g| g["name"] == "project_tests_pass"))
+        .expect("project_tests_pass")
+        .clone();
+    assert_eq!(gate["passed"], true, "{gate:#}");
+    let detail = gate["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("1 failed")
+            && detail.contains("already failing before the run")
+            && detail.contains(&format!("{broken}::test_known_bug")),
+        "{detail}"
+    );
+    let body = std::fs::read_to_string(out.join("pr-body.md")).expect("pr-body.md");
+    let (_, section) = body
+        .split_once("### The project's own tests")
+        .expect("the PR body's section on the project's tests");
+    let line = as_read(section.trim_start().lines().next().unwrap_or_default());
+    assert!(
+        line.contains("❌ 1 failed")
+            && line.contains("(it already failed before this run: 1 failed"),
+        "{line}"
     );
 }
