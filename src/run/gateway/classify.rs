@@ -24,6 +24,10 @@ pub enum Step {
     CodeReview,
     /// The rewrite of a file after its review answered LBTM.
     RewriteCode,
+    /// The engineer's summary of the code it wrote (SummarizeCode: bugs, call flow, TODOs).
+    SummarizeCode,
+    /// The engineer's question whether that summary leaves anything to do (`IS_PASS_PROMPT`).
+    CheckSummary,
     WriteTest,
     SummarizeRun,
     Debug,
@@ -32,6 +36,15 @@ pub enum Step {
 
 /// Markers, most specific first: later documents quote earlier ones, so order decides.
 const MARKERS: &[(&str, Step)] = &[
+    // The check quotes the summary, and the summary prompt quotes the task list and the code.
+    (
+        "Does the above log indicate anything that needs to be done?",
+        Step::CheckSummary,
+    ),
+    (
+        "## Code Review All: Please read all historical files",
+        Step::SummarizeCode,
+    ),
     // The rewrite prompt quotes the LBTM review (with its `## Code Review Result`) before asking.
     ("# Instruction: rewrite the `", Step::RewriteCode),
     ("## Code Review Result", Step::CodeReview),
@@ -60,9 +73,12 @@ impl Step {
             Step::IssueType | Step::IsRelative | Step::Prd => Some("ProductManager"),
             Step::Design => Some("Architect"),
             Step::Tasks => Some("ProjectManager"),
-            Step::CodePlan | Step::WriteCode | Step::CodeReview | Step::RewriteCode => {
-                Some("Engineer")
-            }
+            Step::CodePlan
+            | Step::WriteCode
+            | Step::CodeReview
+            | Step::RewriteCode
+            | Step::SummarizeCode
+            | Step::CheckSummary => Some("Engineer"),
             Step::WriteTest | Step::SummarizeRun | Step::Debug => Some("QaEngineer"),
             Step::Other => None,
         }
@@ -189,6 +205,14 @@ mod tests {
             ),
             ("summarize the code running result", Step::SummarizeRun),
             ("rewrite the development code or the test code", Step::Debug),
+            (
+                "## Code Review All: Please read all historical files and find possible bugs",
+                Step::SummarizeCode,
+            ),
+            (
+                "## Code Review All\n...\n----\nDoes the above log indicate anything that needs to be done?",
+                Step::CheckSummary,
+            ),
         ];
         for (asked, step) in cases {
             let text =

@@ -62,6 +62,8 @@ pub fn usage(step: Step) -> (u64, u64) {
         Step::CodePlan => (1400, 350),
         Step::WriteCode => (900, 150),
         Step::RewriteCode => (1250, 160),
+        Step::SummarizeCode => (1600, 200),
+        Step::CheckSummary => (300, 10),
         Step::CodeReview => (1100, 80),
         Step::WriteTest => (700, 120),
         Step::SummarizeRun => (800, 60),
@@ -139,22 +141,20 @@ impl Sop {
     /// `(what, reply text)` for one prompt, or `None` when the prompt does not read as `step`.
     fn reply(&self, state: &mut State, step: Step, prompt: &str) -> Option<(String, String)> {
         let s = &self.scenario;
-        // The engineer's summary of the code it wrote, and whether that summary leaves anything to do:
-        // MetaGPT 0.8.2 asks them when the source folder holds files it did not write. Neither has a
-        // step of its own in the gateway (the summary prompt quotes the task list), so they are told
-        // by their wording before the step is looked at.
-        if prompt.contains(answers::SUMMARIZE_CODE) {
-            return Some(("summarize code".to_owned(), answers::code_summary()));
-        }
-        if prompt.contains(answers::IS_PASS) {
-            return Some(("summary passes".to_owned(), "YES".to_owned()));
-        }
         let mut next_version = |file: &str| {
             let n = state.versions.entry(file.to_owned()).or_default();
             *n += 1;
             *n
         };
         Some(match step {
+            // The engineer's summary of the code it wrote, and whether that summary leaves anything
+            // to do: MetaGPT 0.8.2 asks them when the source folder holds files it did not write.
+            Step::SummarizeCode if prompt.contains(answers::SUMMARIZE_CODE) => {
+                ("summarize code".to_owned(), answers::code_summary())
+            }
+            Step::CheckSummary if prompt.contains(answers::IS_PASS) => {
+                ("summary passes".to_owned(), "YES".to_owned())
+            }
             Step::IssueType
             | Step::IsRelative
             | Step::Prd
@@ -224,7 +224,7 @@ impl Sop {
                     answers::debug(&test_file, &code),
                 )
             }
-            Step::Other => return None,
+            Step::SummarizeCode | Step::CheckSummary | Step::Other => return None,
         })
     }
 }
