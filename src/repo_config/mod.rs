@@ -13,6 +13,7 @@ mod error;
 mod validate;
 
 pub use error::RepoConfigError;
+pub use validate::{checked_command, checked_spec_dir};
 
 /// Where a repository keeps its settings (the one home of the name: `marks`).
 pub use crate::marks::SETTINGS_PATH as PATH;

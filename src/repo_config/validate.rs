@@ -113,27 +113,36 @@ pub(super) fn settle(raw: Raw) -> Result<RepoConfig, RepoConfigError> {
 
 /// A shell command: one line, not blank.
 fn command(value: &Spanned<String>, key: &str, example: &str) -> Result<String, RepoConfigError> {
-    let text = value.value.trim();
+    command_text(&value.value, key, example).map_err(|why| at(value, why))
+}
+
+fn command_text(value: &str, key: &str, example: &str) -> Result<String, String> {
+    let text = value.trim();
     if text.is_empty() || text.contains('\n') {
-        return Err(at(
-            value,
-            format!(
-                "`{key}` needs one command per entry, on one line, e.g. {example}; not {:?}",
-                value.value
-            ),
+        return Err(format!(
+            "`{key}` needs one command per entry, on one line, e.g. {example}; not {value:?}"
         ));
     }
     Ok(text.to_owned())
 }
 
+/// A `setup` or `project_tests` command given elsewhere (the local run's flags), under the file's rule.
+pub fn checked_command(value: &str) -> Result<String, String> {
+    command_text(value, "setup", "`setup: [\"pip install -e .[test]\"]`")
+}
+
 /// `spec_dir`: `.` (or `/`) for the repository root, else a folder like [`source_dir`].
 fn spec_dir(dir: &Spanned<String>) -> Result<String, RepoConfigError> {
-    let value = dir.value.trim();
-    if matches!(value, "." | "./" | "/") {
+    checked_spec_dir(&dir.value).map_err(|why| at(dir, why))
+}
+
+/// A `spec_dir` given elsewhere (the local run's flag), under the file's rule: "" is the root.
+pub fn checked_spec_dir(value: &str) -> Result<String, String> {
+    if matches!(value.trim(), "." | "./" | "/") {
         return Ok(String::new());
     }
-    relative_folder(
-        dir,
+    folder_text(
+        value,
         "spec_dir",
         "`spec_dir: .metagpt`, or `spec_dir: .` for the root",
     )
@@ -168,7 +177,11 @@ fn relative_folder(
     key: &str,
     example: &str,
 ) -> Result<String, RepoConfigError> {
-    let value = dir.value.trim().trim_end_matches('/');
+    folder_text(&dir.value, key, example).map_err(|why| at(dir, why))
+}
+
+fn folder_text(raw: &str, key: &str, example: &str) -> Result<String, String> {
+    let value = raw.trim().trim_end_matches('/');
     let path = Path::new(value);
     let inside = !value.is_empty()
         && !value.contains('\\')
@@ -176,13 +189,9 @@ fn relative_folder(
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
     if !inside {
-        return Err(at(
-            dir,
-            format!(
-                "`{key}` must be a folder inside the repository, relative to its root and without \
-                 `..` (e.g. {example}), not {:?}",
-                dir.value
-            ),
+        return Err(format!(
+            "`{key}` must be a folder inside the repository, relative to its root and without `..` \
+             (e.g. {example}), not {raw:?}"
         ));
     }
     Ok(value.trim_start_matches("./").to_owned())

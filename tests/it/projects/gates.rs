@@ -20,6 +20,14 @@ const OUT_FILES: [&str; 4] = ["pr-body.md", "cost.json", "gates.json", "trace.js
 /// Runs `make`'s change on jmespath.py; checks the run failed `gate` only, naming what it must.
 /// Returns the PR body for the flow's own checks; `None` without a MetaGPT interpreter.
 async fn fails_its_gate(make: fn(&std::path::Path) -> Overreach) -> Option<String> {
+    fails_its_gate_with(make, &[]).await
+}
+
+/// [`fails_its_gate`] with `extra` flags for `run`.
+async fn fails_its_gate_with(
+    make: fn(&std::path::Path) -> Overreach,
+    extra: &[&str],
+) -> Option<String> {
     let python = metagpt_python()?;
     let bed = Bed::new(Project::Jmespath, python).await;
     let Overreach {
@@ -28,7 +36,9 @@ async fn fails_its_gate(make: fn(&std::path::Path) -> Overreach) -> Option<Strin
         named,
     } = make(&bed.repo);
     let out = bed.repo.with_file_name("out");
-    let (ran, done) = bed.launch("--requirement", scenario, &out).await;
+    let (ran, done) = bed
+        .launch_with("--requirement", scenario, &out, extra)
+        .await;
 
     let gates_json = std::fs::read_to_string(out.join("gates.json")).unwrap_or_default();
     let said = format!(
@@ -145,6 +155,20 @@ async fn a_run_that_edits_a_file_outside_its_scope_fails_diff_in_scope_naming_it
         body.contains("> - `README.rst` ("),
         "the PR body lists the edited README prominently:\n{body}"
     );
+}
+
+/// The scripted requirement (about 35 changed lines of code and tests) under `--max-changed-lines 10`:
+/// the flag reaches the run, which fails `within_size` saying the limit and where it comes from.
+#[tokio::test]
+async fn a_run_larger_than_max_changed_lines_fails_within_size() {
+    fn oversized(work: &std::path::Path) -> Overreach {
+        Overreach {
+            scenario: crate::support::sop_llm::changes::requirement(Project::Jmespath, work),
+            gate: "within_size",
+            named: "(at most 10: `max_changed_lines`)".to_owned(),
+        }
+    }
+    fails_its_gate_with(oversized, &["--max-changed-lines", "10"]).await;
 }
 
 /// The other side of honesty: a project whose suite already failed before the run (one broken test the

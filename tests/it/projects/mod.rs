@@ -106,13 +106,24 @@ impl Bed {
     /// Runs the binary as [`Bed::run`] does, whatever its exit code; checks the script read every prompt,
     /// the user's checkout and MetaGPT's venv are as they were and the bot committed on its branch.
     pub async fn launch(&self, flag: &str, scenario: Scenario, out: &Path) -> (Ran, Done) {
+        self.launch_with(flag, scenario, out, &[]).await
+    }
+
+    /// [`Bed::launch`] with `extra` flags after the request.
+    pub async fn launch_with(
+        &self,
+        flag: &str,
+        scenario: Scenario,
+        out: &Path,
+        extra: &[&str],
+    ) -> (Ran, Done) {
         let text = changes::request(&scenario).to_owned();
         let sop = Sop::new(scenario);
         sop.install(&self.llm);
         let (head_ref, start) = self.head();
         let status = self.status();
         let freeze = pip_freeze(&self.python);
-        let args = vec![
+        let mut args = vec![
             "--repo".to_owned(),
             self.repo.display().to_string(),
             flag.to_owned(),
@@ -120,6 +131,7 @@ impl Bed {
             "--out".to_owned(),
             out.display().to_string(),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let url = self.llm.base_url().to_string();
         let price = (PRICE.prompt_per_million, PRICE.completion_per_million);
         let env = agent_settings(&self.python, &url, "sk-fake-provider-key", MODEL, price);
