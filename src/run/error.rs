@@ -7,7 +7,8 @@
 //!   redacted from the agent's and the gateway's free text when the error is made, and every message is
 //!   redacted of credential shapes (which include every run token) when it is shown.
 //! - An error after money was spent says how much, against the budget: "spent $x of $y. Nothing was
-//!   committed." (nothing is, when a run fails: the work tree is left as the agent wrote it).
+//!   committed." (nothing is, when a run fails: the work tree is left as the agent wrote it). An agent
+//!   failure also says how far MetaGPT got ([`SoFar`]): its last step, and the calls and tokens paid for.
 
 use std::fmt;
 
@@ -26,7 +27,11 @@ pub enum RunError {
     },
     /// MetaGPT did not succeed: it failed (an answer it could not use, the budget refused a call, the
     /// provider kept failing), ran out of time, crashed or could not be started.
-    Agent { error: AgentError, spent: Budget },
+    Agent {
+        error: AgentError,
+        spent: Budget,
+        so_far: SoFar,
+    },
     /// The LLM gateway could not start or open the run; nothing was spent.
     Gateway { detail: String },
     /// The run's private temporary directory could not be made; nothing was spent.
@@ -42,6 +47,30 @@ pub enum RunError {
         error: WorkspaceError,
         spent: Option<Budget>,
     },
+}
+
+/// How far MetaGPT got before it failed: the step of the last message in its trace, and the calls
+/// the gateway forwarded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SoFar {
+    pub last_step: Option<String>,
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl fmt::Display for SoFar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let step = self.last_step.as_deref().map_or_else(
+            || "no step finished".to_owned(),
+            |step| format!("the last step finished was {step}"),
+        );
+        write!(
+            f,
+            "Before it failed, {step}; {} LLM call(s), {} prompt and {} completion tokens.",
+            self.calls, self.prompt_tokens, self.completion_tokens
+        )
+    }
 }
 
 impl RunError {
@@ -92,6 +121,9 @@ impl RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut text = self.reason();
+        if let RunError::Agent { so_far, .. } = self {
+            text.push_str(&format!("\n{so_far}"));
+        }
         if let Some(spent) = self.spent() {
             text.push_str(&format!(
                 "\nspent ${:.4} of ${:.2}. Nothing was committed.",
@@ -134,10 +166,23 @@ mod tests {
                 log_tail: vec!["Killed".into()],
             },
             spent: budget(0.0123),
+            so_far: SoFar {
+                last_step: Some("Bob: WriteDesign".into()),
+                calls: 3,
+                prompt_tokens: 4000,
+                completion_tokens: 1200,
+            },
         };
         let text = error.to_string();
         assert!(
             text.starts_with("the MetaGPT wrapper exited (signal 9)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nBefore it failed, the last step finished was Bob: WriteDesign; 3 LLM call(s), 4000 \
+                 prompt and 1200 completion tokens.\n"
+            ),
             "{text}"
         );
         assert!(
@@ -166,6 +211,7 @@ mod tests {
             }
             .redacted(&[key, token]),
             spent: budget(0.5),
+            so_far: SoFar::default(),
         };
         let text = error.to_string();
         assert!(!text.contains(token) && !text.contains(key), "{text}");

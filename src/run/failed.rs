@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Plan, RunError};
+use super::{Plan, RunError, SoFar};
 use crate::marks::{COST_JSON, FAILURE_MD, GATES_JSON, TRACE_JSONL, target_dir};
 use crate::redact::redact;
 use crate::run::evidence::Store;
@@ -89,6 +89,21 @@ impl Before {
         std::fs::write(self.out.join(COST_JSON), cost_json)?;
         std::fs::write(self.out.join(TRACE_JSONL), trace)?;
         std::fs::write(self.out.join(FAILURE_MD), failure.render())
+    }
+}
+
+/// How far a failed agent got, from the gateway's `ledger` and the agent's `trace` (either may be
+/// missing or unreadable: then it says nothing of it).
+pub(super) fn so_far(ledger: &Path, trace: &Path) -> SoFar {
+    let records = read_jsonl(ledger).unwrap_or_default();
+    let trace = std::fs::read_to_string(trace).unwrap_or_default();
+    // Counted as cost.json counts them.
+    let total = CostReport::build(1, &records, None).total;
+    SoFar {
+        last_step: last_step(&trace),
+        calls: total.calls,
+        prompt_tokens: total.prompt_tokens,
+        completion_tokens: total.completion_tokens,
     }
 }
 

@@ -38,7 +38,7 @@ mod llm;
 pub mod project;
 mod steps;
 
-pub use error::RunError;
+pub use error::{RunError, SoFar};
 pub use llm::{LlmSetup, UnpricedModel, resolve as resolve_llm, resolve_for as resolve_llm_for};
 
 use std::path::{Path, PathBuf};
@@ -198,6 +198,7 @@ async fn execute_steps(
         RunError::Agent {
             error: error.redacted(&secrets),
             spent,
+            so_far: failed::so_far(&scratch.ledger(), &scratch.trace()),
         }
     })?;
 

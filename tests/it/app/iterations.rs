@@ -175,6 +175,12 @@ async fn a_failed_run_says_why_and_retry_runs_it_again() {
     bot.wait_for(first, JobState::Failed).await;
     let progress = bot.progress_until(|b| b.contains("**Failed**")).await;
     assert!(progress.contains("Nothing was pushed"), "{progress}");
+    assert!(
+        progress.contains(
+            "> Before it failed, no step finished; 1 LLM call(s), 0 prompt and 0 completion tokens."
+        ) && progress.contains("> spent $0.0000 of $3.00. Nothing was committed."),
+        "how far it got and what it spent: {progress}"
+    );
     assert!(bot.branch_head().is_none());
 
     let second = bot.comment(alice(), "/metagpt retry").await;

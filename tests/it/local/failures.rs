@@ -35,6 +35,14 @@ async fn a_run_failing_mid_way_leaves_what_it_spent_its_trace_and_the_failure_in
         "{}",
         ran.stderr
     );
+    assert!(
+        ran.stderr.contains(&format!(
+            "Before it failed, the last step finished was ProductManager: stand-in; 2 LLM call(s), \
+             {PROMPT_TOKENS} prompt and {COMPLETION_TOKENS} completion tokens."
+        )),
+        "how far it got: {}",
+        ran.stderr
+    );
 
     let cost = json(&std::fs::read_to_string(out.join("cost.json")).expect("cost.json"));
     assert_eq!(cost["iteration"], 1);
