@@ -30,7 +30,8 @@ pub enum RunError {
     Agent {
         error: AgentError,
         spent: Budget,
-        so_far: SoFar,
+        /// Boxed: it would make every `Result<_, RunError>` larger.
+        so_far: Box<SoFar>,
     },
     /// The LLM gateway could not start or open the run; nothing was spent.
     Gateway { detail: String },
@@ -166,12 +167,12 @@ mod tests {
                 log_tail: vec!["Killed".into()],
             },
             spent: budget(0.0123),
-            so_far: SoFar {
+            so_far: Box::new(SoFar {
                 last_step: Some("Bob: WriteDesign".into()),
                 calls: 3,
                 prompt_tokens: 4000,
                 completion_tokens: 1200,
-            },
+            }),
         };
         let text = error.to_string();
         assert!(
@@ -211,7 +212,7 @@ mod tests {
             }
             .redacted(&[key, token]),
             spent: budget(0.5),
-            so_far: SoFar::default(),
+            so_far: Box::default(),
         };
         let text = error.to_string();
         assert!(!text.contains(token) && !text.contains(key), "{text}");

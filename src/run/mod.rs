@@ -198,7 +198,7 @@ async fn execute_steps(
         RunError::Agent {
             error: error.redacted(&secrets),
             spent,
-            so_far: failed::so_far(&scratch.ledger(), &scratch.trace()),
+            so_far: Box::new(failed::so_far(&scratch.ledger(), &scratch.trace())),
         }
     })?;
 
