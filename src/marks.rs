@@ -188,6 +188,11 @@ pub const SPEC_DIR: &str = ".metagpt";
 /// Where every run's evidence lives in the repository.
 pub const RUNS_DIR: &str = ".metagpt/runs";
 
+/// What QA's new test file adds to the name of a project test file that already exists:
+/// `test_functions.py` is the project's, `test_functions_metagpt.py` (then `_metagpt_2`, …) QA's. The
+/// wrapper names the files with it (through the job file) and the test gates find them by it.
+pub const QA_TEST_SUFFIX: &str = "_metagpt";
+
 /// The evidence files of one iteration (CONTRACT.md), in the order they are listed to people.
 pub const SUMMARY_MD: &str = "summary.md";
 pub const GATES_JSON: &str = "gates.json";

@@ -327,6 +327,7 @@ fn write_job(
         source_dir: request.source_dir.as_deref(),
         spec_dir: &request.spec_dir,
         tests_dir: &request.tests_dir,
+        qa_test_suffix: crate::marks::QA_TEST_SUFFIX,
         import_roots: &request.import_roots,
         project_python: project_python.as_deref(),
         model: &request.model,

@@ -148,6 +148,8 @@ pub(crate) struct Job<'a> {
     pub spec_dir: &'a str,
     /// Where QA writes new test files, relative to `project_path`.
     pub tests_dir: &'a str,
+    /// What QA adds to the name of a test file that already exists ([`crate::marks::QA_TEST_SUFFIX`]).
+    pub qa_test_suffix: &'a str,
     /// What QA's test run puts on `PYTHONPATH`, relative to `project_path` ("" is the root).
     pub import_roots: &'a [String],
     /// The interpreter QA runs the tests with (the run's own prepared venv); `None`: the wrapper's.

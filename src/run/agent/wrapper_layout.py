@@ -77,13 +77,14 @@ DEPENDENCY_FILE = ".dependencies.json"
 class Layout:
     """The job's layout, validated: paths relative to the repository, `/`-separated ("" = the root)."""
 
-    def __init__(self, project_path, spec_dir, source_dir, tests_dir, import_roots, project_python):
+    def __init__(self, project_path, spec_dir, source_dir, tests_dir, import_roots, project_python, qa_test_suffix):
         self.project_path = project_path
         self.spec_dir = spec_dir
         self.source_dir = source_dir
         self.tests_dir = tests_dir
         self.import_roots = import_roots
         self.project_python = project_python
+        self.qa_test_suffix = qa_test_suffix
 
     @staticmethod
     def from_job(job):
@@ -100,6 +101,8 @@ class Layout:
             tests_dir=relative(project_path, job.get("tests_dir") or "tests", "tests_dir"),
             import_roots=[relative(project_path, r or "", "import_roots", allow_root=True) for r in (roots or [""])],
             project_python=str(Path(python).absolute()) if python else None,
+            # The bot's name for it (marks::QA_TEST_SUFFIX); the gates find QA's files by it.
+            qa_test_suffix=job["qa_test_suffix"],
         )
 
     def spec(self, value):

@@ -82,9 +82,10 @@ def existing_test_files(layout):
     return found
 
 
-def test_file_name(code_filename, existing):
+def test_file_name(code_filename, existing, mark):
     """The test file (relative to tests_dir) for a source file: MetaGPT's `test_<file>` unless it existed
-    at the start of the run, then `test_<stem>_metagpt.py`, `test_<stem>_metagpt_2.py`, ..."""
+    at the start of the run, then `test_<stem><mark>.py`, `test_<stem><mark>_2.py`, ... (`mark` is the
+    job's `qa_test_suffix`, `_metagpt`)."""
     flat = PurePosixPath(code_filename).as_posix().replace("/", "_")
     name = "test_" + flat
     if name not in existing:
@@ -92,7 +93,7 @@ def test_file_name(code_filename, existing):
     stem, suffix = os.path.splitext(name)
     n = 1
     while True:
-        name = f"{stem}_metagpt{'' if n == 1 else f'_{n}'}{suffix or '.py'}"
+        name = f"{stem}{mark}{'' if n == 1 else f'_{n}'}{suffix or '.py'}"
         if name not in existing:
             return name
         n += 1
@@ -240,7 +241,7 @@ def qa_writes_new_test_files(layout, existing_tests):
             code_doc = await src_file_repo.get(filename)
             if not code_doc or not code_doc.filename.endswith(".py"):
                 continue
-            test_name = test_file_name(code_doc.filename, existing_tests)
+            test_name = test_file_name(code_doc.filename, existing_tests, layout.qa_test_suffix)
             test_doc = Document(root_path=str(self.project_repo.tests.root_path), filename=test_name, content="")
             logger.info(f"Writing {test_doc.filename}..")
             context = TestingContext(filename=test_doc.filename, test_doc=test_doc, code_doc=code_doc)

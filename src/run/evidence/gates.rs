@@ -297,11 +297,11 @@ fn expected_tests(sources: &[SourceFile]) -> Vec<(&SourceFile, String)> {
 }
 
 /// The test file QA wrote for `test` (`test_<file>.py`): where the project already had that file, the
-/// new file QA wrote beside it (`test_<stem>_metagpt*.py`, even if the engineer also edited the project's
+/// new file QA wrote beside it (`test_<stem>_metagpt*.py`, [`crate::marks::QA_TEST_SUFFIX`], even if the engineer also edited the project's
 /// own), else that file; one this run changed first.
 fn qa_test<'a>(artifacts: &'a Artifacts, test: &str) -> Option<&'a FileRef> {
     let stem = test.strip_suffix(".py").unwrap_or(test);
-    let ours = format!("{stem}_metagpt");
+    let ours = format!("{stem}{}", crate::marks::QA_TEST_SUFFIX);
     let name = |t: &FileRef| {
         let name = t.path.rsplit('/').next().unwrap_or(&t.path);
         name.strip_suffix(".py").unwrap_or(name).to_owned()
