@@ -81,6 +81,54 @@ async fn a_run_failing_mid_way_leaves_what_it_spent_its_trace_and_the_failure_in
 }
 
 #[tokio::test]
+async fn an_agent_that_crashes_mid_way_leaves_what_it_spent_its_trace_and_the_failure_in_out() {
+    let fx = Fixture::new(true);
+    let llm = llm().await;
+    let out = fx.root.path().join("out");
+    let request = ["--requirement", "Add a discount code CRASH_MIDWAY"];
+    let ran = run(
+        &fx.home,
+        args(&fx, &request, Some(&out)),
+        fx.env(llm.base_url().as_str()),
+    )
+    .await;
+    assert_eq!(
+        ran.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        ran.stdout, ran.stderr
+    );
+    for piece in [
+        // `signal: 9` unsandboxed, `exit status: 137` from bwrap, whose child it was.
+        "the MetaGPT wrapper exited (",
+        "without writing its result",
+        &format!(
+            "Before it failed, the last step finished was ProductManager: stand-in; 1 LLM call(s), \
+             {PROMPT_TOKENS} prompt and {COMPLETION_TOKENS} completion tokens."
+        ),
+        &format!(
+            "spent ${:.4} of $3.00. Nothing was committed.",
+            expected_cost(1)
+        ),
+    ] {
+        assert!(
+            ran.stderr.contains(piece),
+            "no {piece:?} in:\n{}",
+            ran.stderr
+        );
+    }
+    let cost = json(&std::fs::read_to_string(out.join("cost.json")).expect("cost.json"));
+    assert_eq!(cost["total"]["prompt_tokens"], PROMPT_TOKENS, "{cost:#}");
+    let trace = std::fs::read_to_string(out.join("trace.jsonl")).expect("trace.jsonl");
+    assert_eq!(trace.lines().count(), 1, "the one answered role: {trace}");
+    let failure = std::fs::read_to_string(out.join("failure.md")).expect("failure.md");
+    assert!(
+        failure.contains("- Last step finished: `ProductManager: stand-in`")
+            && failure.contains("without writing its result"),
+        "{failure}"
+    );
+}
+
+#[tokio::test]
 async fn a_failing_llm_ends_in_exit_1_and_no_commit() {
     let fx = Fixture::new(true);
     let llm = ScriptedLlm::start().await;
