@@ -33,7 +33,7 @@ RUN apt-get update \
 WORKDIR /opt/metagpt-bot
 COPY scripts/install-metagpt.sh ./scripts/install-metagpt.sh
 COPY python/metagpt-0.8.2-constraints.txt ./python/metagpt-0.8.2-constraints.txt
-RUN PYTHON=python3.11 PIP_NO_CACHE_DIR=1 scripts/install-metagpt.sh /opt/metagpt-venv
+RUN PYTHON=python3.11 PIP_NO_CACHE_DIR=1 UV_NO_CACHE=1 scripts/install-metagpt.sh /opt/metagpt-venv
 
 # ---- the App: non-root, serves on :3000 ----
 FROM python:3.11-slim-bookworm AS app
