@@ -100,15 +100,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// `metagpt-bot run`: Ctrl-C cancels the agent (nothing is committed); prints the verdict.
+/// `metagpt-bot run`: Ctrl-C (or SIGTERM) cancels the agent (nothing is committed); prints the verdict.
 async fn run_local(args: &local::RunArgs, settings: &Settings) -> ExitCode {
     let cancel = tokio_util::sync::CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    tokio::spawn(metagpt_bot::faces::cancel_on_signal(
+        cancel.clone(),
+        "stopping the run (nothing is committed)",
+    ));
     match local::run(args, settings, cancel).await {
         Ok(summary) => {
             println!("{summary}");
@@ -158,7 +156,14 @@ fn run_action() -> u8 {
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(action::run(&env, trigger)),
+        Ok(runtime) => runtime.block_on(async {
+            let cancel = tokio_util::sync::CancellationToken::new();
+            tokio::spawn(metagpt_bot::faces::cancel_on_signal(
+                cancel.clone(),
+                "the job is being cancelled: stopping the run",
+            ));
+            action::run(&env, trigger, cancel).await
+        }),
         Err(e) => Err(ActionError::Failed(format!(
             "cannot start the async runtime: {e}"
         ))),

@@ -31,7 +31,7 @@ use crate::queue::{Queue, QueueOptions};
 /// Runs until SIGTERM or SIGINT.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    tokio::spawn(forward_signals(shutdown.clone()));
+    tokio::spawn(super::cancel_on_signal(shutdown.clone(), "shutting down"));
     serve_until(settings, shutdown).await
 }
 
@@ -159,27 +159,4 @@ fn start_workers(
     let mut workers = worker::spawn(queue.clone(), jobs.clone(), wake.clone(), options);
     workers.spawn_control(queue, jobs, wake);
     Some(workers)
-}
-
-async fn forward_signals(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received: shutting down"),
-        _ = term => tracing::info!("SIGTERM received: shutting down"),
-    }
-    shutdown.cancel();
 }

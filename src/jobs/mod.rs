@@ -104,6 +104,15 @@ impl Context {
         })
     }
 
+    /// Who a cancellation comes from: `/metagpt stop` in the App; the workflow job's cancellation (the
+    /// runner's SIGINT or SIGTERM) in the Action, where `/metagpt stop` is refused.
+    fn stopped_by(&self) -> voice::StoppedBy {
+        match &self.face {
+            Face::App { .. } => voice::StoppedBy::Command,
+            Face::Action { .. } => voice::StoppedBy::JobCancelled,
+        }
+    }
+
     fn queue(&self) -> Option<&Queue> {
         match &self.face {
             Face::App { queue } => Some(queue),

@@ -420,6 +420,7 @@ async fn agent(
             progress
                 .show(&Status::Stopped {
                     what: what.to_owned(),
+                    by: ctx.stopped_by(),
                 })
                 .await;
             Err(Failure::Cancelled(stopped.to_string()))
@@ -493,6 +494,7 @@ async fn push(
 ) -> Result<git2::Oid, Failure> {
     let stopped = Status::Stopped {
         what: what.to_owned(),
+        by: ctx.stopped_by(),
     };
     if cancel.is_cancelled() {
         progress.show(&stopped).await;

@@ -38,8 +38,17 @@ pub enum Status {
         reason: String,
         hint: Hint,
     },
-    /// `/metagpt stop` ended the run; nothing was pushed.
-    Stopped { what: String },
+    /// The run was cancelled before its push; nothing was pushed.
+    Stopped { what: String, by: StoppedBy },
+}
+
+/// Who cancelled a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoppedBy {
+    /// `/metagpt stop` (the App).
+    Command,
+    /// The workflow job was cancelled or timed out (the Action: the runner sent SIGINT or SIGTERM).
+    JobCancelled,
 }
 
 /// Where a running run is, as the progress comment names it.
@@ -135,9 +144,20 @@ impl Status {
                     hint.text()
                 )
             }
-            Status::Stopped { what } => format!(
+            Status::Stopped {
+                what,
+                by: StoppedBy::Command,
+            } => format!(
                 "⏹️ **Stopped**: {what} was cancelled by `/metagpt stop`. Nothing was pushed. \
                  `/metagpt retry` runs it again."
+            ),
+            Status::Stopped {
+                what,
+                by: StoppedBy::JobCancelled,
+            } => format!(
+                "⏹️ **Cancelled**: {what} ended with its workflow job, which was cancelled or ran out \
+                 of time; MetaGPT was stopped. Nothing was pushed. Re-run the job, or comment \
+                 `/metagpt retry`, to run it again."
             ),
         };
         format!("{}\n{text}\n", marks::PROGRESS)
@@ -423,7 +443,15 @@ mod tests {
             };
             insta::assert_snapshot!(format!("failed_{hint:?}"), failed.render());
         }
-        insta::assert_snapshot!("stopped", Status::Stopped { what }.render());
+        let stopped = |by| Status::Stopped {
+            what: what.clone(),
+            by,
+        };
+        insta::assert_snapshot!("stopped", stopped(StoppedBy::Command).render());
+        insta::assert_snapshot!(
+            "stopped_job_cancelled",
+            stopped(StoppedBy::JobCancelled).render()
+        );
     }
 
     #[test]
@@ -439,7 +467,11 @@ mod tests {
 
     #[test]
     fn the_queued_note_follows_the_status_and_is_replaced_or_removed() {
-        let status = Status::Stopped { what: "w".into() }.render();
+        let status = Status::Stopped {
+            what: "w".into(),
+            by: StoppedBy::Command,
+        }
+        .render();
         let one = with_queued_note(&status, 1);
         insta::assert_snapshot!("queued_one", one);
         let two = with_queued_note(&one, 2);

@@ -46,9 +46,15 @@ use crate::jobs::{Context, Face, Failure, JobKey, RunOverrides, refuse_stop_in_a
 use crate::run::resolve_llm;
 
 /// Runs `trigger` in the job described by `env` (the job's environment supplies `METAGPT_PYTHON`,
-/// `RUNNER_TEMP`, `GITHUB_RUN_ATTEMPT` and price overrides).
-pub async fn run(env: &ActionEnv, trigger: Trigger) -> Result<ActionOutcome, ActionError> {
-    run_with(env, trigger, |name| std::env::var(name).ok()).await
+/// `RUNNER_TEMP`, `GITHUB_RUN_ATTEMPT` and price overrides). `cancel` is the job's cancellation (the
+/// runner's SIGINT or SIGTERM): the agent is killed, nothing is pushed, and the progress comment says the
+/// job was cancelled.
+pub async fn run(
+    env: &ActionEnv,
+    trigger: Trigger,
+    cancel: CancellationToken,
+) -> Result<ActionOutcome, ActionError> {
+    run_with(env, trigger, |name| std::env::var(name).ok(), cancel).await
 }
 
 /// The default LLM endpoint when the `llm-base-url` input is empty.
@@ -63,6 +69,7 @@ pub async fn run_with(
     env: &ActionEnv,
     trigger: Trigger,
     lookup: impl Fn(&str) -> Option<String>,
+    cancel: CancellationToken,
 ) -> Result<ActionOutcome, ActionError> {
     let llm = resolve_llm(&settings(env, &lookup)?).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
@@ -111,10 +118,7 @@ pub async fn run_with(
             .unwrap_or(1),
     };
     let handled = match &trigger.request {
-        Request::Run(request) => {
-            let cancel = CancellationToken::new();
-            run_issue(&context, &repo, &trigger, request, &job, cancel).await
-        }
+        Request::Run(request) => run_issue(&context, &repo, &trigger, request, &job, cancel).await,
         Request::Control(ControlRequest::Stop { .. }) => {
             refuse_stop_in_action(&repo, &trigger).await
         }

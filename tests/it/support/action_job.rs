@@ -3,7 +3,7 @@
 //! `GITHUB_OUTPUT` / `GITHUB_STEP_SUMMARY` files to read back afterwards.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
@@ -84,13 +84,27 @@ impl ActionJob {
 
     /// Runs `metagpt-bot action` to completion.
     pub fn run(&self) -> Finished {
-        let output = Command::new(env!("CARGO_BIN_EXE_metagpt-bot"))
+        self.finish(self.spawn())
+    }
+
+    /// Starts `metagpt-bot action`, its output piped.
+    pub fn spawn(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_metagpt-bot"))
             .arg("action")
             .env_clear()
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())
-            .output()
-            .expect("run metagpt-bot action");
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start metagpt-bot action")
+    }
+
+    /// Waits for `child` to exit and reads what the job left.
+    pub fn finish(&self, child: Child) -> Finished {
+        let output = child
+            .wait_with_output()
+            .expect("wait for metagpt-bot action");
         let read =
             |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         Finished {
