@@ -303,6 +303,7 @@ async fn prepare_project(
         project_tests: plan.settings.project_tests.as_deref(),
         base_python: &plan.llm.project_python,
         dir: scratch.path(),
+        limits: plan.llm.limits,
     };
     let env = project::prepare(&request, cancel)
         .await
@@ -415,6 +416,7 @@ fn agent_run(
             run_tests: plan.settings.run_tests,
             investment_usd: plan.settings.max_cost_usd,
             sandbox: plan.llm.sandbox,
+            limits: plan.llm.limits,
         },
         gateway_url: gateway.base_url(),
         gateway_socket: gateway.socket_path().map(Path::to_path_buf),

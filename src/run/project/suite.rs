@@ -158,6 +158,15 @@ impl Suite {
                 output,
             ),
             Ok(Ended::Cancelled) => (false, "cancelled".to_owned(), String::new()),
+            Ok(Ended::Limit(exceeded, output)) => (
+                false,
+                format!(
+                    "stopped: the project's tests {} ({})",
+                    exceeded.what(),
+                    exceeded.how()
+                ),
+                output,
+            ),
             Err(e) => (false, format!("could not start: {e}"), String::new()),
         };
         SuiteRun {
@@ -198,7 +207,8 @@ async fn run(
         .map(|r| root.join(r).display().to_string())
         .collect();
     let extra = [("PYTHONPATH", roots.join(":"))];
-    bounded(process, &home, Some(&env.venv), &extra, SUITE_LIMIT, cancel).await
+    let limits = (SUITE_LIMIT, env.limits);
+    bounded(process, &home, Some(&env.venv), &extra, limits, cancel).await
 }
 
 /// The ids of a `pytest --collect-only -q` listing: its `path::name` lines.

@@ -1,0 +1,661 @@
+//! Resource limits of one run's processes (`AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`, `AGENT_CPU_SECS`):
+//! [`apply`] puts them on a `Command` before it is spawned (the agent, and the project's setup and suite),
+//! and the [`Limited`] it returns says whether a limit was hit, and ends what is left of the run.
+//!
+//! Invariants:
+//! - The mechanism is chosen once per process ([`mechanism`]) and named by `doctor`:
+//!   1. a cgroup v2 of the bot's own (delegated: `memory` and `pids` can be enabled for its children):
+//!      every run gets a child cgroup with `memory.max` (and `memory.swap.max` 0), `pids.max`, which the
+//!      child joins before it execs, so everything it starts is counted, sandboxed or not, whatever
+//!      process group or session it makes. `memory.events` (`oom_kill`) and `pids.events` (`max`) say
+//!      which limit was hit; the run is ended as soon as one is, and the cgroup is emptied and removed
+//!      when the run ends;
+//!   2. the same with the cgroup v1 `memory` and `pids` hierarchies, where the bot may create cgroups in
+//!      them (root on a v1 or hybrid host) and there is no delegated v2 (`memory.limit_in_bytes`,
+//!      `pids.max`; `memory.oom_control`'s `oom_kill` and `pids.events`);
+//!   3. otherwise rlimits set in the child before exec: `RLIMIT_DATA` (its heap and private mappings, per
+//!      process), `RLIMIT_NPROC` (per *user*: every process and thread of the uid counts, so it is set to
+//!      the limit plus what the user already runs at spawn; concurrent runs of the same uid share it; the
+//!      kernel does not enforce it for root, so a root bot without a uid of its own for the agent has no
+//!      process limit here).
+//! - CPU time is `RLIMIT_CPU` in every mechanism (a cgroup caps a rate, not seconds): per process,
+//!   SIGXCPU at the limit, SIGKILL [`CPU_GRACE`] later.
+//! - What each mechanism can tell ([`Limited::verdict`]): cgroup counters are certain and cover every
+//!   process of the run; with rlimits the bot sees only its child's end (killed by SIGXCPU, also as
+//!   `bwrap`'s or a shell's exit code 128 + 24) and the output it printed (`MemoryError`, `Cannot allocate
+//!   memory`, a fork that failed with "Resource temporarily unavailable"), which it reads only when the
+//!   run failed. A limit hit deep in a process whose output the agent did not print is then a failed run
+//!   without the limit named.
+//! - A cgroup that cannot be made for one run falls back to rlimits for that run, with a warning; nothing
+//!   here stops a run from starting.
+//! - The code run between fork and exec only makes async-signal-safe system calls (`write` to a file
+//!   opened beforehand, `setrlimit`) and allocates nothing.
+
+use std::fmt;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rustix::process::{Resource, Rlimit};
+
+use crate::config::ResourceLimits;
+
+/// Seconds between `SIGXCPU` (the soft CPU limit) and `SIGKILL` (the hard one).
+pub const CPU_GRACE: u64 = 5;
+
+/// How often a run's cgroup counters are read while it runs.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
+
+/// How the limits are enforced on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mechanism {
+    /// Run cgroups are made in this cgroup v2 directory.
+    CgroupV2(PathBuf),
+    /// Run cgroups are made in these cgroup v1 directories.
+    CgroupV1 { memory: PathBuf, pids: PathBuf },
+    /// rlimits only; why no cgroup can be used.
+    Rlimits(String),
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mechanism::CgroupV2(dir) => write!(
+                f,
+                "a cgroup v2 per run under {} (memory.max, pids.max; all of the run's processes together), \
+                 RLIMIT_CPU per process",
+                dir.display()
+            ),
+            Mechanism::CgroupV1 { memory, pids } => write!(
+                f,
+                "a cgroup v1 per run under {} and {} (memory.limit_in_bytes, pids.max; all of the run's \
+                 processes together), RLIMIT_CPU per process",
+                memory.display(),
+                pids.display()
+            ),
+            Mechanism::Rlimits(why) => write!(
+                f,
+                "rlimits (RLIMIT_DATA per process, RLIMIT_NPROC per user{}, RLIMIT_CPU per process): {why}",
+                if rustix::process::getuid().is_root() {
+                    ", which the kernel does not enforce for root"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+/// The mechanism of this process, probed once.
+pub fn mechanism() -> &'static Mechanism {
+    static PROBE: OnceLock<Mechanism> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let v2 = match cgroup_v2() {
+            Ok(dir) => return Mechanism::CgroupV2(dir),
+            Err(why) => why,
+        };
+        match cgroup_v1() {
+            Ok((memory, pids)) => Mechanism::CgroupV1 { memory, pids },
+            Err(v1) => Mechanism::Rlimits(format!("{v2}; {v1}")),
+        }
+    })
+}
+
+/// Which limit was hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    Memory,
+    Processes,
+    Cpu,
+}
+
+/// How the bot knows a limit was hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detected {
+    /// The run's cgroup counted it (certain).
+    Cgroup,
+    /// A process of the run was killed by this signal.
+    Signal(&'static str),
+    /// The run's output says so (this line).
+    Output(String),
+}
+
+/// A limit the run's processes hit, with the limits they had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exceeded {
+    pub hit: Hit,
+    pub limits: ResourceLimits,
+    pub detected: Detected,
+}
+
+impl Exceeded {
+    /// The setting that sets the limit hit.
+    pub fn setting(&self) -> &'static str {
+        match self.hit {
+            Hit::Memory => "AGENT_MEMORY_MB",
+            Hit::Processes => "AGENT_MAX_PROCESSES",
+            Hit::Cpu => "AGENT_CPU_SECS",
+        }
+    }
+
+    /// What was used: "used more than 2 GiB of memory".
+    pub fn what(&self) -> String {
+        match self.hit {
+            Hit::Memory => format!("used more than {} of memory", size(self.limits.memory_mb)),
+            Hit::Processes => format!("ran more than {} processes", self.limits.processes),
+            Hit::Cpu => format!("used more than {} s of CPU", self.limits.cpu_secs),
+        }
+    }
+
+    /// How it was seen, for the message.
+    pub fn how(&self) -> String {
+        let value = match self.hit {
+            Hit::Memory => self.limits.memory_mb,
+            Hit::Processes => self.limits.processes,
+            Hit::Cpu => self.limits.cpu_secs,
+        };
+        let seen = match &self.detected {
+            Detected::Cgroup => "counted by the run's cgroup".to_owned(),
+            Detected::Signal(signal) => format!("a process was killed by {signal}"),
+            Detected::Output(line) => format!("the output says `{}`", line.trim()),
+        };
+        format!("{}={value}; {seen}", self.setting())
+    }
+}
+
+/// `2048` MiB as "2 GiB", `300` as "300 MiB".
+fn size(mb: u64) -> String {
+    if mb >= 1024 && mb % 1024 == 0 {
+        format!("{} GiB", mb / 1024)
+    } else {
+        format!("{mb} MiB")
+    }
+}
+
+/// The limits put on one spawned command: its cgroup, if it has one (emptied and removed when dropped).
+pub(crate) struct Limited {
+    limits: ResourceLimits,
+    cgroup: Option<RunCgroup>,
+}
+
+/// Puts `limits` on `command`, to be spawned next: makes the run's cgroup (when the mechanism has one)
+/// and has the child join it and set its rlimits before exec. Must come before any other `pre_exec`
+/// that changes the child's user (the cgroup is joined with the bot's rights).
+pub(crate) fn apply(command: &mut tokio::process::Command, limits: ResourceLimits) -> Limited {
+    let cgroup = match mechanism() {
+        Mechanism::Rlimits(_) => None,
+        mechanism => match RunCgroup::create(mechanism, limits) {
+            Ok(cgroup) => Some(cgroup),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot make a cgroup for a run ({e}); its limits are rlimits, which do not cover all of \
+                     its processes together"
+                );
+                None
+            }
+        },
+    };
+    let mut procs = [-1i32; 2];
+    if let Some(cgroup) = &cgroup {
+        for (slot, fd) in procs.iter_mut().zip(&cgroup.procs) {
+            *slot = fd.as_raw_fd();
+        }
+    }
+    let rlimits = cgroup.is_none();
+    let data = (rlimits && limits.memory_mb > 0).then(|| limits.memory_mb.saturating_mul(1 << 20));
+    let nproc = (rlimits && limits.processes > 0)
+        .then(|| limits.processes + user_tasks(rustix::process::getuid().as_raw()));
+    let cpu = (limits.cpu_secs > 0).then_some(limits.cpu_secs);
+    // SAFETY: the closure runs in the child between fork and exec; it only calls write(2) on descriptors
+    // the `Limited` keeps open until after the spawn, and setrlimit(2): async-signal-safe, no allocation.
+    unsafe {
+        command.pre_exec(move || {
+            for fd in procs {
+                if fd >= 0 {
+                    rustix::io::write(BorrowedFd::borrow_raw(fd), b"0")?;
+                }
+            }
+            let limit = |resource, soft: u64, hard: u64| {
+                rustix::process::setrlimit(
+                    resource,
+                    Rlimit {
+                        current: Some(soft),
+                        maximum: Some(hard),
+                    },
+                )
+            };
+            if let Some(bytes) = data {
+                limit(Resource::Data, bytes, bytes)?;
+            }
+            if let Some(n) = nproc {
+                limit(Resource::Nproc, n, n)?;
+            }
+            if let Some(secs) = cpu {
+                limit(Resource::Cpu, secs, secs + CPU_GRACE)?;
+            }
+            Ok(())
+        });
+    }
+    Limited { limits, cgroup }
+}
+
+impl Limited {
+    /// Resolves when the run's cgroup counts a limit hit; never without a cgroup.
+    pub async fn exceeded(&self) -> Exceeded {
+        let Some(cgroup) = &self.cgroup else {
+            return std::future::pending().await;
+        };
+        let mut every = tokio::time::interval(WATCH_EVERY);
+        loop {
+            every.tick().await;
+            if let Some(hit) = cgroup.hit() {
+                return self.exceeded_by(hit, Detected::Cgroup);
+            }
+        }
+    }
+
+    /// Whether the run hit a limit, once it ended (`status`: how its first process ended, if it did).
+    /// The cgroup's counters answer when there is one; otherwise a failed run's status and output.
+    pub fn verdict(&self, status: Option<ExitStatus>, output: &[String]) -> Option<Exceeded> {
+        if let Some(cgroup) = &self.cgroup {
+            if let Some(hit) = cgroup.hit() {
+                return Some(self.exceeded_by(hit, Detected::Cgroup));
+            }
+        }
+        if status.is_some_and(|s| s.success()) {
+            return None;
+        }
+        if let Some(status) = status
+            && self.limits.cpu_secs > 0
+            && killed_by_sigxcpu(status)
+        {
+            return Some(self.exceeded_by(Hit::Cpu, Detected::Signal("SIGXCPU")));
+        }
+        if self.cgroup.is_some() {
+            return None;
+        }
+        output.iter().rev().find_map(|line| {
+            let hit = said(line)?;
+            let set = match hit {
+                Hit::Memory => self.limits.memory_mb,
+                Hit::Processes => self.limits.processes,
+                Hit::Cpu => self.limits.cpu_secs,
+            };
+            (set > 0).then(|| self.exceeded_by(hit, Detected::Output(line.clone())))
+        })
+    }
+
+    /// Kills every process left in the run's cgroup (the process group is the caller's to kill).
+    pub fn kill(&self) {
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.kill();
+        }
+    }
+
+    fn exceeded_by(&self, hit: Hit, detected: Detected) -> Exceeded {
+        Exceeded {
+            hit,
+            limits: self.limits,
+            detected,
+        }
+    }
+}
+
+/// Whether `status` is a death by SIGXCPU, directly or as the 128 + 24 of `bwrap` or a shell.
+fn killed_by_sigxcpu(status: ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(libc::SIGXCPU) || status.code() == Some(128 + libc::SIGXCPU)
+}
+
+/// The limit a line of output says was hit: Python's and the shells' words for an allocation or a fork
+/// refused by an rlimit, or a process killed at its CPU limit.
+fn said(line: &str) -> Option<Hit> {
+    const MEMORY: [&str; 3] = ["MemoryError", "Cannot allocate memory", "std::bad_alloc"];
+    const PROCESSES: [&str; 3] = [
+        "BlockingIOError: [Errno 11] Resource temporarily unavailable",
+        "fork: Resource temporarily unavailable",
+        "fork: retry: Resource temporarily unavailable",
+    ];
+    const CPU: [&str; 2] = ["CPU time limit exceeded", "Cputime limit exceeded"];
+    if MEMORY.iter().any(|w| line.contains(w)) {
+        Some(Hit::Memory)
+    } else if PROCESSES.iter().any(|w| line.contains(w)) || line.contains("Cannot fork") {
+        Some(Hit::Processes)
+    } else if CPU.iter().any(|w| line.contains(w)) {
+        Some(Hit::Cpu)
+    } else {
+        None
+    }
+}
+
+/// Processes and threads of `uid` now (what `RLIMIT_NPROC` counts).
+fn user_tasks(uid: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .filter_map(|status| {
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            (field("Uid:")? == u64::from(uid)).then(|| field("Threads:").unwrap_or(1))
+        })
+        .sum()
+}
+
+// ---- cgroups ----
+
+/// One run's cgroup: its directories (one for v2, memory and pids for v1) and their `cgroup.procs`,
+/// open for the child to join.
+struct RunCgroup {
+    v2: bool,
+    dirs: Vec<PathBuf>,
+    procs: Vec<OwnedFd>,
+}
+
+impl RunCgroup {
+    fn create(mechanism: &Mechanism, limits: ResourceLimits) -> std::io::Result<RunCgroup> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "metagpt-run-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let bytes = limits.memory_mb.saturating_mul(1 << 20).to_string();
+        let pids = limits.processes.to_string();
+        let (v2, dirs) = match mechanism {
+            Mechanism::CgroupV2(parent) => (true, vec![parent.join(&name)]),
+            Mechanism::CgroupV1 { memory, pids } => {
+                (false, vec![memory.join(&name), pids.join(&name)])
+            }
+            Mechanism::Rlimits(why) => return Err(std::io::Error::other(why.clone())),
+        };
+        let mut cgroup = RunCgroup {
+            v2,
+            dirs: Vec::new(),
+            procs: Vec::new(),
+        };
+        for dir in &dirs {
+            std::fs::create_dir(dir)?;
+            cgroup.dirs.push(dir.clone());
+        }
+        let (memory_dir, pids_dir) = (&dirs[0], dirs.last().unwrap_or(&dirs[0]));
+        if limits.memory_mb > 0 {
+            if v2 {
+                write(memory_dir, "memory.max", &bytes)?;
+                let _ = write(memory_dir, "memory.swap.max", "0");
+            } else {
+                write(memory_dir, "memory.limit_in_bytes", &bytes)?;
+                let _ = write(memory_dir, "memory.memsw.limit_in_bytes", &bytes);
+            }
+        }
+        if limits.processes > 0 {
+            write(pids_dir, "pids.max", &pids)?;
+        }
+        for dir in &dirs {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.procs"))?;
+            cgroup.procs.push(file.into());
+        }
+        Ok(cgroup)
+    }
+
+    /// The limit its counters say was hit.
+    fn hit(&self) -> Option<Hit> {
+        let memory = if self.v2 {
+            counter(&self.dirs[0].join("memory.events"), "oom_kill")
+        } else {
+            counter(&self.dirs[0].join("memory.oom_control"), "oom_kill")
+        };
+        let pids = counter(&self.dirs[self.dirs.len() - 1].join("pids.events"), "max");
+        if memory > 0 {
+            Some(Hit::Memory)
+        } else if pids > 0 {
+            Some(Hit::Processes)
+        } else {
+            None
+        }
+    }
+
+    /// SIGKILL to every process in it, until it is empty (a fork bomb forks while it is being killed).
+    fn kill(&self) {
+        if self.v2 && write(&self.dirs[0], "cgroup.kill", "1").is_ok() {
+            return;
+        }
+        for _ in 0..100 {
+            let mut any = false;
+            for dir in &self.dirs {
+                let pids = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+                    any = true;
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for RunCgroup {
+    /// Empties and removes the cgroup; killed processes leave it as they exit, so removal is retried
+    /// briefly.
+    fn drop(&mut self) {
+        self.procs.clear();
+        self.kill();
+        for dir in self.dirs.iter().rev() {
+            let mut tries = 0;
+            while let Err(e) = std::fs::remove_dir(dir) {
+                tries += 1;
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    break;
+                }
+                if tries == 50 {
+                    tracing::warn!(cgroup = %dir.display(), "cannot remove a run's cgroup: {e}");
+                    break;
+                }
+                self.kill();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> std::io::Result<()> {
+    std::fs::write(dir.join(file), value)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.join(file).display())))
+}
+
+/// The value of `key` in a flat-keyed cgroup file (`oom_kill 1`), 0 when absent.
+fn counter(file: &Path, key: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == key).then(|| v.trim().parse().ok()).flatten()
+        })
+        .unwrap_or(0)
+}
+
+/// The bot's own cgroup v2, made able to hold run cgroups with `memory` and `pids`: where the bot is
+/// alone in it (a delegated cgroup), it first moves itself into a leaf `metagpt-bot` beside the runs
+/// (cgroup v2 allows no process in a cgroup whose children have controllers).
+fn cgroup_v2() -> Result<PathBuf, String> {
+    let own =
+        std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("no cgroups: {e}"))?;
+    let path = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("no cgroup v2")?;
+    let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(Path::new)
+        .find(|m| m.join("cgroup.controllers").is_file())
+        .ok_or("no cgroup v2 mounted")?;
+    let dir = mount.join(path.trim().trim_start_matches('/'));
+    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
+    if !(has("memory") && has("pids")) {
+        return Err(format!(
+            "cgroup v2 {} does not offer the memory and pids controllers (not delegated)",
+            dir.display()
+        ));
+    }
+    let enable = || write(&dir, "cgroup.subtree_control", "+memory +pids");
+    if enable().is_err() {
+        let leaf = dir.join("metagpt-bot");
+        let _ = std::fs::create_dir(&leaf);
+        write(&leaf, "cgroup.procs", "0")
+            .and_then(|()| enable())
+            .map_err(|e| {
+                format!(
+                    "cgroup v2 {} is not delegated to the bot: {e}",
+                    dir.display()
+                )
+            })?;
+    }
+    probe(&dir).map(|()| dir)
+}
+
+/// The bot's own cgroups in the v1 `memory` and `pids` hierarchies, when it may make cgroups there.
+fn cgroup_v1() -> Result<(PathBuf, PathBuf), String> {
+    let own =
+        std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("no cgroups: {e}"))?;
+    let dir = |controller: &str| -> Result<PathBuf, String> {
+        let path = own
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                Some((parts.nth(1)?, parts.next()?))
+            })
+            .find(|(names, _)| names.split(',').any(|n| n == controller))
+            .map(|(_, path)| path.trim().trim_start_matches('/').to_owned())
+            .ok_or_else(|| format!("no cgroup v1 {controller} hierarchy"))?;
+        let dir = Path::new("/sys/fs/cgroup").join(controller).join(path);
+        probe(&dir).map(|()| dir)
+    };
+    Ok((dir("memory")?, dir("pids")?))
+}
+
+/// Whether a cgroup can be made (and removed) in `dir`.
+fn probe(dir: &Path) -> Result<(), String> {
+    let test = dir.join(format!("metagpt-probe-{}", std::process::id()));
+    std::fs::create_dir(&test)
+        .map_err(|e| format!("cannot make a cgroup in {}: {e}", dir.display()))?;
+    let _ = std::fs::remove_dir(&test);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    const LIMITS: ResourceLimits = ResourceLimits {
+        memory_mb: 2048,
+        processes: 64,
+        cpu_secs: 30,
+    };
+
+    fn rlimited() -> Limited {
+        Limited {
+            limits: LIMITS,
+            cgroup: None,
+        }
+    }
+
+    #[test]
+    fn what_was_hit_is_said_in_the_units_of_its_setting() {
+        let hit = |hit| Exceeded {
+            hit,
+            limits: LIMITS,
+            detected: Detected::Cgroup,
+        };
+        assert_eq!(hit(Hit::Memory).what(), "used more than 2 GiB of memory");
+        assert_eq!(hit(Hit::Processes).what(), "ran more than 64 processes");
+        assert_eq!(hit(Hit::Cpu).what(), "used more than 30 s of CPU");
+        assert_eq!(
+            hit(Hit::Memory).how(),
+            "AGENT_MEMORY_MB=2048; counted by the run's cgroup"
+        );
+        assert_eq!(size(300), "300 MiB");
+    }
+
+    #[test]
+    fn with_rlimits_a_failed_runs_signal_and_output_tell_the_limit() {
+        let limited = rlimited();
+        let failed = ExitStatus::from_raw(1 << 8);
+        let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let xcpu = ExitStatus::from_raw(libc::SIGXCPU);
+        assert_eq!(
+            limited.verdict(Some(xcpu), &[]).map(|e| e.hit),
+            Some(Hit::Cpu)
+        );
+        let bwrap_xcpu = ExitStatus::from_raw((128 + libc::SIGXCPU) << 8);
+        assert_eq!(
+            limited.verdict(Some(bwrap_xcpu), &[]).map(|e| e.detected),
+            Some(Detected::Signal("SIGXCPU"))
+        );
+        let oom = lines(&["Traceback (most recent call last):", "MemoryError"]);
+        assert_eq!(
+            limited.verdict(Some(failed), &oom).map(|e| e.hit),
+            Some(Hit::Memory)
+        );
+        let fork = lines(&["BlockingIOError: [Errno 11] Resource temporarily unavailable"]);
+        assert_eq!(
+            limited.verdict(Some(failed), &fork).map(|e| e.hit),
+            Some(Hit::Processes)
+        );
+        // A run that succeeded hit nothing, whatever it printed; an ordinary failure names no limit.
+        assert_eq!(limited.verdict(Some(ExitStatus::from_raw(0)), &oom), None);
+        assert_eq!(
+            limited.verdict(Some(failed), &lines(&["AssertionError"])),
+            None
+        );
+        // A limit that is not set is never named.
+        let unlimited = Limited {
+            limits: ResourceLimits::NONE,
+            cgroup: None,
+        };
+        assert_eq!(unlimited.verdict(Some(failed), &oom), None);
+    }
+
+    #[test]
+    fn cgroup_counters_are_read_from_flat_keyed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("memory.events");
+        std::fs::write(&file, "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n").unwrap();
+        assert_eq!(counter(&file, "oom_kill"), 1);
+        assert_eq!(counter(&file, "max"), 12);
+        assert_eq!(counter(&file, "absent"), 0);
+        assert_eq!(counter(&dir.path().join("missing"), "max"), 0);
+    }
+
+    #[test]
+    fn the_mechanism_is_named_with_what_it_covers() {
+        let text = mechanism().to_string();
+        assert!(
+            text.contains("RLIMIT_CPU per process"),
+            "every mechanism limits CPU seconds per process: {text}"
+        );
+    }
+}
