@@ -168,7 +168,7 @@ impl Exceeded {
 
 /// `2048` MiB as "2 GiB", `300` as "300 MiB".
 fn size(mb: u64) -> String {
-    if mb >= 1024 && mb % 1024 == 0 {
+    if mb >= 1024 && mb.is_multiple_of(1024) {
         format!("{} GiB", mb / 1024)
     } else {
         format!("{mb} MiB")
@@ -185,7 +185,27 @@ pub(crate) struct Limited {
 /// and has the child join it and set its rlimits before exec. Must come before any other `pre_exec`
 /// that changes the child's user (the cgroup is joined with the bot's rights).
 pub(crate) fn apply(command: &mut tokio::process::Command, limits: ResourceLimits) -> Limited {
-    let cgroup = match mechanism() {
+    apply_with(command, limits, mechanism(), None)
+}
+
+/// [`apply`] for a child that will run as `uid` (a launcher that drops the bot's user after this):
+/// `RLIMIT_NPROC` counts that user's processes, not the bot's.
+#[allow(dead_code)]
+pub(crate) fn apply_as(
+    command: &mut tokio::process::Command,
+    limits: ResourceLimits,
+    uid: u32,
+) -> Limited {
+    apply_with(command, limits, mechanism(), Some(uid))
+}
+
+fn apply_with(
+    command: &mut tokio::process::Command,
+    limits: ResourceLimits,
+    mechanism: &Mechanism,
+    uid: Option<u32>,
+) -> Limited {
+    let cgroup = match mechanism {
         Mechanism::Rlimits(_) => None,
         mechanism => match RunCgroup::create(mechanism, limits) {
             Ok(cgroup) => Some(cgroup),
@@ -207,7 +227,7 @@ pub(crate) fn apply(command: &mut tokio::process::Command, limits: ResourceLimit
     let rlimits = cgroup.is_none();
     let data = (rlimits && limits.memory_mb > 0).then(|| limits.memory_mb.saturating_mul(1 << 20));
     let nproc = (rlimits && limits.processes > 0)
-        .then(|| limits.processes + user_tasks(rustix::process::getuid().as_raw()));
+        .then(|| limits.processes + user_tasks(uid.unwrap_or(rustix::process::getuid().as_raw())));
     let cpu = (limits.cpu_secs > 0).then_some(limits.cpu_secs);
     // SAFETY: the closure runs in the child between fork and exec; it only calls write(2) on descriptors
     // the `Limited` keeps open until after the spawn, and setrlimit(2): async-signal-safe, no allocation.
@@ -260,10 +280,8 @@ impl Limited {
     /// Whether the run hit a limit, once it ended (`status`: how its first process ended, if it did).
     /// The cgroup's counters answer when there is one; otherwise a failed run's status and output.
     pub fn verdict(&self, status: Option<ExitStatus>, output: &[String]) -> Option<Exceeded> {
-        if let Some(cgroup) = &self.cgroup {
-            if let Some(hit) = cgroup.hit() {
-                return Some(self.exceeded_by(hit, Detected::Cgroup));
-            }
+        if let Some(hit) = self.cgroup.as_ref().and_then(RunCgroup::hit) {
+            return Some(self.exceeded_by(hit, Detected::Cgroup));
         }
         if status.is_some_and(|s| s.success()) {
             return None;
@@ -648,6 +666,149 @@ mod tests {
         assert_eq!(counter(&file, "max"), 12);
         assert_eq!(counter(&file, "absent"), 0);
         assert_eq!(counter(&dir.path().join("missing"), "max"), 0);
+    }
+
+    /// `python3 -c code` under `limits` by `mechanism` (as `uid` when given), and how it ended.
+    async fn python(
+        code: &str,
+        limits: ResourceLimits,
+        mechanism: &Mechanism,
+        uid: Option<u32>,
+    ) -> (Option<Exceeded>, String) {
+        let (exceeded, text, cgroup) = python_in(code, limits, mechanism, uid).await;
+        for dir in cgroup {
+            assert!(
+                !dir.exists(),
+                "the run's cgroup {} is removed",
+                dir.display()
+            );
+        }
+        (exceeded, text)
+    }
+
+    /// [`python`], and the directories of its cgroup (removed by now).
+    async fn python_in(
+        code: &str,
+        limits: ResourceLimits,
+        mechanism: &Mechanism,
+        uid: Option<u32>,
+    ) -> (Option<Exceeded>, String, Vec<PathBuf>) {
+        let mut command = tokio::process::Command::new("/usr/bin/python3");
+        command
+            .args(["-c", code])
+            .current_dir("/")
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let limited = apply_with(&mut command, limits, mechanism, uid);
+        if let Some(uid) = uid {
+            // SAFETY: setgid(2)/setuid(2) between fork and exec, after the limits, as a launcher would.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setgid(uid) != 0 || libc::setuid(uid) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command.spawn().expect("python3 starts");
+        let group = child.id().map(|p| p as i32);
+        let mut stderr = child.stderr.take().expect("piped");
+        let read = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
+            text
+        });
+        let status = child.wait().await.expect("python3 ends");
+        // The sleeping children of a fork bomb hold the pipe open until they are killed.
+        crate::run::agent::kill_group(group);
+        limited.kill();
+        let text = read.await.expect("read");
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let verdict = limited.verdict(Some(status), &lines);
+        let dirs = limited
+            .cgroup
+            .as_ref()
+            .map(|c| c.dirs.clone())
+            .unwrap_or_default();
+        for dir in &dirs {
+            assert!(
+                dir.is_dir(),
+                "the run's cgroup {} exists while it runs",
+                dir.display()
+            );
+        }
+        drop(limited);
+        (verdict, text, dirs)
+    }
+
+    const HOG: &str =
+        "chunks = []\nfor _ in range(64): chunks.append('x' * (16 << 20))\nprint('no limit')";
+    const BOMB: &str = "import os, time\nfor _ in range(400):\n    if os.fork() == 0:\n        time.sleep(60)\n        os._exit(0)\nprint('no limit')";
+    const SMALL: ResourceLimits = ResourceLimits {
+        memory_mb: 128,
+        processes: 16,
+        cpu_secs: 1,
+    };
+
+    #[tokio::test]
+    async fn rlimits_refuse_memory_past_the_limit_and_the_output_says_so() {
+        let rlimits = Mechanism::Rlimits("test".into());
+        let (exceeded, text) = python(HOG, SMALL, &rlimits, None).await;
+        assert_eq!(exceeded.map(|e| e.hit), Some(Hit::Memory), "{text}");
+        assert!(text.contains("MemoryError"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn rlimits_stop_an_endless_loop_at_its_cpu_seconds() {
+        let rlimits = Mechanism::Rlimits("test".into());
+        let (exceeded, text) = python("while True: pass", SMALL, &rlimits, None).await;
+        let exceeded = exceeded.expect("a limit");
+        assert_eq!(
+            (exceeded.hit, exceeded.detected),
+            (Hit::Cpu, Detected::Signal("SIGXCPU")),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn rlimits_refuse_forks_past_the_limit_for_a_user_of_its_own() {
+        // RLIMIT_NPROC is not enforced for root: the fork bomb runs as `nobody`, as the agent would under
+        // a uid of its own.
+        let nobody = 65534;
+        if !rustix::process::getuid().is_root() {
+            println!("skipped: needs root to run the fork bomb as nobody");
+            return;
+        }
+        let rlimits = Mechanism::Rlimits("test".into());
+        let (exceeded, text) = python(BOMB, SMALL, &rlimits, Some(nobody)).await;
+        assert_eq!(exceeded.map(|e| e.hit), Some(Hit::Processes), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_cgroup_counts_what_all_of_the_runs_processes_use() {
+        let mechanism = mechanism();
+        if matches!(mechanism, Mechanism::Rlimits(_)) {
+            println!("skipped: no cgroup the bot may use here ({mechanism})");
+            return;
+        }
+        let (exceeded, text) = python(HOG, SMALL, mechanism, None).await;
+        let exceeded = exceeded.expect("a limit");
+        assert_eq!(
+            (exceeded.hit, exceeded.detected),
+            (Hit::Memory, Detected::Cgroup),
+            "{text}"
+        );
+        let (exceeded, text) = python(BOMB, SMALL, mechanism, None).await;
+        let exceeded = exceeded.expect("a limit");
+        assert_eq!(
+            (exceeded.hit, exceeded.detected),
+            (Hit::Processes, Detected::Cgroup),
+            "{text}"
+        );
     }
 
     #[test]
