@@ -568,7 +568,12 @@ fn cgroup_v1() -> Result<(PathBuf, PathBuf), String> {
             .find(|(names, _)| names.split(',').any(|n| n == controller))
             .map(|(_, path)| path.trim().trim_start_matches('/').to_owned())
             .ok_or_else(|| format!("no cgroup v1 {controller} hierarchy"))?;
-        let dir = Path::new("/sys/fs/cgroup").join(controller).join(path);
+        let mount = Path::new("/sys/fs/cgroup").join(controller);
+        let dir = if path.is_empty() {
+            mount
+        } else {
+            mount.join(path)
+        };
         probe(&dir).map(|()| dir)
     };
     Ok((dir("memory")?, dir("pids")?))
