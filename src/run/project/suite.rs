@@ -282,6 +282,39 @@ mod tests {
         assert_eq!(configured.command(root, true), None);
     }
 
+    #[tokio::test]
+    async fn a_suite_that_hits_a_limit_fails_with_the_limit_in_its_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = ProjectEnv {
+            venv: dir.path().join("project-venv"),
+            python: PathBuf::from("/usr/bin/python3"),
+            setup: Vec::new(),
+            suite: None,
+            limits: crate::config::ResourceLimits {
+                cpu_secs: 1,
+                ..Default::default()
+            },
+        };
+        let suite = Suite::Command("/usr/bin/python3 -c 'while True: pass'".into());
+        let run = suite
+            .run(
+                &env,
+                dir.path(),
+                &layout("tests"),
+                None,
+                &CancellationToken::new(),
+            )
+            .await;
+        assert!(!run.passed);
+        assert!(
+            run.summary.starts_with(
+                "stopped: the project's tests used more than 1 s of CPU (AGENT_CPU_SECS=1; "
+            ),
+            "{}",
+            run.summary
+        );
+    }
+
     #[test]
     fn ids_and_summaries_are_read_from_pytests_output() {
         let listing = "tests/test_a.py::test_one\ntests/test_a.py::T::test_two[1-2]\n\n2 tests collected in 0.01s\n";
