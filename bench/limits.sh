@@ -89,6 +89,7 @@ curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz" || die "serve did not ans
 REPO="$TMP/shop"
 mkdir -p "$REPO/shop" "$TMP/venv/bin" "$TMP/home"
 echo "print('shop')" >"$REPO/shop/app.py"
+echo "__pycache__/" >"$REPO/.gitignore"
 git -C "$REPO" init -q && git -C "$REPO" add -A
 git -C "$REPO" -c user.name=bench -c user.email=bench@example.com commit -qm seed
 cp "$ROOT/tests/fixtures/interpreters/hostile_python" "$TMP/venv/bin/python"
@@ -101,13 +102,16 @@ hostile_loop() {
   while :; do
     for kind in FORK_BOMB MEMORY_HOG ENDLESS_LOOP; do
       [ ! -e "$TMP/stop" ] || return 0
+      # A failed run leaves the work tree as the agent left it: start each from a clean tree.
+      git -C "$REPO" reset -q --hard && git -C "$REPO" clean -qfdx
       n=$((n + 1)); start=$(date +%s.%N)
       code=0
       env -i PATH="$PATH" HOME="$TMP/home" METAGPT_PYTHON="$TMP/venv/bin/python" \
         LLM_BASE_URL=http://127.0.0.1:9/v1 LLM_API_KEY=bench LLM_MODEL=gpt-4o-mini \
         AGENT_MEMORY_MB="$1" AGENT_MAX_PROCESSES="$2" AGENT_CPU_SECS="$3" \
         "$BIN" run --repo "$REPO" --requirement "$kind run $n" --timeout 15 >"$TMP/run.out" 2>&1 || code=$?
-      first=$(grep -m1 -oE "the run's code and tests [^(]*|ran out of time|no (memory|process) limit[^\"]*|exited \([^)]*\)" "$TMP/run.out" || true)
+      sed -i 's/\x1b\[[0-9;]*m//g' "$TMP/run.out"
+      first=$(grep -m1 -oE "the run's code and tests [^(]*|ran out of time after [0-9]+s|no (memory|process) limit: [0-9A-Za-z ]+|exited \([^)]*\)" "$TMP/run.out" || true)
       printf '%-12s %6.1f s  exit %-3s %s\n' "$kind" "$(echo "$(date +%s.%N) - $start" | bc)" "$code" \
         "${first:-$(tail -1 "$TMP/run.out")}" >>"$4"
     done
@@ -133,6 +137,7 @@ phase() { # $1 = name
     HOSTILE_PID=""
   fi
   kill -0 "$SERVER_PID" 2>/dev/null || die "serve died during the $1 phase: $(tail -5 "$TMP/server.log")"
+  ! grep -q ' exit 2 ' "$log" || die "a hostile run was refused, nothing measured: $(grep -m1 ' exit 2 ' "$log")"
   req=$(field requests "$line"); st=$(field status_errors "$line")
   sock=$(( $(field connect_errors "$line") + $(field read_errors "$line") + $(field write_errors "$line") \
     + $(field timeouts "$line") ))
@@ -154,8 +159,8 @@ for p in $PHASES; do phase "$p"; done
 echo
 echo "metagpt-bot serve under runaway runs — $(nproc) CPU(s) shared by serve, wrk -t1 -c$CONNECTIONS and the" \
   "runs; $DURATION per phase; the star mix (record only), WORKERS=0; $BIN"
-echo "limits: $(env -i PATH="$PATH" AGENT_MEMORY_MB="$MEMORY_MB" AGENT_MAX_PROCESSES="$PROCESSES" \
-  AGENT_CPU_SECS="$CPU_SECS" "$BIN" doctor 2>/dev/null | grep -o 'run limits: .*' || echo '?')"
+echo "limited phase: $( { env -i PATH="$PATH" AGENT_MEMORY_MB="$MEMORY_MB" AGENT_MAX_PROCESSES="$PROCESSES" \
+  AGENT_CPU_SECS="$CPU_SECS" "$BIN" doctor 2>/dev/null || true; } | grep -o 'run limits: .*')"
 echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-10s %8s %6s %8s %8s %9s %7s %6s %5s\n' phase "2xx/s" cpu "p50 ms" "p99 ms" "max ms" non-2xx sock runs
 printf '%s\n' "${ROWS[@]}"

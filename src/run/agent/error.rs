@@ -173,3 +173,35 @@ fn tail(lines: &[String]) -> String {
     }
     format!("last output:\n{}", lines.join("\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ResourceLimits;
+    use crate::run::agent::limits::{Detected, Hit};
+
+    #[test]
+    fn a_limit_hit_names_the_limit_its_setting_and_how_it_was_seen() {
+        let error = |hit, detected| AgentError::LimitExceeded {
+            exceeded: Exceeded {
+                hit,
+                limits: ResourceLimits::default(),
+                detected,
+            },
+            log_tail: vec!["hostile stand-in".into()],
+        };
+        let text = [
+            error(Hit::Memory, Detected::Cgroup),
+            error(
+                Hit::Processes,
+                Detected::Output(
+                    "BlockingIOError: [Errno 11] Resource temporarily unavailable".into(),
+                ),
+            ),
+            error(Hit::Cpu, Detected::Signal("SIGXCPU")),
+        ]
+        .map(|e| e.to_string())
+        .join("\n\n");
+        insta::assert_snapshot!("limit_exceeded", text);
+    }
+}

@@ -26,6 +26,8 @@
 //!   memory`, a fork that failed with "Resource temporarily unavailable"), which it reads only when the
 //!   run failed. A limit hit deep in a process whose output the agent did not print is then a failed run
 //!   without the limit named.
+//! - With a cgroup, a run whose cgroup counted a hit has hit the limit, whatever its first process did
+//!   afterwards (MetaGPT may carry on after a test of QA's was killed): it is stopped and fails.
 //! - A cgroup that cannot be made for one run falls back to rlimits for that run, with a warning; nothing
 //!   here stops a run from starting.
 //! - The code run between fork and exec only makes async-signal-safe system calls (`write` to a file
@@ -145,8 +147,11 @@ impl Exceeded {
     pub fn what(&self) -> String {
         match self.hit {
             Hit::Memory => format!("used more than {} of memory", size(self.limits.memory_mb)),
-            Hit::Processes => format!("ran more than {} processes", self.limits.processes),
-            Hit::Cpu => format!("used more than {} s of CPU", self.limits.cpu_secs),
+            Hit::Processes => format!("ran more than {} processes at once", self.limits.processes),
+            Hit::Cpu => format!(
+                "used more than {} s of CPU in one process",
+                self.limits.cpu_secs
+            ),
         }
     }
 
@@ -331,14 +336,19 @@ fn killed_by_sigxcpu(status: ExitStatus) -> bool {
 /// The limit a line of output says was hit: Python's and the shells' words for an allocation or a fork
 /// refused by an rlimit, or a process killed at its CPU limit.
 fn said(line: &str) -> Option<Hit> {
-    const MEMORY: [&str; 3] = ["MemoryError", "Cannot allocate memory", "std::bad_alloc"];
+    // Python's exception as its traceback ends it (not the word in a test's name or message).
+    const MEMORY: [&str; 2] = ["Cannot allocate memory", "std::bad_alloc"];
     const PROCESSES: [&str; 3] = [
         "BlockingIOError: [Errno 11] Resource temporarily unavailable",
         "fork: Resource temporarily unavailable",
         "fork: retry: Resource temporarily unavailable",
     ];
     const CPU: [&str; 2] = ["CPU time limit exceeded", "Cputime limit exceeded"];
-    if MEMORY.iter().any(|w| line.contains(w)) {
+    let line = line.trim_start();
+    if line == "MemoryError"
+        || line.starts_with("MemoryError:")
+        || MEMORY.iter().any(|w| line.contains(w))
+    {
         Some(Hit::Memory)
     } else if PROCESSES.iter().any(|w| line.contains(w)) || line.contains("Cannot fork") {
         Some(Hit::Processes)
@@ -614,8 +624,14 @@ mod tests {
             detected: Detected::Cgroup,
         };
         assert_eq!(hit(Hit::Memory).what(), "used more than 2 GiB of memory");
-        assert_eq!(hit(Hit::Processes).what(), "ran more than 64 processes");
-        assert_eq!(hit(Hit::Cpu).what(), "used more than 30 s of CPU");
+        assert_eq!(
+            hit(Hit::Processes).what(),
+            "ran more than 64 processes at once"
+        );
+        assert_eq!(
+            hit(Hit::Cpu).what(),
+            "used more than 30 s of CPU in one process"
+        );
         assert_eq!(
             hit(Hit::Memory).how(),
             "AGENT_MEMORY_MB=2048; counted by the run's cgroup"
@@ -654,6 +670,8 @@ mod tests {
             limited.verdict(Some(failed), &lines(&["AssertionError"])),
             None
         );
+        let quoted = lines(&["FAILED tests/test_x.py::test_raises_MemoryError - AssertionError"]);
+        assert_eq!(limited.verdict(Some(failed), &quoted), None);
         // A limit that is not set is never named.
         let unlimited = Limited {
             limits: ResourceLimits::NONE,

@@ -308,7 +308,7 @@ mod tests {
         assert!(!run.passed);
         assert!(
             run.summary.starts_with(
-                "stopped: the project's tests used more than 1 s of CPU (AGENT_CPU_SECS=1; "
+                "stopped: the project's tests used more than 1 s of CPU in one process (AGENT_CPU_SECS=1; "
             ),
             "{}",
             run.summary

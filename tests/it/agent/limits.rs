@@ -39,7 +39,6 @@ async fn hit(idea: &str) -> (Hit, String) {
         .await
         .expect_err("a run that runs away fails");
     let text = err.to_string();
-    println!("{text}");
     match err {
         AgentError::LimitExceeded { exceeded, .. } => (exceeded.hit, text),
         other => panic!("expected a limit, got: {other}"),
@@ -56,7 +55,7 @@ async fn a_fork_bomb_ends_the_run_with_the_process_limit_named() {
     let (hit, text) = hit("FORK_BOMB").await;
     assert_eq!(hit, Hit::Processes, "{text}");
     assert!(
-        text.starts_with("the run's code and tests ran more than 32 processes and were stopped (AGENT_MAX_PROCESSES=32;"),
+        text.starts_with("the run's code and tests ran more than 32 processes at once and were stopped (AGENT_MAX_PROCESSES=32;"),
         "{text}"
     );
     assert!(
@@ -89,7 +88,7 @@ async fn an_endless_loop_ends_the_run_with_the_cpu_limit_named() {
     let (hit, text) = hit("ENDLESS_LOOP").await;
     assert_eq!(hit, Hit::Cpu, "{text}");
     assert!(
-        text.starts_with("the run's code and tests used more than 2 s of CPU and were stopped (AGENT_CPU_SECS=2; a process was killed by SIGXCPU)"),
+        text.starts_with("the run's code and tests used more than 2 s of CPU in one process and were stopped (AGENT_CPU_SECS=2; a process was killed by SIGXCPU)"),
         "{text}"
     );
 }

@@ -40,7 +40,7 @@ async fn a_run_that_spins_fails_on_the_issue_naming_the_cpu_limit_and_pushes_not
     assert_eq!(info.attempts, 1, "a runaway run is not retried");
     let progress = bot.progress_until(|b| b.contains("**Failed**")).await;
     assert!(
-        progress.contains("the run's code and tests used more than 3 s of CPU and were stopped (AGENT_CPU_SECS=3; a process was killed by SIGXCPU)"),
+        progress.contains("the run's code and tests used more than 3 s of CPU in one process and were stopped (AGENT_CPU_SECS=3; a process was killed by SIGXCPU)"),
         "{progress}"
     );
     assert!(
