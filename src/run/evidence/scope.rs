@@ -354,6 +354,7 @@ mod tests {
                 passed: false,
                 summary: "1 failed, 3 passed in 0.2s".into(),
                 tail: String::new(),
+                limit: None,
             }),
         };
         let gates = evaluate(&inputs(&places, &[], &[], &[], &project, &[]));

@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{Ended, ProjectEnv, bounded, tail};
+use crate::run::agent::Exceeded;
 use crate::workspace::SourceLayout;
 
 /// How long the suite may run.
@@ -46,6 +47,8 @@ pub struct SuiteRun {
     pub summary: String,
     /// The end of its output.
     pub tail: String,
+    /// The resource limit it hit, if it was stopped at one.
+    pub limit: Option<Exceeded>,
 }
 
 /// The suite of the tree at `root`, if it has one.
@@ -150,6 +153,10 @@ impl Suite {
     ) -> SuiteRun {
         let command = self.command(root, false).unwrap_or_default();
         let ended = run(env, root, layout, &command, bwrap, cancel).await;
+        let limit = match &ended {
+            Ok(Ended::Limit(exceeded, _)) => Some(exceeded.clone()),
+            _ => None,
+        };
         let (passed, summary, tail) = match ended {
             Ok(Ended::Exited(code, output)) => (code == 0, summary(&output, code), output.clone()),
             Ok(Ended::TimedOut(output)) => (
@@ -174,6 +181,7 @@ impl Suite {
             passed,
             summary,
             tail,
+            limit,
         }
     }
 }
@@ -306,6 +314,7 @@ mod tests {
             )
             .await;
         assert!(!run.passed);
+        assert_eq!(run.limit.map(|l| l.hit), Some(crate::run::agent::Hit::Cpu));
         assert!(
             run.summary.starts_with(
                 "stopped: the project's tests used more than 1 s of CPU in one process (AGENT_CPU_SECS=1; "

@@ -65,6 +65,7 @@ fn render(kind: Kind, request: &str) -> (Report, Renderer, Run) {
                 passed: true,
                 summary: "12 passed in 0.41s".into(),
                 tail: String::new(),
+                limit: None,
             }),
         },
         touched_existing: &["tests/test_calc.py".to_owned()],

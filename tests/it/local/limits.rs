@@ -1,6 +1,7 @@
 //! A run whose code runs away: the agent (a stand-in that fills memory, `StandIn::Hostile`) hits
-//! `AGENT_MEMORY_MB`; `run` exits 1 naming the limit, commits nothing and leaves `failure.md` in `--out`
-//! saying so; and `doctor` names the limits and how this host enforces them.
+//! `AGENT_MEMORY_MB`, or the project's own suite after the run spins past `AGENT_CPU_SECS`; `run` exits 1
+//! naming the limit, commits nothing and leaves `failure.md` in `--out` saying so; and `doctor` names the
+//! limits and how this host enforces them.
 
 use super::*;
 
@@ -81,5 +82,45 @@ fn doctor_names_the_run_limits_and_how_they_are_enforced() {
     assert!(
         line.contains("wall 60 s") && line.contains("AGENT_MAX_PROCESSES = 0: no limit"),
         "{line}"
+    );
+}
+
+#[tokio::test]
+async fn a_project_suite_that_spins_after_the_run_fails_it_naming_the_limit() {
+    let fx = Fixture::new(true);
+    // The project's own suite loops: the code it tests ran away. No setup command: the venv only.
+    std::fs::create_dir_all(fx.repo.join(".github")).unwrap();
+    std::fs::write(
+        fx.repo.join(".github/metagpt.yml"),
+        "setup: []\nproject_tests: \"python -c 'while True: pass'\"\n",
+    )
+    .unwrap();
+    let start = fixture::commit_all(&fx.repo, "settings");
+    let llm = llm().await;
+    let out = fx.root.path().join("out");
+    let mut env = fx.env(llm.base_url().as_str());
+    // Enough for making the venv (ensurepip takes 2–4 s of CPU in one process here), not for the loop.
+    env.push(("AGENT_CPU_SECS".into(), "8".into()));
+    let ran = run(
+        &fx.home,
+        args(&fx, &["--requirement", REQUIREMENT], Some(&out)),
+        env,
+    )
+    .await;
+    assert_eq!(
+        ran.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        ran.stdout, ran.stderr
+    );
+    let said = "the run's code and tests used more than 8 s of CPU in one process and were stopped \
+                (AGENT_CPU_SECS=8;";
+    assert!(ran.stderr.contains(said), "{}", ran.stderr);
+    let failure = std::fs::read_to_string(out.join("failure.md")).expect("failure.md");
+    assert!(failure.contains(said), "{failure}");
+    assert!(!out.join("pr-body.md").exists(), "no verdict, no PR body");
+    assert_eq!(
+        branch_tip(&fx, &format!("metagpt/local-{SLUG}")),
+        start,
+        "nothing committed"
     );
 }
