@@ -17,6 +17,7 @@ usage: bench/limits.sh [options]
   -d, --duration D      wrk duration per phase (default 20s; wrk syntax)
   -c, --connections N   wrk connections (default 4; one wrk thread)
       --phases "P…"     quiet, limited, unlimited (default all three)
+      --rounds N        run the phases N times, interleaved (default 1)
       --memory-mb N     AGENT_MEMORY_MB of the limited phase (default 256)
       --processes N     AGENT_MAX_PROCESSES of the limited phase (default 64)
       --cpu-secs N      AGENT_CPU_SECS of the limited phase (default 5)
@@ -27,13 +28,15 @@ EOF
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
 FIXTURES="$ROOT/tests/fixtures/webhooks"
-DURATION=20s CONNECTIONS=4 PHASES="quiet limited unlimited" MEMORY_MB=256 PROCESSES=64 CPU_SECS=5 BIN=""
+DURATION=20s CONNECTIONS=4 PHASES="quiet limited unlimited" ROUNDS=1 MEMORY_MB=256 PROCESSES=64 CPU_SECS=5
+BIN=""
 WEBHOOK_PATH=/api/github/webhooks
 while [ $# -gt 0 ]; do
   case "$1" in
     -d|--duration) DURATION=$2; shift 2 ;;
     -c|--connections) CONNECTIONS=$2; shift 2 ;;
     --phases) PHASES=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --memory-mb) MEMORY_MB=$2; shift 2 ;;
     --processes) PROCESSES=$2; shift 2 ;;
     --cpu-secs) CPU_SECS=$2; shift 2 ;;
@@ -111,7 +114,7 @@ hostile_loop() {
         AGENT_MEMORY_MB="$1" AGENT_MAX_PROCESSES="$2" AGENT_CPU_SECS="$3" \
         "$BIN" run --repo "$REPO" --requirement "$kind run $n" --timeout 15 >"$TMP/run.out" 2>&1 || code=$?
       sed -i 's/\x1b\[[0-9;]*m//g' "$TMP/run.out"
-      first=$(grep -m1 -oE "the run's code and tests [^(]*|ran out of time after [0-9]+s|no (memory|process) limit: [0-9A-Za-z ]+|exited \([^)]*\)" "$TMP/run.out" || true)
+      first=$(grep -m1 -oE "the run's code and tests [^(]*|ran out of time after [0-9]+s|no (memory|process) limit: [0-9]+ (children forked|GiB allocated)|exited \([^)]*\)" "$TMP/run.out" || true)
       printf '%-12s %6.1f s  exit %-3s %s\n' "$kind" "$(echo "$(date +%s.%N) - $start" | bc)" "$code" \
         "${first:-$(tail -1 "$TMP/run.out")}" >>"$4"
     done
@@ -119,8 +122,8 @@ hostile_loop() {
 }
 
 ROWS=()
-phase() { # $1 = name
-  local log="$TMP/$1.runs" line ok req st sock c0 c1
+phase() { # $1 = name, $2 = round
+  local log="$TMP/$1.runs.$2" line ok req st sock c0 c1
   : >"$log"
   rm -f "$TMP/stop"
   case "$1" in
@@ -142,7 +145,7 @@ phase() { # $1 = name
   sock=$(( $(field connect_errors "$line") + $(field read_errors "$line") + $(field write_errors "$line") \
     + $(field timeouts "$line") ))
   ok=$((req - st))
-  ROWS+=("$(printf '%-10s %8s %6s %8s %8s %9s %7s %6s %5s' "$1" \
+  ROWS+=("$(printf '%-12s %8s %6s %8s %8s %9s %7s %6s %5s' "$1 #$2" \
     "$(awk -v r="$ok" -v d="$(field duration_us "$line")" 'BEGIN { printf "%.0f", r / (d / 1e6) }')" \
     "$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v d="$(field duration_us "$line")" \
       'BEGIN { printf "%.0f%%", 100 * t / hz / (d / 1e6) }')" \
@@ -150,11 +153,14 @@ phase() { # $1 = name
     "$(awk -v u="$(field p99_us "$line")" 'BEGIN { printf "%.2f", u / 1000 }')" \
     "$(awk -v u="$(field max_us "$line")" 'BEGIN { printf "%.1f", u / 1000 }')" \
     "$st" "$sock" "$(wc -l <"$log")")")
-  echo "bench: $1 phase done" >&2
+  cat "$log" >>"$TMP/$1.runs"
+  echo "bench: $1 phase (round $2) done" >&2
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-for p in $PHASES; do phase "$p"; done
+for r in $(seq "$ROUNDS"); do
+  for p in $PHASES; do phase "$p" "$r"; done
+done
 
 echo
 echo "metagpt-bot serve under runaway runs — $(nproc) CPU(s) shared by serve, wrk -t1 -c$CONNECTIONS and the" \
@@ -162,7 +168,7 @@ echo "metagpt-bot serve under runaway runs — $(nproc) CPU(s) shared by serve, 
 echo "limited phase: $( { env -i PATH="$PATH" AGENT_MEMORY_MB="$MEMORY_MB" AGENT_MAX_PROCESSES="$PROCESSES" \
   AGENT_CPU_SECS="$CPU_SECS" "$BIN" doctor 2>/dev/null || true; } | grep -o 'run limits: .*')"
 echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-10s %8s %6s %8s %8s %9s %7s %6s %5s\n' phase "2xx/s" cpu "p50 ms" "p99 ms" "max ms" non-2xx sock runs
+printf '%-12s %8s %6s %8s %8s %9s %7s %6s %5s\n' phase "2xx/s" cpu "p50 ms" "p99 ms" "max ms" non-2xx sock runs
 printf '%s\n' "${ROWS[@]}"
 for p in $PHASES; do
   [ -s "$TMP/$p.runs" ] || continue
