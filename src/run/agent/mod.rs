@@ -37,9 +37,10 @@
 //!   result files live in the run's private directory (`private.rs`), which is removed when the run ends.
 //!
 //! Files: this one (the run), `private.rs` (its private directory, job and result files),
-//! `process.rs` (the subprocess and its output), `limits.rs` (its resource limits), `sandbox.rs`
-//! (bubblewrap), `error.rs`.
+//! `process.rs` (the subprocess and its output), `limits.rs` (its resource limits) with `cgroup.rs`
+//! (a run's cgroup), `sandbox.rs` (bubblewrap), `error.rs`.
 
+mod cgroup;
 mod error;
 mod limits;
 mod private;
