@@ -1,6 +1,7 @@
 //! Resource limits of one run's processes (`AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`, `AGENT_CPU_SECS`):
 //! [`apply`] puts them on a `Command` before it is spawned (the agent, and the project's setup and suite),
-//! and the [`Limited`] it returns says whether a limit was hit, and ends what is left of the run.
+//! and the [`Limited`] it returns says whether a limit was hit, and ends what is left of the run. A run's
+//! cgroup itself is `cgroup.rs`.
 //!
 //! Invariants:
 //! - The mechanism is chosen once per process ([`mechanism`]) and named by `doctor`:
