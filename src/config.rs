@@ -39,6 +39,38 @@ impl fmt::Display for SandboxMode {
     }
 }
 
+/// `AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`, `AGENT_CPU_SECS`: what the processes of one run (the agent
+/// with everything it starts, and the project's setup and suite) may use; `run::agent::limits` applies
+/// them. 0 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// Memory in MiB (default 2048).
+    pub memory_mb: u64,
+    /// Processes and threads alive at once (default 512).
+    pub processes: u64,
+    /// CPU seconds of one process (default 1800).
+    pub cpu_secs: u64,
+}
+
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        Self {
+            memory_mb: 2048,
+            processes: 512,
+            cpu_secs: 1800,
+        }
+    }
+}
+
+impl ResourceLimits {
+    /// No limit at all.
+    pub const NONE: ResourceLimits = ResourceLimits {
+        memory_mb: 0,
+        processes: 0,
+        cpu_secs: 0,
+    };
+}
+
 /// Every key the process reads, as in the contract.
 pub const KEYS: &[&str] = &[
     "APP_ID",
@@ -66,6 +98,9 @@ pub const KEYS: &[&str] = &[
     "LLM_PRICE_PROMPT",
     "LLM_PRICE_COMPLETION",
     "AGENT_SANDBOX",
+    "AGENT_MEMORY_MB",
+    "AGENT_MAX_PROCESSES",
+    "AGENT_CPU_SECS",
 ];
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/metagpt-bot.db";
@@ -101,6 +136,9 @@ struct Raw {
     llm_price_prompt: Option<f64>,
     llm_price_completion: Option<f64>,
     agent_sandbox: Option<SandboxMode>,
+    agent_memory_mb: Option<u64>,
+    agent_max_processes: Option<u64>,
+    agent_cpu_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -146,6 +184,8 @@ pub struct Settings {
     pub llm_price_completion: Option<f64>,
     /// Whether the agent runs inside bubblewrap (default `auto`).
     pub agent_sandbox: SandboxMode,
+    /// What one run's processes may use (`AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`, `AGENT_CPU_SECS`).
+    pub agent_limits: ResourceLimits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -258,6 +298,14 @@ impl Settings {
             llm_price_prompt: raw.llm_price_prompt,
             llm_price_completion: raw.llm_price_completion,
             agent_sandbox: raw.agent_sandbox.unwrap_or_default(),
+            agent_limits: {
+                let default = ResourceLimits::default();
+                ResourceLimits {
+                    memory_mb: raw.agent_memory_mb.unwrap_or(default.memory_mb),
+                    processes: raw.agent_max_processes.unwrap_or(default.processes),
+                    cpu_secs: raw.agent_cpu_secs.unwrap_or(default.cpu_secs),
+                }
+            },
         }
     }
 }
@@ -521,5 +569,35 @@ mod tests {
             err.contains("AGENT_SANDBOX") && err.contains("off"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn run_limits_default_to_2_gib_512_processes_and_1800_cpu_seconds() {
+        let s = Settings::from_pairs([]).unwrap();
+        assert_eq!(s.agent_limits, ResourceLimits::default());
+        assert_eq!(
+            (
+                s.agent_limits.memory_mb,
+                s.agent_limits.processes,
+                s.agent_limits.cpu_secs
+            ),
+            (2048, 512, 1800)
+        );
+        let s = Settings::from_pairs([
+            ("AGENT_MEMORY_MB", "512"),
+            ("AGENT_MAX_PROCESSES", "0"),
+            ("AGENT_CPU_SECS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.agent_limits,
+            ResourceLimits {
+                memory_mb: 512,
+                processes: 0,
+                cpu_secs: 60
+            }
+        );
+        let err = Settings::from_pairs([("AGENT_MEMORY_MB", "2G")]).unwrap_err();
+        assert!(err.contains("AGENT_MEMORY_MB"), "{err}");
     }
 }

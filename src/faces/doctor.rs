@@ -1,5 +1,5 @@
-//! `metagpt-bot doctor`: checks settings, credentials, database and the MetaGPT interpreter, and prints
-//! every problem with its fix.
+//! `metagpt-bot doctor`: checks settings, credentials, database, the MetaGPT interpreter, the agent's
+//! sandbox and its resource limits, and prints every problem with its fix.
 //!
 //! Invariants:
 //! - Every check runs, even after one failed, so the operator sees all problems at once.
@@ -14,7 +14,7 @@ use crate::config::SandboxMode;
 use crate::config::{Settings, redact_url};
 use crate::github::app::GitHubApp;
 use crate::queue::{Queue, QueueOptions};
-use crate::run::agent::{SANDBOX_FIX, SandboxChoice};
+use crate::run::agent::{LimitMechanism, SANDBOX_FIX, SandboxChoice};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -113,8 +113,57 @@ pub async fn run(settings: &Settings) -> Report {
     }
     report.checks.push(check_metagpt(settings).await);
     report.checks.push(check_sandbox(settings));
+    report.checks.push(check_limits(settings));
     report
 }
+
+/// What one run's processes may use (`AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`, `AGENT_CPU_SECS`,
+/// `RUN_TIMEOUT_SECS`) and by which mechanism; a warning where a limit is off or cannot be enforced.
+fn check_limits(settings: &Settings) -> Check {
+    let limits = settings.agent_limits;
+    let mechanism = crate::run::agent::limit_mechanism();
+    let value = |n: u64, text: String| if n == 0 { "none".to_owned() } else { text };
+    let what = format!(
+        "run limits: memory {}, processes {}, CPU {} per process, wall {} s; by {mechanism}",
+        value(limits.memory_mb, format!("{} MiB", limits.memory_mb)),
+        value(limits.processes, limits.processes.to_string()),
+        value(limits.cpu_secs, format!("{} s", limits.cpu_secs)),
+        settings.run_timeout.as_secs(),
+    );
+    let off: Vec<&str> = [
+        (limits.memory_mb, "AGENT_MEMORY_MB"),
+        (limits.processes, "AGENT_MAX_PROCESSES"),
+        (limits.cpu_secs, "AGENT_CPU_SECS"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n == 0)
+    .map(|(_, name)| name)
+    .collect();
+    let unenforced = matches!(mechanism, LimitMechanism::Rlimits(_))
+        && limits.processes > 0
+        && rustix::process::getuid().is_root();
+    if !off.is_empty() {
+        Check::warn(
+            format!("{what}; {} = 0: no limit", off.join(", ")),
+            "set a limit (unset, the defaults are 2048 MiB, 512 processes, 1800 s) so that one runaway \
+             test cannot take the host down",
+        )
+    } else if unenforced {
+        Check::warn(
+            format!(
+                "{what}; no process limit: the bot runs as root, which RLIMIT_NPROC does not bind"
+            ),
+            LIMITS_FIX,
+        )
+    } else {
+        Check::ok(what)
+    }
+}
+
+/// How to give the bot a cgroup it may use.
+const LIMITS_FIX: &str = "give the bot a cgroup v2 of its own with the memory and pids controllers \
+     (systemd: Delegate=yes in its unit; Docker: a writable cgroup, e.g. --cgroupns=private with \
+     /sys/fs/cgroup mounted rw, or --privileged), or run it as a user other than root";
 
 /// Which sandbox the agent will run in (`AGENT_SANDBOX`), and why.
 fn check_sandbox(settings: &Settings) -> Check {

@@ -26,7 +26,8 @@ pub enum RunError {
         spent: Option<Budget>,
     },
     /// MetaGPT did not succeed: it failed (an answer it could not use, the budget refused a call, the
-    /// provider kept failing), ran out of time, crashed or could not be started.
+    /// provider kept failing), ran out of time, crashed or could not be started; or the run's code hit
+    /// a resource limit (in MetaGPT's step, or in the project's suite after it).
     Agent {
         error: AgentError,
         spent: Budget,

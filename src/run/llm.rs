@@ -1,5 +1,5 @@
-//! The LLM side of a local run, from the settings: MetaGPT's interpreter and its sandbox, the upstream
-//! provider and the model's price.
+//! The LLM side of a local run, from the settings: MetaGPT's interpreter, its sandbox and its resource
+//! limits, the upstream provider and the model's price.
 //!
 //! Invariants: every missing or wrong setting is reported at once, each with its fix, before any
 //! repository is touched; a model without a price is refused (its calls would cost 0 and the budget
@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::SandboxMode;
 use crate::config::{Problem, Settings};
+use crate::config::{ResourceLimits, SandboxMode};
 use crate::domain::Price;
 use crate::marks::{LLM_JSONL, RUNS_DIR};
 use crate::run::agent::SANDBOX_FIX;
@@ -38,6 +38,9 @@ pub struct LlmSetup {
     pub project_python: PathBuf,
     /// `AGENT_SANDBOX`; when it is `bwrap`, a working `bwrap` was found.
     pub sandbox: SandboxMode,
+    /// `AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`, `AGENT_CPU_SECS`: what the agent, and the project's setup
+    /// and suite, may use.
+    pub limits: ResourceLimits,
     pub upstream: UpstreamConfig,
     pub model: String,
     pub prices: PriceTable,
@@ -113,6 +116,7 @@ pub fn resolve_for(settings: &Settings, replay: Option<&Path>) -> Result<LlmSetu
                 python,
                 project_python: settings.project_python.clone(),
                 sandbox: settings.agent_sandbox,
+                limits: settings.agent_limits,
                 upstream: UpstreamConfig::offline(),
                 model,
                 prices,
@@ -195,6 +199,7 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
                 python,
                 project_python: settings.project_python.clone(),
                 sandbox: settings.agent_sandbox,
+                limits: settings.agent_limits,
                 upstream,
                 model,
                 prices,

@@ -12,10 +12,11 @@
 //! Invariants:
 //! - The provider key reaches only the gateway; MetaGPT sees a per-run token. Both are redacted from the
 //!   trace, the ledger and every error message, and `no_secrets_in_diff` checks the diff for them.
-//! - A run that failed (agent error, time-out, budget refused, LLM failing, cancelled) commits nothing:
-//!   the work tree is left as the agent wrote it, and the [`RunError`] says why and what was spent. A run
-//!   that fails while it is being cancelled is [`RunError::Cancelled`]. With `out`, it leaves there what
-//!   was spent (`cost.json`), the redacted trace so far and `failure.md` (`failed.rs`).
+//! - A run that failed (agent error, time-out, budget refused, LLM failing, cancelled, a resource limit
+//!   hit by the agent or by the project's suite after it) commits nothing: the work tree is left as the
+//!   agent wrote it, and the [`RunError`] says why and what was spent. A run that fails while it is being
+//!   cancelled is [`RunError::Cancelled`]. With `out`, it leaves there what was spent (`cost.json`), the
+//!   redacted trace so far and `failure.md` (`failed.rs`).
 //! - Protected paths the agent changed fail the `protected_paths` gate and are restored to the run's
 //!   start commit before the commit, so nothing protected is ever committed.
 //! - `cost.json`'s `cumulative` adds the previous iteration's; changes (gates, line counts, protected
@@ -203,6 +204,14 @@ async fn execute_steps(
     })?;
 
     let tests = project_after(&parts, &project, cancel).await;
+    if let Some(error) = suite_limit(&tests) {
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        return Err(RunError::Agent {
+            error: error.redacted(&secrets),
+            spent,
+            so_far: Box::new(failed::so_far(&scratch.ledger(), &scratch.trace())),
+        });
+    }
     let start = plan.branch.head;
     let protected =
         finish::restore_protected(plan.workspace, start, &plan.settings.protected_paths)
@@ -304,6 +313,7 @@ async fn prepare_project(
         project_tests: plan.settings.project_tests.as_deref(),
         base_python: &plan.llm.project_python,
         dir: scratch.path(),
+        limits: plan.llm.limits,
     };
     let env = project::prepare(&request, cancel)
         .await
@@ -358,6 +368,23 @@ async fn project_after(
         baseline: project.baseline.clone(),
         run: Some(run),
     }
+}
+
+/// The project's suite stopped at a resource limit after the agent: the run's code ran away, so the run
+/// fails as if the agent had (nothing is committed), with the end of the suite's output.
+fn suite_limit(tests: &ProjectTests) -> Option<agent::AgentError> {
+    let run = tests.run.as_ref()?;
+    let exceeded = run.limit.clone()?;
+    if tests.baseline.as_ref().is_some_and(|b| b.limit.is_some()) {
+        // The suite hit a limit before the run too: the project's (or the limits') doing, not the
+        // run's; `project_tests_pass` says the suite failed before and after.
+        return None;
+    }
+    let log_tail = project::tail(&run.tail)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    Some(agent::AgentError::LimitExceeded { exceeded, log_tail })
 }
 
 /// The parts of a [`Plan`] the project's steps need (a `Plan` is not `Sync`, so it cannot be borrowed
@@ -422,6 +449,7 @@ fn agent_run(
             run_tests: plan.settings.run_tests,
             investment_usd: plan.settings.max_cost_usd,
             sandbox: plan.llm.sandbox,
+            limits: plan.llm.limits,
         },
         gateway_url: gateway.base_url(),
         gateway_socket: gateway.socket_path().map(Path::to_path_buf),

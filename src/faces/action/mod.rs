@@ -156,8 +156,8 @@ fn outcome(record: &serde_json::Value) -> ActionOutcome {
     }
 }
 
-/// The agent settings of the job: inputs for the LLM, the job's environment for the interpreter and
-/// price overrides.
+/// The agent settings of the job: inputs for the LLM, the job's environment for the interpreter, price
+/// overrides, the sandbox and the run limits.
 fn settings(
     env: &ActionEnv,
     lookup: &impl Fn(&str) -> Option<String>,
@@ -187,6 +187,9 @@ fn settings(
         "LLM_PRICE_PROMPT",
         "LLM_PRICE_COMPLETION",
         "AGENT_SANDBOX",
+        "AGENT_MEMORY_MB",
+        "AGENT_MAX_PROCESSES",
+        "AGENT_CPU_SECS",
     ] {
         if let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) {
             pairs.push((name, value));

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::limits::Exceeded;
 use super::private::MetagptCost;
 use crate::domain::Flow;
 use crate::redact::redact;
@@ -55,6 +56,21 @@ pub enum AgentError {
         log_tail: Vec<String>,
     },
 
+    /// The agent, or code and tests it ran, hit a resource limit; the run was stopped.
+    #[error(
+        "the run's code and tests {} and were stopped ({}). Look in the output below for a test that \
+         loops, forks or allocates without end; if the project really needs more, the operator can raise \
+         {}\n{}",
+        exceeded.what(),
+        exceeded.how(),
+        exceeded.setting(),
+        tail(log_tail)
+    )]
+    LimitExceeded {
+        exceeded: Exceeded,
+        log_tail: Vec<String>,
+    },
+
     #[error("the MetaGPT run was cancelled and stopped\n{}", tail(log_tail))]
     Cancelled { log_tail: Vec<String> },
 
@@ -98,6 +114,18 @@ impl AgentError {
             AgentError::Cancelled { log_tail } => AgentError::Cancelled {
                 log_tail: lines(log_tail),
             },
+            AgentError::LimitExceeded {
+                mut exceeded,
+                log_tail,
+            } => {
+                if let super::limits::Detected::Output(line) = exceeded.detected {
+                    exceeded.detected = super::limits::Detected::Output(text(line));
+                }
+                AgentError::LimitExceeded {
+                    exceeded,
+                    log_tail: lines(log_tail),
+                }
+            }
             AgentError::Failed {
                 message,
                 flow,
@@ -124,6 +152,7 @@ impl AgentError {
         match self {
             AgentError::TimedOut { log_tail, .. }
             | AgentError::Cancelled { log_tail }
+            | AgentError::LimitExceeded { log_tail, .. }
             | AgentError::Failed { log_tail, .. }
             | AgentError::Crashed { log_tail, .. } => log_tail,
             _ => &[],
@@ -143,4 +172,36 @@ fn tail(lines: &[String]) -> String {
         return "(no output)".to_owned();
     }
     format!("last output:\n{}", lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ResourceLimits;
+    use crate::run::agent::limits::{Detected, Hit};
+
+    #[test]
+    fn a_limit_hit_names_the_limit_its_setting_and_how_it_was_seen() {
+        let error = |hit, detected| AgentError::LimitExceeded {
+            exceeded: Exceeded {
+                hit,
+                limits: ResourceLimits::default(),
+                detected,
+            },
+            log_tail: vec!["hostile stand-in".into()],
+        };
+        let text = [
+            error(Hit::Memory, Detected::Cgroup),
+            error(
+                Hit::Processes,
+                Detected::Output(
+                    "BlockingIOError: [Errno 11] Resource temporarily unavailable".into(),
+                ),
+            ),
+            error(Hit::Cpu, Detected::Signal("SIGXCPU")),
+        ]
+        .map(|e| e.to_string())
+        .join("\n\n");
+        insta::assert_snapshot!("limit_exceeded", text);
+    }
 }

@@ -29,19 +29,30 @@
 //!   Given the gateway's Unix socket ([`AgentRun::gateway_socket`], as every run of `run::execute` is), it
 //!   also gets a network of its own: the gateway is the one address it can reach, through the socket and
 //!   `gateway_relay.py`, which listens on the gateway's 127.0.0.1 port inside.
+//! - What the run's processes may use is limited (`limits.rs`: memory, processes, CPU seconds; a cgroup
+//!   per run where the bot has one, else rlimits); a limit hit ends the run with
+//!   [`AgentError::LimitExceeded`], which names the limit and its setting.
 //! - MetaGPT's own cost counters are reported apart ([`MetagptCost`]); the gateway's ledger is the truth.
 //! - Nothing is written into the repository by this module (MetaGPT writes there); the job, config and
 //!   result files live in the run's private directory (`private.rs`), which is removed when the run ends.
 //!
 //! Files: this one (the run), `private.rs` (its private directory, job and result files),
-//! `process.rs` (the subprocess and its output), `sandbox.rs` (bubblewrap), `error.rs`.
+//! `process.rs` (the subprocess and its output), `limits.rs` (its resource limits) with `cgroup.rs`
+//! (a run's cgroup), `sandbox.rs` (bubblewrap), `error.rs`.
 
+mod cgroup;
 mod error;
+mod limits;
 mod private;
 mod process;
 mod sandbox;
 
 pub use error::AgentError;
+pub(crate) use limits::apply as apply_limits;
+pub use limits::{
+    Detected as LimitDetected, Exceeded, Hit, Mechanism as LimitMechanism,
+    mechanism as limit_mechanism,
+};
 pub use private::MetagptCost;
 pub use sandbox::{
     FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice,
@@ -56,7 +67,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::SandboxMode;
+use crate::config::{ResourceLimits, SandboxMode};
 use crate::domain::Price;
 use crate::domain::{Flow, Kind};
 use private::{
@@ -78,6 +89,9 @@ pub struct AgentOptions {
     pub investment_usd: f64,
     /// Whether the agent runs inside bubblewrap (`AGENT_SANDBOX`).
     pub sandbox: SandboxMode,
+    /// What the agent and everything it starts may use (`AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`,
+    /// `AGENT_CPU_SECS`).
+    pub limits: ResourceLimits,
 }
 
 impl Default for AgentOptions {
@@ -88,6 +102,7 @@ impl Default for AgentOptions {
             run_tests: true,
             investment_usd: 3.0,
             sandbox: SandboxMode::Auto,
+            limits: ResourceLimits::default(),
         }
     }
 }
@@ -209,6 +224,7 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         project_root: &private.project_root,
         run_id: &request.run_id,
         secret: request.token.expose_secret(),
+        limits: request.options.limits,
     };
     tracing::info!(run_id = %request.run_id, repo = %repo.display(), kind = ?request.kind, "starting MetaGPT");
     let (end, log_tail) = process::run(spec, request.timeout, &cancel)
@@ -225,6 +241,9 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
             });
         }
         End::Cancelled => return Err(AgentError::Cancelled { log_tail }),
+        End::Limit(exceeded) => {
+            return Err(AgentError::LimitExceeded { exceeded, log_tail });
+        }
         End::Exited(status) => status,
     };
     let result = match read_result(&private.files.result) {

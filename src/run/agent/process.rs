@@ -5,6 +5,8 @@
 //! [`allowed_env`]; the child leads a new process group and the whole group is killed on timeout, on
 //! cancellation, when the run is dropped, and after a normal exit (stray grandchildren of QA's test
 //! runs do not outlive the run).
+//! - Its resource limits (`limits.rs`) are put on it right before the spawn; a limit hit while it runs
+//!   ends it as the time limit does, and one seen in how it ended is [`End::Limit`] too.
 //! - In a sandbox the child is `bwrap … -- <python> <args>` (`sandbox.rs`) under the same environment
 //!   and group; the agent inside cannot outlive it (`--die-with-parent`, its own PID namespace), so
 //!   killing the group still ends every process of the run.
@@ -20,6 +22,8 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
+use super::limits::{self, Exceeded};
+use crate::config::ResourceLimits;
 use crate::redact::redact;
 
 /// How long the output pumps may drain after the process group was killed.
@@ -37,6 +41,8 @@ pub(crate) struct Spec<'a> {
     pub project_root: &'a Path,
     pub run_id: &'a str,
     pub secret: &'a str,
+    /// What the process and everything it starts may use (`limits.rs`).
+    pub limits: ResourceLimits,
 }
 
 /// How the process ended.
@@ -44,6 +50,8 @@ pub(crate) enum End {
     Exited(ExitStatus),
     TimedOut,
     Cancelled,
+    /// A resource limit was hit (seen while it ran, or in how it ended); the run was stopped.
+    Limit(Exceeded),
 }
 
 /// The whole environment of the child.
@@ -111,6 +119,8 @@ pub(crate) async fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // The resource limits: the one hook of `limits.rs` in the spawn path (before any other `pre_exec`).
+    let limited = limits::apply(command, spec.limits);
     let mut child = command.spawn()?;
     let group = GroupKill(child.id().and_then(|id| i32::try_from(id).ok()));
     let tail = Tail::default();
@@ -131,8 +141,10 @@ pub(crate) async fn run(
         status = child.wait() => End::Exited(status?),
         () = tokio::time::sleep(timeout) => End::TimedOut,
         () = cancel.cancelled() => End::Cancelled,
+        exceeded = limited.exceeded() => End::Limit(exceeded),
     };
     group.kill();
+    limited.kill();
     if !matches!(end, End::Exited(_)) {
         // Reap the leader; SIGKILL cannot be ignored, so this returns promptly.
         let _ = child.wait().await;
@@ -143,7 +155,15 @@ pub(crate) async fn run(
         aborts.iter().for_each(|a| a.abort());
         tracing::warn!(target: "metagpt", run_id = %spec.run_id, "the agent's output did not close after it ended; a process left its group");
     }
-    Ok((end, tail.lines()))
+    let lines = tail.lines();
+    let end = match end {
+        End::Exited(status) => match limited.verdict(Some(status), &lines) {
+            Some(exceeded) => End::Limit(exceeded),
+            None => End::Exited(status),
+        },
+        other => other,
+    };
+    Ok((end, lines))
 }
 
 /// Whether `python` names an executable file.

@@ -399,6 +399,7 @@ mod tests {
                 summary: "1 failed, 3 passed in 0.2s".into(),
                 tail: String::new(),
                 failed: ids(&["t::a"]),
+                limit: None,
             }),
         };
         let gates = evaluate(&inputs(&places, &[], &[], &[], &project, &[]));
@@ -422,6 +423,7 @@ mod tests {
             summary: summary.into(),
             tail: String::new(),
             failed,
+            limit: None,
         };
         let mut project = ProjectTests {
             command: Some("python -m pytest".into()),

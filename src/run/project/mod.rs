@@ -8,6 +8,8 @@
 //!   and the package caches (so a second run installs from cache) are passed. It runs in the work tree,
 //!   before any LLM call, each command bounded by [`SETUP_LIMIT`]; a failing command ends the run before
 //!   anything is spent, quoting the command and the end of its output.
+//! - Every command (venv, setup, the suite's listing and run) runs under the run's resource limits
+//!   (`run::agent::apply_limits`); a limit hit stops it and is named: a failed setup, a failed suite.
 //! - The venv is never MetaGPT's: it is created from the project interpreter (`PROJECT_PYTHON`,
 //!   default `python3`) in the run's private directory, and removed with it.
 //! - Without `setup` in the settings, the commands are derived from the repository's files
@@ -24,7 +26,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::run::agent::kill_group;
+use crate::config::ResourceLimits;
+use crate::run::agent::{Exceeded, apply_limits, kill_group};
 use crate::workspace::SourceLayout;
 pub use suite::{Suite, SuiteRun, TestIds};
 
@@ -67,6 +70,8 @@ pub struct EnvRequest<'a> {
     pub base_python: &'a Path,
     /// The run's private directory; the venv and the setup's `HOME` go there.
     pub dir: &'a Path,
+    /// What each setup command and the suite may use (the agent's limits).
+    pub limits: ResourceLimits,
 }
 
 /// The run's prepared environment.
@@ -79,6 +84,8 @@ pub struct ProjectEnv {
     pub setup: Vec<String>,
     /// The project's suite, when it has one.
     pub suite: Option<Suite>,
+    /// What the suite may use (`EnvRequest::limits`).
+    pub limits: ResourceLimits,
 }
 
 /// Why the environment could not be prepared.
@@ -111,20 +118,21 @@ pub async fn prepare(
         python: request.base_python.display().to_string(),
         detail: e.to_string(),
     })?;
-    create_venv(request.base_python, &venv, &home, cancel).await?;
+    create_venv(request.base_python, &venv, &home, request.limits, cancel).await?;
     let python = venv.join("bin/python");
     let commands = match request.setup {
         Some(commands) => commands.to_vec(),
         None => default_setup(request.root),
     };
     for command in &commands {
-        run_setup(command, request.root, &venv, &home, cancel).await?;
+        run_setup(command, request.root, &venv, &home, request.limits, cancel).await?;
     }
     Ok(Some(ProjectEnv {
         venv,
         python,
         setup: commands,
         suite,
+        limits: request.limits,
     }))
 }
 
@@ -184,6 +192,7 @@ async fn create_venv(
     base: &Path,
     venv: &Path,
     home: &Path,
+    limits: ResourceLimits,
     cancel: &CancellationToken,
 ) -> Result<(), ProjectError> {
     // A launcher such as pyenv's shim needs the bot's environment to find the interpreter it stands
@@ -204,9 +213,16 @@ async fn create_venv(
         python: base.display().to_string(),
         detail,
     };
-    match bounded(command, home, None, &[], Duration::from_secs(300), cancel).await {
+    let limit = Duration::from_secs(300);
+    match bounded(command, home, None, &[], (limit, limits), cancel).await {
         Ok(Ended::Exited(0, _)) => Ok(()),
         Ok(Ended::Exited(code, output)) => Err(failed(format!("exit {code}: {}", tail(&output)))),
+        Ok(Ended::Limit(exceeded, output)) => Err(failed(format!(
+            "it {} and was stopped ({}): {}",
+            exceeded.what(),
+            exceeded.how(),
+            tail(&output)
+        ))),
         Ok(Ended::TimedOut(_)) => Err(failed("timed out".into())),
         Ok(Ended::Cancelled) => Err(ProjectError::Cancelled),
         Err(e) => Err(failed(e.to_string())),
@@ -218,6 +234,7 @@ async fn run_setup(
     root: &Path,
     venv: &Path,
     home: &Path,
+    limits: ResourceLimits,
     cancel: &CancellationToken,
 ) -> Result<(), ProjectError> {
     let mut shell = tokio::process::Command::new("/bin/sh");
@@ -228,9 +245,17 @@ async fn run_setup(
         how,
         tail,
     };
-    match bounded(shell, home, Some(venv), &[], SETUP_LIMIT, cancel).await {
+    match bounded(shell, home, Some(venv), &[], (SETUP_LIMIT, limits), cancel).await {
         Ok(Ended::Exited(0, _)) => Ok(()),
         Ok(Ended::Exited(code, output)) => Err(failed(format!("exit {code}"), tail(&output))),
+        Ok(Ended::Limit(exceeded, output)) => Err(failed(
+            format!(
+                "it {} and was stopped; {}; raise it if the project needs more",
+                exceeded.what(),
+                exceeded.how()
+            ),
+            tail(&output),
+        )),
         Ok(Ended::TimedOut(tail)) => Err(failed(
             format!("still running after {} s", SETUP_LIMIT.as_secs()),
             tail,
@@ -245,16 +270,18 @@ pub(crate) enum Ended {
     Exited(i32, String),
     TimedOut(String),
     Cancelled,
+    /// A resource limit was hit; the whole command was stopped.
+    Limit(Exceeded, String),
 }
 
 /// Runs `command` with the emptied environment of this module (the venv first on `PATH` when given),
-/// killing its process group on time-out or cancel.
+/// under the run's resource limits, killing its process group on time-out, cancel or a limit hit.
 pub(crate) async fn bounded(
     mut command: tokio::process::Command,
     home: &Path,
     venv: Option<&Path>,
     extra: &[(&str, String)],
-    limit: Duration,
+    (limit, limits): (Duration, ResourceLimits),
     cancel: &CancellationToken,
 ) -> std::io::Result<Ended> {
     command.env_clear();
@@ -291,25 +318,30 @@ pub(crate) async fn bounded(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    let limited = apply_limits(&mut command, limits);
     let child = command.spawn()?;
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
     let output = child.wait_with_output();
-    tokio::select! {
+    let ended = tokio::select! {
         out = output => {
             let out = out?;
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&out.stderr));
-            Ok(Ended::Exited(out.status.code().unwrap_or(-1), text))
+            let lines: Vec<String> = tail(&text).lines().map(str::to_owned).collect();
+            match limited.verdict(Some(out.status), &lines) {
+                Some(exceeded) => Ended::Limit(exceeded, text),
+                None => Ended::Exited(out.status.code().unwrap_or(-1), text),
+            }
         }
-        () = tokio::time::sleep(limit) => {
-            kill_group(pid);
-            Ok(Ended::TimedOut(String::new()))
-        }
-        () = cancel.cancelled() => {
-            kill_group(pid);
-            Ok(Ended::Cancelled)
-        }
+        () = tokio::time::sleep(limit) => Ended::TimedOut(String::new()),
+        () = cancel.cancelled() => Ended::Cancelled,
+        exceeded = limited.exceeded() => Ended::Limit(exceeded, String::new()),
+    };
+    if !matches!(ended, Ended::Exited(..)) {
+        kill_group(pid);
     }
+    limited.kill();
+    Ok(ended)
 }
 
 /// The bot's own package cache (so setup installs from it on the next run).

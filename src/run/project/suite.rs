@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{Ended, ProjectEnv, bounded, tail};
+use crate::run::agent::Exceeded;
 use crate::workspace::SourceLayout;
 
 /// How long the suite may run.
@@ -50,6 +51,8 @@ pub struct SuiteRun {
     /// `None` where the runner does not say (a `project_tests` command other than the detected pytest,
     /// or a run that did not finish).
     pub failed: Option<TestIds>,
+    /// The resource limit it hit, if it was stopped at one.
+    pub limit: Option<Exceeded>,
 }
 
 /// The suite of the tree at `root`, if it has one.
@@ -155,6 +158,10 @@ impl Suite {
         let command = self.command(root, false).unwrap_or_default();
         let ended = run(env, root, layout, &command, bwrap, cancel).await;
         let pytest = matches!(self, Suite::Pytest { .. });
+        let limit = match &ended {
+            Ok(Ended::Limit(exceeded, _)) => Some(exceeded.clone()),
+            _ => None,
+        };
         let (passed, summary, tail, failed) = match ended {
             Ok(Ended::Exited(code, output)) => (
                 code == 0,
@@ -169,6 +176,16 @@ impl Suite {
                 None,
             ),
             Ok(Ended::Cancelled) => (false, "cancelled".to_owned(), String::new(), None),
+            Ok(Ended::Limit(exceeded, output)) => (
+                false,
+                format!(
+                    "stopped: the project's tests {} ({})",
+                    exceeded.what(),
+                    exceeded.how()
+                ),
+                output,
+                None,
+            ),
             Err(e) => (false, format!("could not start: {e}"), String::new(), None),
         };
         SuiteRun {
@@ -177,6 +194,7 @@ impl Suite {
             summary,
             tail,
             failed,
+            limit,
         }
     }
 }
@@ -210,7 +228,8 @@ async fn run(
         .map(|r| root.join(r).display().to_string())
         .collect();
     let extra = [("PYTHONPATH", roots.join(":"))];
-    bounded(process, &home, Some(&env.venv), &extra, SUITE_LIMIT, cancel).await
+    let limits = (SUITE_LIMIT, env.limits);
+    bounded(process, &home, Some(&env.venv), &extra, limits, cancel).await
 }
 
 /// The ids of a `pytest --collect-only -q` listing: its `path::name` lines.
@@ -296,6 +315,40 @@ mod tests {
         );
         let configured = detect(root, &layout("tests"), Some("make test")).unwrap();
         assert_eq!(configured.command(root, true), None);
+    }
+
+    #[tokio::test]
+    async fn a_suite_that_hits_a_limit_fails_with_the_limit_in_its_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = ProjectEnv {
+            venv: dir.path().join("project-venv"),
+            python: PathBuf::from("/usr/bin/python3"),
+            setup: Vec::new(),
+            suite: None,
+            limits: crate::config::ResourceLimits {
+                cpu_secs: 1,
+                ..Default::default()
+            },
+        };
+        let suite = Suite::Command("/usr/bin/python3 -c 'while True: pass'".into());
+        let run = suite
+            .run(
+                &env,
+                dir.path(),
+                &layout("tests"),
+                None,
+                &CancellationToken::new(),
+            )
+            .await;
+        assert!(!run.passed);
+        assert_eq!(run.limit.map(|l| l.hit), Some(crate::run::agent::Hit::Cpu));
+        assert!(
+            run.summary.starts_with(
+                "stopped: the project's tests used more than 1 s of CPU in one process (AGENT_CPU_SECS=1; "
+            ),
+            "{}",
+            run.summary
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::support::poll_until;
 
 /// Whether a process started from `python` (the stand-in agent's interpreter) is alive. A killed one
 /// that is not reaped yet has an empty command line, so it counts as gone.
-fn agent_alive(python: &Path) -> bool {
+pub(super) fn agent_alive(python: &Path) -> bool {
     let needle = python.display().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;

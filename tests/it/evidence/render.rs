@@ -66,6 +66,7 @@ fn render(kind: Kind, request: &str) -> (Report, Renderer, Run) {
                 summary: "1 failed, 10 passed in 0.40s".into(),
                 tail: String::new(),
                 failed: Some(["tests/test_calc.py::test_divide_by_zero".to_owned()].into()),
+                limit: None,
             }),
             run: Some(metagpt_bot::run::project::SuiteRun {
                 command: "python -m pytest -p no:cacheprovider -q -rfE tests".into(),
@@ -73,6 +74,7 @@ fn render(kind: Kind, request: &str) -> (Report, Renderer, Run) {
                 summary: "12 passed in 0.41s".into(),
                 tail: String::new(),
                 failed: Some(Default::default()),
+                limit: None,
             }),
         },
         touched_existing: &["tests/test_calc.py".to_owned()],

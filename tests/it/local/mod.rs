@@ -4,8 +4,9 @@
 //! This file holds what the scenarios share; each idea has its own file under `local/`: what a run commits
 //! (`commits`), where it branches from and the user's checkout given back (`checkout`), the repository's
 //! settings file and the flags that win over it (`settings`), runs refused before any LLM call
-//! (`refusals`), runs that fail, commit nothing and leave their account in `--out` (`failures`),
-//! protected paths (`protected`), and the provider key kept out of everything (`secrets`).
+//! (`refusals`), runs that fail, commit nothing and leave their account in `--out` (`failures`), runs
+//! that hit a resource limit (`limits`), protected paths (`protected`), and the provider key kept out
+//! of everything (`secrets`).
 
 use crate::support::fixture;
 use crate::support::scripted_llm;
@@ -13,6 +14,7 @@ use crate::support::scripted_llm;
 mod checkout;
 mod commits;
 mod failures;
+mod limits;
 mod metagpt;
 mod metagpt_bed;
 mod metagpt_failures;
