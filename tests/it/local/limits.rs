@@ -88,11 +88,12 @@ fn doctor_names_the_run_limits_and_how_they_are_enforced() {
 #[tokio::test]
 async fn a_project_suite_that_spins_after_the_run_fails_it_naming_the_limit() {
     let fx = Fixture::new(true);
-    // The project's own suite loops: the code it tests ran away. No setup command: the venv only.
+    // The project's own suite loops once the run's code is there (the stand-in writes shop/feature.py):
+    // the code it tests ran away. Before the run it passes. No setup command: the venv only.
     std::fs::create_dir_all(fx.repo.join(".github")).unwrap();
     std::fs::write(
         fx.repo.join(".github/metagpt.yml"),
-        "setup: []\nproject_tests: \"python -c 'while True: pass'\"\n",
+        "setup: []\nproject_tests: \"test ! -e shop/feature.py || python -c 'while True: pass'\"\n",
     )
     .unwrap();
     let start = fixture::commit_all(&fx.repo, "settings");
