@@ -245,6 +245,25 @@ impl GitHubApp {
         Ok(author.clone())
     }
 
+    /// The id of the App's installation on `owner/name` (`GET /repos/{owner}/{repo}/installation`, with
+    /// the App's JWT); GitHub answers 404 where the App is not installed on it.
+    pub async fn repository_installation(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<u64, GitHubError> {
+        const OPERATION: &str = "repository_installation";
+        let route = format!("{}/installation", super::repo::route(owner, name)?);
+        let installation: serde_json::Value =
+            observe(OPERATION, self.app_client.get(route, None::<&()>)).await?;
+        installation["id"]
+            .as_u64()
+            .ok_or_else(|| GitHubError::Invalid {
+                operation: OPERATION,
+                detail: "the installation has no numeric id".to_owned(),
+            })
+    }
+
     /// `GET /app` with the App's JWT: proves APP_ID, PRIVATE_KEY and GITHUB_API_URL fit together.
     pub async fn get_app(&self) -> Result<AppInfo, GitHubError> {
         observe("get_app", self.app_client.get("/app", None::<&()>)).await

@@ -112,7 +112,11 @@ pub async fn run_issue(
     let published = publish::publish(repo, &target, &evidence).await?;
     let done = published.done(&what, &evidence);
     progress.show(&Status::Done(done)).await;
-    Ok(published.record(&evidence))
+    let mut record = published.record(&evidence);
+    record["branch"] = target.branch.into();
+    record["evidence_dir"] =
+        marks::evidence_dir(&RunTarget::Issue(issue_number), evidence.iteration).into();
+    Ok(record)
 }
 
 /// Whether the run goes on: for which issue, with the repository's settings when the gate read them.

@@ -14,7 +14,20 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 
 /// Variables that may hold a secret: `main` masks each non-empty one before printing anything.
-pub const SECRET_VARIABLES: &[&str] = &["INPUT_GITHUB-TOKEN", "GITHUB_TOKEN", "INPUT_LLM-API-KEY"];
+pub const SECRET_VARIABLES: &[&str] = &[
+    "INPUT_GITHUB-TOKEN",
+    "GITHUB_TOKEN",
+    "INPUT_LLM-API-KEY",
+    "INPUT_PRIVATE-KEY",
+];
+
+/// A GitHub App the job acts as (inputs `app-id` and `private-key`): the run then uses the App's
+/// installation token, so its pushes start the repository's workflows (the job token's do not).
+#[derive(Debug)]
+pub struct AppCredentials {
+    pub app_id: u64,
+    pub private_key: SecretString,
+}
 
 /// Everything `metagpt-bot action` needs from its environment.
 #[derive(Debug)]
@@ -36,6 +49,8 @@ pub struct ActionEnv {
     pub run_id: Option<String>,
     pub actor: Option<String>,
     pub github_token: SecretString,
+    /// Inputs `app-id` and `private-key`: act as this App instead of with `github_token`.
+    pub app: Option<AppCredentials>,
     pub llm_api_key: SecretString,
     pub llm_base_url: Option<String>,
     pub llm_model: Option<String>,
@@ -67,7 +82,15 @@ impl ActionEnv {
         }
         let api_url = read.url("GITHUB_API_URL", "https://api.github.com");
         let server_url = read.url("GITHUB_SERVER_URL", "https://github.com");
-        let github_token = read.github_token();
+        let app = read.app();
+        let github_token = match &app {
+            // The App's installation token does everything; the job token is not needed.
+            Some(_) => read
+                .var("GITHUB_TOKEN")
+                .or_else(|| read.input("github-token"))
+                .map(SecretString::from),
+            None => read.github_token(),
+        };
         let llm_api_key = read.input("llm-api-key").map(SecretString::from);
         if llm_api_key.is_none() {
             read.problem(
@@ -91,6 +114,7 @@ impl ActionEnv {
             run_id: (lookup)("GITHUB_RUN_ID").filter(|v| !v.is_empty()),
             actor: (lookup)("GITHUB_ACTOR").filter(|v| !v.is_empty()),
             github_token: github_token.unwrap_or_else(|| SecretString::from("")),
+            app,
             llm_api_key: llm_api_key.unwrap_or_else(|| SecretString::from("")),
             llm_base_url,
             llm_model: read.input("llm-model"),
@@ -128,14 +152,27 @@ impl ActionEnv {
     }
 }
 
-/// The non-empty values of [`SECRET_VARIABLES`], to print as `::add-mask::` before anything else.
+/// The non-empty values of [`SECRET_VARIABLES`], to print as `::add-mask::` before anything else; a
+/// multi-line value (a PEM private key) line by line, as the runner masks one line per command.
 pub fn secrets_to_mask(lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
-    SECRET_VARIABLES
-        .iter()
-        .filter_map(|name| lookup(name))
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
-        .collect()
+    let mut masks = Vec::new();
+    for value in SECRET_VARIABLES.iter().filter_map(|name| lookup(name)) {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        masks.push(value.to_owned());
+        if value.contains('\n') {
+            masks.extend(
+                value
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| line.len() >= 8)
+                    .map(str::to_owned),
+            );
+        }
+    }
+    masks
 }
 
 /// YAML 1.2 core-schema booleans, as the toolkit's `getBooleanInput` accepts them.
@@ -196,6 +233,35 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             self.problem(format!(
                 "{what} must be an http(s) URL, got `{value}`: fix or remove it"
             ));
+        }
+    }
+
+    /// Inputs `app-id` and `private-key`, both or neither.
+    fn app(&mut self) -> Option<AppCredentials> {
+        match (self.input("app-id"), self.input("private-key")) {
+            (None, None) => None,
+            (Some(id), Some(key)) => match id.parse::<u64>() {
+                Ok(app_id) if app_id > 0 => Some(AppCredentials {
+                    app_id,
+                    private_key: SecretString::from(key),
+                }),
+                _ => {
+                    self.problem(format!(
+                        "input `app-id` must be the App's numeric id (its settings page → About → App \
+                         ID), got `{id}`"
+                    ));
+                    None
+                }
+            },
+            (Some(_), None) | (None, Some(_)) => {
+                self.problem(
+                    "inputs `app-id` and `private-key` go together: give both (e.g. `app-id: ${{ \
+                     vars.METAGPT_APP_ID }}`, `private-key: ${{ secrets.METAGPT_APP_PRIVATE_KEY }}`) to \
+                     act as your GitHub App, or neither to use the job token"
+                        .to_owned(),
+                );
+                None
+            }
         }
     }
 

@@ -25,7 +25,7 @@ mod env;
 mod event;
 pub mod runner;
 
-pub use env::{ActionEnv, SECRET_VARIABLES, secrets_to_mask};
+pub use env::{ActionEnv, AppCredentials, SECRET_VARIABLES, secrets_to_mask};
 pub use event::ACTIONS_BOT_LOGIN;
 pub use runner::{
     ActionError, ActionOutcome, MISCONFIGURED, OUTPUTS, exit_code, finish, nothing_to_do,
@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::domain::{ControlRequest, Request, Trigger};
-use crate::github::{OwnAuthor, Repo, token_client};
+use crate::github::{GitHubApp, OwnAuthor, Repo, token_client};
 use crate::jobs::{Context, Face, Failure, JobKey, RunOverrides, refuse_stop_in_action, run_issue};
 use crate::run::resolve_llm;
 
@@ -93,18 +93,23 @@ pub async fn run_with(
     };
     let context = Context::new(work_dir, Ok(llm), RUN_TIMEOUT, face)
         .map_err(|e| ActionError::Failed(format!("{e:#}")))?;
-    let client = token_client(&env.api_url, &env.github_token)
-        .map_err(|e| ActionError::Misconfigured(e.to_string()))?;
-    let author = OwnAuthor::Login(ACTIONS_BOT_LOGIN.to_owned());
     let (owner, name) = (&trigger.repo.owner, &trigger.repo.name);
-    let repo = Repo::with_token(
-        Arc::new(client),
-        env.github_token.clone(),
-        author,
-        owner,
-        name,
-    )
-    .map_err(|e| ActionError::Misconfigured(e.to_string()))?;
+    let repo = match &env.app {
+        Some(app) => as_app(env, app, owner, name).await?,
+        None => {
+            let client = token_client(&env.api_url, &env.github_token)
+                .map_err(|e| ActionError::Misconfigured(e.to_string()))?;
+            let author = OwnAuthor::Login(ACTIONS_BOT_LOGIN.to_owned());
+            Repo::with_token(
+                Arc::new(client),
+                env.github_token.clone(),
+                author,
+                owner,
+                name,
+            )
+            .map_err(|e| ActionError::Misconfigured(e.to_string()))?
+        }
+    };
     let job = JobKey {
         queued: None,
         key: format!(
@@ -139,6 +144,32 @@ pub async fn run_with(
     Ok(outcome(&record))
 }
 
+/// `owner/name` as the App of inputs `app-id` and `private-key` sees it: its installation there, whose
+/// token clones, pushes (so the repository's workflows run on the bot's pull requests) and comments as
+/// `<app-slug>[bot]`.
+async fn as_app(
+    env: &ActionEnv,
+    app: &AppCredentials,
+    owner: &str,
+    name: &str,
+) -> Result<Repo, ActionError> {
+    let misconfigured = |what: &str, e: &dyn std::fmt::Display| {
+        ActionError::Misconfigured(format!(
+            "inputs `app-id` and `private-key`: {what}: {e}. Check the App's id and key, and that the \
+             App is installed on {owner}/{name} with contents, issues, pull requests and checks write"
+        ))
+    };
+    let github = GitHubApp::new(app.app_id, &app.private_key, &env.api_url)
+        .map_err(|e| misconfigured("the App's credentials", &e))?;
+    let installation = github
+        .repository_installation(owner, name)
+        .await
+        .map_err(|e| misconfigured(&format!("the App's installation on {owner}/{name}"), &e))?;
+    Repo::for_installation(Arc::new(github), installation, owner, name)
+        .await
+        .map_err(|e| misconfigured("the installation's token", &e))
+}
+
 /// The outputs and summary from the run's record.
 fn outcome(record: &serde_json::Value) -> ActionOutcome {
     let pr_url = record["pr_url"].as_str().map(str::to_owned);
@@ -152,6 +183,8 @@ fn outcome(record: &serde_json::Value) -> ActionOutcome {
         pr_url,
         cost_usd: record["cost_usd"].as_f64().unwrap_or(0.0),
         gates_passed: record["gates_passed"].as_bool().unwrap_or(false),
+        branch: record["branch"].as_str().map(str::to_owned),
+        evidence_dir: record["evidence_dir"].as_str().map(str::to_owned),
         summary_markdown: format!("## MetaGPT\n\n{link}{summary}"),
     }
 }

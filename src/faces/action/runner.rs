@@ -125,6 +125,10 @@ pub struct ActionOutcome {
     /// What this run's LLM calls cost.
     pub cost_usd: f64,
     pub gates_passed: bool,
+    /// The issue's branch the run pushed (`metagpt/issue-<N>`).
+    pub branch: Option<String>,
+    /// The iteration's evidence folder on that branch (`.metagpt/runs/<N>/<k>`).
+    pub evidence_dir: Option<String>,
     /// The job summary (markdown).
     pub summary_markdown: String,
 }
@@ -182,7 +186,7 @@ pub fn finish(
             };
             let _ = writeln!(out, "{}", error(title, &failure.to_string()));
             let summary = format!("### {title}\n\n{failure}\n");
-            write_all(env, ["", "", "", "false"], &summary)
+            write_all(env, ["", "", "", "false", "", ""], &summary)
         }
     };
     report_write_error(written, code, out)
@@ -205,7 +209,7 @@ fn report_write_error(written: std::io::Result<()>, code: u8, out: &mut impl Wri
 pub fn nothing_to_do(env: &ActionEnv, reason: &str, out: &mut impl Write) -> u8 {
     let _ = writeln!(out, "{}", notice(&format!("nothing to do: {reason}")));
     let summary = format!("MetaGPT: nothing to do: {reason}\n");
-    report_write_error(write_all(env, ["", "", "0", ""], &summary), 0, out)
+    report_write_error(write_all(env, ["", "", "0", "", "", ""], &summary), 0, out)
 }
 
 /// Writes the outputs and summary of a run that produced an outcome.
@@ -218,14 +222,23 @@ pub fn write_outcome(env: &ActionEnv, outcome: &ActionOutcome) -> std::io::Resul
         outcome.pr_url.as_deref().unwrap_or_default(),
         cost.as_str(),
         gates.as_str(),
+        outcome.branch.as_deref().unwrap_or_default(),
+        outcome.evidence_dir.as_deref().unwrap_or_default(),
     ];
     write_all(env, values, &outcome.summary_markdown)
 }
 
 /// The outputs in `action.yml`'s order.
-pub const OUTPUTS: [&str; 4] = ["pr-number", "pr-url", "cost-usd", "gates-passed"];
+pub const OUTPUTS: [&str; 6] = [
+    "pr-number",
+    "pr-url",
+    "cost-usd",
+    "gates-passed",
+    "branch-name",
+    "evidence-dir",
+];
 
-fn write_all(env: &ActionEnv, values: [&str; 4], summary: &str) -> std::io::Result<()> {
+fn write_all(env: &ActionEnv, values: [&str; 6], summary: &str) -> std::io::Result<()> {
     for (name, value) in OUTPUTS.iter().zip(values) {
         append_output(&env.output_file, name, value)?;
     }
@@ -401,6 +414,8 @@ mod tests {
             pr_url: Some("https://github.com/octo/hello/pull/12".to_owned()),
             cost_usd: 0.123456,
             gates_passed,
+            branch: Some("metagpt/issue-7".to_owned()),
+            evidence_dir: Some(".metagpt/runs/7/1".to_owned()),
             summary_markdown: "## MetaGPT\n\n| gate | result |\n|---|---|\n| tests | passed |"
                 .to_owned(),
         }
@@ -413,7 +428,8 @@ mod tests {
         assert_eq!(finish(&job.env, &Ok(outcome(true)), &mut out), 0);
         assert_eq!(
             job.outputs(),
-            "pr-number=12\npr-url=https://github.com/octo/hello/pull/12\ncost-usd=0.1235\ngates-passed=true\n"
+            "pr-number=12\npr-url=https://github.com/octo/hello/pull/12\ncost-usd=0.1235\ngates-passed=true\n\
+             branch-name=metagpt/issue-7\nevidence-dir=.metagpt/runs/7/1\n"
         );
         assert!(job.summary().starts_with("## MetaGPT\n\n| gate | result |"));
         assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
@@ -423,7 +439,7 @@ mod tests {
     fn failed_gates_exit_1_with_gates_passed_false() {
         let job = Job::new();
         assert_eq!(finish(&job.env, &Ok(outcome(false)), &mut Vec::new()), 1);
-        assert!(job.outputs().ends_with("gates-passed=false\n"));
+        assert!(job.outputs().contains("gates-passed=false\n"));
     }
 
     #[test]
@@ -438,7 +454,7 @@ mod tests {
         );
         assert_eq!(
             job.outputs(),
-            "pr-number=\npr-url=\ncost-usd=\ngates-passed=false\n"
+            "pr-number=\npr-url=\ncost-usd=\ngates-passed=false\nbranch-name=\nevidence-dir=\n"
         );
         assert!(job.summary().contains("MetaGPT exited with 3"));
     }
@@ -462,7 +478,7 @@ mod tests {
         );
         assert_eq!(
             job.outputs(),
-            "pr-number=\npr-url=\ncost-usd=0\ngates-passed=\n"
+            "pr-number=\npr-url=\ncost-usd=0\ngates-passed=\nbranch-name=\nevidence-dir=\n"
         );
         assert_eq!(
             job.summary(),

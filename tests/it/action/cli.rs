@@ -84,7 +84,7 @@ fn an_unrelated_label_is_nothing_to_do_with_empty_outputs_and_a_one_line_summary
     );
     assert_eq!(
         finished.outputs,
-        "pr-number=\npr-url=\ncost-usd=0\ngates-passed=\n"
+        "pr-number=\npr-url=\ncost-usd=0\ngates-passed=\nbranch-name=\nevidence-dir=\n"
     );
     assert_eq!(
         finished.summary,
@@ -123,7 +123,11 @@ fn comments_without_a_command_edited_comments_and_quoted_commands_do_nothing() {
         let finished = ActionJob::new("issue_comment", &payload).run();
         assert_eq!(finished.code, Some(0), "{finished:#?}");
         assert!(finished.summary.contains(reason), "{reason}: {finished:#?}");
-        assert!(finished.outputs.ends_with("gates-passed=\n"));
+        assert!(
+            finished
+                .outputs
+                .ends_with("gates-passed=\nbranch-name=\nevidence-dir=\n")
+        );
     }
 }
 

@@ -5,7 +5,8 @@
 //! scripted LLM.
 
 use crate::support::action_job::{LLM_KEY, TOKEN};
-use crate::support::bot::{Bot, FULL_NAME, ISSUE, USAGE, alice};
+use crate::support::bot::{BRANCH, Bot, FULL_NAME, ISSUE, USAGE, alice};
+use crate::support::fake_github::{TEST_APP_ID, TEST_APP_SLUG};
 use crate::support::fixture::{PRICE_COMPLETION, PRICE_PROMPT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +107,80 @@ async fn an_invalid_repository_config_is_a_misconfiguration_exit_2() {
     assert_eq!(finished.code, Some(2), "{finished:#?}");
     assert!(finished.stdout.contains("::error"), "{}", finished.stdout);
     assert!(finished.stdout.contains("n_round"), "{}", finished.stdout);
+    assert!(bot.pulls().is_empty());
+    bot.finish().await;
+}
+
+/// With inputs `app-id` and `private-key`, the job acts as the App: it finds the App's installation on
+/// the repository, and clones, pushes and comments with installation tokens (so the repository's CI would
+/// run on the pull request), as `<app-slug>[bot]`. The job token is never used: the one given here is
+/// unknown to GitHub, so any use of it would be refused. The outputs name the branch and the evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_app_id_and_private_key_the_job_acts_as_the_app_and_names_its_branch() {
+    let bot = Bot::world().await;
+    let mut job = bot.action_job("issues", &bot.labeled_event());
+    let key = std::fs::read_to_string(crate::support::fixture_path("keys/test-app.pem"))
+        .expect("the test App's key");
+    job.set("INPUT_APP-ID", &TEST_APP_ID.to_string())
+        .set("INPUT_PRIVATE-KEY", &key)
+        .set("INPUT_GITHUB-TOKEN", "ghs_unknownToGitHub000")
+        .set("GITHUB_TOKEN", "ghs_unknownToGitHub000");
+    let finished = bot.run_action(&job).await;
+    assert_eq!(finished.code, Some(0), "{finished:#?}");
+
+    let pull = bot.pr();
+    let outputs = &finished.outputs;
+    assert!(
+        outputs.contains(&format!("pr-number={}\n", pull.number)),
+        "{outputs}"
+    );
+    assert!(
+        outputs.contains(&format!("branch-name={BRANCH}\n"))
+            && outputs.contains(&format!("evidence-dir=.metagpt/runs/{ISSUE}/1\n")),
+        "{outputs}"
+    );
+    let comments = bot.github.state().comments_on(FULL_NAME, ISSUE);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert_eq!(comments[0].user.login, format!("{TEST_APP_SLUG}[bot]"));
+    assert!(comments[0].body.contains("**Done**"));
+    assert!(
+        bot.asked("GET", &format!("/repos/{FULL_NAME}/installation")),
+        "the installation was looked up"
+    );
+    let shown: Vec<&str> = finished
+        .stdout
+        .lines()
+        .chain(finished.stderr.lines())
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    let body_line = key.lines().nth(1).expect("the key's first base64 line");
+    assert!(
+        !shown.iter().any(|l| l.contains(body_line)),
+        "the private key leaked: {shown:?}"
+    );
+    assert!(
+        finished
+            .stdout
+            .contains(&format!("::add-mask::{body_line}")),
+        "each line of the key is masked"
+    );
+    bot.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_id_without_a_private_key_is_a_misconfiguration_exit_2() {
+    let bot = Bot::world().await;
+    let mut job = bot.action_job("issues", &bot.labeled_event());
+    job.set("INPUT_APP-ID", &TEST_APP_ID.to_string());
+    let finished = bot.run_action(&job).await;
+    assert_eq!(finished.code, Some(2), "{finished:#?}");
+    assert!(
+        finished
+            .stdout
+            .contains("inputs `app-id` and `private-key` go together"),
+        "{}",
+        finished.stdout
+    );
     assert!(bot.pulls().is_empty());
     bot.finish().await;
 }

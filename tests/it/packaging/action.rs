@@ -8,9 +8,12 @@ use std::collections::BTreeSet;
 use files::yaml;
 use serde_json::json;
 
-/// CONTRACT.md's Action inputs: name, required, default.
+/// CONTRACT.md's Action inputs (and those added beside them): name, required, default.
 const CONTRACT_INPUTS: &[(&str, bool, Option<&str>)] = &[
     ("github-token", false, Some("${{ github.token }}")),
+    // Added beside the contract's: act as a GitHub App.
+    ("app-id", false, Some("")),
+    ("private-key", false, Some("")),
     ("llm-api-key", true, None),
     ("llm-base-url", false, Some("")),
     ("llm-model", false, Some("")),
@@ -50,7 +53,14 @@ fn action_yml_declares_exactly_the_contract_inputs_and_outputs() {
         .inspect(|(name, o)| assert!(o["description"].is_string(), "{name}"))
         .map(|(name, _)| name.as_str())
         .collect();
-    let contract = BTreeSet::from(["pr-number", "pr-url", "cost-usd", "gates-passed"]);
+    let contract = BTreeSet::from([
+        "pr-number",
+        "pr-url",
+        "cost-usd",
+        "gates-passed",
+        "branch-name",
+        "evidence-dir",
+    ]);
     assert_eq!(outputs, contract);
     let written = BTreeSet::from(metagpt_bot::faces::action::OUTPUTS);
     assert_eq!(outputs, written, "what the binary writes");

@@ -1,4 +1,5 @@
-//! App endpoints: `GET /app` and `POST /app/installations/{id}/access_tokens`, both JWT-authenticated.
+//! App endpoints: `GET /app`, `GET /repos/{owner}/{repo}/installation` and
+//! `POST /app/installations/{id}/access_tokens`, all JWT-authenticated.
 //!
 //! Invariants:
 //! - A token is minted only for an installation of the App whose JWT signed the request; another App's
@@ -12,6 +13,13 @@ use super::state::{App, GitHubState};
 
 pub async fn mount(router: &Router<'_>) {
     router.route("GET", "/app", get_app).await;
+    router
+        .route(
+            "GET",
+            "/repos/[^/]+/[^/]+/installation",
+            get_repository_installation,
+        )
+        .await;
     router
         .route(
             "POST",
@@ -46,6 +54,44 @@ pub fn app_json(app: &App) -> Value {
         "permissions": { "issues": "write", "contents": "write", "metadata": "read" },
         "events": ["issues", "issue_comment"],
     })
+}
+
+/// "Get a repository installation for the authenticated app": the App's installation that can see the
+/// repository, or 404 as GitHub answers for a repository the App is not installed on.
+fn get_repository_installation(state: &mut GitHubState, call: &Call<'_>) -> Reply {
+    let app_id = match call.app() {
+        Ok(app_id) => app_id,
+        Err(reply) => return reply,
+    };
+    let full_name = format!("{}/{}", call.segments[1], call.segments[2]);
+    let Some(installation) = state
+        .installations
+        .values()
+        .find(|i| i.app_id == app_id && i.repositories.contains(&full_name))
+    else {
+        return Reply::not_found();
+    };
+    Reply::json(
+        200,
+        json!({
+            "id": installation.id,
+            "account": {
+                "login": installation.account.login,
+                "id": installation.account.id,
+                "type": installation.account.kind(),
+            },
+            "app_id": app_id,
+            "target_type": "Organization",
+            "access_tokens_url": format!("/app/installations/{}/access_tokens", installation.id),
+            "repositories_url": "/installation/repositories",
+            "html_url": format!("https://github.com/settings/installations/{}", installation.id),
+            "permissions": { "issues": "write", "contents": "write", "metadata": "read" },
+            "events": ["issues", "issue_comment"],
+            "repository_selection": "selected",
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+        }),
+    )
 }
 
 fn create_access_token(state: &mut GitHubState, call: &Call<'_>) -> Reply {

@@ -39,7 +39,6 @@ pub struct App {
 pub struct Installation {
     pub id: u64,
     pub app_id: u64,
-    #[allow(dead_code)] // GitHub's model; no endpoint of the fake serves it yet
     pub account: User,
     /// Full names (`owner/name`) of the repositories the installation can see.
     pub repositories: BTreeSet<String>,
