@@ -119,16 +119,78 @@ fn the_example_workflow_triggers_on_labels_and_comments_with_least_permissions()
         workflow["permissions"],
         json!({"contents": "write", "pull-requests": "write", "issues": "write", "checks": "write"})
     );
-    let concurrency = &workflow["concurrency"];
+    let job = &workflow["jobs"]["metagpt"];
+    assert_eq!(job["needs"], "route");
+    let concurrency = &job["concurrency"];
     assert_eq!(concurrency["cancel-in-progress"], json!(false));
+    assert_eq!(concurrency["queue"], "max", "requests wait in order, none is dropped");
     let group = concurrency["group"].as_str().expect("concurrency group");
-    assert!(group.contains("github.event.issue.number"), "{group}");
-    let steps = workflow["jobs"]["metagpt"]["steps"]
-        .as_array()
-        .expect("steps");
+    assert_eq!(group, "metagpt-issue-${{ needs.route.outputs.issue }}");
+    let steps = job["steps"].as_array().expect("steps");
     let step = steps
         .iter()
         .find(|s| s["uses"] == "org/metagpt-action@v1")
         .expect("a step using org/metagpt-action@v1");
     assert_eq!(step["with"]["llm-api-key"], "${{ secrets.OPENAI_API_KEY }}");
+    assert_eq!(
+        step["with"]["trigger-label"], "${{ needs.route.outputs.label }}",
+        "the label is named in one place, the route job"
+    );
+}
+
+/// The example workflow's route step, run by bash as the runner runs it: which events go on, with which
+/// issue as the concurrency group (a comment on the bot's pull request: the issue its body's marker
+/// names) and which label.
+#[test]
+fn the_example_workflows_route_step_groups_pull_request_comments_by_their_issue() {
+    let workflow = yaml("examples/workflows/metagpt.yml");
+    let step = &workflow["jobs"]["route"]["steps"][0];
+    let script = step["run"].as_str().expect("the route script");
+    let label = step["env"]["LABEL"].as_str().expect("LABEL");
+    assert_eq!(label, "metagpt");
+    let route = |event: &str, added: &str, number: &str, pull: bool, body: &str| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = dir.path().join("output");
+        let ran = std::process::Command::new("bash")
+            .args(["-e", "-c", script])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GITHUB_OUTPUT", &output)
+            .env("LABEL", label)
+            .env("EVENT", event)
+            .env("ADDED", added)
+            .env("NUMBER", number)
+            .env("IS_PULL_REQUEST", pull.to_string())
+            .env("BODY", body)
+            .status()
+            .expect("bash");
+        assert!(ran.success());
+        std::fs::read_to_string(output).expect("the step's outputs")
+    };
+    assert_eq!(
+        route("issues", "metagpt", "5", false, "Add a history."),
+        "run=true\nissue=5\nlabel=metagpt\n"
+    );
+    assert_eq!(
+        route("issues", "bug", "5", false, ""),
+        "run=false\nissue=5\nlabel=metagpt\n"
+    );
+    assert_eq!(
+        route("issue_comment", "", "5", false, "x"),
+        "run=true\nissue=5\nlabel=metagpt\n"
+    );
+    let body = format!(
+        "Reviewer notes.\n\n{}\n{}\nCloses #5",
+        metagpt_bot::marks::SECTION_START,
+        metagpt_bot::marks::issue_marker(5)
+    );
+    assert_eq!(
+        route("issue_comment", "", "12", true, &body),
+        "run=true\nissue=5\nlabel=metagpt\n",
+        "a comment on PR #12 queues behind issue #5"
+    );
+    assert_eq!(
+        route("issue_comment", "", "12", true, "someone else's PR"),
+        "run=true\nissue=12\nlabel=metagpt\n"
+    );
 }
