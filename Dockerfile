@@ -7,9 +7,16 @@
 # Targets:
 #   app     the GitHub App (`metagpt-bot serve` on :3000) as the unprivileged user `metagpt` (10001); what
 #           docker-compose.yml runs:          docker build --target app -t metagpt-bot .
-#   action  the default (last) target, which action.yml builds: the same image as root, because GitHub
-#           runs container actions as root and mounts GITHUB_OUTPUT/GITHUB_STEP_SUMMARY writable only by
-#           the runner's user, so a non-root user could not write the step outputs.
+#   action  the default (last) target, published by the release workflow and run by action.yml
+#           (`docker://ghcr.io/…:v1`; a fork can point action.yml at `Dockerfile` to build it): the same
+#           image as root, because GitHub runs container actions as root and mounts
+#           GITHUB_OUTPUT/GITHUB_STEP_SUMMARY writable only by the runner's user, so a non-root user could
+#           not write the step outputs.
+
+# The binary: built here from source (`built`, the default: forks, docker compose, local builds), or the
+# one the release workflow built for the image's platform (`prebuilt`: BINARY=prebuilt and a build context
+# `dist` holding `<arch>/metagpt-bot`, see .github/workflows/release.yml), which skips the Rust build.
+ARG BINARY=built
 
 # ---- the release binary (vendored libgit2, system OpenSSL) ----
 FROM rust:1.95-bookworm AS builder
@@ -22,6 +29,18 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin metagpt-bot \
     && install -m 0755 target/release/metagpt-bot /usr/local/bin/metagpt-bot
+
+FROM scratch AS binary-built
+COPY --from=builder /usr/local/bin/metagpt-bot /metagpt-bot
+
+FROM scratch AS binary-prebuilt
+ARG TARGETARCH
+# `dist` is a named build context (`--build-context dist=…`), not a stage.
+# hadolint ignore=DL3022
+COPY --from=dist --chmod=0755 ${TARGETARCH}/metagpt-bot /metagpt-bot
+
+# hadolint ignore=DL3006
+FROM binary-${BINARY} AS binary
 
 # ---- MetaGPT 0.8.2 in a virtual environment, by the project's install script ----
 FROM python:3.11-slim-bookworm AS metagpt
@@ -49,7 +68,7 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/metagpt metagpt \
     && install -d -o metagpt -g metagpt /var/lib/metagpt-bot /var/lib/metagpt-bot/data
 COPY --from=metagpt /opt/metagpt-venv /opt/metagpt-venv
-COPY --from=builder /usr/local/bin/metagpt-bot /usr/local/bin/metagpt-bot
+COPY --from=binary /metagpt-bot /usr/local/bin/metagpt-bot
 ENV METAGPT_PYTHON=/opt/metagpt-venv/bin/python \
     HOST=0.0.0.0 \
     PORT=3000
@@ -63,7 +82,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 ENTRYPOINT ["metagpt-bot"]
 CMD ["serve"]
 
-# ---- the GitHub Action (action.yml: `image: Dockerfile`, `args: ["action"]`) ----
+# ---- the GitHub Action (action.yml runs the released image of this target, `args: ["action"]`) ----
 FROM app AS action
 # GitHub runs container actions as root (see the note at the top); the job's container is thrown away.
 # hadolint ignore=DL3002

@@ -123,7 +123,10 @@ fn the_example_workflow_triggers_on_labels_and_comments_with_least_permissions()
     assert_eq!(job["needs"], "route");
     let concurrency = &job["concurrency"];
     assert_eq!(concurrency["cancel-in-progress"], json!(false));
-    assert_eq!(concurrency["queue"], "max", "requests wait in order, none is dropped");
+    assert_eq!(
+        concurrency["queue"], "max",
+        "requests wait in order, none is dropped"
+    );
     let group = concurrency["group"].as_str().expect("concurrency group");
     assert_eq!(group, "metagpt-issue-${{ needs.route.outputs.issue }}");
     let steps = job["steps"].as_array().expect("steps");

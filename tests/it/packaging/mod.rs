@@ -17,18 +17,14 @@ use files::{read, repo, yaml};
 use serde_json::json;
 
 #[test]
-fn the_image_action_yml_builds_passes_hadolint() {
-    let action = yaml("action.yml");
-    assert_eq!(action["runs"]["using"], "docker");
-    let image = action["runs"]["image"].as_str().expect("runs.image");
-    assert_eq!(image, "Dockerfile", "lint the image action.yml builds");
+fn the_dockerfile_passes_hadolint() {
     if let Some(hadolint) = tools::linter("hadolint") {
-        tools::lint(&hadolint, &["--no-color", image]);
+        tools::lint(&hadolint, &["--no-color", "Dockerfile"]);
     }
 }
 
 #[test]
-fn the_example_workflow_and_ci_pass_actionlint() {
+fn the_example_workflow_ci_and_release_pass_actionlint() {
     if let Some(actionlint) = tools::linter("actionlint") {
         tools::lint(
             &actionlint,
@@ -36,9 +32,75 @@ fn the_example_workflow_and_ci_pass_actionlint() {
                 "-no-color",
                 "examples/workflows/metagpt.yml",
                 ".github/workflows/ci.yml",
+                ".github/workflows/release.yml",
             ],
         );
     }
+}
+
+/// action.yml runs the image the release publishes for its major version, built from the Dockerfile's
+/// `action` target with the binaries the release built for each platform, where the Dockerfile's
+/// prebuilt stage looks for them.
+#[test]
+fn action_yml_runs_the_image_the_release_publishes_from_its_prebuilt_binaries() {
+    let action = yaml("action.yml");
+    assert_eq!(action["runs"]["using"], "docker");
+    let release = yaml(".github/workflows/release.yml");
+    let published = release["env"]["ACTION_IMAGE"]
+        .as_str()
+        .expect("ACTION_IMAGE");
+    assert_eq!(
+        action["runs"]["image"],
+        json!(format!("docker://{published}:v1")),
+        "the moving major tag of the published image"
+    );
+    let image_job = &release["jobs"]["image"];
+    let targets: Vec<&str> = image_job["strategy"]["matrix"]["include"]
+        .as_array()
+        .expect("image matrix")
+        .iter()
+        .filter_map(|m| m["target"].as_str())
+        .collect();
+    assert!(
+        targets.contains(&"action") && targets.contains(&"app"),
+        "{targets:?}"
+    );
+    let build = image_job["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["uses"] == "docker/build-push-action@v6")
+        .expect("the image build");
+    assert_eq!(build["with"]["build-args"], "BINARY=prebuilt");
+    assert_eq!(build["with"]["build-contexts"], "dist=./dist");
+    assert_eq!(build["with"]["platforms"], "linux/amd64,linux/arm64");
+    let tags = build["with"]["tags"].as_str().unwrap_or_default();
+    assert_eq!(tags, "${{ steps.meta.outputs.tags }}");
+
+    // The binaries land where the prebuilt stage copies from: dist/<arch>/metagpt-bot.
+    let binary_job = &release["jobs"]["binary"];
+    let arches: Vec<&str> = binary_job["strategy"]["matrix"]["include"]
+        .as_array()
+        .expect("binary matrix")
+        .iter()
+        .filter_map(|m| m["arch"].as_str())
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"], "Docker's TARGETARCH names");
+    let stages = stages(&read("Dockerfile"));
+    let prebuilt = stage(&stages, "binary-prebuilt");
+    assert_eq!(
+        prebuilt.all("COPY"),
+        ["--from=dist --chmod=0755 ${TARGETARCH}/metagpt-bot /metagpt-bot"]
+    );
+    let built = stage(&stages, "binary-built");
+    assert_eq!(
+        built.all("COPY"),
+        ["--from=builder /usr/local/bin/metagpt-bot /metagpt-bot"]
+    );
+    assert!(
+        read("Dockerfile").contains("ARG BINARY=built"),
+        "a plain `docker build` builds the binary from source"
+    );
 }
 /// The stage named `name`.
 fn stage<'a>(stages: &'a [Stage], name: &str) -> &'a Stage {
