@@ -50,6 +50,21 @@ pub struct AppInfo {
     pub name: String,
     #[serde(default)]
     pub html_url: String,
+    /// What the App may do (`contents: write`, …), as granted on its settings page.
+    #[serde(default)]
+    pub permissions: std::collections::BTreeMap<String, String>,
+    /// The webhook events it is subscribed to.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// The App's webhook as `GET /app/hook/config` shows it (the secret is never read).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HookConfig {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
 }
 
 /// A client that authenticates with a fixed token (an Action's `GITHUB_TOKEN`), built like the App's:
@@ -262,6 +277,26 @@ impl GitHubApp {
                 operation: OPERATION,
                 detail: "the installation has no numeric id".to_owned(),
             })
+    }
+
+    /// How many installations the App has (`GET /app/installations`, first page of 100).
+    pub async fn installation_count(&self) -> Result<usize, GitHubError> {
+        let installations: Vec<serde_json::Value> = observe(
+            "list_installations",
+            self.app_client
+                .get("/app/installations", Some(&[("per_page", 100)])),
+        )
+        .await?;
+        Ok(installations.len())
+    }
+
+    /// Where GitHub delivers the App's webhooks (`GET /app/hook/config`).
+    pub async fn hook_config(&self) -> Result<HookConfig, GitHubError> {
+        observe(
+            "hook_config",
+            self.app_client.get("/app/hook/config", None::<&()>),
+        )
+        .await
     }
 
     /// `GET /app` with the App's JWT: proves APP_ID, PRIVATE_KEY and GITHUB_API_URL fit together.

@@ -128,10 +128,42 @@ pub fn resolve_for(settings: &Settings, replay: Option<&Path>) -> Result<LlmSetu
     }
 }
 
+/// The LLM provider a run calls: where, with which key, for which model at which price.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub upstream: UpstreamConfig,
+    pub model: String,
+    pub prices: PriceTable,
+    pub price: Price,
+}
+
 /// Reads the agent settings; `Err` lists every problem.
 pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
     let mut problems = Vec::new();
     let python = python(settings, &mut problems);
+    match (python, provider(settings)) {
+        (Some(python), Ok(provider)) if problems.is_empty() => Ok(LlmSetup {
+            python,
+            project_python: settings.project_python.clone(),
+            sandbox: settings.agent_sandbox,
+            limits: settings.agent_limits,
+            upstream: provider.upstream,
+            model: provider.model,
+            prices: provider.prices,
+            price: provider.price,
+            recording: None,
+        }),
+        (_, Err(more)) => {
+            problems.extend(more);
+            Err(problems)
+        }
+        _ => Err(problems),
+    }
+}
+
+/// The provider settings (`LLM_*`); `Err` lists every problem.
+pub fn provider(settings: &Settings) -> Result<Provider, Vec<Problem>> {
+    let mut problems = Vec::new();
     let base_url = match settings.llm_base_url.as_deref().map(url::Url::parse) {
         Some(Ok(url)) if matches!(url.scheme(), "http" | "https") => Some(url),
         Some(_) => {
@@ -190,21 +222,13 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
             "set LLM_PRICE_PROMPT and LLM_PRICE_COMPLETION (USD per million tokens)",
         ));
     }
-    match (python, base_url, key, model, price) {
-        (Some(python), Some(base_url), Some(key), Some(model), Some(price))
-            if problems.is_empty() =>
-        {
-            let upstream = UpstreamConfig::openai(base_url, key, settings.llm_api_type.clone());
-            Ok(LlmSetup {
-                python,
-                project_python: settings.project_python.clone(),
-                sandbox: settings.agent_sandbox,
-                limits: settings.agent_limits,
-                upstream,
+    match (base_url, key, model, price) {
+        (Some(base_url), Some(key), Some(model), Some(price)) if problems.is_empty() => {
+            Ok(Provider {
+                upstream: UpstreamConfig::openai(base_url, key, settings.llm_api_type.clone()),
                 model,
                 prices,
                 price,
-                recording: None,
             })
         }
         _ => Err(problems),

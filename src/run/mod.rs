@@ -40,7 +40,10 @@ pub mod project;
 mod steps;
 
 pub use error::{RunError, SoFar};
-pub use llm::{LlmSetup, UnpricedModel, resolve as resolve_llm, resolve_for as resolve_llm_for};
+pub use llm::{
+    LlmSetup, Provider, UnpricedModel, provider as llm_provider, resolve as resolve_llm,
+    resolve_for as resolve_llm_for,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
