@@ -1,5 +1,6 @@
-//! The binary as an operator runs it: `doctor` explains every problem with its fix, `serve` starts with
-//! nothing configured and stops cleanly on SIGTERM.
+//! The binary as an operator runs it: `.env` is read at start (the environment wins), `doctor` explains
+//! every problem with its fix, `serve` starts with nothing configured (offering `/setup`) and stops
+//! cleanly on SIGTERM.
 
 use crate::support::{fake_github, fixture_path};
 
@@ -14,12 +15,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_metagpt-bot");
 /// Runs the binary with exactly `env` (plus PATH) in a fresh directory.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
+    run_in(dir.path(), args, env)
+}
+
+/// Runs the binary with exactly `env` (plus PATH) in `dir`.
+fn run_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
     let output = Command::new(BIN)
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().copied())
-        .current_dir(dir.path())
+        .current_dir(dir)
         .output()
         .expect("the binary starts");
     let text = format!(
@@ -148,6 +154,39 @@ fn a_misspelt_key_in_the_config_file_is_a_usage_error() {
 }
 
 #[test]
+fn dot_env_is_read_at_start_the_environment_wins_and_the_action_ignores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = |(output, text): (Output, String)| (output.status.code().expect("exited"), text);
+    std::fs::write(dir.path().join(".env"), "PORT=eighty\n").unwrap();
+    let (status, text) = code(run_in(dir.path(), &["doctor"], &[]));
+    assert_eq!(status, 2, "PORT from .env is read: {text}");
+    assert!(text.contains("PORT"), "{text}");
+    let (status, text) = code(run_in(dir.path(), &["doctor"], &[("PORT", "3000")]));
+    assert_eq!(
+        status, 1,
+        "the environment's PORT wins; not ready otherwise: {text}"
+    );
+
+    std::fs::write(dir.path().join(".env"), "LLM_API_KEY='sk-hunter2\n").unwrap();
+    let (status, text) = code(run_in(dir.path(), &["doctor"], &[]));
+    assert_eq!(status, 2, "{text}");
+    assert!(
+        text.contains("LLM_API_KEY") && !text.contains("hunter2"),
+        "{text}"
+    );
+
+    // The Action's working directory is the user's repository: its `.env` is theirs.
+    std::fs::write(dir.path().join(".env"), "LOG_LEVEL=no[such\n").unwrap();
+    let (_, text) = code(run_in(dir.path(), &["action"], &[]));
+    assert!(!text.contains("LOG_LEVEL"), "{text}");
+    let (_, text) = code(run_in(dir.path(), &["action"], &[("LOG_LEVEL", "no[such")]));
+    assert!(
+        text.contains("LOG_LEVEL"),
+        "the same value from the environment is refused: {text}"
+    );
+}
+
+#[test]
 fn serve_starts_unconfigured_reports_not_ready_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -176,6 +215,13 @@ fn serve_starts_unconfigured_reports_not_ready_and_stops_on_sigterm() {
         log.push('\n');
     }
     assert!(log.contains("not ready: APP_ID is not set"), "{log}");
+    assert!(
+        log.contains(&format!("open http://127.0.0.1:{port}/setup")),
+        "{log}"
+    );
+    let setup = http_get(port, "/setup");
+    assert!(setup.starts_with("HTTP/1.1 200"), "{setup}");
+    assert!(setup.contains("Register GitHub App"), "{setup}");
     let ready = http_get(port, "/readyz");
     assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
     assert!(ready.contains("WEBHOOK_SECRET"), "{ready}");
