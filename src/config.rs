@@ -568,6 +568,31 @@ mod tests {
     }
 
     #[test]
+    fn env_example_lists_every_setting_with_a_value_that_loads() {
+        let example = include_str!("../.env.example");
+        let uncommented: String = example
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| {
+                line.split_once('=')
+                    .is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let pairs: Vec<(String, String)> = dotenvy::from_read_iter(uncommented.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect(".env.example parses");
+        let listed: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        let missing: Vec<&&str> = KEYS.iter().filter(|k| !listed.contains(k)).collect();
+        assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+        let settings = pairs
+            .iter()
+            .filter(|(k, _)| KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        Settings::from_pairs(settings).expect("the example values load");
+    }
+
+    #[test]
     fn secrets_rotate_and_never_show_in_debug() {
         let s = Settings::from_pairs([
             ("WEBHOOK_SECRET", "old-secret, new-secret"),
