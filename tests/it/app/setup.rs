@@ -1,7 +1,8 @@
 //! Registering the App in one click (`/setup`, GitHub's manifest flow) on a `serve` started without the
 //! App's credentials: the form and its manifest, GitHub's redirect back, the conversion on the fake
 //! GitHub, `.env` written 0600, the workers started and a labelled issue's pull request — all without a
-//! restart — and a clear page for every way it can fail.
+//! restart — and a clear page for every way it can fail; and the page in a real headless Chromium, whose
+//! button posts the manifest to the configured GitHub (a screenshot kept under the target directory).
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -10,6 +11,7 @@ use metagpt_bot::queue::JobState;
 use serde_json::Value;
 
 use crate::support::bot::Bot;
+use crate::support::browser::Browser;
 use crate::support::fake_github::{TEST_APP_ID, TEST_APP_KEY, TEST_APP_SLUG};
 use crate::support::webhook;
 
@@ -277,5 +279,59 @@ async fn an_unwritable_env_file_gets_its_page_before_the_code_is_spent() {
     let (status, _, page) = get(&back).await;
     assert_eq!(status, 303, "{page}");
     assert_eq!(mode(&env_file), 0o600);
+    bot.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_the_button_posts_the_manifest_to_the_configured_github() {
+    let browser = match Browser::start().await {
+        Ok(browser) => browser,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let mut bot = Bot::world().await;
+    let env_file = bot.unregistered();
+    bot.boot().await;
+    let base = bot.base().to_owned();
+    browser.open(&format!("{base}/setup")).await;
+    assert_eq!(browser.text("h1").await, "Register the GitHub App");
+    assert_eq!(
+        browser.text("#register button").await,
+        "Register GitHub App"
+    );
+    let web = bot.github.api_url();
+    let action = browser.property("#register", "action").await;
+    assert!(
+        action.starts_with(&format!("{web}/settings/apps/new?state=")),
+        "{action}"
+    );
+    assert_eq!(browser.property("#register", "method").await, "post");
+    let png = browser.screenshot().await;
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real picture"
+    );
+    let artefact = Path::new(env!("CARGO_TARGET_TMPDIR")).join("setup-page.png");
+    std::fs::write(&artefact, &png).unwrap();
+    eprintln!("screenshot: {}", artefact.display());
+
+    browser.click("#register button").await;
+    bot.until("the browser reaches the installation page", || {
+        bot.asked("GET", "/installations/new")
+    })
+    .await;
+    assert_eq!(
+        browser.url().await,
+        format!("{web}/apps/{TEST_APP_SLUG}/installations/new")
+    );
+    let submitted = bot.github.state().manifests.submitted.clone();
+    assert_eq!(submitted.len(), 1, "one manifest posted");
+    let (path, manifest) = &submitted[0];
+    assert_eq!(path, "/settings/apps/new");
+    assert_eq!(manifest["redirect_url"], format!("{base}/setup/callback"));
+    assert_eq!(mode(&env_file), 0o600);
+    browser.close().await;
     bot.finish().await;
 }

@@ -9,6 +9,8 @@
 //!   `redirect_url?code=…&state=…`. A manifest GitHub would refuse is recorded as unexpected (422).
 //! - The App created is the one the test arranged with [`Manifests::will_create`] (a real test key with
 //!   its installations); a post without one is unexpected.
+//! - The App's installation page (`GET /apps/{slug}/installations/new`) answers, so a real browser can
+//!   follow the flow to its end.
 //! - A conversion is GitHub's documented request: anonymous and without a body, else unexpected. A code
 //!   works once: an unknown or used code is 404, as GitHub answers. The answer is GitHub's 201 body.
 
@@ -52,6 +54,18 @@ pub async fn mount(router: &Router<'_>) {
     router
         .route("POST", "/app-manifests/[A-Za-z0-9_-]+/conversions", convert)
         .await;
+    router
+        .route("GET", "/apps/[a-z0-9-]+/installations/new", install_page)
+        .await;
+    // What a browser asks any site for by itself.
+    router
+        .route("GET", "/favicon.ico", |_, _| Reply::not_found())
+        .await;
+}
+
+/// The App's installation page, where `/setup` sends the browser last.
+fn install_page(_: &mut GitHubState, call: &Call<'_>) -> Reply {
+    Reply::json(200, json!({ "install": call.segment(1) }))
 }
 
 /// Webhook events GitHub lets an App subscribe to (the ones a bot like this could name).
