@@ -7,10 +7,11 @@
 //! - [`Browser::start`] is `Err(reason)` when `chromium` or `chromedriver` is not installed, so a test can
 //!   skip saying why; under `CI=true` it panics instead (CI installs both: scripts/install-test-deps.sh).
 //! - Start-up waits for chromedriver's own "started successfully" line (a bounded read), never sleeps.
-//! - [`Browser::close`] ends the session (Chromium exits) and the driver; a dropped `Browser` kills the
-//!   driver.
+//! - [`Browser::close`] ends the session; dropping a `Browser` (after a failure too) kills the driver's
+//!   process group, Chromium included: nothing outlives the test.
 
 use std::io::{BufRead as _, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
@@ -46,6 +47,8 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        metagpt_bot::run::gateway::install_crypto_provider();
+        // Its own process group, so that Chromium, which it starts, ends with it (see `Drop`).
         let mut driver = Command::new("chromedriver")
             .args([
                 format!("--port={port}"),
@@ -53,9 +56,15 @@ impl Browser {
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let stdout = driver.stdout.take().expect("stdout");
+        let mut browser = Browser {
+            driver,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        };
         let started = tokio::task::spawn_blocking(move || {
             BufReader::new(stdout)
                 .lines()
@@ -66,12 +75,6 @@ impl Browser {
         .await
         .expect("reader");
         assert!(started, "chromedriver did not start");
-        metagpt_bot::run::gateway::install_crypto_provider();
-        let mut browser = Browser {
-            driver,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-        };
         let args = [
             "--headless=new",
             "--no-sandbox",
@@ -143,10 +146,8 @@ impl Browser {
     }
 
     /// Ends the session (Chromium exits), then the driver.
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         self.call("DELETE", "", Value::Null).await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 
     async fn element(&self, css: &str) -> String {
@@ -188,8 +189,13 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the driver's process group: the driver and any Chromium it started, even after a failure.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = self.driver.id() as libc::pid_t;
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
         let _ = self.driver.wait();
     }
 }
