@@ -17,6 +17,8 @@
 //!   (mode 0600) by [`crate::env_file`]. No secret is logged or shown.
 //! - The operator is redirected only after `serve` confirmed it took the credentials (its workers and the
 //!   new webhook secret are live), so the App's first delivery is accepted.
+//! - One registration at a time, and one in all: callbacks are serialised from the conversion to the
+//!   hand-over, and a callback after a registration gets the "already used" page.
 //! - Once registered, [`configured_routes`] answer instead: `/setup` says the App is set up (410), a
 //!   callback that it was already used (400); nothing registers a second App.
 
@@ -76,6 +78,9 @@ struct Setup {
     options: Arc<SetupOptions>,
     pending: Arc<Mutex<VecDeque<(String, Instant)>>>,
     registered: mpsc::Sender<Registration>,
+    /// Held from the conversion to the hand-over: `true` once an App is registered, so a second callback
+    /// (another tab's state) cannot register a second App over the first one's `.env`.
+    done: Arc<tokio::sync::Mutex<bool>>,
 }
 
 /// The setup routes, and where their registration arrives (once).
@@ -85,6 +90,7 @@ pub fn routes(options: SetupOptions) -> (Router, mpsc::Receiver<Registration>) {
         options: Arc::new(options),
         pending: Arc::default(),
         registered,
+        done: Arc::default(),
     };
     let router = Router::new()
         .route("/setup", get(form))
@@ -110,7 +116,10 @@ async fn form(
     Query(query): Query<FormQuery>,
     headers: HeaderMap,
 ) -> Page {
-    let organization = query.organization.map(|o| o.trim().to_owned());
+    let organization = query
+        .organization
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty());
     let new_app_page = match &organization {
         Some(org) if !is_organization_name(org) => {
             return Page::BadOrganization { given: org.clone() };
@@ -156,6 +165,10 @@ async fn callback(State(setup): State<Setup>, Query(query): Query<CallbackQuery>
         }
         .into_response();
     }
+    let mut done = setup.done.lock().await;
+    if *done {
+        return Page::AlreadyUsed.into_response();
+    }
     if !setup.take_state(&state) {
         return Page::UnknownState.into_response();
     }
@@ -179,6 +192,7 @@ async fn callback(State(setup): State<Setup>, Query(query): Query<CallbackQuery>
         }
         .into_response();
     }
+    *done = true;
     let installation_url = registered.installation_url();
     let (taken, confirmed) = oneshot::channel();
     let registration = Registration {
@@ -316,6 +330,7 @@ mod tests {
             }),
             pending: Arc::default(),
             registered,
+            done: Arc::default(),
         };
         let first = setup.remember_new_state();
         assert_eq!(first.len(), 32);
