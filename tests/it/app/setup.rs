@@ -204,10 +204,19 @@ async fn the_app_registers_from_setup_and_a_labelled_issue_then_gets_its_pull_re
 async fn a_wrong_or_replayed_state_and_a_failed_conversion_each_get_a_clear_page() {
     let mut bot = Bot::world().await;
     let env_file = bot.unregistered();
+    bot.set("PUBLIC_URL", "https://bot.example.com/");
     bot.boot().await;
     let base = bot.base().to_owned();
     let (_, _, page) = get(&format!("{base}/setup")).await;
-    let (action, _) = form_of(&page);
+    let (action, manifest) = form_of(&page);
+    assert_eq!(
+        manifest["hook_attributes"]["url"], "https://bot.example.com/api/github/webhooks",
+        "PUBLIC_URL wins over the request's host"
+    );
+    assert_eq!(
+        manifest["redirect_url"],
+        "https://bot.example.com/setup/callback"
+    );
     let state = action.split("state=").nth(1).unwrap().to_owned();
 
     let (status, _, page) = get(&format!("{base}/setup/callback")).await;
