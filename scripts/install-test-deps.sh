@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need on a fresh Debian machine: a PostgreSQL server for the
-# Postgres queue tests, bubblewrap for the agent's sandbox (AGENT_SANDBOX; tests/it/agent/sandbox.rs).
+# Postgres queue tests, bubblewrap for the agent's sandbox (AGENT_SANDBOX; tests/it/agent/sandbox.rs),
+# Chromium and its WebDriver for the /setup page in a real browser (tests/it/app/setup.rs).
 # Idempotent; does nothing when everything is there.
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

@@ -81,6 +81,8 @@ pub const KEYS: &[&str] = &[
     "HOST",
     "PORT",
     "GITHUB_API_URL",
+    "GITHUB_SERVER_URL",
+    "PUBLIC_URL",
     "DATABASE_URL",
     "WORKERS",
     "LOG_LEVEL",
@@ -106,6 +108,26 @@ pub const KEYS: &[&str] = &[
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/metagpt-bot.db";
 pub const DEFAULT_WORK_DIR: &str = "data/work";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// The file of settings read at start from the working directory (the environment wins over it).
+pub const ENV_FILE: &str = ".env";
+
+/// GitHub's web URL for an API URL: `https://github.com` for `https://api.github.com`, `https://HOST`
+/// for GitHub Enterprise Server's `https://HOST/api/v3`, else the API URL's origin.
+pub fn server_url_for(api_url: &str) -> String {
+    let Ok(url) = url::Url::parse(api_url) else {
+        return "https://github.com".to_owned();
+    };
+    match url.host_str() {
+        Some("api.github.com") => "https://github.com".to_owned(),
+        Some(_) => {
+            let origin = url.origin().ascii_serialization();
+            let path = url.path().trim_end_matches('/');
+            let path = path.strip_suffix("/api/v3").unwrap_or(path);
+            format!("{origin}{path}")
+        }
+        None => "https://github.com".to_owned(),
+    }
+}
 
 /// The settings as written by the operator, before interpretation.
 #[derive(Deserialize, Default)]
@@ -119,6 +141,8 @@ struct Raw {
     host: Option<String>,
     port: Option<u16>,
     github_api_url: Option<String>,
+    github_server_url: Option<String>,
+    public_url: Option<String>,
     database_url: Option<SecretString>,
     workers: Option<usize>,
     log_level: Option<String>,
@@ -162,6 +186,15 @@ pub struct Settings {
     pub host: String,
     pub port: u16,
     pub github_api_url: String,
+    /// GitHub's web URL (`GITHUB_SERVER_URL`, default [`server_url_for`] of the API URL): where the
+    /// manifest flow sends the operator to create the App.
+    pub github_server_url: String,
+    /// Where GitHub reaches this server (`PUBLIC_URL`, no trailing `/`); `None`: the `/setup` request's
+    /// own host.
+    pub public_url: Option<String>,
+    /// The `.env` file `main` read at start and `/setup` writes the App's credentials to (`.env` in the
+    /// working directory; not a setting).
+    pub env_file: PathBuf,
     pub database_url: SecretString,
     pub workers: usize,
     pub log_level: String,
@@ -259,6 +292,10 @@ impl Settings {
             .webhook_secret
             .map(|s| split_secrets(s.expose_secret()))
             .unwrap_or_default();
+        let github_api_url = raw
+            .github_api_url
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| DEFAULT_GITHUB_API_URL.into());
         Settings {
             app_id: raw.app_id,
             private_key,
@@ -269,10 +306,13 @@ impl Settings {
                 .unwrap_or_else(|| "/api/github/webhooks".into()),
             host: raw.host.unwrap_or_else(|| "0.0.0.0".into()),
             port: raw.port.unwrap_or(3000),
-            github_api_url: raw
-                .github_api_url
+            github_server_url: raw
+                .github_server_url
                 .map(|u| u.trim_end_matches('/').to_string())
-                .unwrap_or_else(|| DEFAULT_GITHUB_API_URL.into()),
+                .unwrap_or_else(|| server_url_for(&github_api_url)),
+            github_api_url,
+            public_url: raw.public_url.map(|u| u.trim_end_matches('/').to_string()),
+            env_file: PathBuf::from(ENV_FILE),
             database_url: raw
                 .database_url
                 .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL)),
@@ -319,7 +359,7 @@ impl Settings {
         if self.app_id.is_none() {
             out.push(Problem::new(
                 "APP_ID is not set",
-                "set APP_ID to the App ID shown on the App's settings page (Settings > Developer settings > GitHub Apps)",
+                "open /setup on this server to register the App in one click, or set APP_ID to the App ID shown on the App's settings page (Settings > Developer settings > GitHub Apps)",
             ));
         }
         match (&self.private_key, &self.private_key_error) {
@@ -351,7 +391,25 @@ impl Settings {
                 "use https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server",
             ));
         }
+        for (key, value) in [
+            ("GITHUB_SERVER_URL", Some(&self.github_server_url)),
+            ("PUBLIC_URL", self.public_url.as_ref()),
+        ] {
+            let Some(value) = value else { continue };
+            if !url::Url::parse(value).is_ok_and(|u| ["http", "https"].contains(&u.scheme())) {
+                out.push(Problem::new(
+                    format!("{key} {value:?} is not an http(s) URL"),
+                    format!("set {key} to a URL such as https://github.example.com"),
+                ));
+            }
+        }
         out
+    }
+
+    /// Whether the App is yet to be registered: neither `APP_ID` nor a private key is set, so `serve`
+    /// offers `/setup` (GitHub's manifest flow) instead of workers.
+    pub fn needs_setup(&self) -> bool {
+        self.app_id.is_none() && self.private_key.is_none() && self.private_key_error.is_none()
     }
 }
 
@@ -391,7 +449,15 @@ pub fn validate_webhook_path(path: &str) -> Result<(), Unusable> {
             "WEBHOOK_PATH `{path}` must start with `/` (e.g. /api/github/webhooks)"
         )));
     }
-    if ["/healthz", "/readyz", "/metrics"].contains(&path) {
+    if [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/setup",
+        "/setup/callback",
+    ]
+    .contains(&path)
+    {
         return Err(Unusable(format!(
             "WEBHOOK_PATH `{path}` is taken by a built-in endpoint; choose another path"
         )));
@@ -501,6 +567,77 @@ mod tests {
         assert_eq!(s.workers, 2);
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert_eq!(s.problems().len(), 3, "{:?}", s.problems());
+    }
+
+    #[test]
+    fn the_web_url_follows_the_api_url_unless_set() {
+        for (api, web) in [
+            ("https://api.github.com", "https://github.com"),
+            ("https://ghe.example.com/api/v3", "https://ghe.example.com"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://127.0.0.1:8080/api/v3/", "http://127.0.0.1:8080"),
+        ] {
+            let s = Settings::from_pairs([("GITHUB_API_URL", api)]).unwrap();
+            assert_eq!(s.github_server_url, web, "{api}");
+        }
+        let s = Settings::from_pairs([
+            ("GITHUB_API_URL", "https://ghe.example.com/api/v3"),
+            ("GITHUB_SERVER_URL", "https://web.example.com/"),
+            ("PUBLIC_URL", "https://bot.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(s.github_server_url, "https://web.example.com");
+        assert_eq!(s.public_url.as_deref(), Some("https://bot.example.com"));
+        let s = Settings::from_pairs([("PUBLIC_URL", "bot.example.com")]).unwrap();
+        assert!(
+            s.problems().iter().any(|p| p.what.contains("PUBLIC_URL")),
+            "{:?}",
+            s.problems()
+        );
+    }
+
+    #[test]
+    fn setup_is_needed_only_while_the_app_has_no_identity() {
+        assert!(
+            Settings::from_pairs([("WEBHOOK_SECRET", "s")])
+                .unwrap()
+                .needs_setup()
+        );
+        assert!(
+            !Settings::from_pairs([("APP_ID", "1")])
+                .unwrap()
+                .needs_setup()
+        );
+        let s = Settings::from_pairs([("PRIVATE_KEY_PATH", "/nonexistent.pem")]).unwrap();
+        assert!(
+            !s.needs_setup(),
+            "a key that cannot be read is a problem, not a new App"
+        );
+    }
+
+    #[test]
+    fn env_example_lists_every_setting_with_a_value_that_loads() {
+        let example = include_str!("../.env.example");
+        let uncommented: String = example
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| {
+                line.split_once('=')
+                    .is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let pairs: Vec<(String, String)> = dotenvy::from_read_iter(uncommented.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect(".env.example parses");
+        let listed: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        let missing: Vec<&&str> = KEYS.iter().filter(|k| !listed.contains(k)).collect();
+        assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+        let settings = pairs
+            .iter()
+            .filter(|(k, _)| KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        Settings::from_pairs(settings).expect("the example values load");
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //!
 //! The layout follows what a person looks for (see `docs/design.md`); dependencies point one way:
 //! faces → {http, jobs} → {github, queue, run} → {workspace, repo_config} → {domain, marks, config,
-//! telemetry, sanitize, redact}; inside `run`: its own files → evidence → {agent, gateway}.
+//! telemetry, sanitize, redact, env_file}; inside `run`: its own files → evidence → {agent, gateway}.
 
 pub mod config;
 pub mod domain;
+pub mod env_file;
 pub mod faces;
 pub mod github;
 pub mod http;
@@ -33,6 +34,7 @@ mod house {
         ("domain", 0),
         ("marks", 0),
         ("config", 0),
+        ("env_file", 0),
         ("telemetry", 0),
         ("sanitize", 0),
         ("redact", 0),

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use metagpt_bot::config::Settings;
+use metagpt_bot::config::{self, Settings};
+use metagpt_bot::env_file;
 use metagpt_bot::faces::{doctor, local, serve};
 use metagpt_bot::telemetry;
 
@@ -45,10 +46,20 @@ fn main() -> ExitCode {
     forbid_same_user_inspection();
     metagpt_bot::run::gateway::install_crypto_provider();
     if matches!(cli.command, Command::Action) {
-        // Before anything that could print: the secrets must be masked first.
+        // Before anything that could print: the secrets must be masked first. No `.env` here: the job's
+        // working directory is the user's repository, whose `.env` belongs to their project; the
+        // Action's settings are its inputs.
         return ExitCode::from(run_action());
     }
-    let settings = match Settings::load(cli.config.as_deref()) {
+    // First, while this is the only thread: `.env` sets what the environment does not.
+    if let Err(e) = env_file::load(std::path::Path::new(config::ENV_FILE)) {
+        eprintln!("metagpt-bot: invalid settings: {e}");
+        return ExitCode::from(2);
+    }
+    let config_file = cli
+        .config
+        .or_else(|| std::env::var_os("METAGPT_BOT_CONFIG").map(PathBuf::from));
+    let settings = match Settings::load(config_file.as_deref()) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("metagpt-bot: invalid settings: {e}");

@@ -5,6 +5,10 @@
 //! - The process starts even when App settings are incomplete: it then logs every problem with its fix,
 //!   `/readyz` answers 503 with the same list, and no worker starts (a worker without credentials could
 //!   only fail jobs). Deliveries are still recorded, so nothing GitHub sends meanwhile is lost.
+//! - While the App is not registered at all ([`Settings::needs_setup`]), `/setup` registers it
+//!   ([`crate::http::setup`]); its credentials then replace the served routes (the new webhook secret,
+//!   the announcer) and start the workers in this process, before the operator is sent on. Once the App
+//!   has an identity, `/setup` only says so.
 //! - Where run workers start, the control loop starts beside them (one `/metagpt stop` or label check at a
 //!   time); both hand their jobs to the one dispatcher, [`Jobs`]. With `WORKERS=0` or without App
 //!   credentials neither starts.
@@ -14,15 +18,19 @@
 //! - Shutdown (SIGTERM or SIGINT): the listener stops accepting and in-flight requests finish; workers stop
 //!   claiming and get the grace period for running jobs, then release them; the queue flushes last.
 
-use std::sync::Arc;
+use std::future::IntoFuture as _;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 
 use crate::config::{Settings, redact_url};
 use crate::github::GitHubApp;
 use crate::http::intake::IntakeConfig;
+use crate::http::setup::{self, SetupOptions};
 use crate::http::{self, AppState};
 use crate::jobs::worker::{self, WorkerOptions, Workers};
 use crate::jobs::{Context, Face, Jobs, start_announcer, voice};
@@ -50,16 +58,11 @@ pub async fn serve_until(settings: Settings, shutdown: CancellationToken) -> any
 
 /// Runs on an already bound listener until `shutdown` fires (tests bind port 0 themselves).
 pub async fn serve_on(
-    settings: Settings,
+    mut settings: Settings,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let problems: Vec<String> = settings
-        .problems()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    for problem in &problems {
+    for problem in settings.problems() {
         tracing::warn!("not ready: {problem}");
     }
     let database = settings.database_url.expose_secret();
@@ -77,19 +80,58 @@ pub async fn serve_on(
         );
     }
     let metrics = crate::telemetry::install_recorder()?;
-    let github = app_client(&settings);
-    let mut state = AppState::new(intake_config(&settings), queue.clone(), metrics)
-        .with_readiness(move || problems.clone());
-    if let Some(github) = &github {
-        state = state.with_queued(start_announcer(github.clone(), queue.clone()));
+    let address = listener.local_addr()?;
+    let (router, mut workers, registration) = if settings.needs_setup() {
+        let (setup_routes, registration) = setup::routes(setup_options(&settings));
+        let public = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        tracing::warn!(
+            "the GitHub App is not registered yet: open {public}/setup to register it in one click"
+        );
+        let state = app_state(&settings, queue.clone(), metrics.clone(), None);
+        (
+            http::router(state).merge(setup_routes),
+            None,
+            Some(registration),
+        )
+    } else {
+        let (router, workers) = configured(&settings, &queue, metrics.clone());
+        (router, workers, None)
+    };
+    let routes = Routes::new(router);
+    tracing::info!(%address, webhook_path = %settings.webhook_path, "listening");
+    let mut server = tokio::spawn(
+        axum::serve(listener, routes.service())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future(),
+    );
+    let mut served = None;
+    if let Some(mut registration) = registration {
+        tokio::select! {
+            result = &mut server => served = Some(result),
+            Some(registration) = registration.recv() => {
+                let credentials = registration.credentials;
+                settings.app_id = Some(credentials.app_id);
+                settings.private_key = Some(credentials.private_key);
+                settings.private_key_error = None;
+                settings.webhook_secrets = credentials.webhook_secret.into_iter().collect();
+                let (router, started) = configured(&settings, &queue, metrics.clone());
+                routes.replace(router);
+                workers = started;
+                tracing::info!(app_id = credentials.app_id, workers = workers.is_some(), "the App is registered; its credentials are saved and live");
+                let _ = registration.taken.send(());
+            }
+        }
     }
-    let wake = state.job_notify.clone();
-    tracing::info!(address = %listener.local_addr()?, webhook_path = %settings.webhook_path, "listening");
-
-    let workers = github.and_then(|github| start_workers(&settings, github, queue.clone(), wake));
-    let server = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let served = server.await.context("the HTTP server failed");
+    let served = match served {
+        Some(result) => result,
+        None => server.await,
+    };
+    let served = served
+        .context("the HTTP server task failed")
+        .and_then(|result| result.context("the HTTP server failed"));
     tracing::info!("no longer accepting deliveries; stopping workers");
     if let Some(workers) = workers {
         workers.shutdown().await;
@@ -97,6 +139,84 @@ pub async fn serve_on(
     queue.close().await;
     tracing::info!("stopped");
     served
+}
+
+/// The routes and workers of an App with credentials (or with a problem that setup cannot fix).
+fn configured(
+    settings: &Settings,
+    queue: &Queue,
+    metrics: PrometheusHandle,
+) -> (axum::Router, Option<Workers>) {
+    let github = app_client(settings);
+    let state = app_state(settings, queue.clone(), metrics, github.as_ref());
+    let wake = state.job_notify.clone();
+    let workers = github.and_then(|github| start_workers(settings, github, queue.clone(), wake));
+    (
+        http::router(state).merge(setup::configured_routes()),
+        workers,
+    )
+}
+
+fn app_state(
+    settings: &Settings,
+    queue: Queue,
+    metrics: PrometheusHandle,
+    github: Option<&Arc<GitHubApp>>,
+) -> AppState {
+    let problems: Vec<String> = settings
+        .problems()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut state = AppState::new(intake_config(settings), queue.clone(), metrics)
+        .with_readiness(move || problems.clone());
+    if let Some(github) = github {
+        state = state.with_queued(start_announcer(github.clone(), queue));
+    }
+    state
+}
+
+fn setup_options(settings: &Settings) -> SetupOptions {
+    SetupOptions {
+        github_api_url: settings.github_api_url.clone(),
+        github_server_url: settings.github_server_url.clone(),
+        public_url: settings.public_url.clone(),
+        webhook_path: settings.webhook_path.clone(),
+        env_file: settings.env_file.clone(),
+    }
+}
+
+/// The router being served, replaceable while the listener keeps running: `/setup` swaps the
+/// unregistered App's routes for the registered one's without a restart.
+#[derive(Clone)]
+struct Routes(Arc<RwLock<axum::Router>>);
+
+impl Routes {
+    fn new(router: axum::Router) -> Self {
+        Self(Arc::new(RwLock::new(router)))
+    }
+
+    fn replace(&self, router: axum::Router) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = router;
+    }
+
+    /// A router that hands every request to the current one.
+    fn service(&self) -> axum::Router {
+        let routes = self.clone();
+        axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let current = routes
+                .0
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            async move {
+                current
+                    .oneshot(request)
+                    .await
+                    .unwrap_or_else(|never| match never {})
+            }
+        })
+    }
 }
 
 fn intake_config(settings: &Settings) -> IntakeConfig {

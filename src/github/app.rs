@@ -87,6 +87,25 @@ pub fn token_client(api_url: &str, token: &SecretString) -> Result<Octocrab, Git
         .map_err(build_error)
 }
 
+/// A client without credentials, for the one endpoint GitHub serves without them that the bot calls:
+/// the App manifest conversion.
+pub(crate) fn anonymous_client(api_url: &str) -> Result<Octocrab, GitHubError> {
+    let api_url = normalize_api_url(api_url)?;
+    let build_error = |error: octocrab::Error| {
+        GitHubError::Config(format!(
+            "could not build the GitHub client for {api_url}: {error}"
+        ))
+    };
+    Octocrab::builder()
+        .base_uri(api_url.as_str())
+        .map_err(build_error)?
+        .add_retry_config(RetryConfig::None)
+        .set_connect_timeout(Some(CONNECT_TIMEOUT))
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .build()
+        .map_err(build_error)
+}
+
 /// Who "we" are on GitHub, to tell our own comments from anyone else's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnAuthor {

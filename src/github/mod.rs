@@ -17,6 +17,7 @@
 pub mod app;
 mod comments;
 mod error;
+pub mod manifest;
 mod pulls;
 mod repo;
 

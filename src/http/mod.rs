@@ -1,4 +1,5 @@
-//! The HTTP face of `serve`: the webhook intake, health and readiness probes, and Prometheus metrics.
+//! The HTTP face of `serve`: the webhook intake, health and readiness probes, Prometheus metrics, and the
+//! App's one-click registration ([`setup`]).
 //!
 //! Invariants:
 //! - [`router`] is the whole HTTP surface; `serve` binds it, tests drive it directly.
@@ -11,6 +12,7 @@ pub mod command;
 pub mod intake;
 pub mod payloads;
 mod probes;
+pub mod setup;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::action_job::{ActionJob, Finished, TOKEN};
 use super::fake_github::{
-    CheckRun, FakeGitHub, Issue, LoggedRequest, Pull, ReactionOn, SlowAnswer, TEST_APP_ID, User,
+    CheckRun, FakeGitHub, Issue, LoggedRequest, Pull, ReactionOn, SlowAnswer, TEST_APP_ID,
+    TEST_APP_KEY, User,
 };
 use super::fixture::{Fixture, MODEL, PRICE_COMPLETION, PRICE_PROMPT};
 use super::git_server::GitServer;
@@ -67,6 +68,8 @@ pub struct Bot {
     pub bare: PathBuf,
     settings: Vec<(String, String)>,
     database_url: String,
+    /// The `.env` file `serve` writes the App's credentials to (`/setup`), when not the default.
+    env_file: Option<PathBuf>,
     serving: Option<Serving>,
     finished: bool,
 }
@@ -130,6 +133,7 @@ impl Bot {
             bare,
             settings,
             database_url,
+            env_file: None,
             serving: None,
             finished: false,
         }
@@ -148,12 +152,42 @@ impl Bot {
         self.settings.push((name.to_owned(), value.to_owned()));
     }
 
+    /// Takes the App's credentials (`APP_ID`, the key, `WEBHOOK_SECRET`) out of the next [`Bot::boot`]:
+    /// `serve` then offers `/setup`, GitHub's web pages are the fake's, and the App a posted manifest
+    /// creates is the test App (installed on octo/shop, signing with the harness's webhook secret).
+    /// Returns the `.env` file `serve` is to write.
+    pub fn unregistered(&mut self) -> PathBuf {
+        self.settings.retain(|(name, _)| {
+            !["APP_ID", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET"].contains(&name.as_str())
+        });
+        let web = self.github.api_url();
+        self.set("GITHUB_SERVER_URL", &web);
+        let app = self.github.state().apps[&TEST_APP_ID].clone();
+        self.github
+            .state()
+            .manifests
+            .will_create(app, TEST_APP_KEY, webhook::SECRET);
+        let env_file = self.fixture.root.path().join("config/.env");
+        std::fs::create_dir_all(env_file.parent().unwrap()).unwrap();
+        self.env_file = Some(env_file.clone());
+        env_file
+    }
+
+    /// Where `serve` answers, e.g. `http://127.0.0.1:4711`.
+    pub fn base(&self) -> &str {
+        &self.serving().base
+    }
+
     /// Starts (or restarts) `serve` on the same database and work directory.
     pub async fn boot(&mut self) {
         let mut pairs = self.settings.clone();
         pairs.push(("DATABASE_URL".into(), self.database_url.clone()));
-        let settings = Settings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .expect("valid settings");
+        let mut settings =
+            Settings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .expect("valid settings");
+        if let Some(env_file) = &self.env_file {
+            settings.env_file = env_file.clone();
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();

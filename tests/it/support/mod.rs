@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 pub mod action_job;
 pub mod bot;
+pub mod browser;
 pub mod fake_github;
 pub mod fixture;
 pub mod git_server;

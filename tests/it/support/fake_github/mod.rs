@@ -1,6 +1,7 @@
 //! A stateful fake GitHub on 127.0.0.1 for tests: wiremock responders over a small model of GitHub
-//! (apps, installations, tokens, repositories with their files, collaborators, issues, comments,
-//! reactions, pull requests and check runs), in the style of rust-lang/bors' test mocks.
+//! (apps and their registration from a manifest, installations, tokens, repositories with their files,
+//! collaborators, issues, comments, reactions, pull requests and check runs), in the style of
+//! rust-lang/bors' test mocks.
 //!
 //! Invariants:
 //! - The fake checks credentials as GitHub does: App JWTs are verified with the test App's public key
@@ -19,6 +20,7 @@ mod comments;
 mod faults;
 mod graphql;
 mod issues;
+pub mod manifests;
 pub mod model;
 mod permissions;
 mod pull_rules;
@@ -107,6 +109,7 @@ impl FakeGitHub {
         pulls::mount(&router).await;
         graphql::mount(&router).await;
         checks::mount(&router).await;
+        manifests::mount(&router).await;
         unexpected::mount(&server, &state).await;
         Self {
             server,

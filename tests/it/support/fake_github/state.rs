@@ -105,6 +105,8 @@ pub struct GitHubState {
     pub slow_answers: Vec<SlowAnswer>,
     /// Comment listings show `performed_via_github_app: null`, as GitHub documents it may.
     pub listings_without_app: bool,
+    /// The manifest flow: the App a posted manifest creates, its codes, the manifests posted.
+    pub manifests: super::manifests::Manifests,
     /// Counts the answered requests; a test waits on it instead of sleeping.
     changes: watch::Sender<u64>,
 }
