@@ -287,7 +287,9 @@ impl GitHubApp {
         name: &str,
     ) -> Result<u64, GitHubError> {
         const OPERATION: &str = "repository_installation";
-        let route = format!("{}/installation", super::repo::route(owner, name)?);
+        let owner = super::error::path_segment(OPERATION, "owner", owner)?;
+        let name = super::error::path_segment(OPERATION, "repository", name)?;
+        let route = format!("/repos/{owner}/{name}/installation");
         let installation: serde_json::Value =
             observe(OPERATION, self.app_client.get(route, None::<&()>)).await?;
         installation["id"]

@@ -157,7 +157,7 @@ impl Repo {
 }
 
 /// `/repos/{owner}/{repo}` with both names checked, the start of every repository route.
-pub(super) fn route(owner: &str, name: &str) -> Result<String, GitHubError> {
+fn route(owner: &str, name: &str) -> Result<String, GitHubError> {
     const OPERATION: &str = "repository";
     let owner = path_segment(OPERATION, "owner", owner)?;
     let name = path_segment(OPERATION, "repository", name)?;
