@@ -8,8 +8,12 @@
 //!   `redirect_url` its setup callback, all under the public URL given.
 //! - The conversion is exactly GitHub's documented request: `POST` with no authentication and no body,
 //!   the code checked to be a plain token first (it comes from a query string).
+//! - What the bot needs of an App ([`needs`], [`missing`]: `doctor` compares a registered App with it)
+//!   is read from the same file.
 //! - [`Registered`] holds the private key and the webhook secret as secrets: `Debug` never shows them,
 //!   and no error carries them.
+
+use std::collections::BTreeMap;
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -76,6 +80,60 @@ pub async fn convert(api_url: &str, code: &str) -> Result<Registered, GitHubErro
     observe(OPERATION, client.post(route, None::<&()>)).await
 }
 
+/// The permissions (`contents: write`, …) and events the bot needs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Needs {
+    #[serde(rename = "default_permissions")]
+    pub permissions: BTreeMap<String, String>,
+    #[serde(rename = "default_events")]
+    pub events: Vec<String>,
+}
+
+/// The manifest's permissions and events.
+pub fn needs() -> Needs {
+    serde_saphyr::from_str(APP_YML).expect("config/app.yml parses (a unit test checks it)")
+}
+
+/// How much access a permission level gives: `read` < `write` < `admin`.
+fn rank(level: &str) -> u8 {
+    match level {
+        "read" => 1,
+        "write" => 2,
+        "admin" => 3,
+        _ => 0,
+    }
+}
+
+/// What `granted` (an App's permissions and events, as `GET /app` shows them) lacks of [`needs`]:
+/// `(permission, needed level, granted level or "none")` and the missing events.
+pub fn missing(
+    granted_permissions: &BTreeMap<String, String>,
+    granted_events: &[String],
+) -> (Vec<(String, String, String)>, Vec<String>) {
+    let needs = needs();
+    let permissions = needs
+        .permissions
+        .iter()
+        .filter_map(|(name, level)| {
+            let has = granted_permissions.get(name).map(String::as_str);
+            (rank(has.unwrap_or_default()) < rank(level)).then(|| {
+                (
+                    name.clone(),
+                    level.clone(),
+                    has.unwrap_or("none").to_owned(),
+                )
+            })
+        })
+        .collect();
+    let events = needs
+        .events
+        .iter()
+        .filter(|e| !granted_events.contains(e))
+        .cloned()
+        .collect();
+    (permissions, events)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +172,41 @@ mod tests {
             registered.installation_url(),
             "https://github.com/apps/s/installations/new"
         );
+    }
+
+    #[test]
+    fn the_manifest_names_what_the_bot_writes_and_the_events_it_handles() {
+        let needs = needs();
+        for (name, level) in [
+            ("contents", "write"),
+            ("pull_requests", "write"),
+            ("issues", "write"),
+            ("checks", "write"),
+            ("metadata", "read"),
+        ] {
+            assert_eq!(needs.permissions.get(name).map(String::as_str), Some(level));
+        }
+        assert!(needs.events.contains(&"issues".to_owned()));
+        assert!(needs.events.contains(&"issue_comment".to_owned()));
+    }
+
+    #[test]
+    fn a_lower_level_or_an_absent_permission_and_an_unsubscribed_event_are_missing() {
+        let mut granted: BTreeMap<String, String> = needs().permissions;
+        let mut events = needs().events;
+        assert_eq!(missing(&granted, &events), (vec![], vec![]));
+        granted.insert("checks".into(), "read".into());
+        granted.remove("pull_requests");
+        granted.insert("contents".into(), "admin".into());
+        events.retain(|e| e != "issue_comment");
+        let (permissions, events) = missing(&granted, &events);
+        assert_eq!(
+            permissions,
+            [
+                ("checks".into(), "write".into(), "read".into()),
+                ("pull_requests".into(), "write".into(), "none".into())
+            ]
+        );
+        assert_eq!(events, ["issue_comment"]);
     }
 }

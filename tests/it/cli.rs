@@ -2,7 +2,7 @@
 //! it without logging a secret, `doctor` explains every problem with its fix, `serve` starts with
 //! nothing configured (offering `/setup`) and stops cleanly on SIGTERM.
 
-use crate::support::{fake_github, fixture_path};
+use crate::support::fake_github;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -13,13 +13,17 @@ use fake_github::{FakeGitHub, TEST_APP_ID};
 const BIN: &str = env!("CARGO_BIN_EXE_metagpt-bot");
 
 /// Runs the binary with exactly `env` (plus PATH) in a fresh directory.
-fn run(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
+pub(crate) fn run(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
     run_in(dir.path(), args, env)
 }
 
 /// Runs the binary with exactly `env` (plus PATH) in `dir`.
-fn run_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
+pub(crate) fn run_in(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Output, String) {
     let output = Command::new(BIN)
         .args(args)
         .env_clear()
@@ -34,113 +38,6 @@ fn run_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Output
         String::from_utf8_lossy(&output.stderr)
     );
     (output, text)
-}
-
-fn doctor(env: &[(&str, &str)]) -> (i32, String) {
-    let (output, text) = run(&["doctor"], env);
-    (output.status.code().expect("exited"), text)
-}
-
-/// [`doctor`] off the async runtime (the fake GitHub must keep answering meanwhile).
-async fn doctor_async(env: &[(&str, &str)]) -> (i32, String) {
-    let owned: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let pairs: Vec<(&str, &str)> = owned
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        doctor(&pairs)
-    })
-    .await
-    .expect("doctor thread")
-}
-
-#[test]
-fn doctor_with_nothing_set_lists_each_missing_setting_with_its_fix() {
-    let (code, text) = doctor(&[]);
-    assert_eq!(code, 1, "{text}");
-    for needle in [
-        "APP_ID is not set",
-        "neither PRIVATE_KEY nor PRIVATE_KEY_PATH",
-        "WEBHOOK_SECRET is not set",
-        "fix: ",
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
-    assert!(
-        text.contains("database sqlite://data/metagpt-bot.db reachable"),
-        "the default SQLite database is created:\n{text}"
-    );
-}
-
-#[test]
-fn doctor_explains_a_bad_key_an_unreachable_database_and_a_secret_that_never_shows() {
-    let (code, text) = doctor(&[
-        ("APP_ID", "1"),
-        (
-            "PRIVATE_KEY",
-            "-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----",
-        ),
-        ("WEBHOOK_SECRET", "s3cr3t-value"),
-        ("DATABASE_URL", "postgres://bot:pa55word@127.0.0.1:1/bot"),
-    ]);
-    assert_eq!(code, 1, "{text}");
-    assert!(text.contains("PRIVATE_KEY"), "{text}");
-    assert!(
-        text.contains("RSA private key") || text.contains("PEM"),
-        "the key problem is named:\n{text}"
-    );
-    assert!(
-        text.contains("database postgres://bot:***@127.0.0.1:1/bot"),
-        "{text}"
-    );
-    assert!(
-        !text.contains("pa55word") && !text.contains("s3cr3t-value"),
-        "a secret was printed:\n{text}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn doctor_checks_the_app_credentials_against_github() {
-    let github = FakeGitHub::start().await;
-    let key = fixture_path("keys/test-app.pem").display().to_string();
-    let api = github.api_url();
-    let app_id = TEST_APP_ID.to_string();
-    let good = [
-        ("APP_ID", app_id.as_str()),
-        ("PRIVATE_KEY_PATH", &key),
-        ("WEBHOOK_SECRET", "x"),
-        ("GITHUB_API_URL", api.as_str()),
-    ];
-    let (code, text) = doctor_async(&good).await;
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("accepts the App's JWT"), "{text}");
-    assert!(text.contains("warn  METAGPT_PYTHON is not set"), "{text}");
-
-    let wrong_url = format!("{api}/not-the-api");
-    let (code, text) = doctor_async(&[
-        ("APP_ID", &app_id),
-        ("PRIVATE_KEY_PATH", &key),
-        ("WEBHOOK_SECRET", "x"),
-        ("GITHUB_API_URL", &wrong_url),
-    ])
-    .await;
-    assert_eq!(code, 1, "{text}");
-    assert!(text.contains("GITHUB_API_URL"), "{text}");
-    github.take_unexpected();
-
-    let (code, text) = doctor_async(&[
-        ("APP_ID", "999"),
-        ("PRIVATE_KEY_PATH", &key),
-        ("WEBHOOK_SECRET", "x"),
-        ("GITHUB_API_URL", &api),
-    ])
-    .await;
-    assert_eq!(code, 1, "{text}");
-    assert!(text.contains("refused the App's JWT"), "{text}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod action;
 mod agent;
 mod app;
 mod cli;
+mod doctor;
 mod evidence;
 mod gateway;
 mod github;

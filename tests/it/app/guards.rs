@@ -128,12 +128,12 @@ async fn a_progress_marker_planted_by_another_bot_is_left_alone() {
     const SQUATTER: u64 = 777;
     let planted = {
         let mut state = bot.github.state();
-        state.add_app(fake_github::App {
-            id: SQUATTER,
-            slug: "squatter".into(),
-            name: "Another App on the repository".into(),
-            public_key_pem: String::new(),
-        });
+        state.add_app(fake_github::App::granted(
+            SQUATTER,
+            "squatter",
+            "Another App on the repository",
+            "",
+        ));
         let body = format!("{PROGRESS_MARKER}\nI am the progress comment now.");
         state.add_app_comment(FULL_NAME, ISSUE, SQUATTER, &body)
     };
@@ -210,12 +210,12 @@ async fn listings_without_performed_via_github_app_still_find_the_bots_own_progr
     let planted = {
         let mut state = bot.github.state();
         state.listings_without_app = true;
-        state.add_app(fake_github::App {
-            id: SQUATTER,
-            slug: "squatter".into(),
-            name: "Another App on the repository".into(),
-            public_key_pem: String::new(),
-        });
+        state.add_app(fake_github::App::granted(
+            SQUATTER,
+            "squatter",
+            "Another App on the repository",
+            "",
+        ));
         let body = format!("{PROGRESS_MARKER}\nI am the progress comment now.");
         state.add_app_comment(FULL_NAME, ISSUE, SQUATTER, &body)
     };

@@ -70,12 +70,7 @@ async fn find_comment_reads_every_page_and_only_trusts_its_own_comments() {
     let bot = bot(&fake);
     let expected = {
         let mut state = fake.state();
-        state.add_app(App {
-            id: OTHER_APP,
-            slug: "other-bot".into(),
-            name: "Another App".into(),
-            public_key_pem: String::new(),
-        });
+        state.add_app(App::granted(OTHER_APP, "other-bot", "Another App", ""));
         state.add_comment(FULL_NAME, 1, alice(), &format!("quoting {MARKER}"));
         state.add_app_comment(FULL_NAME, 1, OTHER_APP, &format!("{MARKER}\nplanted"));
         // Our bot's login, but not made through our App: not ours either.

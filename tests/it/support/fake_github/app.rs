@@ -1,5 +1,6 @@
-//! App endpoints: `GET /app`, `GET /repos/{owner}/{repo}/installation` and
-//! `POST /app/installations/{id}/access_tokens`, all JWT-authenticated.
+//! App endpoints: `GET /app`, `GET /app/installations`, `GET /app/hook/config`,
+//! `GET /repos/{owner}/{repo}/installation` and `POST /app/installations/{id}/access_tokens`, all
+//! JWT-authenticated.
 //!
 //! Invariants:
 //! - A token is minted only for an installation of the App whose JWT signed the request; another App's
@@ -13,6 +14,10 @@ use super::state::{App, GitHubState};
 
 pub async fn mount(router: &Router<'_>) {
     router.route("GET", "/app", get_app).await;
+    router
+        .route("GET", "/app/installations", list_installations)
+        .await;
+    router.route("GET", "/app/hook/config", hook_config).await;
     router
         .route(
             "GET",
@@ -51,9 +56,52 @@ pub fn app_json(app: &App) -> Value {
         "description": "",
         "external_url": "https://example.com",
         "html_url": format!("https://github.com/apps/{}", app.slug),
-        "permissions": { "issues": "write", "contents": "write", "metadata": "read" },
-        "events": ["issues", "issue_comment"],
+        "permissions": app.permissions,
+        "events": app.events,
     })
+}
+
+/// "List installations for the authenticated app" (one page).
+fn list_installations(state: &mut GitHubState, call: &Call<'_>) -> Reply {
+    let app_id = match call.app() {
+        Ok(app_id) => app_id,
+        Err(reply) => return reply,
+    };
+    let installations: Vec<Value> = state
+        .installations
+        .values()
+        .filter(|i| i.app_id == app_id)
+        .map(|i| {
+            json!({
+                "id": i.id,
+                "app_id": app_id,
+                "account": { "login": i.account.login, "id": i.account.id, "type": i.account.kind() },
+                "target_type": "Organization",
+                "suspended_at": if i.suspended { json!("2024-01-01T00:00:00Z") } else { Value::Null },
+            })
+        })
+        .collect();
+    Reply::json(200, Value::Array(installations))
+}
+
+/// "Get a webhook configuration for an app": its URL and content type (GitHub never returns the secret).
+fn hook_config(state: &mut GitHubState, call: &Call<'_>) -> Reply {
+    let app_id = match call.app() {
+        Ok(app_id) => app_id,
+        Err(reply) => return reply,
+    };
+    let Some(app) = state.apps.get(&app_id) else {
+        return Reply::not_found();
+    };
+    Reply::json(
+        200,
+        json!({
+            "url": app.webhook_url,
+            "content_type": "json",
+            "insecure_ssl": "0",
+            "secret": "********",
+        }),
+    )
 }
 
 /// "Get a repository installation for the authenticated app": the App's installation that can see the

@@ -81,19 +81,19 @@ impl FakeGitHub {
         );
         let server = MockServer::start().await;
         let mut state = GitHubState::default();
-        state.add_app(App {
-            id: TEST_APP_ID,
-            slug: TEST_APP_SLUG.to_owned(),
-            name: "MetaGPT bot (test)".to_owned(),
-            public_key_pem: TEST_APP_PUBLIC_KEY.to_owned(),
-        });
+        state.add_app(App::granted(
+            TEST_APP_ID,
+            TEST_APP_SLUG,
+            "MetaGPT bot (test)",
+            TEST_APP_PUBLIC_KEY,
+        ));
         // GitHub Actions writes a job token's comments; no JWT of it ever verifies (no key).
-        state.add_app(App {
-            id: ACTIONS_APP_ID,
-            slug: "github-actions".to_owned(),
-            name: "GitHub Actions".to_owned(),
-            public_key_pem: String::new(),
-        });
+        state.add_app(App::granted(
+            ACTIONS_APP_ID,
+            "github-actions",
+            "GitHub Actions",
+            "",
+        ));
         let state = Arc::new(Mutex::new(state));
         let router = Router {
             server: &server,

@@ -33,6 +33,28 @@ pub struct App {
     pub slug: String,
     pub name: String,
     pub public_key_pem: String,
+    /// Granted permissions (`contents` → `write`, …), as `GET /app` shows them.
+    pub permissions: BTreeMap<String, String>,
+    /// Subscribed webhook events.
+    pub events: Vec<String>,
+    /// Where GitHub delivers its webhooks (`GET /app/hook/config`).
+    pub webhook_url: Option<String>,
+}
+
+impl App {
+    /// An App granted what metagpt-bot's manifest asks for, delivering to `https://bot.example.com`.
+    pub fn granted(id: u64, slug: &str, name: &str, public_key_pem: &str) -> App {
+        let needs = metagpt_bot::github::manifest::needs();
+        App {
+            id,
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+            public_key_pem: public_key_pem.to_owned(),
+            permissions: needs.permissions,
+            events: needs.events,
+            webhook_url: Some("https://bot.example.com/api/github/webhooks".to_owned()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,10 +1,13 @@
-//! `metagpt-bot doctor`: checks settings, credentials, database, the MetaGPT interpreter, the agent's
-//! sandbox and its resource limits, and prints every problem with its fix.
+//! `metagpt-bot doctor`: checks settings, credentials, database, the GitHub App as GitHub has it
+//! (`github.rs`), the LLM provider (`llm.rs`), the MetaGPT interpreter, the agent's sandbox and its
+//! resource limits, and prints every problem with its fix.
 //!
 //! Invariants:
 //! - Every check runs, even after one failed, so the operator sees all problems at once.
 //! - Each check is bounded in time (network and subprocess checks time out) and never prints a secret.
-//! - `ready()` is false iff a check failed; warnings (things a later run will need) do not fail it.
+//! - `ready()` is false iff a check failed, and a check fails when a run would fail because of it (a
+//!   missing or refused LLM key, an unpriced model, an App without a permission or event the bot needs,
+//!   no MetaGPT interpreter); warnings (what an operator should know) do not fail it.
 
 use std::time::Duration;
 
@@ -12,9 +15,11 @@ use secrecy::ExposeSecret;
 
 use crate::config::SandboxMode;
 use crate::config::{Settings, redact_url};
-use crate::github::app::GitHubApp;
 use crate::queue::{Queue, QueueOptions};
 use crate::run::agent::{LimitMechanism, SANDBOX_FIX, SandboxChoice};
+
+mod github;
+mod llm;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -108,9 +113,8 @@ pub async fn run(settings: &Settings) -> Report {
         .checks
         .extend(problems.into_iter().map(|p| Check::fail(p.what, p.fix)));
     report.checks.push(check_database(settings).await);
-    if let Some(check) = check_github(settings).await {
-        report.checks.push(check);
-    }
+    report.checks.extend(github::check(settings).await);
+    report.checks.extend(llm::check(settings).await);
     report.checks.push(check_metagpt(settings).await);
     report.checks.push(check_sandbox(settings));
     report.checks.push(check_limits(settings));
@@ -222,49 +226,9 @@ async fn check_database(settings: &Settings) -> Check {
     }
 }
 
-/// Signs a JWT and asks GitHub who the App is. Skipped (`None`) when the credentials are not set at all.
-async fn check_github(settings: &Settings) -> Option<Check> {
-    let (Some(app_id), Some(key)) = (settings.app_id, settings.private_key.as_ref()) else {
-        return None;
-    };
-    let api = &settings.github_api_url;
-    let app = match GitHubApp::new(app_id, key, api) {
-        Ok(app) => app,
-        Err(e) => {
-            return Some(Check::fail(
-                format!("{e}"),
-                "correct the setting the message names (APP_ID, PRIVATE_KEY or PRIVATE_KEY_PATH, GITHUB_API_URL)",
-            ));
-        }
-    };
-    let check = match tokio::time::timeout(CHECK_TIMEOUT, app.get_app()).await {
-        Ok(Ok(info)) => Check::ok(format!(
-            "GitHub at {api} accepts the App's JWT (app {:?}, id {app_id})",
-            info.slug
-        )),
-        Ok(Err(e)) if e.status() == Some(401) => Check::fail(
-            format!("GitHub at {api} refused the App's JWT: {e}"),
-            "APP_ID and the private key do not belong together, or the key was revoked: check both on the App's settings page",
-        ),
-        Ok(Err(e)) if e.status() == Some(404) => Check::fail(
-            format!("{api} answered 404 for GET /app: it is not a GitHub REST API root"),
-            "set GITHUB_API_URL to https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server",
-        ),
-        Ok(Err(e)) => Check::fail(
-            format!("GitHub API at {api} cannot be used: {e}"),
-            "check GITHUB_API_URL and that this host can reach it (proxy, firewall, DNS)",
-        ),
-        Err(_) => Check::fail(
-            format!("GitHub API at {api} did not answer within {CHECK_TIMEOUT:?}"),
-            "check GITHUB_API_URL and that this host can reach it (proxy, firewall, DNS)",
-        ),
-    };
-    Some(check)
-}
-
 async fn check_metagpt(settings: &Settings) -> Check {
     let Some(python) = &settings.metagpt_python else {
-        return Check::warn(
+        return Check::fail(
             "METAGPT_PYTHON is not set: runs need an interpreter with metagpt 0.8.2 installed",
             "run scripts/install-metagpt.sh and set METAGPT_PYTHON to the interpreter it prints",
         );
