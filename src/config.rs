@@ -16,15 +16,17 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// The `AGENT_SANDBOX` setting: whether the agent runs in a bubblewrap sandbox (`run::agent`).
+/// The `AGENT_SANDBOX` setting: which sandbox the agent runs in (`run::agent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxMode {
-    /// `bwrap` when it is installed and works, else unsandboxed with one warning.
+    /// The strongest that works: `bwrap`, else `landlock`, else unsandboxed with one warning.
     #[default]
     Auto,
     /// `bwrap` or no run at all.
     Bwrap,
+    /// Landlock and seccomp through the bot's own launcher, or no run at all.
+    Landlock,
     /// Never sandbox.
     Off,
 }
@@ -34,6 +36,7 @@ impl fmt::Display for SandboxMode {
         f.write_str(match self {
             SandboxMode::Auto => "auto",
             SandboxMode::Bwrap => "bwrap",
+            SandboxMode::Landlock => "landlock",
             SandboxMode::Off => "off",
         })
     }

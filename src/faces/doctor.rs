@@ -14,7 +14,10 @@ use crate::config::SandboxMode;
 use crate::config::{Settings, redact_url};
 use crate::github::app::GitHubApp;
 use crate::queue::{Queue, QueueOptions};
-use crate::run::agent::{SANDBOX_FIX, SandboxChoice};
+use crate::run::agent::{
+    SANDBOX_FIX, SANDBOX_LANDLOCK_FIX, SANDBOX_NONE_FIX, SandboxChoice, Sandboxed,
+    UNSANDBOXED_LETS_THROUGH,
+};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -116,38 +119,62 @@ pub async fn run(settings: &Settings) -> Report {
     report
 }
 
-/// Which sandbox the agent will run in (`AGENT_SANDBOX`), and why.
+/// Which sandbox the agent will run in (`AGENT_SANDBOX`), why, and what it lets through.
 fn check_sandbox(settings: &Settings) -> Check {
     let mode = settings.agent_sandbox;
-    match crate::run::agent::choose_sandbox(mode) {
-        Ok(SandboxChoice::Bwrap(bwrap)) => match crate::run::agent::sandbox_network(&bwrap) {
-            Ok(()) => Check::ok(format!(
-                "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}), with a network of its own \
-                 that reaches only the LLM gateway",
-                bwrap.display()
-            )),
-            Err(why) => Check::warn(
-                format!(
-                    "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}) on the host's network: a \
-                     network namespace of its own failed ({why})",
-                    bwrap.display()
+    match &crate::run::agent::choose_sandbox(mode) {
+        Ok(SandboxChoice::Sandboxed(sandbox @ Sandboxed::Bwrap(bwrap))) => {
+            match crate::run::agent::sandbox_network(bwrap) {
+                Ok(()) => Check::ok(format!(
+                    "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}): {}",
+                    bwrap.display(),
+                    sandbox.lets_through()
+                )),
+                Err(why) => Check::warn(
+                    format!(
+                        "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}) on the host's network: \
+                         a network namespace of its own failed ({why}), so the agent can reach the \
+                         host's local services and whatever the host can",
+                        bwrap.display()
+                    ),
+                    crate::run::agent::SANDBOX_NETWORK_FIX,
                 ),
-                crate::run::agent::SANDBOX_NETWORK_FIX,
-            ),
-        },
+            }
+        }
+        Ok(SandboxChoice::Sandboxed(sandbox @ Sandboxed::Landlock(_)))
+            if mode == SandboxMode::Auto =>
+        {
+            Check::warn(
+                format!(
+                    "agent sandbox: Landlock and seccomp (AGENT_SANDBOX=auto; bubblewrap cannot run here): {}",
+                    sandbox.lets_through()
+                ),
+                SANDBOX_FIX,
+            )
+        }
+        Ok(SandboxChoice::Sandboxed(sandbox)) => Check::ok(format!(
+            "agent sandbox: Landlock and seccomp (AGENT_SANDBOX={mode}): {}",
+            sandbox.lets_through()
+        )),
         Ok(SandboxChoice::Unsandboxed(why)) if mode == SandboxMode::Off => Check::warn(
-            format!("agent sandbox: none, the agent runs unsandboxed ({why})"),
-            "set AGENT_SANDBOX=auto (or bwrap) to confine the agent with bubblewrap",
+            format!(
+                "agent sandbox: none, the agent runs unsandboxed ({why}) and can reach {UNSANDBOXED_LETS_THROUGH}"
+            ),
+            SANDBOX_NONE_FIX,
         ),
         Ok(SandboxChoice::Unsandboxed(why)) => Check::warn(
             format!(
-                "agent sandbox: none, the agent runs unsandboxed (AGENT_SANDBOX={mode}): {why}"
+                "agent sandbox: none, the agent runs unsandboxed (AGENT_SANDBOX={mode}): {why}; it can \
+                 reach {UNSANDBOXED_LETS_THROUGH}"
             ),
-            SANDBOX_FIX,
+            format!("{SANDBOX_FIX}; or: {SANDBOX_LANDLOCK_FIX}"),
         ),
-        Err(why) => Check::fail(
-            format!("agent sandbox: AGENT_SANDBOX=bwrap but {why}; runs are refused"),
-            SANDBOX_FIX,
+        Err(unusable) => Check::fail(
+            format!(
+                "agent sandbox: AGENT_SANDBOX={} but {unusable}; runs are refused",
+                unusable.mode
+            ),
+            unusable.fix(),
         ),
     }
 }

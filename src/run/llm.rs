@@ -17,7 +17,6 @@ use crate::config::SandboxMode;
 use crate::config::{Problem, Settings};
 use crate::domain::Price;
 use crate::marks::{LLM_JSONL, RUNS_DIR};
-use crate::run::agent::SANDBOX_FIX;
 use crate::run::gateway::{Gateway, PriceTable, Recording, RunHandle, RunOptions, UpstreamConfig};
 
 /// A repository's `llm_model` that has no price: its calls could not be counted or capped.
@@ -208,10 +207,10 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
 
 /// `METAGPT_PYTHON` and `AGENT_SANDBOX`, checked.
 fn python(settings: &Settings, problems: &mut Vec<Problem>) -> Option<PathBuf> {
-    if let Err(why) = crate::run::agent::select_sandbox(settings.agent_sandbox) {
+    if let Err(unusable) = crate::run::agent::select_sandbox(settings.agent_sandbox) {
         problems.push(Problem::new(
-            format!("AGENT_SANDBOX=bwrap but {why}"),
-            SANDBOX_FIX,
+            format!("AGENT_SANDBOX={} but {unusable}", unusable.mode),
+            unusable.fix(),
         ));
     }
     match &settings.metagpt_python {

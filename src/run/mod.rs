@@ -318,8 +318,8 @@ async fn prepare_project(
     let before = match &env {
         Some(env) => match &env.suite {
             Some(suite) => {
-                let bwrap = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
-                suite.collect(env, root, plan.layout, bwrap, cancel).await
+                let sandbox = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
+                suite.collect(env, root, plan.layout, sandbox, cancel).await
             }
             None => None,
         },
@@ -341,11 +341,11 @@ async fn project_after(
         return ProjectTests::default();
     };
     let root = &plan.root;
-    let bwrap = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
+    let sandbox = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
     let after = suite
-        .collect(env, root, plan.layout, bwrap.clone(), cancel)
+        .collect(env, root, plan.layout, sandbox.clone(), cancel)
         .await;
-    let run = suite.run(env, root, plan.layout, bwrap, cancel).await;
+    let run = suite.run(env, root, plan.layout, sandbox, cancel).await;
     ProjectTests {
         command: suite.command(root, false),
         before: project.before.clone(),

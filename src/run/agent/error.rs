@@ -29,11 +29,12 @@ pub enum AgentError {
     BadSourceDir { source_dir: PathBuf },
 
     #[error(
-        "the agent must run in a bubblewrap sandbox (AGENT_SANDBOX=bwrap) but {why}; nothing was run. \
-         To fix: {}",
-        super::sandbox::FIX
+        "the agent must run in its sandbox (AGENT_SANDBOX={}) but {}; nothing was run. To fix: {}",
+        unusable.mode,
+        unusable.why,
+        unusable.fix()
     )]
-    SandboxUnavailable { why: String },
+    SandboxUnavailable { unusable: super::sandbox::Unusable },
 
     #[error("cannot prepare the agent's private directory: {0}")]
     Setup(#[source] std::io::Error),
@@ -88,9 +89,12 @@ impl AgentError {
         let text = |text: String| redact(&text, secrets);
         let lines = |lines: Vec<String>| lines.into_iter().map(text).collect();
         match self {
-            AgentError::SandboxUnavailable { why } => {
-                AgentError::SandboxUnavailable { why: text(why) }
-            }
+            AgentError::SandboxUnavailable { unusable } => AgentError::SandboxUnavailable {
+                unusable: super::sandbox::Unusable {
+                    why: text(unusable.why),
+                    ..unusable
+                },
+            },
             AgentError::TimedOut { after, log_tail } => AgentError::TimedOut {
                 after,
                 log_tail: lines(log_tail),

@@ -36,17 +36,23 @@
 //! Files: this one (the run), `private.rs` (its private directory, job and result files),
 //! `process.rs` (the subprocess and its output), `sandbox.rs` (bubblewrap), `error.rs`.
 
+mod confine;
 mod error;
 mod private;
 mod process;
 mod sandbox;
 
+pub use confine::{
+    ConfineError, EXIT_UNCONFINED as CONFINE_EXIT_UNCONFINED, SUBCOMMAND as CONFINE_SUBCOMMAND,
+    main as confine_main,
+};
 pub use error::AgentError;
 pub use private::MetagptCost;
 pub use sandbox::{
-    FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice,
+    FIX as SANDBOX_FIX, LANDLOCK_FIX as SANDBOX_LANDLOCK_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX,
+    NONE_FIX as SANDBOX_NONE_FIX, SandboxChoice, Sandboxed, UNSANDBOXED_LETS_THROUGH,
     Unusable as SandboxUnusable, choose as choose_sandbox, network as sandbox_network,
-    offline_command, select as select_sandbox,
+    offline_command, select as select_sandbox, use_launcher,
 };
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -164,8 +170,8 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
             source_dir: dir.clone(),
         });
     }
-    let bwrap = sandbox::select(request.options.sandbox)
-        .map_err(|why| AgentError::SandboxUnavailable { why: why.0 })?;
+    let sandboxed = sandbox::select(request.options.sandbox)
+        .map_err(|unusable| AgentError::SandboxUnavailable { unusable })?;
     let repo = std::path::absolute(&request.repo).map_err(AgentError::Setup)?;
     let trace_path = std::path::absolute(&request.trace_path).map_err(AgentError::Setup)?;
     let llm = LlmConfig {
@@ -175,10 +181,13 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         timeout_secs: request.timeout.as_secs(),
     };
     let private = PrivateDir::create(&repo, &llm).map_err(AgentError::Setup)?;
-    // A network of its own, with the gateway relayed through its socket, when the run is sandboxed, has
-    // the socket, and bwrap can set one up here.
-    let socket = match (&bwrap, &request.gateway_socket) {
-        (Some(bwrap), Some(socket)) if sandbox::own_network(bwrap) => Some(socket.clone()),
+    // A network of its own, with the gateway relayed through its socket, when the run is in bwrap, has
+    // the socket, and bwrap can set one up here. Under Landlock the agent keeps the host's network with
+    // TCP to the gateway's port only, so it needs no relay.
+    let socket = match (&sandboxed, &request.gateway_socket) {
+        (Some(Sandboxed::Bwrap(bwrap)), Some(socket)) if sandbox::own_network(bwrap) => {
+            Some(socket.clone())
+        }
         _ => None,
     };
     let relay = match &socket {
@@ -189,11 +198,19 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         None => None,
     };
     write_job(&request, &repo, &trace_path, &private, relay).map_err(AgentError::Setup)?;
-    let command = match bwrap {
-        Some(bwrap) => sandboxed(bwrap, &python, &request, &repo, &trace_path, &private)
-            .map_err(AgentError::Setup)?
-            .with_gateway_socket(socket)
-            .command(&repo, &python),
+    let command = match sandboxed {
+        Some(kind) => {
+            let landlock = matches!(kind, Sandboxed::Landlock(_));
+            let mut sandbox = sandboxed_run(kind, &python, &request, &repo, &trace_path, &private)
+                .map_err(AgentError::Setup)?;
+            sandbox.gateway_socket = socket;
+            if landlock {
+                let (_, port) = relay_address(&request.gateway_url).map_err(AgentError::Setup)?;
+                sandbox.gateway_port = Some(port);
+                sandbox.tmpdir = Some(private.tmp.clone());
+            }
+            sandbox.command(&repo, &python)
+        }
         None => tokio::process::Command::new(&python),
     };
 
@@ -255,8 +272,8 @@ fn is_relative_inside(dir: &Path) -> bool {
 /// The run's sandbox: it may write the repository, its private directory and the trace files (created
 /// here, empty, so they can be mounted) and nothing else; it sees MetaGPT's interpreter and the project's
 /// (`AgentRun::project_python`) read-only.
-fn sandboxed(
-    bwrap: PathBuf,
+fn sandboxed_run(
+    kind: Sandboxed,
     python: &Path,
     request: &AgentRun,
     repo: &Path,
@@ -280,7 +297,7 @@ fn sandboxed(
         trace_path.into(),
         reviews,
     ];
-    let mut sandbox = Sandbox::for_run(bwrap, python, writable);
+    let mut sandbox = Sandbox::for_run(kind, python, writable);
     if let Some(project_python) = &request.project_python {
         for tree in sandbox::interpreter_trees(&process::absolute(project_python)) {
             if !sandbox.read_only.contains(&tree) {
@@ -291,7 +308,8 @@ fn sandboxed(
     Ok(sandbox)
 }
 
-/// The host and port of the gateway's base URL, where the relay listens inside the sandbox.
+/// The host and port of the gateway's base URL, where the relay listens inside the sandbox (and the port
+/// a run under Landlock may connect to).
 fn relay_address(gateway_url: &str) -> std::io::Result<(String, u16)> {
     let url = url::Url::parse(gateway_url).map_err(|e| {
         std::io::Error::other(format!(

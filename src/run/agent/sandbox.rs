@@ -1,111 +1,235 @@
-//! The agent's sandbox: whether it runs inside bubblewrap (the `AGENT_SANDBOX` policy `auto`, `bwrap`,
-//! `off`, and the one probe of `bwrap` it rests on), and the `bwrap` command line of a sandboxed run
-//! (which parts of the host the agent sees, and how).
+//! The agent's sandbox: which one a run gets under the `AGENT_SANDBOX` policy (`auto`, `bwrap`,
+//! `landlock`, `off`) and the probes it rests on, and the command line of a sandboxed run: `bwrap …`
+//! (which parts of the host the agent sees, and how) or the bot's own Landlock launcher (`confine.rs`).
 //!
 //! Invariants:
-//! - `bwrap` is looked up on the bot's `PATH` and tried once per process, with the namespaces every run
-//!   uses ([`NAMESPACES`]); every later decision reuses that answer, so `doctor`, the settings check and
-//!   the runs agree. The probe is bounded in time ([`PROBE_LIMIT`]) and runs with an empty environment.
-//! - A network of its own is tried apart, once per process, the first time a run could have one
-//!   ([`own_network`]): where `bwrap` cannot set one up (some container runtimes and AppArmor profiles
-//!   refuse it), runs keep the filesystem sandbox on the host's network, with one warning per process,
-//!   rather than losing the sandbox altogether.
-//! - `off` never probes and never sandboxes; `bwrap` never runs an agent unsandboxed: without a working
-//!   `bwrap` it is refused with [`FIX`]; `auto` uses `bwrap` when it works and otherwise runs unsandboxed,
-//!   warning once per process (not once per run).
-//! - Allow-list: nothing of the host's filesystem is visible unless listed here. Read-only: the system
-//!   ([`SYSTEM`]: `/usr`, `/etc`, `/bin`, `/sbin`, `/lib*`, the top-level symlinks of a merged `/usr` kept
-//!   as symlinks) and the interpreter's trees ([`interpreter_trees`]: its venv, `sys.prefix`, and the
-//!   install the venv was made from, `sys.base_prefix`). Read-write: only what the run is given in
-//!   [`Sandbox::writable`] (its repository, its private directory with `HOME`, the trace files). Fresh
-//!   `/proc` (of the agent's own PID namespace, so no `/proc/<pid>/environ` of the bot), a minimal
-//!   `/dev` and an empty `/tmp`. The App's key, settings, database and other issues' work trees are
-//!   therefore absent, not merely unreadable.
-//! - Mounts are applied shallow-first, so a nested listed path shows on top of its parent's mount (a
-//!   read-only venv under `/tmp` stays visible; a repository under a read-only tree stays writable).
-//!   The filesystem root `/` is never bound, whatever the interpreter's layout.
-//! - The PID, IPC and UTS namespaces are new. Given the gateway's Unix socket
-//!   ([`Sandbox::gateway_socket`]), the network namespace is new too (`--unshare-net`: a loopback of its
-//!   own and nothing else, so neither the host's 127.0.0.1 services nor any other address is reachable)
-//!   and the socket, mounted read-only, is the one way out; without it the network is shared.
-//! - The sandbox dies with its parent (`--die-with-parent`: killing the bot's child, `bwrap`, ends every
-//!   process inside) and the agent gets a new session, away from the bot's terminal.
+//! - Each sandbox is tried once per process, the way runs use it, and every later decision reuses that
+//!   answer, so `doctor`, the settings check and the runs agree: `bwrap` (looked up on the bot's `PATH`)
+//!   runs `true` with the namespaces every run uses ([`NAMESPACES`]); the launcher ([`launcher`])
+//!   confines itself with an empty [`Policy`] and runs `true`. Probes are bounded in time
+//!   ([`PROBE_LIMIT`]) and run with an empty environment.
+//! - `auto` picks the strongest that works, `bwrap` > `landlock` > none, and logs which once per process
+//!   (a warning when it is none, naming why each failed); `bwrap` and `landlock` force one and refuse
+//!   every run with [`Unusable::fix`] when it does not work; `off` never probes and never sandboxes.
+//! - A network of its own is tried apart, once per process, the first time a run in `bwrap` could have
+//!   one ([`own_network`]): where `bwrap` cannot set one up (some container runtimes and AppArmor
+//!   profiles refuse it), runs keep the filesystem sandbox on the host's network, with one warning per
+//!   process, rather than losing the sandbox altogether.
+//! - Allow-list, in both sandboxes: nothing of the host's filesystem is reachable unless listed here.
+//!   Read-only: the system ([`SYSTEM`]: `/usr`, `/etc`, `/bin`, `/sbin`, `/lib*`) and the interpreter's
+//!   trees ([`interpreter_trees`]: its venv, `sys.prefix`, and the install the venv was made from,
+//!   `sys.base_prefix`). Read-write: only what the run is given in [`Sandbox::writable`] (its repository,
+//!   its private directory with `HOME`, the trace files). The App's key, settings, database and other
+//!   issues' work trees are therefore absent (bwrap) or denied (Landlock), not merely unreadable.
+//! - In `bwrap`: a fresh `/proc` of the agent's own PID namespace (no `/proc/<pid>/environ` of the bot),
+//!   a minimal `/dev` and an empty `/tmp`. Mounts are applied shallow-first, so a nested listed path
+//!   shows on top of its parent's mount; the filesystem root `/` is never bound. The PID, IPC and UTS
+//!   namespaces are new. Given the gateway's Unix socket ([`Sandbox::gateway_socket`]), the network
+//!   namespace is new too (a loopback of its own and nothing else) and the socket, mounted read-only, is
+//!   the one way out; without it the network is shared. The sandbox dies with its parent
+//!   (`--die-with-parent`) and the agent gets a new session.
+//! - In `landlock` (`confine.rs`): no `/proc`, `/sys` or host `/tmp` at all (`TMPDIR` is the run's own),
+//!   TCP only to the gateway's port ([`Sandbox::gateway_port`]), sockets only Unix and TCP, no ptrace of
+//!   anything outside, no new namespaces, no leaving the run's process group.
 
 use crate::config::SandboxMode;
 use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::confine::{self, Policy};
 use super::process::is_executable;
 
-/// How long the probe of `bwrap` may take.
+pub(crate) use super::confine::SYSTEM;
+
+/// How long a probe may take.
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
 /// What to do when `bwrap` cannot be used.
 pub const FIX: &str = "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`) so that `bwrap` \
      is on the bot's PATH; in a container, let it create namespaces (see the README's Docker section), \
-     or set AGENT_SANDBOX=off to run the agent unsandboxed";
+     or set AGENT_SANDBOX=auto to fall back to Landlock where bwrap cannot run";
 
-/// What a run will use under a [`SandboxMode`].
+/// What to do when the Landlock launcher cannot confine the agent.
+pub const LANDLOCK_FIX: &str = "run the bot on Linux 6.7 or later with Landlock enabled (`landlock` in \
+     /sys/kernel/security/lsm, else boot with lsm=landlock,…), and in a container allow the \
+     landlock_* and seccomp syscalls (Docker's default profile does); or set AGENT_SANDBOX=bwrap where \
+     bubblewrap works";
+
+/// What `off` (or `auto` finding nothing) leaves the agent.
+pub const NONE_FIX: &str = "set AGENT_SANDBOX=auto to confine the agent with bubblewrap, or with \
+     Landlock and seccomp where bubblewrap cannot run";
+
+/// A sandbox a run can be confined by.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SandboxChoice {
-    /// The agent runs inside this `bwrap`.
+pub enum Sandboxed {
+    /// Inside this `bwrap`.
     Bwrap(PathBuf),
-    /// The agent runs as the bot's user, with the whole filesystem visible; the reason.
-    Unsandboxed(String),
+    /// Through this launcher (the bot's own binary, `confine`): Landlock and seccomp.
+    Landlock(PathBuf),
 }
 
-/// Why `bwrap` cannot be used here, quoting its own complaint when it ran.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Unusable(pub String);
-
-/// Decides what a run uses under `mode`, probing `bwrap` once. `Err` (only for `bwrap`) says why the
-/// sandbox cannot be used; the fix is [`FIX`].
-pub fn choose(mode: SandboxMode) -> Result<SandboxChoice, Unusable> {
-    match mode {
-        SandboxMode::Off => Ok(SandboxChoice::Unsandboxed(
-            "AGENT_SANDBOX is off".to_owned(),
-        )),
-        SandboxMode::Auto => Ok(match probe() {
-            Ok(bwrap) => SandboxChoice::Bwrap(bwrap.clone()),
-            Err(why) => SandboxChoice::Unsandboxed(why.clone()),
-        }),
-        SandboxMode::Bwrap => probe().clone().map(SandboxChoice::Bwrap).map_err(Unusable),
+impl Sandboxed {
+    /// The `AGENT_SANDBOX` value that forces this sandbox.
+    pub fn mode(&self) -> SandboxMode {
+        match self {
+            Sandboxed::Bwrap(_) => SandboxMode::Bwrap,
+            Sandboxed::Landlock(_) => SandboxMode::Landlock,
+        }
     }
-}
 
-/// [`choose`] for a run: the `bwrap` to use, or `None` to run unsandboxed; warns (once per process)
-/// when `auto` falls back to running unsandboxed.
-pub fn select(mode: SandboxMode) -> Result<Option<PathBuf>, Unusable> {
-    match choose(mode)? {
-        SandboxChoice::Bwrap(bwrap) => Ok(Some(bwrap)),
-        SandboxChoice::Unsandboxed(why) => {
-            if mode == SandboxMode::Auto {
-                static WARNED: Once = Once::new();
-                WARNED.call_once(|| {
-                    tracing::warn!(
-                        "the agent runs WITHOUT a sandbox (AGENT_SANDBOX=auto): {why}; the code it writes and \
-                         runs can read everything the bot's user can. To fix: {FIX}"
-                    );
-                });
+    /// What the agent can still reach in this sandbox, for a person deciding whether it is enough.
+    pub fn lets_through(&self) -> &'static str {
+        match self {
+            Sandboxed::Bwrap(_) => {
+                "the agent sees the system, its interpreters, its work tree and private HOME; no other \
+                 process, no key, database or other work tree; the network only to the LLM gateway (where \
+                 bwrap can make a network namespace)"
             }
-            Ok(None)
+            Sandboxed::Landlock(_) => {
+                "the agent reads the system and its interpreters and writes only its work tree, private \
+                 HOME and TMPDIR; no /proc, no key, database or other work tree; TCP only to the LLM \
+                 gateway's port (on any address), no UDP or raw sockets, no ptrace or new namespaces; it \
+                 can still list other processes' ids via signals' errors and connect to Unix sockets \
+                 by path (e.g. a Docker socket) that its uid may write"
+            }
         }
     }
 }
 
-/// The process-wide answer: the working `bwrap`, or why there is none.
-fn probe() -> &'static Result<PathBuf, String> {
-    static PROBE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+/// What a run will use under a [`SandboxMode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxChoice {
+    Sandboxed(Sandboxed),
+    /// The agent runs with the whole filesystem visible to its user; the reason.
+    Unsandboxed(String),
+}
+
+/// What the agent can reach without a sandbox.
+pub const UNSANDBOXED_LETS_THROUGH: &str = "everything the agent's user can: the bot's files, \
+     /proc of the bot's processes when it runs as the bot's user, every address of the network";
+
+/// Why a forced sandbox cannot be used here, quoting its own complaint when it ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct Unusable {
+    /// The sandbox that was asked for (`bwrap` or `landlock`).
+    pub mode: SandboxMode,
+    pub why: String,
+}
+
+impl Unusable {
+    /// What to do about it.
+    pub fn fix(&self) -> &'static str {
+        match self.mode {
+            SandboxMode::Landlock => LANDLOCK_FIX,
+            _ => FIX,
+        }
+    }
+}
+
+/// Decides what a run uses under `mode`, probing each sandbox at most once. `Err` (only when `mode`
+/// forces a sandbox) says why it cannot be used.
+pub fn choose(mode: SandboxMode) -> Result<SandboxChoice, Unusable> {
+    let forced = |probe: &Result<Sandboxed, String>| {
+        probe
+            .clone()
+            .map(SandboxChoice::Sandboxed)
+            .map_err(|why| Unusable { mode, why })
+    };
+    match mode {
+        SandboxMode::Off => Ok(SandboxChoice::Unsandboxed(
+            "AGENT_SANDBOX is off".to_owned(),
+        )),
+        SandboxMode::Bwrap => forced(probe_bwrap()),
+        SandboxMode::Landlock => forced(probe_landlock()),
+        SandboxMode::Auto => Ok(match probe_bwrap() {
+            Ok(bwrap) => SandboxChoice::Sandboxed(bwrap.clone()),
+            Err(bwrap) => match probe_landlock() {
+                Ok(landlock) => SandboxChoice::Sandboxed(landlock.clone()),
+                Err(landlock) => {
+                    SandboxChoice::Unsandboxed(format!("bubblewrap: {bwrap}; Landlock: {landlock}"))
+                }
+            },
+        }),
+    }
+}
+
+/// [`choose`] for a run: the sandbox to use, or `None` to run unsandboxed; under `auto`, logs once per
+/// process which it is (a warning when none, or when bubblewrap gave way to Landlock).
+pub fn select(mode: SandboxMode) -> Result<Option<Sandboxed>, Unusable> {
+    let choice = choose(mode)?;
+    if mode == SandboxMode::Auto {
+        static SAID: Once = Once::new();
+        SAID.call_once(|| match &choice {
+            SandboxChoice::Sandboxed(Sandboxed::Bwrap(bwrap)) => tracing::info!(
+                "the agent runs in bubblewrap ({}, AGENT_SANDBOX=auto)",
+                bwrap.display()
+            ),
+            SandboxChoice::Sandboxed(landlock) => tracing::warn!(
+                "the agent runs under Landlock and seccomp (AGENT_SANDBOX=auto), as bubblewrap cannot \
+                 run here ({}): {}. For the stronger sandbox: {FIX}",
+                probe_bwrap().as_ref().err().map_or("", String::as_str),
+                landlock.lets_through()
+            ),
+            SandboxChoice::Unsandboxed(why) => tracing::warn!(
+                "the agent runs WITHOUT a sandbox (AGENT_SANDBOX=auto): {why}; the code it writes and \
+                 runs can reach {UNSANDBOXED_LETS_THROUGH}. To fix: {FIX}; or: {LANDLOCK_FIX}"
+            ),
+        });
+    }
+    Ok(match choice {
+        SandboxChoice::Sandboxed(sandboxed) => Some(sandboxed),
+        SandboxChoice::Unsandboxed(_) => None,
+    })
+}
+
+/// The process-wide answer for bubblewrap: the working `bwrap`, or why there is none.
+fn probe_bwrap() -> &'static Result<Sandboxed, String> {
+    static PROBE: OnceLock<Result<Sandboxed, String>> = OnceLock::new();
     PROBE.get_or_init(|| {
         let bwrap = find_on_path(std::env::var_os("PATH"))
             .ok_or_else(|| "`bwrap` (bubblewrap) was not found on PATH".to_owned())?;
         try_bwrap(&bwrap, &[])?;
-        Ok(bwrap)
+        Ok(Sandboxed::Bwrap(bwrap))
     })
+}
+
+/// The process-wide answer for Landlock: the launcher that confined itself and ran `true`, or why not.
+fn probe_landlock() -> &'static Result<Sandboxed, String> {
+    static PROBE: OnceLock<Result<Sandboxed, String>> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let launcher = launcher()?;
+        let truth = ["/usr/bin/true", "/bin/true"]
+            .into_iter()
+            .find(|p| is_executable(Path::new(p)))
+            .ok_or_else(|| "no `true` in /usr/bin or /bin to try the launcher with".to_owned())?;
+        let mut command = std::process::Command::new(&launcher);
+        command.args(Policy::default().args()).arg(truth);
+        trial(command, "the Landlock launcher")?;
+        Ok(Sandboxed::Landlock(launcher))
+    })
+}
+
+/// The binary that holds the `confine` launcher: the one named by [`use_launcher`], else this
+/// executable (the bot's own).
+pub fn launcher() -> Result<PathBuf, String> {
+    match LAUNCHER.get() {
+        Some(path) => Ok(path.clone()),
+        None => std::env::current_exe()
+            .map_err(|e| format!("the bot's own executable cannot be found ({e})")),
+    }
+}
+
+static LAUNCHER: OnceLock<PathBuf> = OnceLock::new();
+
+/// Names the `metagpt-bot` binary whose `confine` subcommand confines the agent, for a process that is
+/// not that binary (a test harness); must come before the first sandbox decision. `false` when one was
+/// already named.
+pub fn use_launcher(path: PathBuf) -> bool {
+    LAUNCHER.set(path).is_ok()
 }
 
 /// Whether a run in `bwrap` may have a network of its own (`--unshare-net`); tried once per process, and
@@ -134,7 +258,12 @@ pub const NETWORK_FIX: &str = "let bwrap create network namespaces (in a contain
 /// The process-wide answer to "may a sandbox in `bwrap` have a network of its own?", or why not.
 pub fn network(bwrap: &Path) -> &'static Result<(), Unusable> {
     static NETWORK: OnceLock<Result<(), Unusable>> = OnceLock::new();
-    NETWORK.get_or_init(|| try_bwrap(bwrap, &[NEW_NETWORK]).map_err(Unusable))
+    NETWORK.get_or_init(|| {
+        try_bwrap(bwrap, &[NEW_NETWORK]).map_err(|why| Unusable {
+            mode: SandboxMode::Bwrap,
+            why,
+        })
+    })
 }
 
 /// The first executable `bwrap` in the directories of `path`.
@@ -148,19 +277,27 @@ fn find_on_path(path: Option<OsString>) -> Option<PathBuf> {
 /// Runs `true` inside `bwrap` with a run's namespaces and `extra` flags; `Err` quotes bwrap's own
 /// complaint.
 fn try_bwrap(bwrap: &Path, extra: &[&str]) -> Result<(), String> {
-    let mut child = std::process::Command::new(bwrap)
+    let mut command = std::process::Command::new(bwrap);
+    command
         .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"])
         .args(["--tmpfs", "/tmp"])
         .args(NAMESPACES)
         .args(extra)
-        .args(["--", "true"])
+        .args(["--", "true"]);
+    trial(command, &bwrap.display().to_string())
+}
+
+/// Runs `command` (named `what` in complaints) with an empty environment, within [`PROBE_LIMIT`]; `Err`
+/// quotes its own complaint when it failed.
+fn trial(mut command: std::process::Command, what: &str) -> Result<(), String> {
+    let mut child = command
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("{} cannot be started: {e}", bwrap.display()))?;
+        .map_err(|e| format!("{what} cannot be started: {e}"))?;
     let deadline = Instant::now() + PROBE_LIMIT;
     let status = loop {
         match child.try_wait() {
@@ -170,11 +307,10 @@ fn try_bwrap(bwrap: &Path, extra: &[&str]) -> Result<(), String> {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
-                    "{} did not finish a trial run within {PROBE_LIMIT:?}",
-                    bwrap.display()
+                    "{what} did not finish a trial run within {PROBE_LIMIT:?}"
                 ));
             }
-            Err(e) => return Err(format!("{} could not be waited for: {e}", bwrap.display())),
+            Err(e) => return Err(format!("{what} could not be waited for: {e}")),
         }
     };
     if status.success() {
@@ -186,8 +322,7 @@ fn try_bwrap(bwrap: &Path, extra: &[&str]) -> Result<(), String> {
         let _ = stderr.read_to_string(&mut complaint);
     }
     Err(format!(
-        "{} is installed but cannot create the sandbox ({status}): {}",
-        bwrap.display(),
+        "{what} is installed but cannot create the sandbox ({status}): {}",
         complaint.trim()
     ))
 }
@@ -203,46 +338,58 @@ pub(crate) const NAMESPACES: &[&str] = &[
     "--new-session",
 ];
 
-/// The system trees every program needs, read-only when they exist.
-const SYSTEM: &[&str] = &[
-    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-];
-
 /// The flag that gives the sandbox a network of its own (the probe tries it too).
 pub(crate) const NEW_NETWORK: &str = "--unshare-net";
 
-/// A run's sandbox: the `bwrap` to use and what the run may see beyond the system.
+/// A run's sandbox: which one, and what the run may reach beyond the system.
 pub(crate) struct Sandbox {
-    pub bwrap: PathBuf,
+    pub kind: Sandboxed,
     pub read_only: Vec<PathBuf>,
     pub writable: Vec<PathBuf>,
-    /// The gateway's Unix socket: when set, the sandbox gets its own network and this socket.
+    /// In `bwrap`, the gateway's Unix socket: when set, the sandbox gets its own network and this socket.
     pub gateway_socket: Option<PathBuf>,
+    /// Under Landlock, the gateway's TCP port, the one it may connect to.
+    pub gateway_port: Option<u16>,
+    /// Under Landlock, the run's `TMPDIR` (writable; the host's `/tmp` is out of reach).
+    pub tmpdir: Option<PathBuf>,
 }
 
 impl Sandbox {
     /// The sandbox of a run of `python` that may write `writable` and nothing else.
-    pub fn for_run(bwrap: PathBuf, python: &Path, writable: Vec<PathBuf>) -> Sandbox {
+    pub fn for_run(kind: Sandboxed, python: &Path, writable: Vec<PathBuf>) -> Sandbox {
         Sandbox {
-            bwrap,
+            kind,
             read_only: interpreter_trees(python),
             writable,
             gateway_socket: None,
+            gateway_port: None,
+            tmpdir: None,
         }
     }
 
-    /// The command that runs `python` in this sandbox, in `cwd`: `bwrap <args> -- <python>`.
-    pub fn command(&self, cwd: &Path, python: &Path) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(&self.bwrap);
-        command.args(args(self, cwd)).arg("--").arg(python);
+    /// The command that runs `program` in this sandbox, in `cwd`: `bwrap <args> -- <program>` or
+    /// `<launcher> confine --policy <json> -- <program>`.
+    pub fn command(&self, cwd: &Path, program: &Path) -> tokio::process::Command {
+        let (runner, args) = match &self.kind {
+            Sandboxed::Bwrap(bwrap) => {
+                let mut args = args(self, cwd);
+                args.push("--".into());
+                (bwrap, args)
+            }
+            Sandboxed::Landlock(launcher) => (launcher, self.policy().args()),
+        };
+        let mut command = tokio::process::Command::new(runner);
+        command.args(args).arg(program);
         command
     }
 
-    /// The same sandbox with a network of its own and `socket` as its way to the gateway.
-    pub fn with_gateway_socket(self, socket: Option<PathBuf>) -> Sandbox {
-        Sandbox {
-            gateway_socket: socket,
-            ..self
+    /// The launcher's policy for this sandbox.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            read_only: self.read_only.clone(),
+            writable: self.writable.clone(),
+            connect_tcp: self.gateway_port,
+            tmpdir: self.tmpdir.clone(),
         }
     }
 }
@@ -287,27 +434,41 @@ pub(crate) fn args(sandbox: &Sandbox, cwd: &Path) -> Vec<OsString> {
     out
 }
 
-/// `program` (run in `cwd`) inside a sandbox without the network (where `bwrap` can make a network of
-/// its own; else on the host's, as an agent run is): the system, `python`'s trees and `read_only`
-/// read-only, `writable` writable, nothing else. For the project's own tests after a run, which execute
-/// code the agent wrote.
+/// `program` (run in `cwd`) inside `sandboxed` without the network (in `bwrap`: where it can make a
+/// network of its own, else on the host's, as an agent run is; under Landlock: no TCP at all): the
+/// system, `python`'s trees and `read_only` read-only, `writable` writable, nothing else. For the
+/// project's own tests after a run, which execute code the agent wrote. `tmp` (inside `writable`) is its
+/// `TMPDIR` under Landlock; `bwrap` gives it an empty `/tmp` of its own.
 pub fn offline_command(
-    bwrap: PathBuf,
+    sandboxed: Sandboxed,
     python: &Path,
     program: &Path,
     cwd: &Path,
     read_only: Vec<PathBuf>,
     writable: Vec<PathBuf>,
+    tmp: &Path,
 ) -> tokio::process::Command {
-    let mut sandbox = Sandbox::for_run(bwrap, python, writable);
+    let mut sandbox = Sandbox::for_run(sandboxed, python, writable);
     sandbox.read_only.extend(read_only);
-    let mut args = args(&sandbox, cwd);
-    if own_network(&sandbox.bwrap) {
-        let at = args.len() - 2;
-        args.insert(at, NEW_NETWORK.into());
-    }
-    let mut command = tokio::process::Command::new(&sandbox.bwrap);
-    command.args(args).arg("--").arg(program);
+    sandbox.tmpdir = Some(tmp.to_path_buf());
+    let mut command = match &sandbox.kind {
+        Sandboxed::Bwrap(bwrap) => {
+            let mut args = args(&sandbox, cwd);
+            if own_network(bwrap) {
+                let at = args.len() - 2;
+                args.insert(at, NEW_NETWORK.into());
+            }
+            let mut command = tokio::process::Command::new(bwrap);
+            command.args(args).arg("--");
+            command
+        }
+        Sandboxed::Landlock(launcher) => {
+            let mut command = tokio::process::Command::new(launcher);
+            command.args(sandbox.policy().args());
+            command
+        }
+    };
+    command.arg(program);
     command
 }
 
@@ -332,7 +493,7 @@ pub(crate) fn interpreter_trees(python: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     for tree in trees {
         for path in [tree.clone(), tree.canonicalize().unwrap_or(tree)] {
-            if path.parent().is_some() && !in_system(&path) && !out.contains(&path) {
+            if path.parent().is_some() && !confine::in_system(&path) && !out.contains(&path) {
                 out.push(path);
             }
         }
@@ -358,13 +519,6 @@ fn pyvenv_home(cfg: &Path) -> Option<PathBuf> {
         let (key, value) = line.split_once('=')?;
         (key.trim() == "home").then(|| PathBuf::from(value.trim()))
     })
-}
-
-fn in_system(path: &Path) -> bool {
-    let plain = path
-        .components()
-        .all(|c| !matches!(c, Component::ParentDir));
-    plain && SYSTEM.iter().any(|dir| path.starts_with(dir))
 }
 
 #[cfg(test)]
@@ -417,12 +571,12 @@ mod tests {
 
     #[test]
     fn nested_writable_paths_are_mounted_over_their_parents() {
-        let mounts = Sandbox {
-            bwrap: "/usr/bin/bwrap".into(),
-            read_only: vec!["/srv/bot".into()],
-            writable: vec!["/srv/bot/work/repo".into(), "/".into()],
-            gateway_socket: None,
-        };
+        let mut mounts = Sandbox::for_run(
+            Sandboxed::Bwrap("/usr/bin/bwrap".into()),
+            Path::new("/usr/bin/python3"),
+            vec!["/srv/bot/work/repo".into(), "/".into()],
+        );
+        mounts.read_only = vec!["/srv/bot".into()];
         let args: Vec<String> = args(&mounts, Path::new("/srv/bot/work/repo"))
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
@@ -441,13 +595,12 @@ mod tests {
 
     #[test]
     fn a_gateway_socket_brings_a_network_of_its_own_and_is_mounted_read_only() {
-        let sandbox = Sandbox {
-            bwrap: "/usr/bin/bwrap".into(),
-            read_only: Vec::new(),
-            writable: vec!["/srv/bot/work/repo".into()],
-            gateway_socket: None,
-        }
-        .with_gateway_socket(Some("/tmp/metagpt-gateway-x/gateway.sock".into()));
+        let mut sandbox = Sandbox::for_run(
+            Sandboxed::Bwrap("/usr/bin/bwrap".into()),
+            Path::new("/usr/bin/python3"),
+            vec!["/srv/bot/work/repo".into()],
+        );
+        sandbox.gateway_socket = Some("/tmp/metagpt-gateway-x/gateway.sock".into());
         let args: Vec<String> = args(&sandbox, Path::new("/srv/bot/work/repo"))
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())

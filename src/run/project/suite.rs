@@ -14,12 +14,13 @@
 //!   `PYTHONPATH`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::{Ended, ProjectEnv, bounded, tail};
+use crate::run::agent::Sandboxed;
 use crate::workspace::SourceLayout;
 
 /// How long the suite may run.
@@ -115,7 +116,7 @@ impl Suite {
         }
     }
 
-    /// The ids the suite collects on the tree at `root` (in `bwrap` when given: collecting imports the
+    /// The ids the suite collects on the tree at `root` (in the sandbox when given: collecting imports the
     /// test modules, which runs their code); `None` when they cannot be listed (a command other than
     /// pytest, or a collection that failed).
     pub async fn collect(
@@ -123,11 +124,13 @@ impl Suite {
         env: &ProjectEnv,
         root: &Path,
         layout: &SourceLayout,
-        bwrap: Option<PathBuf>,
+        sandbox: Option<Sandboxed>,
         cancel: &CancellationToken,
     ) -> Option<TestIds> {
         let command = self.command(root, true)?;
-        let ended = run(env, root, layout, &command, bwrap, cancel).await.ok()?;
+        let ended = run(env, root, layout, &command, sandbox, cancel)
+            .await
+            .ok()?;
         match ended {
             Ended::Exited(0, output) => Some(ids(&output)),
             Ended::Exited(code, output) => {
@@ -139,17 +142,17 @@ impl Suite {
         }
     }
 
-    /// Runs the suite on the tree at `root` (in `bwrap` when given).
+    /// Runs the suite on the tree at `root` (in the sandbox when given).
     pub async fn run(
         &self,
         env: &ProjectEnv,
         root: &Path,
         layout: &SourceLayout,
-        bwrap: Option<PathBuf>,
+        sandbox: Option<Sandboxed>,
         cancel: &CancellationToken,
     ) -> SuiteRun {
         let command = self.command(root, false).unwrap_or_default();
-        let ended = run(env, root, layout, &command, bwrap, cancel).await;
+        let ended = run(env, root, layout, &command, sandbox, cancel).await;
         let (passed, summary, tail) = match ended {
             Ok(Ended::Exited(code, output)) => (code == 0, summary(&output, code), output.clone()),
             Ok(Ended::TimedOut(output)) => (
@@ -169,26 +172,31 @@ impl Suite {
     }
 }
 
-/// Runs `command` with `sh -c` in the project's environment, in `bwrap` when given.
+/// Runs `command` with `sh -c` in the project's environment, in the sandbox when given.
 async fn run(
     env: &ProjectEnv,
     root: &Path,
     layout: &SourceLayout,
     command: &str,
-    bwrap: Option<PathBuf>,
+    sandbox: Option<Sandboxed>,
     cancel: &CancellationToken,
 ) -> std::io::Result<Ended> {
     let home = env.venv.with_file_name("project-home");
     let sh = Path::new("/bin/sh");
-    let mut process = match bwrap {
-        Some(bwrap) => crate::run::agent::offline_command(
-            bwrap,
-            &env.python,
-            sh,
-            root,
-            vec![env.venv.clone()],
-            vec![root.to_path_buf(), home.clone()],
-        ),
+    let mut process = match sandbox {
+        Some(sandbox) => {
+            let tmp = home.join("tmp");
+            std::fs::create_dir_all(&tmp)?;
+            crate::run::agent::offline_command(
+                sandbox,
+                &env.python,
+                sh,
+                root,
+                vec![env.venv.clone()],
+                vec![root.to_path_buf(), home.clone()],
+                &tmp,
+            )
+        }
         None => tokio::process::Command::new(sh),
     };
     process.arg("-c").arg(command).current_dir(root);

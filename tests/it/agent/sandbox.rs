@@ -1,12 +1,15 @@
-//! The agent inside bubblewrap (`AGENT_SANDBOX=bwrap`), as a stand-in interpreter (`StandIn::Probe`,
-//! `tests/fixtures/interpreters/probe_python`) sees it from inside: the App's key, settings, database and
-//! other issues' work trees are not there, its own work tree and `HOME` are writable, the gateway answers at its
-//! 127.0.0.1 address (relayed to its Unix socket) while another service on the host's 127.0.0.1 is out of
-//! reach, and everything it started dies on the time limit and on stop. A control run with the sandbox
-//! off sees the same files, so these tests fail when the sandbox is missing.
+//! The agent in each sandbox, as a hostile stand-in interpreter (`StandIn::Probe`,
+//! `tests/fixtures/interpreters/probe_python`) sees it from inside: in bubblewrap (`AGENT_SANDBOX=bwrap`)
+//! and under Landlock and seccomp (`AGENT_SANDBOX=landlock`), the bot's `/proc/<pid>/environ` and
+//! `/proc/<pid>/mem`, the App's key, settings, database, the bot's `HOME` and other issues' work trees
+//! cannot be read, MetaGPT's venv cannot be written, its own work tree and `HOME` are writable, the
+//! gateway answers while another service on the host's 127.0.0.1 is out of reach, and everything it
+//! started dies on the time limit and on stop. A control run with `AGENT_SANDBOX=off`, the mode that lets
+//! everything through, reads and writes all of it, so these tests fail when a sandbox is missing.
 //!
-//! Needs a working `bwrap` (CI installs bubblewrap and runs as root); the refusals without it are in
-//! `local/sandbox.rs`.
+//! Needs a working `bwrap` (CI installs bubblewrap and runs as root) and Landlock ABI 4 (Linux 6.7): the
+//! Landlock tests skip with the reason where the kernel lacks it, and fail under `CI`. The refusals
+//! without a sandbox are in `local/sandbox.rs`.
 
 use super::fixture;
 
@@ -30,6 +33,23 @@ struct Host {
     repo: PathBuf,
     secrets: Vec<PathBuf>,
     other_tree: PathBuf,
+}
+
+/// Whether Landlock runs here: names the bot's binary as the launcher and tries it. `false` (the test
+/// returns, skipped with the reason printed) where the kernel lacks it, except under `CI`.
+pub fn landlock_works() -> bool {
+    metagpt_bot::run::agent::use_launcher(env!("CARGO_BIN_EXE_metagpt-bot").into());
+    match metagpt_bot::run::agent::choose_sandbox(SandboxMode::Landlock) {
+        Ok(_) => true,
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but Landlock cannot confine the agent: {why}"
+            );
+            println!("skipped: Landlock cannot confine the agent here: {why}");
+            false
+        }
+    }
 }
 
 impl Host {
@@ -86,18 +106,44 @@ impl Host {
         }
     }
 
-    /// Runs the probe with `sandbox` and the stand-in gateway, and returns what it saw.
-    async fn probe(&self, sandbox: SandboxMode, gateway: &StandIns) -> Value {
+    /// What the agent must not read: the files of [`Host::secrets`], the bot's `/proc/<pid>/environ`
+    /// and `mem`, and the bot's `HOME` (when it has one).
+    fn forbidden_reads(&self) -> Vec<String> {
         let mut read: Vec<String> = self
             .secrets
             .iter()
             .map(|p| p.display().to_string())
             .collect();
         read.push(format!("/proc/{}/environ", std::process::id()));
+        read.push(format!("/proc/{}/mem", std::process::id()));
+        read.extend(
+            std::env::var("HOME")
+                .ok()
+                .filter(|home| home != "/" && std::path::Path::new(home).is_dir()),
+        );
+        read
+    }
+
+    /// What the agent must not write: another issue's work tree and MetaGPT's venv.
+    fn forbidden_writes(&self) -> Vec<PathBuf> {
+        vec![
+            self.other_tree.join("pwned"),
+            self.root.path().join("venv/bin/pwned"),
+        ]
+    }
+
+    /// Runs the probe with `sandbox` and the stand-in gateway, and returns what it saw.
+    async fn probe(&self, sandbox: SandboxMode, gateway: &StandIns) -> Value {
+        let mut read = self.forbidden_reads();
         read.push(self.repo.join("README.md").display().to_string());
+        let write: Vec<String> = self
+            .forbidden_writes()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         let idea = json!({
             "read": read,
-            "write": [self.other_tree.join("pwned").display().to_string()],
+            "write": write,
             "gateway": gateway.url,
             "reach": [gateway.host_service],
         });
@@ -166,45 +212,71 @@ async fn answer<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut connection: S, text
     let _ = connection.write_all(answer.as_bytes()).await;
 }
 
+impl Host {
+    /// Asserts that the probe in a sandbox read none of [`Host::forbidden_reads`], wrote none of
+    /// [`Host::forbidden_writes`], reached the gateway (`gateway_said`) and not the host's other service,
+    /// and wrote its own tree and `HOME`.
+    fn assert_confined(&self, seen: &Value, gateway: &StandIns, gateway_said: &str) {
+        for path in self.forbidden_reads() {
+            let what = seen["read"][&path].as_str().unwrap_or_default();
+            assert!(
+                what == "absent" || what.starts_with("denied"),
+                "{path} was {what}: {seen}"
+            );
+        }
+        for path in self.forbidden_writes() {
+            assert!(!path.exists(), "wrote {}: {seen}", path.display());
+        }
+        let own = self.repo.join("README.md").display().to_string();
+        assert_eq!(seen["read"][&own], "visible", "{seen}");
+        assert_eq!(seen["gateway"], gateway_said, "{seen}");
+        let other = seen["reach"][&gateway.host_service]
+            .as_str()
+            .unwrap_or_default();
+        assert!(other.starts_with("unreachable"), "{seen}");
+        assert_eq!(
+            std::fs::read_to_string(self.repo.join("written-by-agent.txt")).expect("own tree"),
+            "hello from the sandbox"
+        );
+        let trace = self.root.path().join("scratch/agent/trace.jsonl");
+        assert!(
+            trace.is_file(),
+            "the trace file is where the runner reads it"
+        );
+    }
+}
+
 #[tokio::test]
-async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
+async fn in_bwrap_the_agent_reaches_its_own_tree_and_the_gateway_but_no_secret() {
     let host = Host::new();
     let gateway = stand_ins().await;
     let seen = host.probe(SandboxMode::Bwrap, &gateway).await;
-    for secret in &host.secrets {
-        let path = secret.display().to_string();
-        assert_eq!(seen["read"][&path], "absent", "{path}: {seen}");
-    }
-    let environ = format!("/proc/{}/environ", std::process::id());
-    assert_eq!(seen["read"][&environ], "absent", "{seen}");
-    let own = host.repo.join("README.md").display().to_string();
-    assert_eq!(seen["read"][&own], "visible", "{seen}");
-    assert_ne!(seen["write"][0], "visible", "{seen}");
-    assert!(
-        !host.other_tree.join("pwned").exists(),
-        "wrote another issue's tree"
-    );
-    assert_eq!(seen["gateway"], "pong via the socket", "{seen}");
-    let other = seen["reach"][&gateway.host_service]
-        .as_str()
-        .unwrap_or_default();
-    assert!(other.starts_with("unreachable"), "{seen}");
-    assert_eq!(
-        std::fs::read_to_string(host.repo.join("written-by-agent.txt")).expect("own tree"),
-        "hello from the sandbox"
-    );
-    let trace = host.root.path().join("scratch/agent/trace.jsonl");
-    assert!(
-        trace.is_file(),
-        "the trace file is where the runner reads it"
-    );
+    host.assert_confined(&seen, &gateway, "pong via the socket");
+}
 
-    // The control: unsandboxed, the same stand-in reads every one of those files and reaches the
-    // host's service.
+#[tokio::test]
+async fn under_landlock_the_agent_reaches_its_own_tree_and_the_gateway_but_no_secret() {
+    if !landlock_works() {
+        return;
+    }
+    let host = Host::new();
+    let gateway = stand_ins().await;
+    let seen = host.probe(SandboxMode::Landlock, &gateway).await;
+    host.assert_confined(&seen, &gateway, "pong via tcp");
+}
+
+/// The control: with the sandbox off, the same stand-in reads and writes every one of those paths and
+/// reaches the host's service, so the tests above fail when a sandbox is missing.
+#[tokio::test]
+async fn off_lets_the_agent_reach_everything_its_user_can() {
+    let host = Host::new();
+    let gateway = stand_ins().await;
     let seen = host.probe(SandboxMode::Off, &gateway).await;
-    for secret in &host.secrets {
-        let path = secret.display().to_string();
+    for path in host.forbidden_reads() {
         assert_eq!(seen["read"][&path], "visible", "{path}: {seen}");
+    }
+    for path in host.forbidden_writes() {
+        assert!(path.exists(), "{} not written: {seen}", path.display());
     }
     assert_eq!(
         seen["reach"][&gateway.host_service], "host secret",
@@ -234,13 +306,14 @@ fn pids_with_home(home: &str) -> Vec<String> {
 /// among them).
 async fn sleeping_run(
     host: &Host,
+    mode: SandboxMode,
     timeout: Duration,
     cancel: CancellationToken,
 ) -> (
     tokio::task::JoinHandle<Result<metagpt_bot::run::agent::AgentOutcome, AgentError>>,
     Vec<String>,
 ) {
-    let mut request = host.request(json!({"sleep": true}), SandboxMode::Bwrap);
+    let mut request = host.request(json!({"sleep": true}), mode);
     request.timeout = timeout;
     let task = tokio::spawn(run(request, cancel));
     let marker = host.repo.join(".probe-home");
@@ -274,7 +347,13 @@ async fn assert_all_dead(pids: &[String]) {
 #[tokio::test]
 async fn the_time_limit_kills_everything_the_sandboxed_agent_started() {
     let host = Host::new();
-    let (task, pids) = sleeping_run(&host, Duration::from_secs(8), CancellationToken::new()).await;
+    let (task, pids) = sleeping_run(
+        &host,
+        SandboxMode::Bwrap,
+        Duration::from_secs(8),
+        CancellationToken::new(),
+    )
+    .await;
     let err = task.await.expect("join").expect_err("times out");
     assert!(matches!(err, AgentError::TimedOut { .. }), "{err}");
     assert_all_dead(&pids).await;
@@ -284,7 +363,13 @@ async fn the_time_limit_kills_everything_the_sandboxed_agent_started() {
 async fn stop_kills_everything_the_sandboxed_agent_started() {
     let host = Host::new();
     let cancel = CancellationToken::new();
-    let (task, pids) = sleeping_run(&host, Duration::from_secs(600), cancel.clone()).await;
+    let (task, pids) = sleeping_run(
+        &host,
+        SandboxMode::Bwrap,
+        Duration::from_secs(600),
+        cancel.clone(),
+    )
+    .await;
     cancel.cancel();
     let err = task.await.expect("join").expect_err("cancelled");
     assert!(matches!(err, AgentError::Cancelled { .. }), "{err}");
@@ -293,5 +378,25 @@ async fn stop_kills_everything_the_sandboxed_agent_started() {
         "{:?}",
         err.log_tail()
     );
+    assert_all_dead(&pids).await;
+}
+
+#[tokio::test]
+async fn stop_kills_everything_the_agent_under_landlock_started() {
+    if !landlock_works() {
+        return;
+    }
+    let host = Host::new();
+    let cancel = CancellationToken::new();
+    let (task, pids) = sleeping_run(
+        &host,
+        SandboxMode::Landlock,
+        Duration::from_secs(600),
+        cancel.clone(),
+    )
+    .await;
+    cancel.cancel();
+    let err = task.await.expect("join").expect_err("cancelled");
+    assert!(matches!(err, AgentError::Cancelled { .. }), "{err}");
     assert_all_dead(&pids).await;
 }
