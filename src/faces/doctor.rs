@@ -126,7 +126,8 @@ fn check_sandbox(settings: &Settings) -> Check {
         Ok(SandboxChoice::Sandboxed(sandbox @ Sandboxed::Bwrap(bwrap))) => {
             match crate::run::agent::sandbox_network(bwrap) {
                 Ok(()) => Check::ok(format!(
-                    "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}): {}",
+                    "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}), with a network of its \
+                     own that reaches only the LLM gateway: {}",
                     bwrap.display(),
                     sandbox.lets_through()
                 )),

@@ -61,6 +61,7 @@ const ABI_WANTED: ABI = ABI::V6;
 
 /// What the confined program may reach.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// Readable and executable, beyond the system.
     pub read_only: Vec<PathBuf>,
@@ -90,10 +91,7 @@ impl Policy {
 pub enum ConfineError {
     #[error("the policy does not parse: {0}")]
     Policy(#[from] serde_json::Error),
-    #[error(
-        "Landlock cannot confine the agent here: {0} (Landlock with TCP rules needs Linux 6.7 or later, \
-         with `landlock` among the kernel's LSMs)"
-    )]
+    #[error("Landlock cannot confine the agent here: {0}")]
     Landlock(String),
     #[error("seccomp cannot confine the agent here: {0}")]
     Seccomp(String),
@@ -143,17 +141,49 @@ pub fn restrict(policy: &Policy) -> Result<(), ConfineError> {
     Ok(())
 }
 
+/// What the running kernel offers, in words: its Landlock ABI, or why there is none.
+fn kernel_landlock() -> String {
+    // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) only returns the ABI
+    // version (or fails); it reads and writes no memory.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
+    match std::io::Error::last_os_error().raw_os_error() {
+        _ if abi > 0 => format!("the kernel offers Landlock ABI {abi}"),
+        Some(libc::EOPNOTSUPP) => {
+            "the kernel has Landlock but it is not enabled (`landlock` is not among its LSMs)"
+                .to_owned()
+        }
+        _ => {
+            "the kernel offers no Landlock (not built in, or its system calls are filtered out, as \
+              by an old container seccomp profile)"
+                .to_owned()
+        }
+    }
+}
+
 fn landlock(policy: &Policy) -> Result<(), ConfineError> {
     let fail = |e: &dyn std::fmt::Display| ConfineError::Landlock(e.to_string());
+    let required = |e: &dyn std::fmt::Display| {
+        ConfineError::Landlock(format!(
+            "{}, and the agent's sandbox needs ABI 4 (Linux 6.7) for its TCP rules ({e})",
+            kernel_landlock()
+        ))
+    };
     let read = AccessFs::from_read(ABI_WANTED);
     let all = AccessFs::from_all(ABI_WANTED);
     let device = AccessFs::from_file(ABI_WANTED) & !AccessFs::Execute;
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::from_all(ABI::V1))
-        .map_err(|e| fail(&e))?
+        .map_err(|e| required(&e))?
         .handle_access(AccessNet::from_all(ABI::V4))
-        .map_err(|e| fail(&e))?
+        .map_err(|e| required(&e))?
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(all)
         .map_err(|e| fail(&e))?

@@ -85,15 +85,14 @@ impl Sandboxed {
         match self {
             Sandboxed::Bwrap(_) => {
                 "the agent sees the system, its interpreters, its work tree and private HOME; no other \
-                 process, no key, database or other work tree; the network only to the LLM gateway (where \
-                 bwrap can make a network namespace)"
+                 process, no key, database or other work tree"
             }
             Sandboxed::Landlock(_) => {
                 "the agent reads the system and its interpreters and writes only its work tree, private \
                  HOME and TMPDIR; no /proc, no key, database or other work tree; TCP only to the LLM \
-                 gateway's port (on any address), no UDP or raw sockets, no ptrace or new namespaces; it \
-                 can still list other processes' ids via signals' errors and connect to Unix sockets \
-                 by path (e.g. a Docker socket) that its uid may write"
+                 gateway's port (on any address), no UDP or raw sockets, no ptrace, signals or new \
+                 namespaces; still reachable: Unix sockets by path that its user may write (e.g. a \
+                 Docker socket)"
             }
         }
     }
@@ -176,7 +175,8 @@ pub fn select(mode: SandboxMode) -> Result<Option<Sandboxed>, Unusable> {
             ),
             SandboxChoice::Unsandboxed(why) => tracing::warn!(
                 "the agent runs WITHOUT a sandbox (AGENT_SANDBOX=auto): {why}; the code it writes and \
-                 runs can reach {UNSANDBOXED_LETS_THROUGH}. To fix: {FIX}; or: {LANDLOCK_FIX}"
+                 runs can reach {UNSANDBOXED_LETS_THROUGH}. To fix: {FIX}; or: {LANDLOCK_FIX}. To run \
+                 unsandboxed on purpose, without this warning: AGENT_SANDBOX=off"
             ),
         });
     }
@@ -322,7 +322,7 @@ fn trial(mut command: std::process::Command, what: &str) -> Result<(), String> {
         let _ = stderr.read_to_string(&mut complaint);
     }
     Err(format!(
-        "{what} is installed but cannot create the sandbox ({status}): {}",
+        "{what} cannot create the sandbox ({status}): {}",
         complaint.trim()
     ))
 }

@@ -6,6 +6,6 @@ mod fixture;
 mod layout;
 mod metagpt;
 mod runner;
-mod sandbox;
+pub mod sandbox;
 mod secrets;
 mod sop;

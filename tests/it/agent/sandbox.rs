@@ -21,7 +21,9 @@ use crate::support::poll;
 use fixture::is_dead;
 use metagpt_bot::config::SandboxMode;
 use metagpt_bot::domain::Kind;
-use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, run};
+use metagpt_bot::run::agent::{
+    AgentError, AgentOptions, AgentRun, Sandboxed, offline_command, run,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -399,4 +401,87 @@ async fn stop_kills_everything_the_agent_under_landlock_started() {
     let err = task.await.expect("join").expect_err("cancelled");
     assert!(matches!(err, AgentError::Cancelled { .. }), "{err}");
     assert_all_dead(&pids).await;
+}
+
+/// The project's suite (`offline_command`, as `run::project` starts it after a run) in `sandboxed` (or
+/// none): a shell that tries every forbidden read and write and the host's other service, then writes
+/// its own tree; returns its output.
+async fn suite_probe(host: &Host, sandboxed: Option<Sandboxed>, gateway: &StandIns) -> String {
+    let home = host.root.path().join("project-home");
+    let tmp = home.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("project home");
+    let mut script = String::new();
+    for path in host.forbidden_reads() {
+        script.push_str(&format!(
+            "if [ -d '{path}' ]; then ls '{path}' >/dev/null 2>&1 && echo \"read {path}\"; \
+             elif (exec 3<'{path}') 2>/dev/null; then echo \"read {path}\"; fi\n"
+        ));
+    }
+    for path in host.forbidden_writes() {
+        let path = path.display();
+        script.push_str(&format!(
+            "if echo pwned 2>/dev/null > '{path}'; then echo \"wrote {path}\"; fi\n"
+        ));
+    }
+    let url = url::Url::parse(&gateway.host_service).expect("url");
+    script.push_str(&format!(
+        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {}), timeout=5); \
+         print(\"reached the host service\")' 2>/dev/null\n",
+        url.port().expect("port")
+    ));
+    script.push_str("echo suite > ran-by-suite.txt && echo done\n");
+    let sh = std::path::Path::new("/bin/sh");
+    let mut command = match sandboxed {
+        Some(sandboxed) => offline_command(
+            sandboxed,
+            std::path::Path::new("/usr/bin/python3"),
+            sh,
+            &host.repo,
+            Vec::new(),
+            vec![host.repo.clone(), home.clone()],
+            &tmp,
+        ),
+        None => tokio::process::Command::new(sh),
+    };
+    let out = command
+        .arg("-c")
+        .arg(script)
+        .current_dir(&host.repo)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &home)
+        .output()
+        .await
+        .expect("the suite's shell runs");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test]
+async fn the_projects_suite_runs_in_the_same_sandbox_as_the_agent() {
+    let host = Host::new();
+    let gateway = stand_ins().await;
+    let mut sandboxes = Vec::new();
+    if let Ok(Some(bwrap)) = metagpt_bot::run::agent::select_sandbox(SandboxMode::Bwrap) {
+        sandboxes.push(bwrap);
+    }
+    if landlock_works() {
+        let landlock = metagpt_bot::run::agent::select_sandbox(SandboxMode::Landlock)
+            .expect("landlock works")
+            .expect("a sandbox");
+        sandboxes.push(landlock);
+    }
+    for sandboxed in sandboxes {
+        let said = suite_probe(&host, Some(sandboxed.clone()), &gateway).await;
+        assert_eq!(said.trim(), "done", "{sandboxed:?}: {said}");
+        assert_eq!(
+            std::fs::read_to_string(host.repo.join("ran-by-suite.txt")).expect("own tree"),
+            "suite\n"
+        );
+        std::fs::remove_file(host.repo.join("ran-by-suite.txt")).expect("reset");
+    }
+    // The control: unsandboxed, the same shell reads, writes and reaches all of it.
+    let said = suite_probe(&host, None, &gateway).await;
+    let expected = host.forbidden_reads().len() + host.forbidden_writes().len() + 2;
+    assert_eq!(said.lines().count(), expected, "{said}");
+    assert!(said.contains("reached the host service"), "{said}");
 }

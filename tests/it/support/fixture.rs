@@ -91,9 +91,21 @@ pub struct Ran {
 /// Runs the binary with `args` and exactly `env` (plus PATH and HOME), off the async runtime so the
 /// scripted LLM keeps answering.
 pub async fn run(home: &Path, args: Vec<String>, env: Vec<(String, String)>) -> Ran {
+    run_adjusted(home, args, env, |_| {}).await
+}
+
+/// [`run`], with `adjust` applied to the command before it starts.
+pub async fn run_adjusted(
+    home: &Path,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    adjust: fn(&mut Command),
+) -> Ran {
     let home = home.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let output = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        adjust(&mut command);
+        let output = command
             .arg("run")
             .args(&args)
             .env_clear()
