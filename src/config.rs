@@ -69,11 +69,14 @@ pub const KEYS: &[&str] = &[
     "LLM_PRICE_PROMPT",
     "LLM_PRICE_COMPLETION",
     "AGENT_SANDBOX",
+    "AGENT_UID",
 ];
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/metagpt-bot.db";
 pub const DEFAULT_WORK_DIR: &str = "data/work";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// `nobody` (and `nogroup`) on Debian and Ubuntu.
+pub const DEFAULT_AGENT_UID: u32 = 65534;
 
 /// The settings as written by the operator, before interpretation.
 #[derive(Deserialize, Default)]
@@ -104,6 +107,7 @@ struct Raw {
     llm_price_prompt: Option<f64>,
     llm_price_completion: Option<f64>,
     agent_sandbox: Option<SandboxMode>,
+    agent_uid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -117,6 +121,8 @@ pub enum LogFormat {
 /// Interpreted settings. Optional parts stay optional; [`Settings::problems`] says what is missing.
 pub struct Settings {
     pub app_id: Option<u64>,
+    /// `PRIVATE_KEY_PATH`, the file the key was read from (when it was).
+    pub private_key_path: Option<PathBuf>,
     /// The App's private key, PEM text (already decoded from base64 or read from `PRIVATE_KEY_PATH`).
     pub private_key: Option<SecretString>,
     /// Why the private key could not be read, if it could not.
@@ -147,8 +153,11 @@ pub struct Settings {
     pub llm_api_key: Option<SecretString>,
     pub llm_price_prompt: Option<f64>,
     pub llm_price_completion: Option<f64>,
-    /// Whether the agent runs inside bubblewrap (default `auto`).
+    /// Which sandbox the agent runs in (default `auto`).
     pub agent_sandbox: SandboxMode,
+    /// The uid (and gid) the agent runs as when the bot runs as root; 0 keeps it root (default 65534,
+    /// `nobody`).
+    pub agent_uid: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -224,6 +233,11 @@ impl Settings {
             .unwrap_or_default();
         Settings {
             app_id: raw.app_id,
+            private_key_path: raw
+                .private_key
+                .is_none()
+                .then(|| raw.private_key_path.clone())
+                .flatten(),
             private_key,
             private_key_error,
             webhook_secrets,
@@ -261,6 +275,7 @@ impl Settings {
             llm_price_prompt: raw.llm_price_prompt,
             llm_price_completion: raw.llm_price_completion,
             agent_sandbox: raw.agent_sandbox.unwrap_or_default(),
+            agent_uid: raw.agent_uid.unwrap_or(DEFAULT_AGENT_UID),
         }
     }
 }
@@ -519,6 +534,11 @@ mod tests {
         assert_eq!(s.agent_sandbox, SandboxMode::Auto);
         let s = Settings::from_pairs([("AGENT_SANDBOX", "bwrap")]).unwrap();
         assert_eq!(s.agent_sandbox, SandboxMode::Bwrap);
+        let s = Settings::from_pairs([("AGENT_SANDBOX", "landlock")]).unwrap();
+        assert_eq!(s.agent_sandbox, SandboxMode::Landlock);
+        assert_eq!(s.agent_uid, 65534);
+        let s = Settings::from_pairs([("AGENT_UID", "1500")]).unwrap();
+        assert_eq!(s.agent_uid, 1500);
         let err = Settings::from_pairs([("AGENT_SANDBOX", "docker")]).unwrap_err();
         assert!(
             err.contains("AGENT_SANDBOX") && err.contains("off"),

@@ -122,9 +122,10 @@ pub async fn run(settings: &Settings) -> Report {
 /// Which sandbox the agent will run in (`AGENT_SANDBOX`), why, and what it lets through.
 fn check_sandbox(settings: &Settings) -> Check {
     let mode = settings.agent_sandbox;
-    match &crate::run::agent::choose_sandbox(mode) {
+    let run_as = crate::run::agent::RunAs::for_this_bot(settings.agent_uid);
+    match &crate::run::agent::choose_sandbox(mode, run_as) {
         Ok(SandboxChoice::Sandboxed(sandbox @ Sandboxed::Bwrap(bwrap))) => {
-            match crate::run::agent::sandbox_network(bwrap) {
+            match crate::run::agent::sandbox_network(bwrap, run_as) {
                 Ok(()) => Check::ok(format!(
                     "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}), with a network of its \
                      own that reaches only the LLM gateway: {}",

@@ -37,6 +37,8 @@ pub struct LlmSetup {
     pub project_python: PathBuf,
     /// `AGENT_SANDBOX`; when it is `bwrap`, a working `bwrap` was found.
     pub sandbox: SandboxMode,
+    /// The uid the agent runs as when the bot is root (`AGENT_UID`).
+    pub agent_uid: u32,
     pub upstream: UpstreamConfig,
     pub model: String,
     pub prices: PriceTable,
@@ -112,6 +114,7 @@ pub fn resolve_for(settings: &Settings, replay: Option<&Path>) -> Result<LlmSetu
                 python,
                 project_python: settings.project_python.clone(),
                 sandbox: settings.agent_sandbox,
+                agent_uid: settings.agent_uid,
                 upstream: UpstreamConfig::offline(),
                 model,
                 prices,
@@ -194,6 +197,7 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
                 python,
                 project_python: settings.project_python.clone(),
                 sandbox: settings.agent_sandbox,
+                agent_uid: settings.agent_uid,
                 upstream,
                 model,
                 prices,
@@ -207,7 +211,8 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
 
 /// `METAGPT_PYTHON` and `AGENT_SANDBOX`, checked.
 fn python(settings: &Settings, problems: &mut Vec<Problem>) -> Option<PathBuf> {
-    if let Err(unusable) = crate::run::agent::select_sandbox(settings.agent_sandbox) {
+    let run_as = crate::run::agent::RunAs::for_this_bot(settings.agent_uid);
+    if let Err(unusable) = crate::run::agent::select_sandbox(settings.agent_sandbox, run_as) {
         problems.push(Problem::new(
             format!("AGENT_SANDBOX={} but {unusable}", unusable.mode),
             unusable.fix(),

@@ -183,6 +183,7 @@ fn settings(
         "LLM_PRICE_PROMPT",
         "LLM_PRICE_COMPLETION",
         "AGENT_SANDBOX",
+        "AGENT_UID",
     ] {
         if let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) {
             pairs.push((name, value));

@@ -36,6 +36,20 @@ pub enum AgentError {
     )]
     SandboxUnavailable { unusable: super::sandbox::Unusable },
 
+    #[error(
+        "the agent runs as its own user (uid {uid}, AGENT_UID; the bot is root) and cannot reach {}: {} \
+         is not searchable by it; nothing was run. To fix: `chmod o+x {}` (search only, no listing), \
+         or keep WORK_DIR and the interpreters under directories others may enter",
+        path.display(),
+        dir.display(),
+        dir.display()
+    )]
+    AgentUserCannotReach {
+        uid: u32,
+        path: PathBuf,
+        dir: PathBuf,
+    },
+
     #[error("cannot prepare the agent's private directory: {0}")]
     Setup(#[source] std::io::Error),
 

@@ -40,6 +40,7 @@ mod confine;
 mod error;
 mod private;
 mod process;
+mod run_as;
 mod sandbox;
 
 pub use confine::{
@@ -48,9 +49,11 @@ pub use confine::{
 };
 pub use error::AgentError;
 pub use private::MetagptCost;
+pub use run_as::{Closing, DEFAULT_UID as DEFAULT_AGENT_UID, RunAs, close_secret_file};
+pub(crate) use run_as::{Handover, unreachable};
 pub use sandbox::{
     FIX as SANDBOX_FIX, LANDLOCK_FIX as SANDBOX_LANDLOCK_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX,
-    NONE_FIX as SANDBOX_NONE_FIX, SandboxChoice, Sandboxed, UNSANDBOXED_LETS_THROUGH,
+    NONE_FIX as SANDBOX_NONE_FIX, Offline, SandboxChoice, Sandboxed, UNSANDBOXED_LETS_THROUGH,
     Unusable as SandboxUnusable, choose as choose_sandbox, network as sandbox_network,
     offline_command, select as select_sandbox, use_launcher,
 };
@@ -73,6 +76,26 @@ pub(crate) use process::kill_group;
 use process::{End, Spec};
 use sandbox::Sandbox;
 
+/// How code the agent wrote is confined when the bot runs it (the project's suite after a run): the
+/// sandbox and the user the agent's runs get.
+#[derive(Debug, Clone, Default)]
+pub struct Isolation {
+    pub sandbox: Option<Sandboxed>,
+    pub run_as: Option<RunAs>,
+}
+
+impl Isolation {
+    /// What an agent run under `mode` and `agent_uid` gets (no sandbox where a forced one is missing:
+    /// the run itself is refused then).
+    pub fn of(mode: SandboxMode, agent_uid: u32) -> Isolation {
+        let run_as = RunAs::for_this_bot(agent_uid);
+        Isolation {
+            sandbox: sandbox::select(mode, run_as).ok().flatten(),
+            run_as,
+        }
+    }
+}
+
 /// How MetaGPT's team works.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AgentOptions {
@@ -82,8 +105,10 @@ pub struct AgentOptions {
     pub run_tests: bool,
     /// MetaGPT's own budget in USD (checked between rounds); the gateway enforces the real one.
     pub investment_usd: f64,
-    /// Whether the agent runs inside bubblewrap (`AGENT_SANDBOX`).
+    /// Which sandbox the agent runs in (`AGENT_SANDBOX`).
     pub sandbox: SandboxMode,
+    /// The uid and gid the agent runs as when the bot is root (`AGENT_UID`; 0: as root).
+    pub agent_uid: u32,
 }
 
 impl Default for AgentOptions {
@@ -94,6 +119,7 @@ impl Default for AgentOptions {
             run_tests: true,
             investment_usd: 3.0,
             sandbox: SandboxMode::Auto,
+            agent_uid: run_as::DEFAULT_UID,
         }
     }
 }
@@ -170,7 +196,8 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
             source_dir: dir.clone(),
         });
     }
-    let sandboxed = sandbox::select(request.options.sandbox)
+    let run_as = RunAs::for_this_bot(request.options.agent_uid);
+    let sandboxed = sandbox::select(request.options.sandbox, run_as)
         .map_err(|unusable| AgentError::SandboxUnavailable { unusable })?;
     let repo = std::path::absolute(&request.repo).map_err(AgentError::Setup)?;
     let trace_path = std::path::absolute(&request.trace_path).map_err(AgentError::Setup)?;
@@ -185,7 +212,7 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
     // the socket, and bwrap can set one up here. Under Landlock the agent keeps the host's network with
     // TCP to the gateway's port only, so it needs no relay.
     let socket = match (&sandboxed, &request.gateway_socket) {
-        (Some(Sandboxed::Bwrap(bwrap)), Some(socket)) if sandbox::own_network(bwrap) => {
+        (Some(Sandboxed::Bwrap(bwrap)), Some(socket)) if sandbox::own_network(bwrap, run_as) => {
             Some(socket.clone())
         }
         _ => None,
@@ -198,11 +225,16 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         None => None,
     };
     write_job(&request, &repo, &trace_path, &private, relay).map_err(AgentError::Setup)?;
-    let command = match sandboxed {
+    let writable = writable(&repo, &trace_path, &private).map_err(AgentError::Setup)?;
+    // As its own user (the bot is root), the agent owns what it writes for the run, and no more.
+    let _handover = match run_as {
+        Some(run_as) => Some(hand_over(run_as, &python, &request, &writable)?),
+        None => None,
+    };
+    let mut command = match sandboxed {
         Some(kind) => {
             let landlock = matches!(kind, Sandboxed::Landlock(_));
-            let mut sandbox = sandboxed_run(kind, &python, &request, &repo, &trace_path, &private)
-                .map_err(AgentError::Setup)?;
+            let mut sandbox = sandboxed_run(kind, &python, &request, writable);
             sandbox.gateway_socket = socket;
             if landlock {
                 let (_, port) = relay_address(&request.gateway_url).map_err(AgentError::Setup)?;
@@ -213,6 +245,9 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         }
         None => tokio::process::Command::new(&python),
     };
+    if let Some(run_as) = run_as {
+        command.uid(run_as.uid).gid(run_as.gid);
+    }
 
     let spec = Spec {
         command,
@@ -269,17 +304,9 @@ fn is_relative_inside(dir: &Path) -> bool {
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
-/// The run's sandbox: it may write the repository, its private directory and the trace files (created
-/// here, empty, so they can be mounted) and nothing else; it sees MetaGPT's interpreter and the project's
-/// (`AgentRun::project_python`) read-only.
-fn sandboxed_run(
-    kind: Sandboxed,
-    python: &Path,
-    request: &AgentRun,
-    repo: &Path,
-    trace_path: &Path,
-    private: &PrivateDir,
-) -> std::io::Result<Sandbox> {
+/// What the agent may write: the repository, its private directory and the trace files (created here,
+/// empty, so they can be mounted and handed over).
+fn writable(repo: &Path, trace_path: &Path, private: &PrivateDir) -> std::io::Result<Vec<PathBuf>> {
     let reviews = reviews_path(trace_path);
     for file in [trace_path, &reviews] {
         if let Some(dir) = file.parent() {
@@ -291,12 +318,48 @@ fn sandboxed_run(
             .mode(0o600)
             .open(file)?;
     }
-    let writable = vec![
+    Ok(vec![
         repo.into(),
         private.root.clone(),
         trace_path.into(),
         reviews,
-    ];
+    ])
+}
+
+/// Gives `writable` to the agent's user, once it is sure that user can reach it and the interpreters.
+fn hand_over(
+    run_as: RunAs,
+    python: &Path,
+    request: &AgentRun,
+    writable: &[PathBuf],
+) -> Result<run_as::Handover, AgentError> {
+    let project_python = request.project_python.as_deref().map(process::absolute);
+    let mut needed: Vec<PathBuf> = writable.to_vec();
+    for interpreter in std::iter::once(python).chain(project_python.as_deref()) {
+        // The interpreter, the install its link points to, and the trees it reads.
+        needed.push(interpreter.to_path_buf());
+        needed.extend(interpreter.canonicalize().ok());
+        needed.extend(sandbox::interpreter_trees(interpreter));
+    }
+    let needed: Vec<&Path> = needed.iter().map(PathBuf::as_path).collect();
+    if let Some((path, dir)) = run_as::unreachable(run_as, &needed) {
+        return Err(AgentError::AgentUserCannotReach {
+            uid: run_as.uid,
+            path,
+            dir,
+        });
+    }
+    run_as::Handover::give(run_as, writable).map_err(AgentError::Setup)
+}
+
+/// The run's sandbox: it may write `writable` and nothing else; it sees MetaGPT's interpreter and the
+/// project's (`AgentRun::project_python`) read-only.
+fn sandboxed_run(
+    kind: Sandboxed,
+    python: &Path,
+    request: &AgentRun,
+    writable: Vec<PathBuf>,
+) -> Sandbox {
     let mut sandbox = Sandbox::for_run(kind, python, writable);
     if let Some(project_python) = &request.project_python {
         for tree in sandbox::interpreter_trees(&process::absolute(project_python)) {
@@ -305,7 +368,7 @@ fn sandboxed_run(
             }
         }
     }
-    Ok(sandbox)
+    sandbox
 }
 
 /// The host and port of the gateway's base URL, where the relay listens inside the sandbox (and the port

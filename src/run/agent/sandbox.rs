@@ -36,11 +36,12 @@ use crate::config::SandboxMode;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Once, OnceLock};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::confine::{self, Policy};
 use super::process::is_executable;
+use super::run_as::RunAs;
 
 pub(crate) use super::confine::SYSTEM;
 
@@ -129,12 +130,12 @@ impl Unusable {
     }
 }
 
-/// Decides what a run uses under `mode`, probing each sandbox at most once. `Err` (only when `mode`
-/// forces a sandbox) says why it cannot be used.
-pub fn choose(mode: SandboxMode) -> Result<SandboxChoice, Unusable> {
-    let forced = |probe: &Result<Sandboxed, String>| {
+/// Decides what a run of an agent running as `run_as` (`None`: as the bot) uses under `mode`, probing
+/// each sandbox at most once per user. `Err` (only when `mode` forces a sandbox) says why it cannot be
+/// used.
+pub fn choose(mode: SandboxMode, run_as: Option<RunAs>) -> Result<SandboxChoice, Unusable> {
+    let forced = |probe: Result<Sandboxed, String>| {
         probe
-            .clone()
             .map(SandboxChoice::Sandboxed)
             .map_err(|why| Unusable { mode, why })
     };
@@ -142,12 +143,12 @@ pub fn choose(mode: SandboxMode) -> Result<SandboxChoice, Unusable> {
         SandboxMode::Off => Ok(SandboxChoice::Unsandboxed(
             "AGENT_SANDBOX is off".to_owned(),
         )),
-        SandboxMode::Bwrap => forced(probe_bwrap()),
-        SandboxMode::Landlock => forced(probe_landlock()),
-        SandboxMode::Auto => Ok(match probe_bwrap() {
-            Ok(bwrap) => SandboxChoice::Sandboxed(bwrap.clone()),
-            Err(bwrap) => match probe_landlock() {
-                Ok(landlock) => SandboxChoice::Sandboxed(landlock.clone()),
+        SandboxMode::Bwrap => forced(probe_bwrap(run_as)),
+        SandboxMode::Landlock => forced(probe_landlock(run_as)),
+        SandboxMode::Auto => Ok(match probe_bwrap(run_as) {
+            Ok(bwrap) => SandboxChoice::Sandboxed(bwrap),
+            Err(bwrap) => match probe_landlock(run_as) {
+                Ok(landlock) => SandboxChoice::Sandboxed(landlock),
                 Err(landlock) => {
                     SandboxChoice::Unsandboxed(format!("bubblewrap: {bwrap}; Landlock: {landlock}"))
                 }
@@ -158,8 +159,8 @@ pub fn choose(mode: SandboxMode) -> Result<SandboxChoice, Unusable> {
 
 /// [`choose`] for a run: the sandbox to use, or `None` to run unsandboxed; under `auto`, logs once per
 /// process which it is (a warning when none, or when bubblewrap gave way to Landlock).
-pub fn select(mode: SandboxMode) -> Result<Option<Sandboxed>, Unusable> {
-    let choice = choose(mode)?;
+pub fn select(mode: SandboxMode, run_as: Option<RunAs>) -> Result<Option<Sandboxed>, Unusable> {
+    let choice = choose(mode, run_as)?;
     if mode == SandboxMode::Auto {
         static SAID: Once = Once::new();
         SAID.call_once(|| match &choice {
@@ -170,7 +171,7 @@ pub fn select(mode: SandboxMode) -> Result<Option<Sandboxed>, Unusable> {
             SandboxChoice::Sandboxed(landlock) => tracing::warn!(
                 "the agent runs under Landlock and seccomp (AGENT_SANDBOX=auto), as bubblewrap cannot \
                  run here ({}): {}. For the stronger sandbox: {FIX}",
-                probe_bwrap().as_ref().err().map_or("", String::as_str),
+                probe_bwrap(run_as).err().unwrap_or_default(),
                 landlock.lets_through()
             ),
             SandboxChoice::Unsandboxed(why) => tracing::warn!(
@@ -186,21 +187,40 @@ pub fn select(mode: SandboxMode) -> Result<Option<Sandboxed>, Unusable> {
     })
 }
 
-/// The process-wide answer for bubblewrap: the working `bwrap`, or why there is none.
-fn probe_bwrap() -> &'static Result<Sandboxed, String> {
-    static PROBE: OnceLock<Result<Sandboxed, String>> = OnceLock::new();
-    PROBE.get_or_init(|| {
+/// Answers kept for the life of the process, one per agent user.
+type Answers<T> = Mutex<Vec<(Option<RunAs>, T)>>;
+
+/// `answers`' answer for `run_as`, found by `find` the first time it is asked.
+fn once_per_user<T: Clone>(
+    answers: &Answers<T>,
+    run_as: Option<RunAs>,
+    find: impl FnOnce() -> T,
+) -> T {
+    let mut answers = answers.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, answer)) = answers.iter().find(|(user, _)| *user == run_as) {
+        return answer.clone();
+    }
+    let answer = find();
+    answers.push((run_as, answer.clone()));
+    answer
+}
+
+/// The answer for bubblewrap, run as `run_as`: the working `bwrap`, or why there is none.
+fn probe_bwrap(run_as: Option<RunAs>) -> Result<Sandboxed, String> {
+    static ANSWERS: Answers<Result<Sandboxed, String>> = Mutex::new(Vec::new());
+    once_per_user(&ANSWERS, run_as, || {
         let bwrap = find_on_path(std::env::var_os("PATH"))
             .ok_or_else(|| "`bwrap` (bubblewrap) was not found on PATH".to_owned())?;
-        try_bwrap(&bwrap, &[])?;
+        try_bwrap(&bwrap, &[], run_as)?;
         Ok(Sandboxed::Bwrap(bwrap))
     })
 }
 
-/// The process-wide answer for Landlock: the launcher that confined itself and ran `true`, or why not.
-fn probe_landlock() -> &'static Result<Sandboxed, String> {
-    static PROBE: OnceLock<Result<Sandboxed, String>> = OnceLock::new();
-    PROBE.get_or_init(|| {
+/// The answer for Landlock, run as `run_as`: the launcher that confined itself and ran `true`, or why
+/// not.
+fn probe_landlock(run_as: Option<RunAs>) -> Result<Sandboxed, String> {
+    static ANSWERS: Answers<Result<Sandboxed, String>> = Mutex::new(Vec::new());
+    once_per_user(&ANSWERS, run_as, || {
         let launcher = launcher()?;
         let truth = ["/usr/bin/true", "/bin/true"]
             .into_iter()
@@ -208,7 +228,7 @@ fn probe_landlock() -> &'static Result<Sandboxed, String> {
             .ok_or_else(|| "no `true` in /usr/bin or /bin to try the launcher with".to_owned())?;
         let mut command = std::process::Command::new(&launcher);
         command.args(Policy::default().args()).arg(truth);
-        trial(command, "the Landlock launcher")?;
+        trial(command, "the Landlock launcher", run_as)?;
         Ok(Sandboxed::Landlock(launcher))
     })
 }
@@ -232,10 +252,10 @@ pub fn use_launcher(path: PathBuf) -> bool {
     LAUNCHER.set(path).is_ok()
 }
 
-/// Whether a run in `bwrap` may have a network of its own (`--unshare-net`); tried once per process, and
-/// warns once when it may not.
-pub(crate) fn own_network(bwrap: &Path) -> bool {
-    match network(bwrap) {
+/// Whether a run in `bwrap` may have a network of its own (`--unshare-net`); tried once per process and
+/// user, and warns once when it may not.
+pub(crate) fn own_network(bwrap: &Path, run_as: Option<RunAs>) -> bool {
+    match network(bwrap, run_as) {
         Ok(()) => true,
         Err(why) => {
             static WARNED: Once = Once::new();
@@ -255,11 +275,11 @@ pub(crate) fn own_network(bwrap: &Path) -> bool {
 pub const NETWORK_FIX: &str = "let bwrap create network namespaces (in a container, the options the \
      README's Docker section gives for the sandbox itself)";
 
-/// The process-wide answer to "may a sandbox in `bwrap` have a network of its own?", or why not.
-pub fn network(bwrap: &Path) -> &'static Result<(), Unusable> {
-    static NETWORK: OnceLock<Result<(), Unusable>> = OnceLock::new();
-    NETWORK.get_or_init(|| {
-        try_bwrap(bwrap, &[NEW_NETWORK]).map_err(|why| Unusable {
+/// The answer to "may a sandbox in `bwrap`, run as `run_as`, have a network of its own?", or why not.
+pub fn network(bwrap: &Path, run_as: Option<RunAs>) -> Result<(), Unusable> {
+    static ANSWERS: Answers<Result<(), Unusable>> = Mutex::new(Vec::new());
+    once_per_user(&ANSWERS, run_as, || {
+        try_bwrap(bwrap, &[NEW_NETWORK], run_as).map_err(|why| Unusable {
             mode: SandboxMode::Bwrap,
             why,
         })
@@ -276,7 +296,7 @@ fn find_on_path(path: Option<OsString>) -> Option<PathBuf> {
 
 /// Runs `true` inside `bwrap` with a run's namespaces and `extra` flags; `Err` quotes bwrap's own
 /// complaint.
-fn try_bwrap(bwrap: &Path, extra: &[&str]) -> Result<(), String> {
+fn try_bwrap(bwrap: &Path, extra: &[&str], run_as: Option<RunAs>) -> Result<(), String> {
     let mut command = std::process::Command::new(bwrap);
     command
         .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"])
@@ -284,12 +304,20 @@ fn try_bwrap(bwrap: &Path, extra: &[&str]) -> Result<(), String> {
         .args(NAMESPACES)
         .args(extra)
         .args(["--", "true"]);
-    trial(command, &bwrap.display().to_string())
+    trial(command, &bwrap.display().to_string(), run_as)
 }
 
-/// Runs `command` (named `what` in complaints) with an empty environment, within [`PROBE_LIMIT`]; `Err`
-/// quotes its own complaint when it failed.
-fn trial(mut command: std::process::Command, what: &str) -> Result<(), String> {
+/// Runs `command` (named `what` in complaints) as `run_as` with an empty environment, within
+/// [`PROBE_LIMIT`]; `Err` quotes its own complaint when it failed.
+fn trial(
+    mut command: std::process::Command,
+    what: &str,
+    run_as: Option<RunAs>,
+) -> Result<(), String> {
+    if let Some(run_as) = run_as {
+        use std::os::unix::process::CommandExt;
+        command.uid(run_as.uid).gid(run_as.gid);
+    }
     let mut child = command
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -434,27 +462,45 @@ pub(crate) fn args(sandbox: &Sandbox, cwd: &Path) -> Vec<OsString> {
     out
 }
 
-/// `program` (run in `cwd`) inside `sandboxed` without the network (in `bwrap`: where it can make a
-/// network of its own, else on the host's, as an agent run is; under Landlock: no TCP at all): the
-/// system, `python`'s trees and `read_only` read-only, `writable` writable, nothing else. For the
-/// project's own tests after a run, which execute code the agent wrote. `tmp` (inside `writable`) is its
-/// `TMPDIR` under Landlock; `bwrap` gives it an empty `/tmp` of its own.
+/// A program run on the agent's work after it (the project's own tests, which execute code the agent
+/// wrote).
+pub struct Offline<'a> {
+    /// The interpreter whose trees it reads.
+    pub python: &'a Path,
+    /// Run in `cwd`.
+    pub program: &'a Path,
+    pub cwd: &'a Path,
+    /// Readable beyond the system and `python`'s trees.
+    pub read_only: Vec<PathBuf>,
+    pub writable: Vec<PathBuf>,
+    /// Its `TMPDIR` under Landlock (inside `writable`); `bwrap` gives it an empty `/tmp` of its own.
+    pub tmp: &'a Path,
+}
+
+/// `offline.program` inside `sandboxed` without the network (in `bwrap`: where it can make a network of
+/// its own, else on the host's, as an agent run is; under Landlock: no TCP at all), reaching what
+/// [`Offline`] lists and nothing else. Given `run_as`, it runs as that user, who must own
+/// `offline.writable` (`Handover`).
 pub fn offline_command(
     sandboxed: Sandboxed,
-    python: &Path,
-    program: &Path,
-    cwd: &Path,
-    read_only: Vec<PathBuf>,
-    writable: Vec<PathBuf>,
-    tmp: &Path,
+    run_as: Option<RunAs>,
+    offline: Offline<'_>,
 ) -> tokio::process::Command {
+    let Offline {
+        python,
+        program,
+        cwd,
+        read_only,
+        writable,
+        tmp,
+    } = offline;
     let mut sandbox = Sandbox::for_run(sandboxed, python, writable);
     sandbox.read_only.extend(read_only);
     sandbox.tmpdir = Some(tmp.to_path_buf());
     let mut command = match &sandbox.kind {
         Sandboxed::Bwrap(bwrap) => {
             let mut args = args(&sandbox, cwd);
-            if own_network(bwrap) {
+            if own_network(bwrap, run_as) {
                 let at = args.len() - 2;
                 args.insert(at, NEW_NETWORK.into());
             }
@@ -469,6 +515,9 @@ pub fn offline_command(
         }
     };
     command.arg(program);
+    if let Some(run_as) = run_as {
+        command.uid(run_as.uid).gid(run_as.gid);
+    }
     command
 }
 
@@ -543,10 +592,10 @@ mod tests {
     #[test]
     fn off_never_sandboxes() {
         assert!(matches!(
-            choose(SandboxMode::Off),
+            choose(SandboxMode::Off, None),
             Ok(SandboxChoice::Unsandboxed(_))
         ));
-        assert_eq!(select(SandboxMode::Off), Ok(None));
+        assert_eq!(select(SandboxMode::Off, None), Ok(None));
     }
 
     #[test]

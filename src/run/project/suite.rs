@@ -14,13 +14,13 @@
 //!   `PYTHONPATH`.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::{Ended, ProjectEnv, bounded, tail};
-use crate::run::agent::Sandboxed;
+use crate::run::agent::{Handover, Isolation, Offline, RunAs, unreachable};
 use crate::workspace::SourceLayout;
 
 /// How long the suite may run.
@@ -124,11 +124,11 @@ impl Suite {
         env: &ProjectEnv,
         root: &Path,
         layout: &SourceLayout,
-        sandbox: Option<Sandboxed>,
+        isolation: &Isolation,
         cancel: &CancellationToken,
     ) -> Option<TestIds> {
         let command = self.command(root, true)?;
-        let ended = run(env, root, layout, &command, sandbox, cancel)
+        let ended = run(env, root, layout, &command, isolation, cancel)
             .await
             .ok()?;
         match ended {
@@ -148,11 +148,11 @@ impl Suite {
         env: &ProjectEnv,
         root: &Path,
         layout: &SourceLayout,
-        sandbox: Option<Sandboxed>,
+        isolation: &Isolation,
         cancel: &CancellationToken,
     ) -> SuiteRun {
         let command = self.command(root, false).unwrap_or_default();
-        let ended = run(env, root, layout, &command, sandbox, cancel).await;
+        let ended = run(env, root, layout, &command, isolation, cancel).await;
         let (passed, summary, tail) = match ended {
             Ok(Ended::Exited(code, output)) => (code == 0, summary(&output, code), output.clone()),
             Ok(Ended::TimedOut(output)) => (
@@ -178,26 +178,39 @@ async fn run(
     root: &Path,
     layout: &SourceLayout,
     command: &str,
-    sandbox: Option<Sandboxed>,
+    isolation: &Isolation,
     cancel: &CancellationToken,
 ) -> std::io::Result<Ended> {
     let home = env.venv.with_file_name("project-home");
     let sh = Path::new("/bin/sh");
-    let mut process = match sandbox {
-        Some(sandbox) => {
-            let tmp = home.join("tmp");
-            std::fs::create_dir_all(&tmp)?;
-            crate::run::agent::offline_command(
-                sandbox,
-                &env.python,
-                sh,
-                root,
-                vec![env.venv.clone()],
-                vec![root.to_path_buf(), home.clone()],
-                &tmp,
-            )
+    let tmp = home.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    let writable = vec![root.to_path_buf(), home.clone()];
+    // As the agent's own user (the bot is root), the suite owns the tree and its HOME while it runs.
+    let _handover = match isolation.run_as {
+        Some(run_as) => Some(hand_over(run_as, &writable, &env.python)?),
+        None => None,
+    };
+    let mut process = match isolation.sandbox.clone() {
+        Some(sandbox) => crate::run::agent::offline_command(
+            sandbox,
+            isolation.run_as,
+            Offline {
+                python: &env.python,
+                program: sh,
+                cwd: root,
+                read_only: vec![env.venv.clone()],
+                writable,
+                tmp: &tmp,
+            },
+        ),
+        None => {
+            let mut process = tokio::process::Command::new(sh);
+            if let Some(run_as) = isolation.run_as {
+                process.uid(run_as.uid).gid(run_as.gid);
+            }
+            process
         }
-        None => tokio::process::Command::new(sh),
     };
     process.arg("-c").arg(command).current_dir(root);
     let roots: Vec<String> = layout
@@ -207,6 +220,21 @@ async fn run(
         .collect();
     let extra = [("PYTHONPATH", roots.join(":"))];
     bounded(process, &home, Some(&env.venv), &extra, SUITE_LIMIT, cancel).await
+}
+
+/// Gives `writable` to the agent's user once it can reach it and `python`.
+fn hand_over(run_as: RunAs, writable: &[PathBuf], python: &Path) -> std::io::Result<Handover> {
+    let mut needed: Vec<&Path> = writable.iter().map(PathBuf::as_path).collect();
+    needed.push(python);
+    if let Some((path, dir)) = unreachable(run_as, &needed) {
+        return Err(std::io::Error::other(format!(
+            "the suite runs as the agent's user (uid {}) and cannot reach {}: {} is not searchable by it",
+            run_as.uid,
+            path.display(),
+            dir.display()
+        )));
+    }
+    Handover::give(run_as, writable)
 }
 
 /// The ids of a `pytest --collect-only -q` listing: its `path::name` lines.

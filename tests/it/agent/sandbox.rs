@@ -22,7 +22,7 @@ use fixture::is_dead;
 use metagpt_bot::config::SandboxMode;
 use metagpt_bot::domain::Kind;
 use metagpt_bot::run::agent::{
-    AgentError, AgentOptions, AgentRun, Sandboxed, offline_command, run,
+    AgentError, AgentOptions, AgentRun, Offline, Sandboxed, offline_command, run,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -41,7 +41,7 @@ struct Host {
 /// returns, skipped with the reason printed) where the kernel lacks it, except under `CI`.
 pub fn landlock_works() -> bool {
     metagpt_bot::run::agent::use_launcher(env!("CARGO_BIN_EXE_metagpt-bot").into());
-    match metagpt_bot::run::agent::choose_sandbox(SandboxMode::Landlock) {
+    match metagpt_bot::run::agent::choose_sandbox(SandboxMode::Landlock, None) {
         Ok(_) => true,
         Err(why) => {
             assert!(
@@ -136,6 +136,12 @@ impl Host {
 
     /// Runs the probe with `sandbox` and the stand-in gateway, and returns what it saw.
     async fn probe(&self, sandbox: SandboxMode, gateway: &StandIns) -> Value {
+        self.probe_as(sandbox, AgentOptions::default().agent_uid, gateway)
+            .await
+    }
+
+    /// [`Host::probe`] with `agent_uid` (the agent's user when the test runs as root; 0 keeps root).
+    async fn probe_as(&self, sandbox: SandboxMode, agent_uid: u32, gateway: &StandIns) -> Value {
         let mut read = self.forbidden_reads();
         read.push(self.repo.join("README.md").display().to_string());
         let write: Vec<String> = self
@@ -150,6 +156,7 @@ impl Host {
             "reach": [gateway.host_service],
         });
         let mut request = self.request(idea, sandbox);
+        request.options.agent_uid = agent_uid;
         request.gateway_url = gateway.url.clone();
         request.gateway_socket = Some(gateway.socket.clone());
         run(request, CancellationToken::new())
@@ -175,6 +182,9 @@ async fn stand_ins() -> StandIns {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("gateway.sock");
     let unix = tokio::net::UnixListener::bind(&socket).expect("bind socket");
+    // As the gateway's own: any local user may connect (the token is the credential).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     tokio::spawn(async move {
         while let Ok((connection, _)) = unix.accept().await {
             tokio::spawn(answer(connection, "pong via the socket"));
@@ -267,13 +277,14 @@ async fn under_landlock_the_agent_reaches_its_own_tree_and_the_gateway_but_no_se
     host.assert_confined(&seen, &gateway, "pong via tcp");
 }
 
-/// The control: with the sandbox off, the same stand-in reads and writes every one of those paths and
-/// reaches the host's service, so the tests above fail when a sandbox is missing.
+/// The control: with the sandbox off, the same stand-in running as the bot's user (`AGENT_UID=0` when
+/// the bot is root) reads and writes every one of those paths and reaches the host's service, so the
+/// tests above fail when a sandbox is missing.
 #[tokio::test]
 async fn off_lets_the_agent_reach_everything_its_user_can() {
     let host = Host::new();
     let gateway = stand_ins().await;
-    let seen = host.probe(SandboxMode::Off, &gateway).await;
+    let seen = host.probe_as(SandboxMode::Off, 0, &gateway).await;
     for path in host.forbidden_reads() {
         assert_eq!(seen["read"][&path], "visible", "{path}: {seen}");
     }
@@ -434,12 +445,15 @@ async fn suite_probe(host: &Host, sandboxed: Option<Sandboxed>, gateway: &StandI
     let mut command = match sandboxed {
         Some(sandboxed) => offline_command(
             sandboxed,
-            std::path::Path::new("/usr/bin/python3"),
-            sh,
-            &host.repo,
-            Vec::new(),
-            vec![host.repo.clone(), home.clone()],
-            &tmp,
+            None,
+            Offline {
+                python: std::path::Path::new("/usr/bin/python3"),
+                program: sh,
+                cwd: &host.repo,
+                read_only: Vec::new(),
+                writable: vec![host.repo.clone(), home.clone()],
+                tmp: &tmp,
+            },
         ),
         None => tokio::process::Command::new(sh),
     };
@@ -461,11 +475,11 @@ async fn the_projects_suite_runs_in_the_same_sandbox_as_the_agent() {
     let host = Host::new();
     let gateway = stand_ins().await;
     let mut sandboxes = Vec::new();
-    if let Ok(Some(bwrap)) = metagpt_bot::run::agent::select_sandbox(SandboxMode::Bwrap) {
+    if let Ok(Some(bwrap)) = metagpt_bot::run::agent::select_sandbox(SandboxMode::Bwrap, None) {
         sandboxes.push(bwrap);
     }
     if landlock_works() {
-        let landlock = metagpt_bot::run::agent::select_sandbox(SandboxMode::Landlock)
+        let landlock = metagpt_bot::run::agent::select_sandbox(SandboxMode::Landlock, None)
             .expect("landlock works")
             .expect("a sandbox");
         sandboxes.push(landlock);
@@ -484,4 +498,79 @@ async fn the_projects_suite_runs_in_the_same_sandbox_as_the_agent() {
     let expected = host.forbidden_reads().len() + host.forbidden_writes().len() + 2;
     assert_eq!(said.lines().count(), expected, "{said}");
     assert!(said.contains("reached the host service"), "{said}");
+}
+
+/// Whether this test process is root (else the test returns, skipped with the reason printed).
+fn root() -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        println!("skipped: dropping the agent to its own user needs a bot running as root");
+    }
+    root
+}
+
+/// A root bot with the sandbox off still runs the agent as its own user (`AGENT_UID`, default 65534):
+/// the kernel closes the bot's `/proc/<pid>/environ` and `mem`, its `HOME` and its private files (the
+/// key and the database at mode 0600) and MetaGPT's venv to it, while its own tree, the gateway and the
+/// host's other services stay open (the network is a sandbox's to close). World-readable files, such as
+/// another issue's work tree, stay readable: that needs a sandbox.
+#[tokio::test]
+async fn a_root_bot_runs_the_agent_as_its_own_user_even_unsandboxed() {
+    if !root() {
+        return;
+    }
+    let host = Host::new();
+    use std::os::unix::fs::PermissionsExt;
+    for secret in &host.secrets[..2] {
+        std::fs::set_permissions(secret, std::fs::Permissions::from_mode(0o600)).expect("0600");
+    }
+    let gateway = stand_ins().await;
+    let seen = host.probe(SandboxMode::Off, &gateway).await;
+    let mut closed: Vec<String> = host.secrets[..2]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    closed.push(format!("/proc/{}/environ", std::process::id()));
+    closed.push(format!("/proc/{}/mem", std::process::id()));
+    closed.extend(std::env::var("HOME").ok().filter(|h| h == "/root"));
+    for path in closed {
+        let what = seen["read"][&path].as_str().unwrap_or_default();
+        assert!(what.starts_with("denied"), "{path} was {what}: {seen}");
+    }
+    for path in host.forbidden_writes() {
+        assert!(!path.exists(), "wrote {}: {seen}", path.display());
+    }
+    assert_eq!(seen["gateway"], "pong via tcp", "{seen}");
+    let own = host.repo.join("written-by-agent.txt");
+    assert_eq!(
+        std::fs::read_to_string(&own).expect("own tree"),
+        "hello from the sandbox"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&own).expect("meta").uid();
+    assert_eq!(
+        owner, 0,
+        "what the agent wrote is the bot's again after the run"
+    );
+    assert_eq!(seen["uid"], 65534, "{seen}");
+}
+
+/// In each sandbox, a root bot's agent runs as its own user too, and the sandbox still holds.
+#[tokio::test]
+async fn a_root_bots_agent_runs_as_its_own_user_in_each_sandbox() {
+    if !root() {
+        return;
+    }
+    let host = Host::new();
+    let gateway = stand_ins().await;
+    let seen = host.probe(SandboxMode::Bwrap, &gateway).await;
+    host.assert_confined(&seen, &gateway, "pong via the socket");
+    assert_eq!(seen["uid"], 65534, "{seen}");
+    std::fs::remove_file(host.repo.join("written-by-agent.txt")).expect("reset");
+    if landlock_works() {
+        let seen = host.probe(SandboxMode::Landlock, &gateway).await;
+        host.assert_confined(&seen, &gateway, "pong via tcp");
+        assert_eq!(seen["uid"], 65534, "{seen}");
+    }
 }

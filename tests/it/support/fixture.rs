@@ -70,6 +70,10 @@ pub fn agent_settings(
 ) -> Vec<(String, String)> {
     [
         ("METAGPT_PYTHON", python.display().to_string()),
+        (
+            "AGENT_UID",
+            super::interpreter::agent_uid_for(python).to_string(),
+        ),
         ("LLM_BASE_URL", llm_base_url.to_owned()),
         ("LLM_API_KEY", key.to_owned()),
         ("LLM_MODEL", model.to_owned()),

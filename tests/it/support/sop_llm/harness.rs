@@ -133,6 +133,7 @@ impl Bench {
             kind,
             options: AgentOptions {
                 sandbox: self.sandbox,
+                agent_uid: crate::support::interpreter::agent_uid_for(&self.python),
                 ..AgentOptions::default()
             },
             gateway_url: self.gateway.base_url(),
