@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     if let Command::Confine { policy, argv } = &cli.command {
         // A fresh single-threaded process: nothing else runs before it confines itself and executes.
         let error = metagpt_bot::run::agent::confine_main(policy, argv);
-        eprintln!("metagpt-bot confine: {error}; nothing was run");
+        eprintln!("metagpt-bot confine: {error} (nothing was executed)");
         return ExitCode::from(metagpt_bot::run::agent::CONFINE_EXIT_UNCONFINED);
     }
     forbid_same_user_inspection();

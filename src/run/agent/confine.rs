@@ -18,7 +18,8 @@
 //! - seccomp ([`filter`]): no `ptrace`, `process_vm_readv/writev`, new namespaces (`unshare`, `setns`,
 //!   `clone` with a namespace flag; `clone3` answers ENOSYS so libc falls back to `clone`), mounts,
 //!   keyrings, `bpf`, `perf_event_open`, `io_uring`, `userfaultfd`, module loading, `setsid`/`setpgid`
-//!   (leaving the run's process group would survive its kill); sockets only `AF_UNIX` and TCP
+//!   (leaving the run's process group would survive its kill), and the calls only a privileged user
+//!   could make (reboot, swap, host name, clocks, port I/O, kernel log); sockets only `AF_UNIX` and TCP
 //!   (`AF_INET`/`AF_INET6` streams, which Landlock limits as above). Denied calls fail with EPERM.
 //!   `no_new_privs` is set, so no set-uid program regains what was dropped.
 //! - `TMPDIR` is [`Policy::tmpdir`] when given (the host's `/tmp` is out of reach).
@@ -274,6 +275,25 @@ fn denied() -> Vec<i64> {
         libc::SYS_delete_module,
         libc::SYS_setsid,
         libc::SYS_setpgid,
+        // What only a privileged user could do (the agent may be root where the bot is and `AGENT_UID=0`).
+        libc::SYS_kexec_file_load,
+        libc::SYS_reboot,
+        libc::SYS_swapon,
+        libc::SYS_swapoff,
+        libc::SYS_sethostname,
+        libc::SYS_setdomainname,
+        libc::SYS_settimeofday,
+        libc::SYS_clock_settime,
+        libc::SYS_clock_adjtime,
+        libc::SYS_adjtimex,
+        libc::SYS_acct,
+        libc::SYS_quotactl,
+        libc::SYS_syslog,
+        libc::SYS_vhangup,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_iopl,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_ioperm,
     ]
 }
 
