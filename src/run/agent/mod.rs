@@ -34,7 +34,9 @@
 //!   result files live in the run's private directory (`private.rs`), which is removed when the run ends.
 //!
 //! Files: this one (the run), `private.rs` (its private directory, job and result files),
-//! `process.rs` (the subprocess and its output), `sandbox.rs` (bubblewrap), `error.rs`.
+//! `process.rs` (the subprocess and its output), `sandbox.rs` (which sandbox: `AGENT_SANDBOX` and the
+//! probes), `sandboxed.rs` (a sandboxed run's command line), `confine.rs` (the Landlock launcher),
+//! `run_as.rs` (the agent's own user when the bot is root), `error.rs`.
 
 mod confine;
 mod error;
@@ -42,6 +44,7 @@ mod private;
 mod process;
 mod run_as;
 mod sandbox;
+mod sandboxed;
 
 pub use confine::{
     ConfineError, EXIT_UNCONFINED as CONFINE_EXIT_UNCONFINED, SUBCOMMAND as CONFINE_SUBCOMMAND,
@@ -53,10 +56,11 @@ pub use run_as::{Closing, DEFAULT_UID as DEFAULT_AGENT_UID, RunAs, close_secret_
 pub(crate) use run_as::{Handover, unreachable};
 pub use sandbox::{
     FIX as SANDBOX_FIX, LANDLOCK_FIX as SANDBOX_LANDLOCK_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX,
-    NONE_FIX as SANDBOX_NONE_FIX, Offline, SandboxChoice, Sandboxed, UNSANDBOXED_LETS_THROUGH,
+    NONE_FIX as SANDBOX_NONE_FIX, SandboxChoice, Sandboxed, UNSANDBOXED_LETS_THROUGH,
     Unusable as SandboxUnusable, choose as choose_sandbox, network as sandbox_network,
-    offline_command, select as select_sandbox, use_launcher,
+    select as select_sandbox, use_launcher,
 };
+pub use sandboxed::{Offline, offline_command};
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -74,7 +78,7 @@ use private::{
 };
 pub(crate) use process::kill_group;
 use process::{End, Spec};
-use sandbox::Sandbox;
+use sandboxed::Sandbox;
 
 /// How code the agent wrote is confined when the bot runs it (the project's suite after a run): the
 /// sandbox and the user the agent's runs get.
@@ -339,7 +343,7 @@ fn hand_over(
         // The interpreter, the install its link points to, and the trees it reads.
         needed.push(interpreter.to_path_buf());
         needed.extend(interpreter.canonicalize().ok());
-        needed.extend(sandbox::interpreter_trees(interpreter));
+        needed.extend(sandboxed::interpreter_trees(interpreter));
     }
     let needed: Vec<&Path> = needed.iter().map(PathBuf::as_path).collect();
     if let Some((path, dir)) = run_as::unreachable(run_as, &needed) {
@@ -362,7 +366,7 @@ fn sandboxed_run(
 ) -> Sandbox {
     let mut sandbox = Sandbox::for_run(kind, python, writable);
     if let Some(project_python) = &request.project_python {
-        for tree in sandbox::interpreter_trees(&process::absolute(project_python)) {
+        for tree in sandboxed::interpreter_trees(&process::absolute(project_python)) {
             if !sandbox.read_only.contains(&tree) {
                 sandbox.read_only.push(tree);
             }
