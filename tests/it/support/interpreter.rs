@@ -1,4 +1,4 @@
-//! The Python interpreters the tests give the agent: three stand-ins from `tests/fixtures/interpreters/`,
+//! The Python interpreters the tests give the agent: four stand-ins from `tests/fixtures/interpreters/`,
 //! each installed as `<root>/venv/bin/python` (a venv's layout, as the bot expects of `METAGPT_PYTHON`),
 //! and the real interpreter with MetaGPT 0.8.2 for the end-to-end tests.
 //!
@@ -20,6 +20,8 @@ pub enum StandIn {
     Recorder,
     /// `probe_python`: looks at its surroundings from inside the sandbox.
     Probe,
+    /// `thief_python`: looks for the bot's secrets in every process's environment and prints them.
+    Thief,
 }
 
 impl StandIn {
@@ -28,6 +30,7 @@ impl StandIn {
             StandIn::Team => "standin_python",
             StandIn::Recorder => "fake_python",
             StandIn::Probe => "probe_python",
+            StandIn::Thief => "thief_python",
         }
     }
 }
