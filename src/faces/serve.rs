@@ -112,6 +112,11 @@ pub async fn serve_on(
         );
     }
     close_secret_files(&settings);
+    // Said at start, not at the first run: which sandbox runs get, and as which user.
+    let _ = crate::run::agent::select_sandbox(
+        settings.agent_sandbox,
+        crate::run::agent::RunAs::for_this_bot(settings.agent_uid),
+    );
     let metrics = crate::telemetry::install_recorder()?;
     let github = app_client(&settings);
     let mut state = AppState::new(intake_config(&settings), queue.clone(), metrics)

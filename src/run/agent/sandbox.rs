@@ -8,8 +8,8 @@
 //!   bot's `PATH`) runs `true` with the namespaces every run uses ([`NAMESPACES`]); the launcher
 //!   ([`launcher`]) confines itself with an empty [`Policy`] and runs `true`. Probes are bounded in time
 //!   ([`PROBE_LIMIT`]), run with an empty environment, and as the agent's own user when it has one.
-//! - `auto` picks the strongest that works, `bwrap` > `landlock` > none, and logs which once per process
-//!   (a warning when it is none, naming why each failed); `bwrap` and `landlock` force one and refuse
+//! - `auto` picks the strongest that works, `bwrap` > `landlock` > none; which one runs get, and as
+//!   which user, is logged once per process (a warning when `auto` found none, naming why each failed); `bwrap` and `landlock` force one and refuse
 //!   every run with [`Unusable::fix`] when it does not work; `off` never probes and never sandboxes.
 //! - A network of its own is tried apart, once per process and user, the first time a run in `bwrap`
 //!   could have one ([`own_network`]): where `bwrap` cannot set one up (some container runtimes and
@@ -157,30 +157,42 @@ pub fn choose(mode: SandboxMode, run_as: Option<RunAs>) -> Result<SandboxChoice,
     }
 }
 
-/// [`choose`] for a run: the sandbox to use, or `None` to run unsandboxed; under `auto`, logs once per
-/// process which it is (a warning when none, or when bubblewrap gave way to Landlock).
+/// [`choose`] for a run: the sandbox to use, or `None` to run unsandboxed. Says once per process which
+/// it is and as which user the agent runs: a warning when `auto` found none or fell back to Landlock.
 pub fn select(mode: SandboxMode, run_as: Option<RunAs>) -> Result<Option<Sandboxed>, Unusable> {
     let choice = choose(mode, run_as)?;
-    if mode == SandboxMode::Auto {
-        static SAID: Once = Once::new();
-        SAID.call_once(|| match &choice {
-            SandboxChoice::Sandboxed(Sandboxed::Bwrap(bwrap)) => tracing::info!(
-                "the agent runs in bubblewrap ({}, AGENT_SANDBOX=auto)",
+    static SAID: Once = Once::new();
+    SAID.call_once(|| {
+        let user = match run_as {
+            Some(run_as) => format!("as uid {} (AGENT_UID; the bot is root)", run_as.uid),
+            None => "as the bot's user".to_owned(),
+        };
+        match (&choice, mode) {
+            (SandboxChoice::Sandboxed(Sandboxed::Bwrap(bwrap)), _) => tracing::info!(
+                "the agent runs in bubblewrap ({}, AGENT_SANDBOX={mode}) {user}",
                 bwrap.display()
             ),
-            SandboxChoice::Sandboxed(landlock) => tracing::warn!(
-                "the agent runs under Landlock and seccomp (AGENT_SANDBOX=auto), as bubblewrap cannot \
-                 run here ({}): {}. For the stronger sandbox: {FIX}",
+            (SandboxChoice::Sandboxed(landlock), SandboxMode::Auto) => tracing::warn!(
+                "the agent runs under Landlock and seccomp (AGENT_SANDBOX=auto) {user}, as bubblewrap \
+                 cannot run here ({}): {}. For the stronger sandbox: {FIX}",
                 probe_bwrap(run_as).err().unwrap_or_default(),
                 landlock.lets_through()
             ),
-            SandboxChoice::Unsandboxed(why) => tracing::warn!(
-                "the agent runs WITHOUT a sandbox (AGENT_SANDBOX=auto): {why}; the code it writes and \
-                 runs can reach {UNSANDBOXED_LETS_THROUGH}. To fix: {FIX}; or: {LANDLOCK_FIX}. To run \
+            (SandboxChoice::Sandboxed(landlock), _) => tracing::info!(
+                "the agent runs under Landlock and seccomp (AGENT_SANDBOX={mode}) {user}: {}",
+                landlock.lets_through()
+            ),
+            (SandboxChoice::Unsandboxed(why), SandboxMode::Auto) => tracing::warn!(
+                "the agent runs WITHOUT a sandbox (AGENT_SANDBOX=auto) {user}: {why}; the code it writes \
+                 and runs can reach {UNSANDBOXED_LETS_THROUGH}. To fix: {FIX}; or: {LANDLOCK_FIX}. To run \
                  unsandboxed on purpose, without this warning: AGENT_SANDBOX=off"
             ),
-        });
-    }
+            (SandboxChoice::Unsandboxed(_), _) => tracing::info!(
+                "the agent runs unsandboxed (AGENT_SANDBOX={mode}) {user}: it can reach \
+                 {UNSANDBOXED_LETS_THROUGH}"
+            ),
+        }
+    });
     Ok(match choice {
         SandboxChoice::Sandboxed(sandboxed) => Some(sandboxed),
         SandboxChoice::Unsandboxed(_) => None,
