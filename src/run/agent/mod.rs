@@ -23,12 +23,16 @@
 //!   the last [`process::TAIL_LINES`] are kept for error messages.
 //! - Success means the wrapper wrote `status: "ok"` *and* exited 0; anything else is an [`AgentError`]
 //!   that says what happened and what to do.
-//! - Unless `AGENT_SANDBOX` is `off` (or `auto` finds no working `bwrap`), the agent runs inside
-//!   bubblewrap and sees only the system, its interpreter, its repository and its private directory
-//!   (`sandbox.rs`): not the App's key, settings or database, nor other issues' work trees.
-//!   Given the gateway's Unix socket ([`AgentRun::gateway_socket`], as every run of `run::execute` is), it
-//!   also gets a network of its own: the gateway is the one address it can reach, through the socket and
-//!   `gateway_relay.py`, which listens on the gateway's 127.0.0.1 port inside.
+//! - Unless `AGENT_SANDBOX` is `off` (or `auto` finds none), the agent runs in a sandbox (`sandbox.rs`)
+//!   and reaches only the system, its interpreters, its repository and its private directory: not the
+//!   App's key, settings or database, nor other issues' work trees. In bubblewrap, given the gateway's
+//!   Unix socket ([`AgentRun::gateway_socket`], as every run of `run::execute` is), it also gets a network
+//!   of its own: the gateway is the one address it can reach, through the socket and `gateway_relay.py`,
+//!   which listens on the gateway's 127.0.0.1 port inside. Under Landlock and seccomp (`confine.rs`), it
+//!   may connect by TCP to the gateway's port only.
+//! - When the bot is root, the agent runs as its own user ([`AgentOptions::agent_uid`], `run_as.rs`), in
+//!   every mode: what it writes is handed to it for the run and back after it, and a path it could not
+//!   reach refuses the run before anything starts.
 //! - MetaGPT's own cost counters are reported apart ([`MetagptCost`]); the gateway's ledger is the truth.
 //! - Nothing is written into the repository by this module (MetaGPT writes there); the job, config and
 //!   result files live in the run's private directory (`private.rs`), which is removed when the run ends.
