@@ -152,6 +152,7 @@ impl Host {
         let idea = json!({
             "read": read,
             "write": write,
+            "signal": [std::process::id()],
             "gateway": gateway.url,
             "reach": [gateway.host_service],
         });
@@ -239,6 +240,12 @@ impl Host {
         for path in self.forbidden_writes() {
             assert!(!path.exists(), "wrote {}: {seen}", path.display());
         }
+        let bot = std::process::id().to_string();
+        let signal = seen["signal"][&bot].as_str().unwrap_or_default();
+        assert!(
+            signal == "absent" || signal.starts_with("denied"),
+            "the agent could signal the bot: {seen}"
+        );
         let own = self.repo.join("README.md").display().to_string();
         assert_eq!(seen["read"][&own], "visible", "{seen}");
         assert_eq!(seen["gateway"], gateway_said, "{seen}");
@@ -262,7 +269,8 @@ impl Host {
 async fn in_bwrap_the_agent_reaches_its_own_tree_and_the_gateway_but_no_secret() {
     let host = Host::new();
     let gateway = stand_ins().await;
-    let seen = host.probe(SandboxMode::Bwrap, &gateway).await;
+    // As the bot's own user (root, where the test is): the sandbox alone holds.
+    let seen = host.probe_as(SandboxMode::Bwrap, 0, &gateway).await;
     host.assert_confined(&seen, &gateway, "pong via the socket");
 }
 
@@ -273,7 +281,9 @@ async fn under_landlock_the_agent_reaches_its_own_tree_and_the_gateway_but_no_se
     }
     let host = Host::new();
     let gateway = stand_ins().await;
-    let seen = host.probe(SandboxMode::Landlock, &gateway).await;
+    // As the bot's own user (root, where the test is): Landlock and seccomp alone hold, also against
+    // root's capabilities (and signals to the bot are refused by Landlock's scope, ABI 6).
+    let seen = host.probe_as(SandboxMode::Landlock, 0, &gateway).await;
     host.assert_confined(&seen, &gateway, "pong via tcp");
 }
 
@@ -291,6 +301,8 @@ async fn off_lets_the_agent_reach_everything_its_user_can() {
     for path in host.forbidden_writes() {
         assert!(path.exists(), "{} not written: {seen}", path.display());
     }
+    let bot = std::process::id().to_string();
+    assert_eq!(seen["signal"][&bot], "visible", "{seen}");
     assert_eq!(
         seen["reach"][&gateway.host_service], "host secret",
         "{seen}"
