@@ -91,9 +91,9 @@ impl Sandboxed {
             Sandboxed::Landlock(_) => {
                 "the agent reads the system and its interpreters and writes only its work tree, private \
                  HOME and TMPDIR; no /proc, no key, database or other work tree; TCP only to the LLM \
-                 gateway's port (on any address), no UDP or raw sockets, no ptrace, signals or new \
-                 namespaces; still reachable: Unix sockets by path that its user may write (e.g. a \
-                 Docker socket)"
+                 gateway's port (on any address), no UDP or raw sockets, no ptrace or new namespaces, \
+                 no signals to other processes (Linux 6.12+); still reachable: Unix sockets by path \
+                 that its user may write (e.g. a Docker socket)"
             }
         }
     }
