@@ -16,15 +16,17 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// The `AGENT_SANDBOX` setting: whether the agent runs in a bubblewrap sandbox (`run::agent`).
+/// The `AGENT_SANDBOX` setting: which sandbox the agent runs in (`run::agent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxMode {
-    /// `bwrap` when it is installed and works, else unsandboxed with one warning.
+    /// The strongest that works: `bwrap`, else `landlock`, else unsandboxed with one warning.
     #[default]
     Auto,
     /// `bwrap` or no run at all.
     Bwrap,
+    /// Landlock and seccomp through the bot's own launcher, or no run at all.
+    Landlock,
     /// Never sandbox.
     Off,
 }
@@ -34,6 +36,7 @@ impl fmt::Display for SandboxMode {
         f.write_str(match self {
             SandboxMode::Auto => "auto",
             SandboxMode::Bwrap => "bwrap",
+            SandboxMode::Landlock => "landlock",
             SandboxMode::Off => "off",
         })
     }
@@ -103,6 +106,7 @@ pub const KEYS: &[&str] = &[
     "AGENT_MEMORY_MB",
     "AGENT_MAX_PROCESSES",
     "AGENT_CPU_SECS",
+    "AGENT_UID",
 ];
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/metagpt-bot.db";
@@ -128,6 +132,8 @@ pub fn server_url_for(api_url: &str) -> String {
         None => "https://github.com".to_owned(),
     }
 }
+/// `nobody` (and `nogroup`) on Debian and Ubuntu.
+pub const DEFAULT_AGENT_UID: u32 = 65534;
 
 /// The settings as written by the operator, before interpretation.
 #[derive(Deserialize, Default)]
@@ -163,6 +169,7 @@ struct Raw {
     agent_memory_mb: Option<u64>,
     agent_max_processes: Option<u64>,
     agent_cpu_secs: Option<u64>,
+    agent_uid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -176,6 +183,8 @@ pub enum LogFormat {
 /// Interpreted settings. Optional parts stay optional; [`Settings::problems`] says what is missing.
 pub struct Settings {
     pub app_id: Option<u64>,
+    /// `PRIVATE_KEY_PATH`, the file the key was read from (when it was).
+    pub private_key_path: Option<PathBuf>,
     /// The App's private key, PEM text (already decoded from base64 or read from `PRIVATE_KEY_PATH`).
     pub private_key: Option<SecretString>,
     /// Why the private key could not be read, if it could not.
@@ -215,10 +224,13 @@ pub struct Settings {
     pub llm_api_key: Option<SecretString>,
     pub llm_price_prompt: Option<f64>,
     pub llm_price_completion: Option<f64>,
-    /// Whether the agent runs inside bubblewrap (default `auto`).
+    /// Which sandbox the agent runs in (default `auto`).
     pub agent_sandbox: SandboxMode,
     /// What one run's processes may use (`AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`, `AGENT_CPU_SECS`).
     pub agent_limits: ResourceLimits,
+    /// The uid (and gid) the agent runs as when the bot runs as root; 0 keeps it root (default 65534,
+    /// `nobody`).
+    pub agent_uid: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -298,6 +310,11 @@ impl Settings {
             .unwrap_or_else(|| DEFAULT_GITHUB_API_URL.into());
         Settings {
             app_id: raw.app_id,
+            private_key_path: raw
+                .private_key
+                .is_none()
+                .then(|| raw.private_key_path.clone())
+                .flatten(),
             private_key,
             private_key_error,
             webhook_secrets,
@@ -346,6 +363,7 @@ impl Settings {
                     cpu_secs: raw.agent_cpu_secs.unwrap_or(default.cpu_secs),
                 }
             },
+            agent_uid: raw.agent_uid.unwrap_or(DEFAULT_AGENT_UID),
         }
     }
 }
@@ -701,6 +719,11 @@ mod tests {
         assert_eq!(s.agent_sandbox, SandboxMode::Auto);
         let s = Settings::from_pairs([("AGENT_SANDBOX", "bwrap")]).unwrap();
         assert_eq!(s.agent_sandbox, SandboxMode::Bwrap);
+        let s = Settings::from_pairs([("AGENT_SANDBOX", "landlock")]).unwrap();
+        assert_eq!(s.agent_sandbox, SandboxMode::Landlock);
+        assert_eq!(s.agent_uid, 65534);
+        let s = Settings::from_pairs([("AGENT_UID", "1500")]).unwrap();
+        assert_eq!(s.agent_uid, 1500);
         let err = Settings::from_pairs([("AGENT_SANDBOX", "docker")]).unwrap_err();
         assert!(
             err.contains("AGENT_SANDBOX") && err.contains("off"),

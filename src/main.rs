@@ -39,10 +39,28 @@ enum Command {
     /// One run inside a GitHub Actions job, from the event that started the job (GITHUB_EVENT_PATH) and
     /// the inputs as INPUT_* variables. Exit 0 done or nothing to do, 1 failed, 2 misconfigured.
     Action,
+    /// The Landlock launcher the bot starts the agent through (AGENT_SANDBOX=landlock): confines itself
+    /// with Landlock and seccomp as the policy says, then executes the program. Exit 126: not confined,
+    /// nothing run.
+    #[command(hide = true)]
+    Confine {
+        /// What the program may reach, as JSON.
+        #[arg(long)]
+        policy: String,
+        /// The program and its arguments.
+        #[arg(last = true, required = true)]
+        argv: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Confine { policy, argv } = &cli.command {
+        // A fresh single-threaded process: nothing else runs before it confines itself and executes.
+        let error = metagpt_bot::run::agent::confine_main(policy, argv);
+        eprintln!("metagpt-bot confine: {error} (nothing was executed)");
+        return ExitCode::from(metagpt_bot::run::agent::CONFINE_EXIT_UNCONFINED);
+    }
     forbid_same_user_inspection();
     metagpt_bot::run::gateway::install_crypto_provider();
     if matches!(cli.command, Command::Action) {
@@ -98,7 +116,9 @@ fn main() -> ExitCode {
             }
             runtime.block_on(run_local(&args, &settings))
         }
-        Command::Action => unreachable!("handled before the settings are loaded"),
+        Command::Action | Command::Confine { .. } => {
+            unreachable!("handled before the settings are loaded")
+        }
         Command::Doctor => {
             let report = runtime.block_on(doctor::run(&settings));
             println!("{report}");

@@ -43,6 +43,41 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     serve_until(settings, shutdown).await
 }
 
+/// When the bot is root and the agent runs as its own user (`AGENT_UID`), makes the files the bot keeps
+/// secret (the App's key, read by now, and the SQLite database with its journal files) unreadable to that
+/// user, saying what it changed; a file it cannot change is a warning with the fix.
+fn close_secret_files(settings: &Settings) {
+    use crate::run::agent::{Closing, RunAs, close_secret_file};
+    let Some(run_as) = RunAs::for_this_bot(settings.agent_uid) else {
+        return;
+    };
+    let mut files: Vec<std::path::PathBuf> = settings.private_key_path.iter().cloned().collect();
+    if let Some(db) = crate::queue::sqlite_file(settings.database_url.expose_secret()) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            files.push(name.into());
+        }
+    }
+    for file in files {
+        match close_secret_file(run_as, &file) {
+            Ok(Closing::AlreadyClosed) => {}
+            Ok(Closing::Closed(how)) => tracing::warn!(
+                "{} was readable by the agent's user (uid {}, AGENT_UID): closed to it ({how})",
+                file.display(),
+                run_as.uid
+            ),
+            Err(e) => tracing::warn!(
+                "{} is readable by the agent's user (uid {}, AGENT_UID) and cannot be closed to it ({e}): \
+                 make it mode 0600 and owned by the bot's user, or run the agent in a sandbox \
+                 (AGENT_SANDBOX=bwrap or landlock), which does not reach it",
+                file.display(),
+                run_as.uid
+            ),
+        }
+    }
+}
+
 /// Binds `HOST:PORT` and runs until `shutdown` fires.
 pub async fn serve_until(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
@@ -79,6 +114,12 @@ pub async fn serve_on(
             "re-queued jobs a previous process left running"
         );
     }
+    close_secret_files(&settings);
+    // Said at start, not at the first run: which sandbox runs get, and as which user.
+    let _ = crate::run::agent::select_sandbox(
+        settings.agent_sandbox,
+        crate::run::agent::RunAs::for_this_bot(settings.agent_uid),
+    );
     let metrics = crate::telemetry::install_recorder()?;
     let address = listener.local_addr()?;
     let (router, mut workers, registration) = if settings.needs_setup() {

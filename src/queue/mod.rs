@@ -43,6 +43,13 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::Trigger;
 use backend::{Backend, on_pool};
 pub use control::{PublishGate, StopReport};
+
+/// The SQLite file behind `DATABASE_URL`, when it names one (a Postgres URL does not).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    url.starts_with("sqlite:")
+        .then(|| Backend::sqlite_file(url).ok())
+        .flatten()
+}
 pub use inspect::{JobInfo, StoredDelivery};
 pub use lease::LeaseLost;
 pub use types::{

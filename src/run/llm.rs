@@ -17,7 +17,6 @@ use crate::config::{Problem, Settings};
 use crate::config::{ResourceLimits, SandboxMode};
 use crate::domain::Price;
 use crate::marks::{LLM_JSONL, RUNS_DIR};
-use crate::run::agent::SANDBOX_FIX;
 use crate::run::gateway::{Gateway, PriceTable, Recording, RunHandle, RunOptions, UpstreamConfig};
 
 /// A repository's `llm_model` that has no price: its calls could not be counted or capped.
@@ -41,6 +40,8 @@ pub struct LlmSetup {
     /// `AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`, `AGENT_CPU_SECS`: what the agent, and the project's setup
     /// and suite, may use.
     pub limits: ResourceLimits,
+    /// The uid the agent runs as when the bot is root (`AGENT_UID`).
+    pub agent_uid: u32,
     pub upstream: UpstreamConfig,
     pub model: String,
     pub prices: PriceTable,
@@ -117,6 +118,7 @@ pub fn resolve_for(settings: &Settings, replay: Option<&Path>) -> Result<LlmSetu
                 project_python: settings.project_python.clone(),
                 sandbox: settings.agent_sandbox,
                 limits: settings.agent_limits,
+                agent_uid: settings.agent_uid,
                 upstream: UpstreamConfig::offline(),
                 model,
                 prices,
@@ -146,6 +148,7 @@ pub fn resolve(settings: &Settings) -> Result<LlmSetup, Vec<Problem>> {
             python,
             project_python: settings.project_python.clone(),
             sandbox: settings.agent_sandbox,
+            agent_uid: settings.agent_uid,
             limits: settings.agent_limits,
             upstream: provider.upstream,
             model: provider.model,
@@ -237,10 +240,11 @@ pub fn provider(settings: &Settings) -> Result<Provider, Vec<Problem>> {
 
 /// `METAGPT_PYTHON` and `AGENT_SANDBOX`, checked.
 fn python(settings: &Settings, problems: &mut Vec<Problem>) -> Option<PathBuf> {
-    if let Err(why) = crate::run::agent::select_sandbox(settings.agent_sandbox) {
+    let run_as = crate::run::agent::RunAs::for_this_bot(settings.agent_uid);
+    if let Err(unusable) = crate::run::agent::select_sandbox(settings.agent_sandbox, run_as) {
         problems.push(Problem::new(
-            format!("AGENT_SANDBOX=bwrap but {why}"),
-            SANDBOX_FIX,
+            format!("AGENT_SANDBOX={} but {unusable}", unusable.mode),
+            unusable.fix(),
         ));
     }
     match &settings.metagpt_python {

@@ -151,7 +151,7 @@ pub fn next_iteration(workspace: &Workspace, target: &RunTarget) -> u32 {
 /// Runs MetaGPT as described in the module documentation.
 pub async fn execute(plan: Plan<'_>, cancel: CancellationToken) -> Result<Outcome, RunError> {
     let failed = failed::Before::of(&plan);
-    let scratch = Scratch::create()?;
+    let scratch = Scratch::create(agent::RunAs::for_this_bot(plan.llm.agent_uid).is_some())?;
     let result = execute_steps(plan, &scratch, &cancel).await;
     result.map_err(|error| {
         // A run that failed while it was being cancelled was stopped: the failure is the stop's doing.
@@ -273,8 +273,15 @@ async fn execute_steps(
 struct Scratch(TempDir);
 
 impl Scratch {
-    fn create() -> Result<Scratch, RunError> {
-        let dir = tempfile::Builder::new()
+    /// A new scratch directory; `enterable` by others (search only, mode 0711) when the agent runs as
+    /// its own user, who must reach its trace files and the project's venv in it.
+    fn create(enterable: bool) -> Result<Scratch, RunError> {
+        let mut builder = tempfile::Builder::new();
+        if enterable {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o711));
+        }
+        let dir = builder
             .prefix("metagpt-run-")
             .tempdir()
             .map_err(RunError::Scratch)?;
@@ -333,11 +340,11 @@ async fn prepare_project(
     if let Some(env) = &env
         && let Some(suite) = &env.suite
     {
-        let bwrap = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
+        let isolation = agent::Isolation::of(plan.llm.sandbox, plan.llm.agent_uid);
         before = suite
-            .collect(env, root, plan.layout, bwrap.clone(), cancel)
+            .collect(env, root, plan.layout, &isolation, cancel)
             .await;
-        baseline = Some(suite.run(env, root, plan.layout, bwrap, cancel).await);
+        baseline = Some(suite.run(env, root, plan.layout, &isolation, cancel).await);
     }
     Ok(Project {
         env,
@@ -359,11 +366,11 @@ async fn project_after(
         return ProjectTests::default();
     };
     let root = &plan.root;
-    let bwrap = agent::select_sandbox(plan.llm.sandbox).ok().flatten();
+    let isolation = agent::Isolation::of(plan.llm.sandbox, plan.llm.agent_uid);
     let after = suite
-        .collect(env, root, plan.layout, bwrap.clone(), cancel)
+        .collect(env, root, plan.layout, &isolation, cancel)
         .await;
-    let run = suite.run(env, root, plan.layout, bwrap, cancel).await;
+    let run = suite.run(env, root, plan.layout, &isolation, cancel).await;
     ProjectTests {
         command: suite.command(root, false),
         before: project.before.clone(),
@@ -453,6 +460,7 @@ fn agent_run(
             investment_usd: plan.settings.max_cost_usd,
             sandbox: plan.llm.sandbox,
             limits: plan.llm.limits,
+            agent_uid: plan.llm.agent_uid,
         },
         gateway_url: gateway.base_url(),
         gateway_socket: gateway.socket_path().map(Path::to_path_buf),

@@ -223,6 +223,7 @@ fn settings(
         "AGENT_MEMORY_MB",
         "AGENT_MAX_PROCESSES",
         "AGENT_CPU_SECS",
+        "AGENT_UID",
     ] {
         if let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) {
             pairs.push((name, value));

@@ -16,7 +16,10 @@ use secrecy::ExposeSecret;
 use crate::config::SandboxMode;
 use crate::config::{Settings, redact_url};
 use crate::queue::{Queue, QueueOptions};
-use crate::run::agent::{LimitMechanism, SANDBOX_FIX, SandboxChoice};
+use crate::run::agent::{
+    LimitMechanism, SANDBOX_FIX, SANDBOX_LANDLOCK_FIX, SANDBOX_NONE_FIX, SandboxChoice, Sandboxed,
+    UNSANDBOXED_LETS_THROUGH,
+};
 
 mod github;
 mod llm;
@@ -143,9 +146,11 @@ fn check_limits(settings: &Settings) -> Check {
     .filter(|(n, _)| *n == 0)
     .map(|(_, name)| name)
     .collect();
+    // A root bot's agent runs as AGENT_UID, whose processes RLIMIT_NPROC counts; kept root, it binds nothing.
     let unenforced = matches!(mechanism, LimitMechanism::Rlimits(_))
         && limits.processes > 0
-        && rustix::process::getuid().is_root();
+        && rustix::process::getuid().is_root()
+        && settings.agent_uid == 0;
     if !off.is_empty() {
         Check::warn(
             format!("{what}; {} = 0: no limit", off.join(", ")),
@@ -169,38 +174,64 @@ const LIMITS_FIX: &str = "give the bot a cgroup v2 of its own with the memory an
      (systemd: Delegate=yes in its unit; Docker: a writable cgroup, e.g. --cgroupns=private with \
      /sys/fs/cgroup mounted rw, or --privileged), or run it as a user other than root";
 
-/// Which sandbox the agent will run in (`AGENT_SANDBOX`), and why.
+/// Which sandbox the agent will run in (`AGENT_SANDBOX`), why, and what it lets through.
 fn check_sandbox(settings: &Settings) -> Check {
     let mode = settings.agent_sandbox;
-    match crate::run::agent::choose_sandbox(mode) {
-        Ok(SandboxChoice::Bwrap(bwrap)) => match crate::run::agent::sandbox_network(&bwrap) {
-            Ok(()) => Check::ok(format!(
-                "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}), with a network of its own \
-                 that reaches only the LLM gateway",
-                bwrap.display()
-            )),
-            Err(why) => Check::warn(
-                format!(
-                    "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}) on the host's network: a \
-                     network namespace of its own failed ({why})",
-                    bwrap.display()
+    let run_as = crate::run::agent::RunAs::for_this_bot(settings.agent_uid);
+    match &crate::run::agent::choose_sandbox(mode, run_as) {
+        Ok(SandboxChoice::Sandboxed(sandbox @ Sandboxed::Bwrap(bwrap))) => {
+            match crate::run::agent::sandbox_network(bwrap, run_as) {
+                Ok(()) => Check::ok(format!(
+                    "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}), with a network of its \
+                     own that reaches only the LLM gateway: {}",
+                    bwrap.display(),
+                    sandbox.lets_through()
+                )),
+                Err(why) => Check::warn(
+                    format!(
+                        "agent sandbox: bubblewrap ({} works; AGENT_SANDBOX={mode}) on the host's network: \
+                         a network namespace of its own failed ({why}), so the agent can reach the \
+                         host's local services and whatever the host can",
+                        bwrap.display()
+                    ),
+                    crate::run::agent::SANDBOX_NETWORK_FIX,
                 ),
-                crate::run::agent::SANDBOX_NETWORK_FIX,
-            ),
-        },
+            }
+        }
+        Ok(SandboxChoice::Sandboxed(sandbox @ Sandboxed::Landlock(_)))
+            if mode == SandboxMode::Auto =>
+        {
+            Check::warn(
+                format!(
+                    "agent sandbox: Landlock and seccomp (AGENT_SANDBOX=auto; bubblewrap cannot run here): {}",
+                    sandbox.lets_through()
+                ),
+                SANDBOX_FIX,
+            )
+        }
+        Ok(SandboxChoice::Sandboxed(sandbox)) => Check::ok(format!(
+            "agent sandbox: Landlock and seccomp (AGENT_SANDBOX={mode}): {}",
+            sandbox.lets_through()
+        )),
         Ok(SandboxChoice::Unsandboxed(why)) if mode == SandboxMode::Off => Check::warn(
-            format!("agent sandbox: none, the agent runs unsandboxed ({why})"),
-            "set AGENT_SANDBOX=auto (or bwrap) to confine the agent with bubblewrap",
+            format!(
+                "agent sandbox: none, the agent runs unsandboxed ({why}) and can reach {UNSANDBOXED_LETS_THROUGH}"
+            ),
+            SANDBOX_NONE_FIX,
         ),
         Ok(SandboxChoice::Unsandboxed(why)) => Check::warn(
             format!(
-                "agent sandbox: none, the agent runs unsandboxed (AGENT_SANDBOX={mode}): {why}"
+                "agent sandbox: none, the agent runs unsandboxed (AGENT_SANDBOX={mode}): {why}; it can \
+                 reach {UNSANDBOXED_LETS_THROUGH}"
             ),
-            SANDBOX_FIX,
+            format!("{SANDBOX_FIX}; or: {SANDBOX_LANDLOCK_FIX}"),
         ),
-        Err(why) => Check::fail(
-            format!("agent sandbox: AGENT_SANDBOX=bwrap but {why}; runs are refused"),
-            SANDBOX_FIX,
+        Err(unusable) => Check::fail(
+            format!(
+                "agent sandbox: AGENT_SANDBOX={} but {unusable}; runs are refused",
+                unusable.mode
+            ),
+            unusable.fix(),
         ),
     }
 }

@@ -30,11 +30,27 @@ pub enum AgentError {
     BadSourceDir { source_dir: PathBuf },
 
     #[error(
-        "the agent must run in a bubblewrap sandbox (AGENT_SANDBOX=bwrap) but {why}; nothing was run. \
-         To fix: {}",
-        super::sandbox::FIX
+        "the agent must run in its sandbox (AGENT_SANDBOX={}) but {}; nothing was run. To fix: {}",
+        unusable.mode,
+        unusable.why,
+        unusable.fix()
     )]
-    SandboxUnavailable { why: String },
+    SandboxUnavailable { unusable: super::sandbox::Unusable },
+
+    #[error(
+        "the agent runs as its own user (uid {uid}, AGENT_UID; the bot is root) and cannot reach {}: {} \
+         is not searchable by it; nothing was run. To fix: keep WORK_DIR and the interpreters under \
+         directories others may enter (`chmod o+x {}` allows entering, not listing), or set AGENT_UID=0 \
+         to run the agent as root",
+        path.display(),
+        dir.display(),
+        dir.display()
+    )]
+    AgentUserCannotReach {
+        uid: u32,
+        path: PathBuf,
+        dir: PathBuf,
+    },
 
     #[error("cannot prepare the agent's private directory: {0}")]
     Setup(#[source] std::io::Error),
@@ -104,9 +120,12 @@ impl AgentError {
         let text = |text: String| redact(&text, secrets);
         let lines = |lines: Vec<String>| lines.into_iter().map(text).collect();
         match self {
-            AgentError::SandboxUnavailable { why } => {
-                AgentError::SandboxUnavailable { why: text(why) }
-            }
+            AgentError::SandboxUnavailable { unusable } => AgentError::SandboxUnavailable {
+                unusable: super::sandbox::Unusable {
+                    why: text(unusable.why),
+                    ..unusable
+                },
+            },
             AgentError::TimedOut { after, log_tail } => AgentError::TimedOut {
                 after,
                 log_tail: lines(log_tail),
@@ -203,5 +222,39 @@ mod tests {
         .map(|e| e.to_string())
         .join("\n\n");
         insta::assert_snapshot!("limit_exceeded", text);
+    }
+
+    use crate::config::SandboxMode;
+
+    #[test]
+    fn a_missing_forced_sandbox_says_why_and_what_to_do() {
+        let bwrap = AgentError::SandboxUnavailable {
+            unusable: super::super::sandbox::Unusable {
+                mode: SandboxMode::Bwrap,
+                why: "`bwrap` (bubblewrap) was not found on PATH".into(),
+            },
+        };
+        insta::assert_snapshot!("sandbox_unavailable_bwrap", bwrap.to_string());
+        let landlock = AgentError::SandboxUnavailable {
+            unusable: super::super::sandbox::Unusable {
+                mode: SandboxMode::Landlock,
+                why: "the Landlock launcher cannot create the sandbox (exit status: 126): \
+                      metagpt-bot confine: Landlock cannot confine the agent here: the kernel offers \
+                      Landlock ABI 3, and the agent's sandbox needs ABI 4 (Linux 6.7) for its TCP rules \
+                      (nothing was executed)"
+                    .into(),
+            },
+        };
+        insta::assert_snapshot!("sandbox_unavailable_landlock", landlock.to_string());
+    }
+
+    #[test]
+    fn an_agent_user_that_cannot_reach_its_interpreter_is_told_which_directory_stops_it() {
+        let error = AgentError::AgentUserCannotReach {
+            uid: 65534,
+            path: "/root/.pyenv/versions/3.11.7/bin/python3.11".into(),
+            dir: "/root".into(),
+        };
+        insta::assert_snapshot!("agent_user_cannot_reach", error.to_string());
     }
 }

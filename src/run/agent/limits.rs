@@ -190,19 +190,14 @@ pub(crate) struct Limited {
 /// Puts `limits` on `command`, to be spawned next: makes the run's cgroup (when the mechanism has one)
 /// and has the child join it and set its rlimits before exec. Must come before any other `pre_exec`
 /// that changes the child's user (the cgroup is joined with the bot's rights).
-pub(crate) fn apply(command: &mut tokio::process::Command, limits: ResourceLimits) -> Limited {
-    apply_with(command, limits, mechanism(), None)
-}
-
-/// [`apply`] for a child that will run as `uid` (a launcher that drops the bot's user after this):
-/// `RLIMIT_NPROC` counts that user's processes, not the bot's.
-#[allow(dead_code)]
-pub(crate) fn apply_as(
+/// `uid`, when given, is the user the child will run as (the agent's own user when the bot is root,
+/// `run_as.rs`): `RLIMIT_NPROC` then counts that user's processes, not the bot's.
+pub(crate) fn apply(
     command: &mut tokio::process::Command,
     limits: ResourceLimits,
-    uid: u32,
+    uid: Option<u32>,
 ) -> Limited {
-    apply_with(command, limits, mechanism(), Some(uid))
+    apply_with(command, limits, mechanism(), uid)
 }
 
 fn apply_with(

@@ -23,12 +23,16 @@
 //!   the last [`process::TAIL_LINES`] are kept for error messages.
 //! - Success means the wrapper wrote `status: "ok"` *and* exited 0; anything else is an [`AgentError`]
 //!   that says what happened and what to do.
-//! - Unless `AGENT_SANDBOX` is `off` (or `auto` finds no working `bwrap`), the agent runs inside
-//!   bubblewrap and sees only the system, its interpreter, its repository and its private directory
-//!   (`sandbox.rs`): not the App's key, settings or database, nor other issues' work trees.
-//!   Given the gateway's Unix socket ([`AgentRun::gateway_socket`], as every run of `run::execute` is), it
-//!   also gets a network of its own: the gateway is the one address it can reach, through the socket and
-//!   `gateway_relay.py`, which listens on the gateway's 127.0.0.1 port inside.
+//! - Unless `AGENT_SANDBOX` is `off` (or `auto` finds none), the agent runs in a sandbox (`sandbox.rs`)
+//!   and reaches only the system, its interpreters, its repository and its private directory: not the
+//!   App's key, settings or database, nor other issues' work trees. In bubblewrap, given the gateway's
+//!   Unix socket ([`AgentRun::gateway_socket`], as every run of `run::execute` is), it also gets a network
+//!   of its own: the gateway is the one address it can reach, through the socket and `gateway_relay.py`,
+//!   which listens on the gateway's 127.0.0.1 port inside. Under Landlock and seccomp (`confine.rs`), it
+//!   may connect by TCP to the gateway's port only.
+//! - When the bot is root, the agent runs as its own user ([`AgentOptions::agent_uid`], `run_as.rs`), in
+//!   every mode: what it writes is handed to it for the run and back after it, and a path it could not
+//!   reach refuses the run before anything starts.
 //! - What the run's processes may use is limited (`limits.rs`: memory, processes, CPU seconds; a cgroup
 //!   per run where the bot has one, else rlimits); a limit hit ends the run with
 //!   [`AgentError::LimitExceeded`], which names the limit and its setting.
@@ -38,15 +42,24 @@
 //!
 //! Files: this one (the run), `private.rs` (its private directory, job and result files),
 //! `process.rs` (the subprocess and its output), `limits.rs` (its resource limits) with `cgroup.rs`
-//! (a run's cgroup), `sandbox.rs` (bubblewrap), `error.rs`.
+//! (a run's cgroup), `sandbox.rs` (which sandbox: `AGENT_SANDBOX` and the probes), `sandboxed.rs` (a
+//! sandboxed run's command line), `confine.rs` (the Landlock launcher), `run_as.rs` (the agent's own user
+//! when the bot is root), `error.rs`.
 
 mod cgroup;
+mod confine;
 mod error;
 mod limits;
 mod private;
 mod process;
+mod run_as;
 mod sandbox;
+mod sandboxed;
 
+pub use confine::{
+    ConfineError, EXIT_UNCONFINED as CONFINE_EXIT_UNCONFINED, SUBCOMMAND as CONFINE_SUBCOMMAND,
+    main as confine_main,
+};
 pub use error::AgentError;
 pub(crate) use limits::apply as apply_limits;
 pub use limits::{
@@ -54,11 +67,15 @@ pub use limits::{
     mechanism as limit_mechanism,
 };
 pub use private::MetagptCost;
+pub use run_as::{Closing, DEFAULT_UID as DEFAULT_AGENT_UID, RunAs, close_secret_file};
+pub(crate) use run_as::{Handover, unreachable};
 pub use sandbox::{
-    FIX as SANDBOX_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX, SandboxChoice,
+    FIX as SANDBOX_FIX, LANDLOCK_FIX as SANDBOX_LANDLOCK_FIX, NETWORK_FIX as SANDBOX_NETWORK_FIX,
+    NONE_FIX as SANDBOX_NONE_FIX, SandboxChoice, Sandboxed, UNSANDBOXED_LETS_THROUGH,
     Unusable as SandboxUnusable, choose as choose_sandbox, network as sandbox_network,
-    offline_command, select as select_sandbox,
+    select as select_sandbox, use_launcher,
 };
+pub use sandboxed::{Offline, offline_command};
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -76,7 +93,27 @@ use private::{
 };
 pub(crate) use process::kill_group;
 use process::{End, Spec};
-use sandbox::Sandbox;
+use sandboxed::Sandbox;
+
+/// How code the agent wrote is confined when the bot runs it (the project's suite after a run): the
+/// sandbox and the user the agent's runs get.
+#[derive(Debug, Clone, Default)]
+pub struct Isolation {
+    pub sandbox: Option<Sandboxed>,
+    pub run_as: Option<RunAs>,
+}
+
+impl Isolation {
+    /// What an agent run under `mode` and `agent_uid` gets (no sandbox where a forced one is missing:
+    /// the run itself is refused then).
+    pub fn of(mode: SandboxMode, agent_uid: u32) -> Isolation {
+        let run_as = RunAs::for_this_bot(agent_uid);
+        Isolation {
+            sandbox: sandbox::select(mode, run_as).ok().flatten(),
+            run_as,
+        }
+    }
+}
 
 /// How MetaGPT's team works.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,11 +124,13 @@ pub struct AgentOptions {
     pub run_tests: bool,
     /// MetaGPT's own budget in USD (checked between rounds); the gateway enforces the real one.
     pub investment_usd: f64,
-    /// Whether the agent runs inside bubblewrap (`AGENT_SANDBOX`).
+    /// Which sandbox the agent runs in (`AGENT_SANDBOX`).
     pub sandbox: SandboxMode,
     /// What the agent and everything it starts may use (`AGENT_MEMORY_MB`, `AGENT_MAX_PROCESSES`,
     /// `AGENT_CPU_SECS`).
     pub limits: ResourceLimits,
+    /// The uid and gid the agent runs as when the bot is root (`AGENT_UID`; 0: as root).
+    pub agent_uid: u32,
 }
 
 impl Default for AgentOptions {
@@ -103,6 +142,7 @@ impl Default for AgentOptions {
             investment_usd: 3.0,
             sandbox: SandboxMode::Auto,
             limits: ResourceLimits::default(),
+            agent_uid: run_as::DEFAULT_UID,
         }
     }
 }
@@ -179,8 +219,9 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
             source_dir: dir.clone(),
         });
     }
-    let bwrap = sandbox::select(request.options.sandbox)
-        .map_err(|why| AgentError::SandboxUnavailable { why: why.0 })?;
+    let run_as = RunAs::for_this_bot(request.options.agent_uid);
+    let sandboxed = sandbox::select(request.options.sandbox, run_as)
+        .map_err(|unusable| AgentError::SandboxUnavailable { unusable })?;
     let repo = std::path::absolute(&request.repo).map_err(AgentError::Setup)?;
     let trace_path = std::path::absolute(&request.trace_path).map_err(AgentError::Setup)?;
     let llm = LlmConfig {
@@ -190,10 +231,13 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         timeout_secs: request.timeout.as_secs(),
     };
     let private = PrivateDir::create(&repo, &llm).map_err(AgentError::Setup)?;
-    // A network of its own, with the gateway relayed through its socket, when the run is sandboxed, has
-    // the socket, and bwrap can set one up here.
-    let socket = match (&bwrap, &request.gateway_socket) {
-        (Some(bwrap), Some(socket)) if sandbox::own_network(bwrap) => Some(socket.clone()),
+    // A network of its own, with the gateway relayed through its socket, when the run is in bwrap, has
+    // the socket, and bwrap can set one up here. Under Landlock the agent keeps the host's network with
+    // TCP to the gateway's port only, so it needs no relay.
+    let socket = match (&sandboxed, &request.gateway_socket) {
+        (Some(Sandboxed::Bwrap(bwrap)), Some(socket)) if sandbox::own_network(bwrap, run_as) => {
+            Some(socket.clone())
+        }
         _ => None,
     };
     let relay = match &socket {
@@ -204,13 +248,29 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         None => None,
     };
     write_job(&request, &repo, &trace_path, &private, relay).map_err(AgentError::Setup)?;
-    let command = match bwrap {
-        Some(bwrap) => sandboxed(bwrap, &python, &request, &repo, &trace_path, &private)
-            .map_err(AgentError::Setup)?
-            .with_gateway_socket(socket)
-            .command(&repo, &python),
+    let writable = writable(&repo, &trace_path, &private).map_err(AgentError::Setup)?;
+    // As its own user (the bot is root), the agent owns what it writes for the run, and no more.
+    let _handover = match run_as {
+        Some(run_as) => Some(hand_over(run_as, &python, &request, &writable)?),
+        None => None,
+    };
+    let mut command = match sandboxed {
+        Some(kind) => {
+            let landlock = matches!(kind, Sandboxed::Landlock(_));
+            let mut sandbox = sandboxed_run(kind, &python, &request, writable);
+            sandbox.gateway_socket = socket;
+            if landlock {
+                let (_, port) = relay_address(&request.gateway_url).map_err(AgentError::Setup)?;
+                sandbox.gateway_port = Some(port);
+                sandbox.tmpdir = Some(private.tmp.clone());
+            }
+            sandbox.command(&repo, &python)
+        }
         None => tokio::process::Command::new(&python),
     };
+    if let Some(run_as) = run_as {
+        command.uid(run_as.uid).gid(run_as.gid);
+    }
 
     let spec = Spec {
         command,
@@ -225,6 +285,7 @@ pub async fn run(request: AgentRun, cancel: CancellationToken) -> Result<AgentOu
         run_id: &request.run_id,
         secret: request.token.expose_secret(),
         limits: request.options.limits,
+        uid: run_as.map(|r| r.uid),
     };
     tracing::info!(run_id = %request.run_id, repo = %repo.display(), kind = ?request.kind, "starting MetaGPT");
     let (end, log_tail) = process::run(spec, request.timeout, &cancel)
@@ -271,17 +332,9 @@ fn is_relative_inside(dir: &Path) -> bool {
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
-/// The run's sandbox: it may write the repository, its private directory and the trace files (created
-/// here, empty, so they can be mounted) and nothing else; it sees MetaGPT's interpreter and the project's
-/// (`AgentRun::project_python`) read-only.
-fn sandboxed(
-    bwrap: PathBuf,
-    python: &Path,
-    request: &AgentRun,
-    repo: &Path,
-    trace_path: &Path,
-    private: &PrivateDir,
-) -> std::io::Result<Sandbox> {
+/// What the agent may write: the repository, its private directory and the trace files (created here,
+/// empty, so they can be mounted and handed over).
+fn writable(repo: &Path, trace_path: &Path, private: &PrivateDir) -> std::io::Result<Vec<PathBuf>> {
     let reviews = reviews_path(trace_path);
     for file in [trace_path, &reviews] {
         if let Some(dir) = file.parent() {
@@ -293,24 +346,61 @@ fn sandboxed(
             .mode(0o600)
             .open(file)?;
     }
-    let writable = vec![
+    Ok(vec![
         repo.into(),
         private.root.clone(),
         trace_path.into(),
         reviews,
-    ];
-    let mut sandbox = Sandbox::for_run(bwrap, python, writable);
+    ])
+}
+
+/// Gives `writable` to the agent's user, once it is sure that user can reach it and the interpreters.
+fn hand_over(
+    run_as: RunAs,
+    python: &Path,
+    request: &AgentRun,
+    writable: &[PathBuf],
+) -> Result<run_as::Handover, AgentError> {
+    let project_python = request.project_python.as_deref().map(process::absolute);
+    let mut needed: Vec<PathBuf> = writable.to_vec();
+    for interpreter in std::iter::once(python).chain(project_python.as_deref()) {
+        // The interpreter, the install its link points to, and the trees it reads.
+        needed.push(interpreter.to_path_buf());
+        needed.extend(interpreter.canonicalize().ok());
+        needed.extend(sandboxed::interpreter_trees(interpreter));
+    }
+    let needed: Vec<&Path> = needed.iter().map(PathBuf::as_path).collect();
+    if let Some((path, dir)) = run_as::unreachable(run_as, &needed) {
+        return Err(AgentError::AgentUserCannotReach {
+            uid: run_as.uid,
+            path,
+            dir,
+        });
+    }
+    run_as::Handover::give(run_as, writable).map_err(AgentError::Setup)
+}
+
+/// The run's sandbox: it may write `writable` and nothing else; it sees MetaGPT's interpreter and the
+/// project's (`AgentRun::project_python`) read-only.
+fn sandboxed_run(
+    kind: Sandboxed,
+    python: &Path,
+    request: &AgentRun,
+    writable: Vec<PathBuf>,
+) -> Sandbox {
+    let mut sandbox = Sandbox::for_run(kind, python, writable);
     if let Some(project_python) = &request.project_python {
-        for tree in sandbox::interpreter_trees(&process::absolute(project_python)) {
+        for tree in sandboxed::interpreter_trees(&process::absolute(project_python)) {
             if !sandbox.read_only.contains(&tree) {
                 sandbox.read_only.push(tree);
             }
         }
     }
-    Ok(sandbox)
+    sandbox
 }
 
-/// The host and port of the gateway's base URL, where the relay listens inside the sandbox.
+/// The host and port of the gateway's base URL, where the relay listens inside the sandbox (and the port
+/// a run under Landlock may connect to).
 fn relay_address(gateway_url: &str) -> std::io::Result<(String, u16)> {
     let url = url::Url::parse(gateway_url).map_err(|e| {
         std::io::Error::other(format!(

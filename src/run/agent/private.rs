@@ -1,5 +1,5 @@
 //! The run's private directory and what is in it: `HOME` (with `.metagpt/config2.yaml`),
-//! `METAGPT_PROJECT_ROOT` (MetaGPT's logs), the wrapper script with the modules it imports, and the two
+//! `METAGPT_PROJECT_ROOT` (MetaGPT's logs), `tmp` (its `TMPDIR` under Landlock), the wrapper script with the modules it imports, and the two
 //! files exchanged with the wrapper: `job.json` (written here, read by `wrapper.py`) and `result.json`
 //! (written by the wrapper, read here).
 //!
@@ -46,6 +46,8 @@ pub(crate) struct PrivateDir {
     pub root: PathBuf,
     pub home: PathBuf,
     pub project_root: PathBuf,
+    /// The run's own `TMPDIR` where the host's `/tmp` is out of reach (under Landlock).
+    pub tmp: PathBuf,
     pub wrapper: PathBuf,
     pub files: JobFiles,
 }
@@ -75,7 +77,8 @@ impl PrivateDir {
         let home = dir.path().join("home");
         let project_root = dir.path().join("metagpt-root");
         let job_dir = dir.path().join("job");
-        for d in [&home.join(".metagpt"), &project_root, &job_dir] {
+        let tmp = dir.path().join("tmp");
+        for d in [&home.join(".metagpt"), &project_root, &job_dir, &tmp] {
             std::fs::create_dir_all(d)?;
         }
         write_private(
@@ -98,6 +101,7 @@ impl PrivateDir {
             _dir: dir,
             home,
             project_root,
+            tmp,
             wrapper,
         })
     }

@@ -43,6 +43,8 @@ pub(crate) struct Spec<'a> {
     pub secret: &'a str,
     /// What the process and everything it starts may use (`limits.rs`).
     pub limits: ResourceLimits,
+    /// The user the process runs as when not the bot's (`RLIMIT_NPROC` counts that user's processes).
+    pub uid: Option<u32>,
 }
 
 /// How the process ended.
@@ -120,7 +122,7 @@ pub(crate) async fn run(
         .process_group(0)
         .kill_on_drop(true);
     // The resource limits: the one hook of `limits.rs` in the spawn path (before any other `pre_exec`).
-    let limited = limits::apply(command, spec.limits);
+    let limited = limits::apply(command, spec.limits, spec.uid);
     let mut child = command.spawn()?;
     let group = GroupKill(child.id().and_then(|id| i32::try_from(id).ok()));
     let tail = Tail::default();

@@ -196,13 +196,16 @@ impl Gateway {
     }
 }
 
-/// A new private directory (0700) with the gateway's socket in it. The path stays short (a socket's path
-/// is limited to 107 bytes), so it lives in the temporary directory, not next to the data.
+/// A new directory with the gateway's socket in it. The path stays short (a socket's path is limited to
+/// 107 bytes), so it lives in the temporary directory, not next to the data. The directory can be entered
+/// but not listed by others (0711) and the socket connected to by anyone (0666), as an agent running as
+/// its own user must: no more than the TCP port on 127.0.0.1 offers every local user, as the per-run token
+/// is what lets a call through.
 fn bind_socket() -> anyhow::Result<(PathBuf, tempfile::TempDir, tokio::net::UnixListener)> {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::Builder::new()
         .prefix("metagpt-gateway-")
-        .permissions(std::fs::Permissions::from_mode(0o700))
+        .permissions(std::fs::Permissions::from_mode(0o711))
         .tempdir()
         .context("creating its socket's directory in the temporary directory (TMPDIR)")?;
     let socket = dir.path().join("gateway.sock");
@@ -212,6 +215,8 @@ fn bind_socket() -> anyhow::Result<(PathBuf, tempfile::TempDir, tokio::net::Unix
             socket.display()
         )
     })?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))
+        .with_context(|| format!("opening its Unix socket {} to the agent", socket.display()))?;
     Ok((socket, dir, listener))
 }
 

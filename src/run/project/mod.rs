@@ -214,7 +214,7 @@ async fn create_venv(
         detail,
     };
     let limit = Duration::from_secs(300);
-    match bounded(command, home, None, &[], (limit, limits), cancel).await {
+    match bounded(command, home, None, &[], (limit, limits, None), cancel).await {
         Ok(Ended::Exited(0, _)) => Ok(()),
         Ok(Ended::Exited(code, output)) => Err(failed(format!("exit {code}: {}", tail(&output)))),
         Ok(Ended::Limit(exceeded, output)) => Err(failed(format!(
@@ -245,7 +245,16 @@ async fn run_setup(
         how,
         tail,
     };
-    match bounded(shell, home, Some(venv), &[], (SETUP_LIMIT, limits), cancel).await {
+    match bounded(
+        shell,
+        home,
+        Some(venv),
+        &[],
+        (SETUP_LIMIT, limits, None),
+        cancel,
+    )
+    .await
+    {
         Ok(Ended::Exited(0, _)) => Ok(()),
         Ok(Ended::Exited(code, output)) => Err(failed(format!("exit {code}"), tail(&output))),
         Ok(Ended::Limit(exceeded, output)) => Err(failed(
@@ -281,7 +290,7 @@ pub(crate) async fn bounded(
     home: &Path,
     venv: Option<&Path>,
     extra: &[(&str, String)],
-    (limit, limits): (Duration, ResourceLimits),
+    (limit, limits, uid): (Duration, ResourceLimits, Option<u32>),
     cancel: &CancellationToken,
 ) -> std::io::Result<Ended> {
     command.env_clear();
@@ -318,7 +327,7 @@ pub(crate) async fn bounded(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let limited = apply_limits(&mut command, limits);
+    let limited = apply_limits(&mut command, limits, uid);
     let child = command.spawn()?;
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
     let output = child.wait_with_output();

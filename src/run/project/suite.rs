@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Ended, ProjectEnv, bounded, tail};
 use crate::run::agent::Exceeded;
+use crate::run::agent::{Handover, Isolation, Offline, RunAs, unreachable};
 use crate::workspace::SourceLayout;
 
 /// How long the suite may run.
@@ -122,7 +123,7 @@ impl Suite {
         }
     }
 
-    /// The ids the suite collects on the tree at `root` (in `bwrap` when given: collecting imports the
+    /// The ids the suite collects on the tree at `root` (in the sandbox when given: collecting imports the
     /// test modules, which runs their code); `None` when they cannot be listed (a command other than
     /// pytest, or a collection that failed).
     pub async fn collect(
@@ -130,11 +131,13 @@ impl Suite {
         env: &ProjectEnv,
         root: &Path,
         layout: &SourceLayout,
-        bwrap: Option<PathBuf>,
+        isolation: &Isolation,
         cancel: &CancellationToken,
     ) -> Option<TestIds> {
         let command = self.command(root, true)?;
-        let ended = run(env, root, layout, &command, bwrap, cancel).await.ok()?;
+        let ended = run(env, root, layout, &command, isolation, cancel)
+            .await
+            .ok()?;
         match ended {
             Ended::Exited(0, output) => Some(ids(&output)),
             Ended::Exited(code, output) => {
@@ -146,17 +149,17 @@ impl Suite {
         }
     }
 
-    /// Runs the suite on the tree at `root` (in `bwrap` when given).
+    /// Runs the suite on the tree at `root` (in the sandbox when given).
     pub async fn run(
         &self,
         env: &ProjectEnv,
         root: &Path,
         layout: &SourceLayout,
-        bwrap: Option<PathBuf>,
+        isolation: &Isolation,
         cancel: &CancellationToken,
     ) -> SuiteRun {
         let command = self.command(root, false).unwrap_or_default();
-        let ended = run(env, root, layout, &command, bwrap, cancel).await;
+        let ended = run(env, root, layout, &command, isolation, cancel).await;
         let pytest = matches!(self, Suite::Pytest { .. });
         let limit = match &ended {
             Ok(Ended::Limit(exceeded, _)) => Some(exceeded.clone()),
@@ -199,27 +202,45 @@ impl Suite {
     }
 }
 
-/// Runs `command` with `sh -c` in the project's environment, in `bwrap` when given.
+/// Runs `command` with `sh -c` in the project's environment, in the sandbox when given.
 async fn run(
     env: &ProjectEnv,
     root: &Path,
     layout: &SourceLayout,
     command: &str,
-    bwrap: Option<PathBuf>,
+    isolation: &Isolation,
     cancel: &CancellationToken,
 ) -> std::io::Result<Ended> {
     let home = env.venv.with_file_name("project-home");
     let sh = Path::new("/bin/sh");
-    let mut process = match bwrap {
-        Some(bwrap) => crate::run::agent::offline_command(
-            bwrap,
-            &env.python,
-            sh,
-            root,
-            vec![env.venv.clone()],
-            vec![root.to_path_buf(), home.clone()],
+    let tmp = home.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    let writable = vec![root.to_path_buf(), home.clone()];
+    // As the agent's own user (the bot is root), the suite owns the tree and its HOME while it runs.
+    let _handover = match isolation.run_as {
+        Some(run_as) => Some(hand_over(run_as, &writable, &env.python)?),
+        None => None,
+    };
+    let mut process = match isolation.sandbox.clone() {
+        Some(sandbox) => crate::run::agent::offline_command(
+            sandbox,
+            isolation.run_as,
+            Offline {
+                python: &env.python,
+                program: sh,
+                cwd: root,
+                read_only: vec![env.venv.clone()],
+                writable,
+                tmp: &tmp,
+            },
         ),
-        None => tokio::process::Command::new(sh),
+        None => {
+            let mut process = tokio::process::Command::new(sh);
+            if let Some(run_as) = isolation.run_as {
+                process.uid(run_as.uid).gid(run_as.gid);
+            }
+            process
+        }
     };
     process.arg("-c").arg(command).current_dir(root);
     let roots: Vec<String> = layout
@@ -228,8 +249,23 @@ async fn run(
         .map(|r| root.join(r).display().to_string())
         .collect();
     let extra = [("PYTHONPATH", roots.join(":"))];
-    let limits = (SUITE_LIMIT, env.limits);
+    let limits = (SUITE_LIMIT, env.limits, isolation.run_as.map(|r| r.uid));
     bounded(process, &home, Some(&env.venv), &extra, limits, cancel).await
+}
+
+/// Gives `writable` to the agent's user once it can reach it and `python`.
+fn hand_over(run_as: RunAs, writable: &[PathBuf], python: &Path) -> std::io::Result<Handover> {
+    let mut needed: Vec<&Path> = writable.iter().map(PathBuf::as_path).collect();
+    needed.push(python);
+    if let Some((path, dir)) = unreachable(run_as, &needed) {
+        return Err(std::io::Error::other(format!(
+            "the suite runs as the agent's user (uid {}) and cannot reach {}: {} is not searchable by it",
+            run_as.uid,
+            path.display(),
+            dir.display()
+        )));
+    }
+    Handover::give(run_as, writable)
 }
 
 /// The ids of a `pytest --collect-only -q` listing: its `path::name` lines.
@@ -336,7 +372,7 @@ mod tests {
                 &env,
                 dir.path(),
                 &layout("tests"),
-                None,
+                &crate::run::agent::Isolation::default(),
                 &CancellationToken::new(),
             )
             .await;

@@ -8,6 +8,7 @@ use crate::support::action_job::{LLM_KEY, TOKEN};
 use crate::support::bot::{BRANCH, Bot, FULL_NAME, ISSUE, USAGE, alice};
 use crate::support::fake_github::{TEST_APP_ID, TEST_APP_SLUG};
 use crate::support::fixture::{PRICE_COMPLETION, PRICE_PROMPT};
+use crate::support::interpreter::StandIn;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_labelled_issue_in_a_workflow_opens_a_pull_request_and_reports_it() {
@@ -108,6 +109,72 @@ async fn an_invalid_repository_config_is_a_misconfiguration_exit_2() {
     assert!(finished.stdout.contains("::error"), "{}", finished.stdout);
     assert!(finished.stdout.contains("n_round"), "{}", finished.stdout);
     assert!(bot.pulls().is_empty());
+    bot.finish().await;
+}
+
+/// The job's `metagpt-bot action` with a hostile agent (`StandIn::Thief`, which prints every secret it
+/// finds in any process's environment) and `extra` settings; what it printed.
+async fn thief_in_the_job(bot: &Bot, extra: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let thief = crate::support::interpreter::install(dir.path(), StandIn::Thief);
+    let mut job = bot.action_job("issues", &bot.labeled_event());
+    job.set("METAGPT_PYTHON", &thief.display().to_string());
+    for (name, value) in extra {
+        job.set(name, value);
+    }
+    let finished = bot.run_action(&job).await;
+    // The runner's mask commands name the secrets on purpose; nothing else may.
+    let said: Vec<&str> = finished
+        .stdout
+        .lines()
+        .chain(finished.stderr.lines())
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    let said = said.join("\n");
+    assert!(
+        said.contains("thief: searched"),
+        "the thief never ran: {said}"
+    );
+    said
+}
+
+/// The Action's container runs the bot as root, and there the agent runs as its own user: with no
+/// sandbox at all (`AGENT_SANDBOX=off`), code the LLM wrote cannot read the job's token or the LLM key
+/// from the bot's `/proc/<pid>/environ` (nor open any process's `mem`). The control, the agent kept root
+/// (`AGENT_UID=0`), finds both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_root_job_the_agent_cannot_read_the_job_token() {
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: the Action's container runs the bot as root; this test must too");
+        return;
+    }
+    let bot = Bot::world().await;
+    let said = thief_in_the_job(&bot, &[("AGENT_SANDBOX", "off")]).await;
+    assert!(said.contains("as uid 65534"), "{said}");
+    assert!(said.contains("readable mem: 0"), "{said}");
+    assert!(!said.contains("thief: found"), "{said}");
+    assert!(!said.contains(TOKEN), "the job token leaked: {said}");
+    assert!(!said.contains(LLM_KEY), "the LLM key leaked: {said}");
+
+    // In each sandbox too, as root or not (here: as its own user).
+    let mut modes = vec!["bwrap"];
+    if crate::agent::sandbox::landlock_works() {
+        modes.push("landlock");
+    }
+    for mode in modes {
+        let path = ("PATH", "/usr/local/bin:/usr/bin:/bin");
+        let said = thief_in_the_job(&bot, &[("AGENT_SANDBOX", mode), path]).await;
+        // bwrap shows only the sandbox's own processes; Landlock no /proc at all.
+        assert!(!said.contains("thief: found"), "{mode}: {said}");
+    }
+
+    // (The log redacts what the thief printed; the thief finding it is the point.)
+    let said = thief_in_the_job(&bot, &[("AGENT_SANDBOX", "off"), ("AGENT_UID", "0")]).await;
+    assert!(
+        said.contains("thief: found INPUT_GITHUB-TOKEN="),
+        "as root the thief finds the token: {said}"
+    );
     bot.finish().await;
 }
 

@@ -31,13 +31,14 @@ async fn a_failing_llm_ends_in_a_clear_error_and_no_archive_commit() {
     let trace_path = dir.path().join("trace.jsonl");
     let request = AgentRun {
         run_id: "smoke".into(),
-        python,
+        python: python.clone(),
         repo: repo.clone(),
         idea: "Add a subtract function".into(),
         kind: Kind::Requirement,
         options: AgentOptions {
             n_round: 5,
             run_tests: false,
+            agent_uid: crate::support::interpreter::agent_uid_for(&python),
             ..AgentOptions::default()
         },
         gateway_url: llm.base_url().to_string(),
@@ -98,13 +99,14 @@ async fn a_bug_report_on_a_repository_without_docs_takes_the_requirement_flow_in
     std::fs::rename(repo.join("seed"), repo.join("src")).expect("move the code to src/");
     let request = AgentRun {
         run_id: "smoke-bug".into(),
-        python,
+        python: python.clone(),
         repo: repo.clone(),
         idea: "add() returns the wrong sign".into(),
         kind: Kind::Bugfix,
         options: AgentOptions {
             n_round: 5,
             run_tests: false,
+            agent_uid: crate::support::interpreter::agent_uid_for(&python),
             ..AgentOptions::default()
         },
         gateway_url: llm.base_url().to_string(),

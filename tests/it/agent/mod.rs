@@ -7,6 +7,6 @@ mod layout;
 mod limits;
 mod metagpt;
 mod runner;
-mod sandbox;
+pub mod sandbox;
 mod secrets;
 mod sop;

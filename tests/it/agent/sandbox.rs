@@ -1,12 +1,15 @@
-//! The agent inside bubblewrap (`AGENT_SANDBOX=bwrap`), as a stand-in interpreter (`StandIn::Probe`,
-//! `tests/fixtures/interpreters/probe_python`) sees it from inside: the App's key, settings, database and
-//! other issues' work trees are not there, its own work tree and `HOME` are writable, the gateway answers at its
-//! 127.0.0.1 address (relayed to its Unix socket) while another service on the host's 127.0.0.1 is out of
-//! reach, and everything it started dies on the time limit and on stop. A control run with the sandbox
-//! off sees the same files, so these tests fail when the sandbox is missing.
+//! The agent in each sandbox, as a hostile stand-in interpreter (`StandIn::Probe`,
+//! `tests/fixtures/interpreters/probe_python`) sees it from inside: in bubblewrap (`AGENT_SANDBOX=bwrap`)
+//! and under Landlock and seccomp (`AGENT_SANDBOX=landlock`), the bot's `/proc/<pid>/environ` and
+//! `/proc/<pid>/mem`, the App's key, settings, database, the bot's `HOME` and other issues' work trees
+//! cannot be read, MetaGPT's venv cannot be written, its own work tree and `HOME` are writable, the
+//! gateway answers while another service on the host's 127.0.0.1 is out of reach, and everything it
+//! started dies on the time limit and on stop. A control run with `AGENT_SANDBOX=off`, the mode that lets
+//! everything through, reads and writes all of it, so these tests fail when a sandbox is missing.
 //!
-//! Needs a working `bwrap` (CI installs bubblewrap and runs as root); the refusals without it are in
-//! `local/sandbox.rs`.
+//! Needs a working `bwrap` (CI installs bubblewrap and runs as root) and Landlock ABI 4 (Linux 6.7): the
+//! Landlock tests skip with the reason where the kernel lacks it, and fail under `CI`. The refusals
+//! without a sandbox are in `local/sandbox.rs`.
 
 use super::fixture;
 
@@ -18,7 +21,9 @@ use crate::support::poll;
 use fixture::is_dead;
 use metagpt_bot::config::SandboxMode;
 use metagpt_bot::domain::Kind;
-use metagpt_bot::run::agent::{AgentError, AgentOptions, AgentRun, run};
+use metagpt_bot::run::agent::{
+    AgentError, AgentOptions, AgentRun, Offline, Sandboxed, offline_command, run,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,6 +35,23 @@ struct Host {
     repo: PathBuf,
     secrets: Vec<PathBuf>,
     other_tree: PathBuf,
+}
+
+/// Whether Landlock runs here: names the bot's binary as the launcher and tries it. `false` (the test
+/// returns, skipped with the reason printed) where the kernel lacks it, except under `CI`.
+pub fn landlock_works() -> bool {
+    metagpt_bot::run::agent::use_launcher(env!("CARGO_BIN_EXE_metagpt-bot").into());
+    match metagpt_bot::run::agent::choose_sandbox(SandboxMode::Landlock, None) {
+        Ok(_) => true,
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but Landlock cannot confine the agent: {why}"
+            );
+            println!("skipped: Landlock cannot confine the agent here: {why}");
+            false
+        }
+    }
 }
 
 impl Host {
@@ -86,22 +108,56 @@ impl Host {
         }
     }
 
-    /// Runs the probe with `sandbox` and the stand-in gateway, and returns what it saw.
-    async fn probe(&self, sandbox: SandboxMode, gateway: &StandIns) -> Value {
+    /// What the agent must not read: the files of [`Host::secrets`], the bot's `/proc/<pid>/environ`
+    /// and `mem`, and the bot's `HOME` (when it has one).
+    fn forbidden_reads(&self) -> Vec<String> {
         let mut read: Vec<String> = self
             .secrets
             .iter()
             .map(|p| p.display().to_string())
             .collect();
         read.push(format!("/proc/{}/environ", std::process::id()));
+        read.push(format!("/proc/{}/mem", std::process::id()));
+        read.extend(
+            std::env::var("HOME")
+                .ok()
+                .filter(|home| home != "/" && std::path::Path::new(home).is_dir()),
+        );
+        read
+    }
+
+    /// What the agent must not write: another issue's work tree and MetaGPT's venv.
+    fn forbidden_writes(&self) -> Vec<PathBuf> {
+        vec![
+            self.other_tree.join("pwned"),
+            self.root.path().join("venv/bin/pwned"),
+        ]
+    }
+
+    /// Runs the probe with `sandbox` and the stand-in gateway, and returns what it saw.
+    async fn probe(&self, sandbox: SandboxMode, gateway: &StandIns) -> Value {
+        self.probe_as(sandbox, AgentOptions::default().agent_uid, gateway)
+            .await
+    }
+
+    /// [`Host::probe`] with `agent_uid` (the agent's user when the test runs as root; 0 keeps root).
+    async fn probe_as(&self, sandbox: SandboxMode, agent_uid: u32, gateway: &StandIns) -> Value {
+        let mut read = self.forbidden_reads();
         read.push(self.repo.join("README.md").display().to_string());
+        let write: Vec<String> = self
+            .forbidden_writes()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         let idea = json!({
             "read": read,
-            "write": [self.other_tree.join("pwned").display().to_string()],
+            "write": write,
+            "signal": [std::process::id()],
             "gateway": gateway.url,
             "reach": [gateway.host_service],
         });
         let mut request = self.request(idea, sandbox);
+        request.options.agent_uid = agent_uid;
         request.gateway_url = gateway.url.clone();
         request.gateway_socket = Some(gateway.socket.clone());
         run(request, CancellationToken::new())
@@ -127,6 +183,9 @@ async fn stand_ins() -> StandIns {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("gateway.sock");
     let unix = tokio::net::UnixListener::bind(&socket).expect("bind socket");
+    // As the gateway's own: any local user may connect (the token is the credential).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     tokio::spawn(async move {
         while let Ok((connection, _)) = unix.accept().await {
             tokio::spawn(answer(connection, "pong via the socket"));
@@ -166,46 +225,84 @@ async fn answer<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut connection: S, text
     let _ = connection.write_all(answer.as_bytes()).await;
 }
 
+impl Host {
+    /// Asserts that the probe in a sandbox read none of [`Host::forbidden_reads`], wrote none of
+    /// [`Host::forbidden_writes`], reached the gateway (`gateway_said`) and not the host's other service,
+    /// and wrote its own tree and `HOME`.
+    fn assert_confined(&self, seen: &Value, gateway: &StandIns, gateway_said: &str) {
+        for path in self.forbidden_reads() {
+            let what = seen["read"][&path].as_str().unwrap_or_default();
+            assert!(
+                what == "absent" || what.starts_with("denied"),
+                "{path} was {what}: {seen}"
+            );
+        }
+        for path in self.forbidden_writes() {
+            assert!(!path.exists(), "wrote {}: {seen}", path.display());
+        }
+        let bot = std::process::id().to_string();
+        let signal = seen["signal"][&bot].as_str().unwrap_or_default();
+        assert!(
+            signal == "absent" || signal.starts_with("denied"),
+            "the agent could signal the bot: {seen}"
+        );
+        let own = self.repo.join("README.md").display().to_string();
+        assert_eq!(seen["read"][&own], "visible", "{seen}");
+        assert_eq!(seen["gateway"], gateway_said, "{seen}");
+        let other = seen["reach"][&gateway.host_service]
+            .as_str()
+            .unwrap_or_default();
+        assert!(other.starts_with("unreachable"), "{seen}");
+        assert_eq!(
+            std::fs::read_to_string(self.repo.join("written-by-agent.txt")).expect("own tree"),
+            "hello from the sandbox"
+        );
+        let trace = self.root.path().join("scratch/agent/trace.jsonl");
+        assert!(
+            trace.is_file(),
+            "the trace file is where the runner reads it"
+        );
+    }
+}
+
 #[tokio::test]
-async fn the_sandboxed_agent_sees_its_own_tree_and_the_gateway_but_no_secret() {
+async fn in_bwrap_the_agent_reaches_its_own_tree_and_the_gateway_but_no_secret() {
     let host = Host::new();
     let gateway = stand_ins().await;
-    let seen = host.probe(SandboxMode::Bwrap, &gateway).await;
-    for secret in &host.secrets {
-        let path = secret.display().to_string();
-        assert_eq!(seen["read"][&path], "absent", "{path}: {seen}");
-    }
-    let environ = format!("/proc/{}/environ", std::process::id());
-    assert_eq!(seen["read"][&environ], "absent", "{seen}");
-    let own = host.repo.join("README.md").display().to_string();
-    assert_eq!(seen["read"][&own], "visible", "{seen}");
-    assert_ne!(seen["write"][0], "visible", "{seen}");
-    assert!(
-        !host.other_tree.join("pwned").exists(),
-        "wrote another issue's tree"
-    );
-    assert_eq!(seen["gateway"], "pong via the socket", "{seen}");
-    let other = seen["reach"][&gateway.host_service]
-        .as_str()
-        .unwrap_or_default();
-    assert!(other.starts_with("unreachable"), "{seen}");
-    assert_eq!(
-        std::fs::read_to_string(host.repo.join("written-by-agent.txt")).expect("own tree"),
-        "hello from the sandbox"
-    );
-    let trace = host.root.path().join("scratch/agent/trace.jsonl");
-    assert!(
-        trace.is_file(),
-        "the trace file is where the runner reads it"
-    );
+    // As the bot's own user (root, where the test is): the sandbox alone holds.
+    let seen = host.probe_as(SandboxMode::Bwrap, 0, &gateway).await;
+    host.assert_confined(&seen, &gateway, "pong via the socket");
+}
 
-    // The control: unsandboxed, the same stand-in reads every one of those files and reaches the
-    // host's service.
-    let seen = host.probe(SandboxMode::Off, &gateway).await;
-    for secret in &host.secrets {
-        let path = secret.display().to_string();
+#[tokio::test]
+async fn under_landlock_the_agent_reaches_its_own_tree_and_the_gateway_but_no_secret() {
+    if !landlock_works() {
+        return;
+    }
+    let host = Host::new();
+    let gateway = stand_ins().await;
+    // As the bot's own user (root, where the test is): Landlock and seccomp alone hold, also against
+    // root's capabilities (and signals to the bot are refused by Landlock's scope, ABI 6).
+    let seen = host.probe_as(SandboxMode::Landlock, 0, &gateway).await;
+    host.assert_confined(&seen, &gateway, "pong via tcp");
+}
+
+/// The control: with the sandbox off, the same stand-in running as the bot's user (`AGENT_UID=0` when
+/// the bot is root) reads and writes every one of those paths and reaches the host's service, so the
+/// tests above fail when a sandbox is missing.
+#[tokio::test]
+async fn off_lets_the_agent_reach_everything_its_user_can() {
+    let host = Host::new();
+    let gateway = stand_ins().await;
+    let seen = host.probe_as(SandboxMode::Off, 0, &gateway).await;
+    for path in host.forbidden_reads() {
         assert_eq!(seen["read"][&path], "visible", "{path}: {seen}");
     }
+    for path in host.forbidden_writes() {
+        assert!(path.exists(), "{} not written: {seen}", path.display());
+    }
+    let bot = std::process::id().to_string();
+    assert_eq!(seen["signal"][&bot], "visible", "{seen}");
     assert_eq!(
         seen["reach"][&gateway.host_service], "host secret",
         "{seen}"
@@ -234,13 +331,14 @@ fn pids_with_home(home: &str) -> Vec<String> {
 /// among them).
 async fn sleeping_run(
     host: &Host,
+    mode: SandboxMode,
     timeout: Duration,
     cancel: CancellationToken,
 ) -> (
     tokio::task::JoinHandle<Result<metagpt_bot::run::agent::AgentOutcome, AgentError>>,
     Vec<String>,
 ) {
-    let mut request = host.request(json!({"sleep": true}), SandboxMode::Bwrap);
+    let mut request = host.request(json!({"sleep": true}), mode);
     request.timeout = timeout;
     let task = tokio::spawn(run(request, cancel));
     let marker = host.repo.join(".probe-home");
@@ -274,7 +372,13 @@ async fn assert_all_dead(pids: &[String]) {
 #[tokio::test]
 async fn the_time_limit_kills_everything_the_sandboxed_agent_started() {
     let host = Host::new();
-    let (task, pids) = sleeping_run(&host, Duration::from_secs(8), CancellationToken::new()).await;
+    let (task, pids) = sleeping_run(
+        &host,
+        SandboxMode::Bwrap,
+        Duration::from_secs(8),
+        CancellationToken::new(),
+    )
+    .await;
     let err = task.await.expect("join").expect_err("times out");
     assert!(matches!(err, AgentError::TimedOut { .. }), "{err}");
     assert_all_dead(&pids).await;
@@ -284,7 +388,13 @@ async fn the_time_limit_kills_everything_the_sandboxed_agent_started() {
 async fn stop_kills_everything_the_sandboxed_agent_started() {
     let host = Host::new();
     let cancel = CancellationToken::new();
-    let (task, pids) = sleeping_run(&host, Duration::from_secs(600), cancel.clone()).await;
+    let (task, pids) = sleeping_run(
+        &host,
+        SandboxMode::Bwrap,
+        Duration::from_secs(600),
+        cancel.clone(),
+    )
+    .await;
     cancel.cancel();
     let err = task.await.expect("join").expect_err("cancelled");
     assert!(matches!(err, AgentError::Cancelled { .. }), "{err}");
@@ -294,4 +404,185 @@ async fn stop_kills_everything_the_sandboxed_agent_started() {
         err.log_tail()
     );
     assert_all_dead(&pids).await;
+}
+
+#[tokio::test]
+async fn stop_kills_everything_the_agent_under_landlock_started() {
+    if !landlock_works() {
+        return;
+    }
+    let host = Host::new();
+    let cancel = CancellationToken::new();
+    let (task, pids) = sleeping_run(
+        &host,
+        SandboxMode::Landlock,
+        Duration::from_secs(600),
+        cancel.clone(),
+    )
+    .await;
+    cancel.cancel();
+    let err = task.await.expect("join").expect_err("cancelled");
+    assert!(matches!(err, AgentError::Cancelled { .. }), "{err}");
+    assert_all_dead(&pids).await;
+}
+
+/// The project's suite (`offline_command`, as `run::project` starts it after a run) in `sandboxed` (or
+/// none): a shell that tries every forbidden read and write and the host's other service, then writes
+/// its own tree; returns its output.
+async fn suite_probe(host: &Host, sandboxed: Option<Sandboxed>, gateway: &StandIns) -> String {
+    let home = host.root.path().join("project-home");
+    let tmp = home.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("project home");
+    let mut script = String::new();
+    for path in host.forbidden_reads() {
+        script.push_str(&format!(
+            "if [ -d '{path}' ]; then ls '{path}' >/dev/null 2>&1 && echo \"read {path}\"; \
+             elif (exec 3<'{path}') 2>/dev/null; then echo \"read {path}\"; fi\n"
+        ));
+    }
+    for path in host.forbidden_writes() {
+        let path = path.display();
+        script.push_str(&format!(
+            "if echo pwned 2>/dev/null > '{path}'; then echo \"wrote {path}\"; fi\n"
+        ));
+    }
+    let url = url::Url::parse(&gateway.host_service).expect("url");
+    script.push_str(&format!(
+        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {}), timeout=5); \
+         print(\"reached the host service\")' 2>/dev/null\n",
+        url.port().expect("port")
+    ));
+    script.push_str("echo suite > ran-by-suite.txt && echo done\n");
+    let sh = std::path::Path::new("/bin/sh");
+    let mut command = match sandboxed {
+        Some(sandboxed) => offline_command(
+            sandboxed,
+            None,
+            Offline {
+                python: std::path::Path::new("/usr/bin/python3"),
+                program: sh,
+                cwd: &host.repo,
+                read_only: Vec::new(),
+                writable: vec![host.repo.clone(), home.clone()],
+                tmp: &tmp,
+            },
+        ),
+        None => tokio::process::Command::new(sh),
+    };
+    let out = command
+        .arg("-c")
+        .arg(script)
+        .current_dir(&host.repo)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &home)
+        .output()
+        .await
+        .expect("the suite's shell runs");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test]
+async fn the_projects_suite_runs_in_the_same_sandbox_as_the_agent() {
+    let host = Host::new();
+    let gateway = stand_ins().await;
+    let mut sandboxes = Vec::new();
+    if let Ok(Some(bwrap)) = metagpt_bot::run::agent::select_sandbox(SandboxMode::Bwrap, None) {
+        sandboxes.push(bwrap);
+    }
+    if landlock_works() {
+        let landlock = metagpt_bot::run::agent::select_sandbox(SandboxMode::Landlock, None)
+            .expect("landlock works")
+            .expect("a sandbox");
+        sandboxes.push(landlock);
+    }
+    for sandboxed in sandboxes {
+        let said = suite_probe(&host, Some(sandboxed.clone()), &gateway).await;
+        assert_eq!(said.trim(), "done", "{sandboxed:?}: {said}");
+        assert_eq!(
+            std::fs::read_to_string(host.repo.join("ran-by-suite.txt")).expect("own tree"),
+            "suite\n"
+        );
+        std::fs::remove_file(host.repo.join("ran-by-suite.txt")).expect("reset");
+    }
+    // The control: unsandboxed, the same shell reads, writes and reaches all of it.
+    let said = suite_probe(&host, None, &gateway).await;
+    let expected = host.forbidden_reads().len() + host.forbidden_writes().len() + 2;
+    assert_eq!(said.lines().count(), expected, "{said}");
+    assert!(said.contains("reached the host service"), "{said}");
+}
+
+/// Whether this test process is root (else the test returns, skipped with the reason printed).
+fn root() -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        println!("skipped: dropping the agent to its own user needs a bot running as root");
+    }
+    root
+}
+
+/// A root bot with the sandbox off still runs the agent as its own user (`AGENT_UID`, default 65534):
+/// the kernel closes the bot's `/proc/<pid>/environ` and `mem`, its `HOME` and its private files (the
+/// key and the database at mode 0600) and MetaGPT's venv to it, while its own tree, the gateway and the
+/// host's other services stay open (the network is a sandbox's to close). World-readable files, such as
+/// another issue's work tree, stay readable: that needs a sandbox.
+#[tokio::test]
+async fn a_root_bot_runs_the_agent_as_its_own_user_even_unsandboxed() {
+    if !root() {
+        return;
+    }
+    let host = Host::new();
+    use std::os::unix::fs::PermissionsExt;
+    for secret in &host.secrets[..2] {
+        std::fs::set_permissions(secret, std::fs::Permissions::from_mode(0o600)).expect("0600");
+    }
+    let gateway = stand_ins().await;
+    let seen = host.probe(SandboxMode::Off, &gateway).await;
+    let mut closed: Vec<String> = host.secrets[..2]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    closed.push(format!("/proc/{}/environ", std::process::id()));
+    closed.push(format!("/proc/{}/mem", std::process::id()));
+    closed.extend(std::env::var("HOME").ok().filter(|h| h == "/root"));
+    for path in closed {
+        let what = seen["read"][&path].as_str().unwrap_or_default();
+        assert!(what.starts_with("denied"), "{path} was {what}: {seen}");
+    }
+    for path in host.forbidden_writes() {
+        assert!(!path.exists(), "wrote {}: {seen}", path.display());
+    }
+    assert_eq!(seen["gateway"], "pong via tcp", "{seen}");
+    let own = host.repo.join("written-by-agent.txt");
+    assert_eq!(
+        std::fs::read_to_string(&own).expect("own tree"),
+        "hello from the sandbox"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&own).expect("meta").uid();
+    assert_eq!(
+        owner, 0,
+        "what the agent wrote is the bot's again after the run"
+    );
+    assert_eq!(seen["uid"], 65534, "{seen}");
+}
+
+/// In each sandbox, a root bot's agent runs as its own user too, and the sandbox still holds.
+#[tokio::test]
+async fn a_root_bots_agent_runs_as_its_own_user_in_each_sandbox() {
+    if !root() {
+        return;
+    }
+    let host = Host::new();
+    let gateway = stand_ins().await;
+    let seen = host.probe(SandboxMode::Bwrap, &gateway).await;
+    host.assert_confined(&seen, &gateway, "pong via the socket");
+    assert_eq!(seen["uid"], 65534, "{seen}");
+    std::fs::remove_file(host.repo.join("written-by-agent.txt")).expect("reset");
+    if landlock_works() {
+        let seen = host.probe(SandboxMode::Landlock, &gateway).await;
+        host.assert_confined(&seen, &gateway, "pong via tcp");
+        assert_eq!(seen["uid"], 65534, "{seen}");
+    }
 }

@@ -10,6 +10,7 @@
 
 use crate::support::sop_llm;
 
+use metagpt_bot::config::SandboxMode;
 use metagpt_bot::domain::Flow;
 use metagpt_bot::domain::Kind;
 use metagpt_bot::run::gateway::Step;
@@ -140,6 +141,34 @@ async fn a_rejected_review_is_rewritten_and_a_failing_test_is_fixed_by_qa() {
         1,
         "calc.py is rewritten once, after its LBTM"
     );
+    ran.assert_roles_spoke(&TEAM);
+    ran.assert_costs_match_the_script();
+}
+
+/// The same requirement run under Landlock and seccomp (`AGENT_SANDBOX=landlock`): MetaGPT, its LLM calls
+/// through the gateway's TCP port and QA's test runs all work in the fallback sandbox.
+#[tokio::test]
+async fn a_requirement_run_under_landlock_writes_the_whole_sop_with_passing_tests() {
+    let Some(python) = metagpt_python() else {
+        return;
+    };
+    if !super::sandbox::landlock_works() {
+        return;
+    }
+    let bench = Bench::start(python).await.sandboxed(SandboxMode::Landlock);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = seed::seed_repository(dir.path());
+    let idea = "Add a subtract function to the calculator and a main program";
+    let ran = bench
+        .run(&repo, Kind::Requirement, idea, Scenario::requirement(idea))
+        .await;
+    assert_eq!(ran.outcome.flow, Flow::Requirement);
+    assert!(ran.outcome.idle, "the team stopped before it was done");
+    assert_eq!(json_docs(&repo, "docs/prd").len(), 1);
+    assert_code(&repo, "seed/calc.py", python::CALC);
+    assert_code(&repo, "tests/test_calc.py", python::TEST_CALC);
+    assert_test_passed(&repo, "test_calc.py");
+    assert_test_passed(&repo, "test_main.py");
     ran.assert_roles_spoke(&TEAM);
     ran.assert_costs_match_the_script();
 }

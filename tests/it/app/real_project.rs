@@ -48,6 +48,10 @@ async fn a_requirement_on_jmespath_then_a_bug_report_after_the_merge_give_pull_r
     })
     .await;
     bot.set("METAGPT_PYTHON", &python.display().to_string());
+    bot.set(
+        "AGENT_UID",
+        &crate::support::interpreter::agent_uid_for(&python).to_string(),
+    );
     bot.set("RUN_TIMEOUT_SECS", &RUN_WAIT.as_secs().to_string());
     bot.set("JOB_LEASE_SECS", "30");
     bot.boot().await;

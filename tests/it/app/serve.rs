@@ -131,3 +131,32 @@ async fn a_vanished_issue_fails_the_job_with_githubs_reason() {
     assert_eq!(info.attempts, 1, "a 404 is not retried");
     bot.finish().await;
 }
+
+/// A root `serve` whose agent runs as its own user (`AGENT_UID`, default 65534) makes the App's key
+/// file and the database, left readable by others, unreadable to that user once it has read them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_bot_closes_its_key_and_database_to_the_agents_user() {
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: the agent runs as its own user only when the bot is root");
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut bot = Bot::world().await;
+    let key = bot.fixture.root.path().join(crate::support::bot::APP_KEY);
+    let db = bot.fixture.root.path().join("bot.db");
+    std::fs::write(&db, "").expect("an empty database file, as an operator might create it");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    bot.set("AGENT_UID", "65534");
+    bot.boot().await;
+    let closed = |path: &std::path::Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.mode() & 0o077 == 0 && m.uid() == 0)
+    };
+    crate::support::poll_until(
+        "the key and the database closed to others",
+        Duration::from_secs(30),
+        || closed(&key) && closed(&db),
+    )
+    .await;
+    bot.finish().await;
+}

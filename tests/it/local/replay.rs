@@ -65,7 +65,13 @@ impl Bed {
 }
 
 fn python_env(python: &Path) -> Vec<(String, String)> {
-    vec![("METAGPT_PYTHON".to_owned(), python.display().to_string())]
+    vec![
+        ("METAGPT_PYTHON".to_owned(), python.display().to_string()),
+        (
+            "AGENT_UID".to_owned(),
+            crate::support::interpreter::agent_uid_for(python).to_string(),
+        ),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,20 +1,53 @@
 //! `AGENT_SANDBOX` as an operator meets it, with the real binary: `bwrap` required but not on `PATH` is
-//! refused before anything runs, with the fix; `auto` without `bwrap` runs unsandboxed and warns once;
-//! with `bwrap` on `PATH` a required sandbox runs; a `bwrap` that cannot make a network namespace keeps
-//! the sandbox on the host's network and warns once; `doctor` says which sandbox runs will use, whether it
-//! has a network of its own, and why.
+//! refused before anything runs, with the fix, and so is `landlock` where the kernel lacks it; `auto`
+//! without `bwrap` runs under Landlock and says so once, and without either runs unsandboxed and warns
+//! once; with `bwrap` on `PATH` a required sandbox runs; a `bwrap` that cannot make a network namespace
+//! keeps the sandbox on the host's network and warns once; `doctor` says which sandbox runs will use,
+//! what it lets through, and why.
 //!
-//! The runs use the fast stand-in interpreter and the scripted LLM, as the other local-run tests do.
+//! A kernel without Landlock is stood in for by a seccomp filter on the bot that answers its Landlock
+//! calls with ENOSYS, as such a kernel does ([`without_landlock`]). The runs use the fast stand-in
+//! interpreter and the scripted LLM, as the other local-run tests do.
 
 use crate::support::fixture;
 use crate::support::scripted_llm;
 
 use std::process::Command;
 
-use fixture::{BIN, Fixture, Ran, run};
+use fixture::{BIN, Fixture, Ran};
 use scripted_llm::{Reply, ScriptedLlm};
 
 const WARNING: &str = "the agent runs WITHOUT a sandbox";
+const LANDLOCK_FALLBACK: &str = "the agent runs under Landlock and seccomp (AGENT_SANDBOX=auto)";
+
+/// Makes the command's process see a kernel without Landlock: `landlock_create_ruleset` fails with
+/// ENOSYS (for it and for everything it starts).
+fn without_landlock(command: &mut Command) {
+    use seccompiler::{SeccompAction, SeccompFilter};
+    use std::os::unix::process::CommandExt;
+    let filter = SeccompFilter::new(
+        [(libc::SYS_landlock_create_ruleset, Vec::new())]
+            .into_iter()
+            .collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        std::env::consts::ARCH.try_into().expect("a supported arch"),
+    )
+    .expect("filter");
+    let program: seccompiler::BpfProgram = filter.try_into().expect("compiles");
+    // SAFETY: between fork and exec the closure only makes two system calls (prctl and seccomp) on
+    // memory compiled before the fork; it allocates only on failure, to report it.
+    unsafe {
+        command
+            .pre_exec(move || seccompiler::apply_filter(&program).map_err(std::io::Error::other));
+    }
+}
+
+/// Whether Landlock runs here (else the test returns, skipped with the reason printed; under `CI` it
+/// fails).
+fn landlock_works() -> bool {
+    crate::agent::sandbox::landlock_works()
+}
 const SHARED_NETWORK: &str = "the agent's sandbox shares the host's network";
 
 async fn llm() -> ScriptedLlm {
@@ -25,6 +58,16 @@ async fn llm() -> ScriptedLlm {
 
 /// `run --requirement` with the fixture's settings plus `extra` (which may replace `PATH`).
 async fn run_with(fx: &Fixture, llm: &ScriptedLlm, extra: &[(&str, &str)]) -> Ran {
+    run_adjusted_with(fx, llm, extra, |_| {}).await
+}
+
+/// [`run_with`], `adjust` applied to the bot's command.
+async fn run_adjusted_with(
+    fx: &Fixture,
+    llm: &ScriptedLlm,
+    extra: &[(&str, &str)],
+    adjust: fn(&mut Command),
+) -> Ran {
     let mut env = fx.env(llm.base_url().as_str());
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let args = vec![
@@ -33,7 +76,7 @@ async fn run_with(fx: &Fixture, llm: &ScriptedLlm, extra: &[(&str, &str)]) -> Ra
         "--requirement".to_owned(),
         "Add a discount code".to_owned(),
     ];
-    run(&fx.home, args, env).await
+    fixture::run_adjusted(&fx.home, args, env, adjust).await
 }
 
 fn branches(fx: &Fixture) -> usize {
@@ -68,15 +111,84 @@ async fn a_required_sandbox_without_bwrap_is_refused_with_the_fix_before_anythin
 }
 
 #[tokio::test]
-async fn auto_without_bwrap_runs_unsandboxed_and_warns_once() {
+async fn auto_without_bwrap_runs_under_landlock_and_says_so_once() {
+    if !landlock_works() {
+        return;
+    }
     let fx = Fixture::new(true);
     let llm = llm().await;
     let no_bwrap = tempfile::tempdir().expect("empty PATH dir");
     let path = no_bwrap.path().display().to_string();
     let ran = run_with(&fx, &llm, &[("PATH", &path)]).await;
     assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
+    assert_eq!(
+        ran.stderr.matches(LANDLOCK_FALLBACK).count(),
+        1,
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains(WARNING), "{}", ran.stderr);
+    assert!(
+        !llm.requests().is_empty(),
+        "the agent never reached the gateway"
+    );
+}
+
+#[tokio::test]
+async fn auto_without_bwrap_or_landlock_runs_unsandboxed_and_warns_once() {
+    let fx = Fixture::new(true);
+    let llm = llm().await;
+    let no_bwrap = tempfile::tempdir().expect("empty PATH dir");
+    let path = no_bwrap.path().display().to_string();
+    let ran = run_adjusted_with(&fx, &llm, &[("PATH", &path)], without_landlock).await;
+    assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
     assert_eq!(ran.stderr.matches(WARNING).count(), 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("not found on PATH") && ran.stderr.contains("Landlock"),
+        "both reasons: {}",
+        ran.stderr
+    );
     assert!(ran.stderr.contains("AGENT_SANDBOX=off"), "{}", ran.stderr);
+}
+
+#[tokio::test]
+async fn a_required_landlock_on_a_kernel_without_it_is_refused_with_the_fix_before_anything_runs() {
+    let fx = Fixture::new(true);
+    let llm = llm().await;
+    let before = branches(&fx);
+    let ran = run_adjusted_with(
+        &fx,
+        &llm,
+        &[("AGENT_SANDBOX", "landlock")],
+        without_landlock,
+    )
+    .await;
+    assert_eq!(ran.code, 2, "stderr:\n{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("AGENT_SANDBOX=landlock but"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("Linux 6.7"), "the fix: {}", ran.stderr);
+    assert!(llm.requests().is_empty(), "the LLM was called");
+    assert_eq!(branches(&fx), before, "a branch was created");
+}
+
+#[tokio::test]
+async fn a_required_landlock_runs_where_the_kernel_has_it() {
+    if !landlock_works() {
+        return;
+    }
+    let fx = Fixture::new(true);
+    let llm = llm().await;
+    let ran = run_with(&fx, &llm, &[("AGENT_SANDBOX", "landlock")]).await;
+    assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
+    assert!(!ran.stderr.contains(WARNING), "{}", ran.stderr);
+    assert!(!ran.stderr.contains(LANDLOCK_FALLBACK), "{}", ran.stderr);
+    assert!(
+        !llm.requests().is_empty(),
+        "the agent never reached the gateway"
+    );
 }
 
 #[tokio::test]
@@ -145,8 +257,14 @@ async fn a_bwrap_without_network_namespaces_keeps_the_sandbox_and_warns_once() {
 
 /// `doctor` with only `AGENT_SANDBOX` (if given) and `PATH` set; its exit code and output.
 fn doctor(sandbox: Option<&str>, path: &str) -> (i32, String) {
+    doctor_adjusted(sandbox, path, |_| {})
+}
+
+/// [`doctor`], `adjust` applied to its command.
+fn doctor_adjusted(sandbox: Option<&str>, path: &str, adjust: fn(&mut Command)) -> (i32, String) {
     let dir = tempfile::tempdir().expect("cwd");
     let mut command = Command::new(BIN);
+    adjust(&mut command);
     command
         .arg("doctor")
         .env_clear()
@@ -192,10 +310,18 @@ fn doctor_says_which_sandbox_runs_will_use_and_why() {
 
     let no_bwrap = tempfile::tempdir().expect("empty PATH dir");
     let empty = no_bwrap.path().display().to_string();
-    let (_, text) = doctor(None, &empty);
+    let (_, text) = doctor_adjusted(None, &empty, without_landlock);
     let line = sandbox_line(&text);
     assert!(line.starts_with("warn  agent sandbox: none"), "{text}");
     assert!(line.contains("not found on PATH"), "{text}");
+    assert!(line.contains("can reach everything"), "{text}");
+
+    let (code, text) = doctor_adjusted(Some("landlock"), &system_path, without_landlock);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        sandbox_line(&text).starts_with("FAIL  agent sandbox: AGENT_SANDBOX=landlock but"),
+        "{text}"
+    );
 
     let (code, text) = doctor(Some("bwrap"), &empty);
     assert_eq!(code, 1, "{text}");
@@ -207,6 +333,32 @@ fn doctor_says_which_sandbox_runs_will_use_and_why() {
     let (_, text) = doctor(Some("off"), &system_path);
     assert!(
         sandbox_line(&text).starts_with("warn  agent sandbox: none"),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_says_when_runs_get_landlock_and_what_it_lets_through() {
+    if !landlock_works() {
+        return;
+    }
+    let no_bwrap = tempfile::tempdir().expect("empty PATH dir");
+    let empty = no_bwrap.path().display().to_string();
+    let (_, text) = doctor(None, &empty);
+    let line = sandbox_line(&text);
+    assert!(
+        line.starts_with("warn  agent sandbox: Landlock and seccomp (AGENT_SANDBOX=auto;"),
+        "{text}"
+    );
+    assert!(
+        line.contains("TCP only to the LLM gateway's port"),
+        "{text}"
+    );
+    let system_path = std::env::var("PATH").unwrap_or_default();
+    let (_, text) = doctor(Some("landlock"), &system_path);
+    assert!(
+        sandbox_line(&text)
+            .starts_with("ok    agent sandbox: Landlock and seccomp (AGENT_SANDBOX=landlock)"),
         "{text}"
     );
 }

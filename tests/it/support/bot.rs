@@ -612,8 +612,16 @@ fn address(payload: &mut Value, who: User) {
     webhook::set(payload, "/sender/type", json!(who.kind()));
 }
 
+/// The App's key file (`PRIVATE_KEY_PATH`) in the fixture's root.
+pub const APP_KEY: &str = "app.pem";
+
 fn settings(fixture: &Fixture, github: &FakeGitHub, llm: &ScriptedLlm) -> Vec<(String, String)> {
-    let key = fixture_path("keys/test-app.pem").display().to_string();
+    // A copy, world-readable as a downloaded file often is: a root `serve` closes it to the agent's user.
+    let key = fixture.root.path().join(APP_KEY);
+    std::fs::copy(fixture_path("keys/test-app.pem"), &key).expect("the App's key");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let key = key.display().to_string();
     let base = [
         ("APP_ID", TEST_APP_ID.to_string()),
         ("PRIVATE_KEY_PATH", key),

@@ -70,6 +70,10 @@ pub fn agent_settings(
 ) -> Vec<(String, String)> {
     [
         ("METAGPT_PYTHON", python.display().to_string()),
+        (
+            "AGENT_UID",
+            super::interpreter::agent_uid_for(python).to_string(),
+        ),
         ("LLM_BASE_URL", llm_base_url.to_owned()),
         ("LLM_API_KEY", key.to_owned()),
         ("LLM_MODEL", model.to_owned()),
@@ -91,9 +95,21 @@ pub struct Ran {
 /// Runs the binary with `args` and exactly `env` (plus PATH and HOME), off the async runtime so the
 /// scripted LLM keeps answering.
 pub async fn run(home: &Path, args: Vec<String>, env: Vec<(String, String)>) -> Ran {
+    run_adjusted(home, args, env, |_| {}).await
+}
+
+/// [`run`], with `adjust` applied to the command before it starts.
+pub async fn run_adjusted(
+    home: &Path,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    adjust: fn(&mut Command),
+) -> Ran {
     let home = home.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let output = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        adjust(&mut command);
+        let output = command
             .arg("run")
             .args(&args)
             .env_clear()

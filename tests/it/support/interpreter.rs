@@ -23,6 +23,8 @@ pub enum StandIn {
     /// `hostile_python`: runs away as the idea asks (`FORK_BOMB`, `MEMORY_HOG`, `ENDLESS_LOOP`,
     /// `CHILD_HOG`), each bounded so that a missing limit fails the test and spares the host.
     Hostile,
+    /// `thief_python`: looks for the bot's secrets in every process's environment and prints them.
+    Thief,
 }
 
 impl StandIn {
@@ -32,6 +34,7 @@ impl StandIn {
             StandIn::Recorder => "fake_python",
             StandIn::Probe => "probe_python",
             StandIn::Hostile => "hostile_python",
+            StandIn::Thief => "thief_python",
         }
     }
 }
@@ -64,4 +67,30 @@ pub fn metagpt_python() -> Option<PathBuf> {
         "skipped: no MetaGPT interpreter (set METAGPT_PYTHON or run scripts/install-metagpt.sh)"
     );
     None
+}
+
+/// The `AGENT_UID` for runs of `python` (and of the project's default interpreter, `python3` on
+/// `PATH`): the bot's default, unless this process is root and that user cannot reach one of them (an
+/// interpreter installed under `/root`, as pyenv does on a developer's machine), where the agent keeps
+/// root (0) and the test says so. The tests of the agent's own user run stand-ins it can reach
+/// (`agent/sandbox.rs`).
+pub fn agent_uid_for(python: &Path) -> u32 {
+    use metagpt_bot::run::agent::{DEFAULT_AGENT_UID, RunAs};
+    let Some(agent) = RunAs::for_this_bot(DEFAULT_AGENT_UID) else {
+        return DEFAULT_AGENT_UID;
+    };
+    let project = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("python3"))
+        .find(|p| p.is_file());
+    for interpreter in std::iter::once(python.to_path_buf()).chain(project) {
+        if !agent.reaches(&interpreter) {
+            println!(
+                "the agent keeps root: uid {} cannot reach {}",
+                agent.uid,
+                interpreter.display()
+            );
+            return 0;
+        }
+    }
+    DEFAULT_AGENT_UID
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use metagpt_bot::config::SandboxMode;
 use metagpt_bot::domain::{Kind, Price};
 use metagpt_bot::run::agent::{AgentOptions, AgentOutcome, AgentRun, run};
 use metagpt_bot::run::gateway::{
@@ -35,6 +36,8 @@ pub struct Bench {
     python: PathBuf,
     llm: ScriptedLlm,
     gateway: Gateway,
+    /// The sandbox runs use (`AGENT_SANDBOX`); `auto` unless [`Bench::sandboxed`] says otherwise.
+    pub sandbox: SandboxMode,
 }
 
 /// The layout fields of an agent run (`AgentRun`), paths relative to the repository.
@@ -85,7 +88,13 @@ impl Bench {
             python,
             llm,
             gateway,
+            sandbox: SandboxMode::Auto,
         }
+    }
+
+    /// The same bench, its runs in `sandbox`.
+    pub fn sandboxed(self, sandbox: SandboxMode) -> Bench {
+        Bench { sandbox, ..self }
     }
 
     /// Runs MetaGPT on `repo` (the seed's layout) with the script of `scenario` and returns what it did.
@@ -122,7 +131,11 @@ impl Bench {
             repo: repo.to_owned(),
             idea: idea.to_owned(),
             kind,
-            options: AgentOptions::default(),
+            options: AgentOptions {
+                sandbox: self.sandbox,
+                agent_uid: crate::support::interpreter::agent_uid_for(&self.python),
+                ..AgentOptions::default()
+            },
             gateway_url: self.gateway.base_url(),
             gateway_socket: self.gateway.socket_path().map(|p| p.to_path_buf()),
             token: handle.token().clone(),
