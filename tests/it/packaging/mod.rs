@@ -4,6 +4,7 @@
 
 mod dockerfile;
 mod files;
+mod install;
 mod tools;
 
 mod action;
