@@ -2,7 +2,7 @@
 # Installs MetaGPT 0.8.2 into a virtual environment (default .venv-metagpt) with the recipe that works:
 # `pip install metagpt==0.8.2` alone fails (it pins lancedb==0.4.0, gone from PyPI), so we install a full
 # freeze of a working environment first, then metagpt without dependencies, then the pytest QA needs.
-# The installer is uv (measured here: 27 s cold instead of pip's 109 s, and a smaller venv), fetched from
+# The installer is uv (bench/install_metagpt.sh: 63 s cold instead of pip's 92 s, 38 s warm instead of 66 s), fetched from
 # PyPI into its own small venv when it is not on PATH; pip is the fallback when uv cannot be had, or when
 # METAGPT_INSTALLER=pip asks for it. Both install the same constraints file.
 # Prints the interpreter path to use as METAGPT_PYTHON on its last line.
@@ -37,9 +37,10 @@ else
   if [ -n "$uv" ]; then
     echo "installing MetaGPT 0.8.2 into $venv with $("$uv" --version)" >&2
     "$uv" venv --quiet --allow-existing --python "$python" "$venv"
-    "$uv" pip install --quiet --python "$venv/bin/python" -r "$constraints"
-    "$uv" pip install --quiet --python "$venv/bin/python" --no-deps metagpt==0.8.2
-    "$uv" pip install --quiet --python "$venv/bin/python" pytest==8.3.5 pip
+    # Byte-compiled as pip does: MetaGPT imports a lot, and the sandbox keeps the venv read-only.
+    "$uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" -r "$constraints"
+    "$uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" --no-deps metagpt==0.8.2
+    "$uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" pytest==8.3.5 pip
   else
     echo "installing MetaGPT 0.8.2 into $venv with pip (uv unavailable or METAGPT_INSTALLER=pip)" >&2
     "$python" -m venv "$venv"
