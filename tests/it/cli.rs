@@ -187,14 +187,20 @@ async fn serve_registers_the_app_into_dot_env_which_the_next_start_reads() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let page = browser
+    let answer = browser
         .get(format!("http://127.0.0.1:{port}/setup"))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    // The state's cookie, which the callback needs from the same browser.
+    let cookie = answer.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = answer.text().await.unwrap();
     let state = page
         .split("?state=")
         .nth(1)
@@ -220,7 +226,12 @@ async fn serve_registers_the_app_into_dot_env_which_the_next_start_reads() {
         .await
         .unwrap();
     let back = back.headers()["location"].to_str().unwrap().to_owned();
-    let done = browser.get(&back).send().await.unwrap();
+    let done = browser
+        .get(&back)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         done.status().as_u16(),
         303,

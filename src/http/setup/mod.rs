@@ -8,9 +8,15 @@
 //! page.
 //!
 //! Invariants:
-//! - A `state` is one this server handed out within the last hour, and works once: it is taken before
-//!   the code is exchanged, so a replay, a forged or an expired `state` gets a 400 page and GitHub is not
-//!   called. At most [`MAX_PENDING`] are remembered (the oldest forgotten first).
+//! - A `state` is one this server handed out within the last hour **to this browser**, and works once:
+//!   `/setup` also sets it in an HttpOnly, SameSite=Lax cookie ([`STATE_COOKIE`], sent on GitHub's
+//!   top-level redirect back), and the callback needs the cookie to match, so a state fetched by someone
+//!   else (the server must be reachable from GitHub, so from anyone) cannot complete a registration
+//!   started elsewhere. It is taken before the code is exchanged, so a replay, a forged, a foreign or an
+//!   expired `state` gets a 400 page and GitHub is not called. At most [`MAX_PENDING`] are remembered
+//!   (the oldest forgotten first).
+//! - The exchange, the save and the hand-over run in a task of their own: a browser that closes or
+//!   reloads mid-way cannot cancel them after GitHub spent the one-time code.
 //! - Whether `.env` can be written is checked before the code is exchanged (the `state` is then kept, so
 //!   the operator can fix it and reload); the private key goes to a 0600 file next to `.env`
 //!   (`PRIVATE_KEY_PATH`), and `APP_ID`, `PRIVATE_KEY_PATH` and `WEBHOOK_SECRET` are merged into `.env`
@@ -111,18 +117,21 @@ struct FormQuery {
     organization: Option<String>,
 }
 
+/// The cookie that binds a `state` to the browser `/setup` gave it to.
+pub const STATE_COOKIE: &str = "metagpt-bot-setup-state";
+
 async fn form(
     State(setup): State<Setup>,
     Query(query): Query<FormQuery>,
     headers: HeaderMap,
-) -> Page {
+) -> Response {
     let organization = query
         .organization
         .map(|o| o.trim().to_owned())
         .filter(|o| !o.is_empty());
     let new_app_page = match &organization {
         Some(org) if !is_organization_name(org) => {
-            return Page::BadOrganization { given: org.clone() };
+            return Page::BadOrganization { given: org.clone() }.into_response();
         }
         Some(org) => format!("/organizations/{org}/settings/apps/new"),
         None => "/settings/apps/new".to_owned(),
@@ -133,7 +142,16 @@ async fn form(
     };
     let manifest = manifest::manifest(&public_url, &setup.options.webhook_path);
     let state = setup.remember_new_state();
-    Page::Register {
+    let secure = if public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{STATE_COOKIE}={state}; Path=/setup; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        STATE_LIFETIME.as_secs()
+    );
+    let page = Page::Register {
         action: format!(
             "{}{new_app_page}?state={state}",
             setup.options.github_server_url
@@ -141,7 +159,20 @@ async fn form(
         manifest: manifest.to_string(),
         organization,
         webhook_url: format!("{public_url}{}", setup.options.webhook_path),
-    }
+    };
+    ([(axum::http::header::SET_COOKIE, cookie)], page).into_response()
+}
+
+/// The `state` in the request's [`STATE_COOKIE`], if it has one.
+fn cookie_state(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == STATE_COOKIE)
+        .map(|(_, value)| value.to_owned())
 }
 
 #[derive(Deserialize)]
@@ -150,13 +181,32 @@ struct CallbackQuery {
     state: Option<String>,
 }
 
-async fn callback(State(setup): State<Setup>, Query(query): Query<CallbackQuery>) -> Response {
+async fn callback(
+    State(setup): State<Setup>,
+    Query(query): Query<CallbackQuery>,
+    headers: HeaderMap,
+) -> Response {
     let (Some(code), Some(state)) = (query.code, query.state) else {
         return Page::MissingParameters.into_response();
     };
-    if !setup.is_pending(&state) {
+    if cookie_state(&headers).as_deref() != Some(state.as_str()) || !setup.is_pending(&state) {
         return Page::UnknownState.into_response();
     }
+    // The rest runs to its end whatever the browser does: GitHub spends the code at the exchange.
+    match tokio::spawn(register(setup, code, state)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(error = %error, "the App's registration task failed");
+            Page::ConversionFailed {
+                error: "the registration stopped unexpectedly; see the server's log".to_owned(),
+            }
+            .into_response()
+        }
+    }
+}
+
+/// Exchanges `code` (its `state` checked) for the App's credentials, saves them and hands them over.
+async fn register(setup: Setup, code: String, state: String) -> Response {
     let env_file = &setup.options.env_file;
     if let Err(error) = crate::env_file::check_writable(env_file) {
         return Page::EnvNotWritable {

@@ -83,7 +83,7 @@ impl Page {
             ),
             Page::UnknownState => (
                 "This setup link is not valid",
-                "<p>Its <code>state</code> was not handed out by this server, was already used, or has expired (after one hour). Nothing was registered or saved.</p>\n<p><a href=\"/setup\">Start the setup again</a></p>".to_owned(),
+                "<p>Its <code>state</code> was not handed out to this browser by this server, was already used, or has expired (after one hour). Nothing was registered or saved; if GitHub created an App on the way, delete it in your GitHub settings (Developer settings → GitHub Apps).</p>\n<p><a href=\"/setup\">Start the setup again</a></p>".to_owned(),
             ),
             Page::AlreadySetUp => (
                 "The App is already set up",

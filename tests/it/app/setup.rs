@@ -23,9 +23,25 @@ fn browser() -> reqwest::Client {
         .expect("client")
 }
 
-/// GETs `url`: status, `Location` and body.
+/// The browser's cookies from the bot (its setup state cookie), sent back on every request as a browser
+/// would; one test per process under nextest, so one jar per test.
+static JAR: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// GETs `url` with the jar's cookies: status, `Location` and body; keeps what the answer sets.
 async fn get(url: &str) -> (u16, String, String) {
-    let response = browser().get(url).send().await.expect("an answer");
+    let cookies = JAR.lock().unwrap().join("; ");
+    let mut request = browser().get(url);
+    if !cookies.is_empty() {
+        request = request.header("cookie", cookies);
+    }
+    let response = request.send().await.expect("an answer");
+    for set in response.headers().get_all("set-cookie") {
+        let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let name = pair.split('=').next().unwrap().to_owned();
+        let mut jar = JAR.lock().unwrap();
+        jar.retain(|c| !c.starts_with(&format!("{name}=")));
+        jar.push(pair);
+    }
     let status = response.status().as_u16();
     let location = response
         .headers()
@@ -232,6 +248,20 @@ async fn a_wrong_or_replayed_state_and_a_failed_conversion_each_get_a_clear_page
         0,
         "GitHub is not asked for a forged state"
     );
+
+    // A real state, but in another browser (someone who fetched /setup and went to GitHub with it): the
+    // callback needs the state's cookie, so nobody else can register an App here.
+    let mine = std::mem::take(&mut *JAR.lock().unwrap());
+    let foreign = format!("{base}/setup/callback?code=code-1&state={state}");
+    let (status, _, page) = get(&foreign).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("not handed out to this browser"), "{page}");
+    assert_eq!(
+        conversions(&bot),
+        0,
+        "GitHub is not asked for a foreign state"
+    );
+    *JAR.lock().unwrap() = mine;
 
     // A code GitHub does not know (expired, or made up): GitHub answers 404.
     let unknown = format!("{base}/setup/callback?code=expired-code&state={state}");
