@@ -22,15 +22,44 @@ pub fn load(path: &Path) -> Result<bool, String> {
     match dotenvy::from_path(path) {
         Ok(()) => Ok(true),
         Err(dotenvy::Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(dotenvy::Error::LineParse(line, column)) => {
-            let key = line.split('=').next().unwrap_or_default().trim();
+        // dotenvy's error carries the bad text (for a bad value, the value: a secret), so it is not
+        // shown; the line is found again and named by its number and key only.
+        Err(dotenvy::Error::LineParse(..)) => {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let which = match bad_line(&text) {
+                Some((number, Some(key))) => format!("line {number} (`{key}`)"),
+                Some((number, None)) => format!("line {number}"),
+                None => "a line".to_owned(),
+            };
             Err(format!(
-                "{} cannot be read: the line of `{key}` is malformed at column {column} (write KEY=value, quoting values with spaces)",
+                "{} cannot be read: {which} is malformed (write KEY=value, quoting values with spaces; \
+                 the value is not shown)",
                 path.display()
             ))
         }
         Err(e) => Err(format!("{} cannot be read: {e}", path.display())),
     }
+}
+
+/// The first line of `text` that does not parse on its own: its number (from 1) and its key when the
+/// line names one.
+fn bad_line(text: &str) -> Option<(usize, Option<String>)> {
+    text.lines().enumerate().find_map(|(index, line)| {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            return None;
+        }
+        let parses = dotenvy::from_read_iter(trimmed.as_bytes()).all(|item| item.is_ok());
+        if parses {
+            return None;
+        }
+        let name = trimmed.strip_prefix("export ").unwrap_or(trimmed);
+        let key = name.split('=').next().unwrap_or_default().trim();
+        let is_key = !key.is_empty()
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !key.starts_with(|c: char| c.is_ascii_digit());
+        Some((index + 1, is_key.then(|| key.to_owned())))
+    })
 }
 
 /// Sets each `(key, value)` of `set` in the file at `path` and removes every key of `remove`, keeping
@@ -234,7 +263,16 @@ mod tests {
         let path = dir.path().join(".env");
         std::fs::write(&path, "ENV_FILE_TEST_BAD='hunter2\n").unwrap();
         let error = load(&path).unwrap_err();
-        assert!(error.contains("ENV_FILE_TEST_BAD"), "{error}");
+        assert!(error.contains("line 1 (`ENV_FILE_TEST_BAD`)"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
+        // A bad character inside a value: dotenvy's own error holds the value itself.
+        std::fs::write(
+            &path,
+            "# settings\nENV_FILE_TEST_OK=1\nENV_FILE_TEST_KEY=sk-abc def\n",
+        )
+        .unwrap();
+        let error = load(&path).unwrap_err();
+        assert!(error.contains("line 3 (`ENV_FILE_TEST_KEY`)"), "{error}");
+        assert!(!error.contains("sk-abc"), "{error}");
     }
 }

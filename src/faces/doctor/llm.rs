@@ -192,6 +192,8 @@ async fn message(provider: &Provider, answer: reqwest::Response) -> String {
         .as_str()
         .map(str::to_owned)
         .unwrap_or(body);
+    // Redacted before it is cut: a key cut in half would no longer be recognised.
+    let text = redact(&text, &[provider.upstream.api_key.expose_secret()]);
     let text: String = text
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -199,7 +201,6 @@ async fn message(provider: &Provider, answer: reqwest::Response) -> String {
         .chars()
         .take(200)
         .collect();
-    let text = redact(&text, &[provider.upstream.api_key.expose_secret()]);
     if text.is_empty() {
         String::new()
     } else {
