@@ -11,14 +11,30 @@
 //! - [`write_private`] writes any file the same way: atomically, mode 0600.
 //! - Nothing here logs, and no error carries a value: the file holds secrets.
 
+use std::collections::BTreeSet;
 use std::io::{self, Write as _};
 use std::path::Path;
+use std::sync::OnceLock;
+
+/// The names the process environment itself set when [`load`] ran (before `.env` added its own).
+static OUTSIDE: OnceLock<BTreeSet<String>> = OnceLock::new();
+
+/// Whether `key` came from the environment rather than `.env`: a value `.env` gets later would not be
+/// read at the next start (the environment wins).
+pub fn set_outside(key: &str) -> bool {
+    OUTSIDE.get().is_some_and(|keys| keys.contains(key))
+}
 
 /// Reads `path` into the process environment, leaving variables the environment already has alone.
 /// `Ok(false)` when there is no such file.
 ///
 /// Call it before any other thread starts (it sets environment variables): `main` does, first thing.
 pub fn load(path: &Path) -> Result<bool, String> {
+    let _ = OUTSIDE.set(
+        std::env::vars_os()
+            .filter_map(|(key, _)| key.into_string().ok())
+            .collect(),
+    );
     match dotenvy::from_path(path) {
         Ok(()) => Ok(true),
         Err(dotenvy::Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(false),

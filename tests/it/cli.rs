@@ -83,17 +83,25 @@ fn dot_env_is_read_at_start_the_environment_wins_and_the_action_ignores_it() {
     );
 }
 
-#[test]
-fn serve_starts_unconfigured_reports_not_ready_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+/// `serve` started in `dir` on `port` with `env` only (JSON logs), once it listens: the child, the rest
+/// of its log and the log so far.
+fn spawn_serve(
+    dir: &std::path::Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStderr>>,
+    String,
+) {
     let mut child = Command::new(BIN)
         .arg("serve")
         .env_clear()
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
         .env("LOG_FORMAT", "json")
-        .current_dir(dir.path())
+        .envs(env.iter().copied())
+        .current_dir(dir)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -111,6 +119,32 @@ fn serve_starts_unconfigured_reports_not_ready_and_stops_on_sigterm() {
         log.push_str(&line);
         log.push('\n');
     }
+    (child, lines, log)
+}
+
+/// A registration would save `WEBHOOK_SECRET` in `.env`, where the environment's would win at the next
+/// start: `/setup` refuses before anything reaches GitHub, naming the setting.
+#[test]
+fn setup_refuses_while_the_environment_sets_what_it_would_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut child, _, _) = spawn_serve(dir.path(), port, &[("WEBHOOK_SECRET", "from-the-unit")]);
+    let setup = http_get(port, "/setup");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(setup.starts_with("HTTP/1.1 409"), "{setup}");
+    assert!(
+        setup.contains("<code>WEBHOOK_SECRET</code> is set in this server's environment"),
+        "{setup}"
+    );
+    assert!(!setup.contains("Register GitHub App"), "{setup}");
+}
+
+#[test]
+fn serve_starts_unconfigured_reports_not_ready_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut child, lines, mut log) = spawn_serve(dir.path(), port, &[]);
     assert!(log.contains("not ready: APP_ID is not set"), "{log}");
     assert!(
         log.contains(&format!("open http://127.0.0.1:{port}/setup")),
@@ -119,6 +153,10 @@ fn serve_starts_unconfigured_reports_not_ready_and_stops_on_sigterm() {
     let setup = http_get(port, "/setup");
     assert!(setup.starts_with("HTTP/1.1 200"), "{setup}");
     assert!(setup.contains("Register GitHub App"), "{setup}");
+    assert!(
+        setup.contains("set-cookie: metagpt-bot-setup-state="),
+        "the state is bound to this browser: {setup}"
+    );
     let ready = http_get(port, "/readyz");
     assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
     assert!(ready.contains("WEBHOOK_SECRET"), "{ready}");

@@ -117,6 +117,15 @@ struct FormQuery {
     organization: Option<String>,
 }
 
+/// The settings a registration saves in `.env` (and so must not be set by the environment, which would
+/// win over them at the next start).
+const SAVED_KEYS: [&str; 4] = [
+    "APP_ID",
+    "PRIVATE_KEY",
+    "PRIVATE_KEY_PATH",
+    "WEBHOOK_SECRET",
+];
+
 /// The cookie that binds a `state` to the browser `/setup` gave it to.
 pub const STATE_COOKIE: &str = "metagpt-bot-setup-state";
 
@@ -125,6 +134,14 @@ async fn form(
     Query(query): Query<FormQuery>,
     headers: HeaderMap,
 ) -> Response {
+    let shadowed: Vec<String> = SAVED_KEYS
+        .iter()
+        .filter(|key| crate::env_file::set_outside(key))
+        .map(|key| (*key).to_owned())
+        .collect();
+    if !shadowed.is_empty() {
+        return Page::ShadowedByEnvironment { keys: shadowed }.into_response();
+    }
     let organization = query
         .organization
         .map(|o| o.trim().to_owned())

@@ -29,6 +29,9 @@ pub enum Page {
     MissingParameters,
     /// A `state` this server did not hand out, or one already used or expired.
     UnknownState,
+    /// Settings `/setup` would save are set in the server's environment, which would win over `.env` at
+    /// the next start; nothing was registered.
+    ShadowedByEnvironment { keys: Vec<String> },
     /// `/setup` once the App's credentials exist.
     AlreadySetUp,
     /// The callback once the App's credentials exist.
@@ -54,6 +57,7 @@ impl Page {
             | Page::UnknownState
             | Page::AlreadyUsed => StatusCode::BAD_REQUEST,
             Page::AlreadySetUp => StatusCode::GONE,
+            Page::ShadowedByEnvironment { .. } => StatusCode::CONFLICT,
             Page::ConversionFailed { .. } => StatusCode::BAD_GATEWAY,
             Page::EnvNotWritable { .. } | Page::NotSaved { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -84,6 +88,15 @@ impl Page {
             Page::UnknownState => (
                 "This setup link is not valid",
                 "<p>Its <code>state</code> was not handed out to this browser by this server, was already used, or has expired (after one hour). Nothing was registered or saved; if GitHub created an App on the way, delete it in your GitHub settings (Developer settings → GitHub Apps).</p>\n<p><a href=\"/setup\">Start the setup again</a></p>".to_owned(),
+            ),
+            Page::ShadowedByEnvironment { keys } => (
+                "Settings in the environment would win",
+                format!(
+                    "<p>{} {} set in this server's environment. The setup saves the new App's settings in <code>.env</code>, and at the next start the environment's values would win over them (webhooks would be refused with the old secret).</p>\n<p>Remove {} from the server's environment (or its service definition), restart it, then <a href=\"/setup\">start the setup again</a>. Nothing was registered.</p>",
+                    keys.iter().map(|k| format!("<code>{}</code>", escape(k))).collect::<Vec<_>>().join(", "),
+                    if keys.len() == 1 { "is" } else { "are" },
+                    if keys.len() == 1 { "it" } else { "them" },
+                ),
             ),
             Page::AlreadySetUp => (
                 "The App is already set up",
@@ -217,6 +230,12 @@ mod tests {
                 "conversion_failed",
                 Page::ConversionFailed {
                     error: "GitHub answered 404 to the App manifest conversion: Not Found".into(),
+                },
+            ),
+            (
+                "shadowed_by_environment",
+                Page::ShadowedByEnvironment {
+                    keys: vec!["APP_ID".into(), "WEBHOOK_SECRET".into()],
                 },
             ),
             (
