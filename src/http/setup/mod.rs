@@ -15,6 +15,8 @@
 //!   started elsewhere. It is taken before the code is exchanged, so a replay, a forged, a foreign or an
 //!   expired `state` gets a 400 page and GitHub is not called. At most [`MAX_PENDING`] are remembered
 //!   (the oldest forgotten first).
+//! - `/setup` refuses (409) while the server's environment sets a key a registration saves in `.env`
+//!   ([`SAVED_KEYS`]): the environment would win over the new values at the next start.
 //! - The exchange, the save and the hand-over run in a task of their own: a browser that closes or
 //!   reloads mid-way cannot cancel them after GitHub spent the one-time code.
 //! - Whether `.env` can be written is checked before the code is exchanged (the `state` is then kept, so
