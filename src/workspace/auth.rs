@@ -12,6 +12,10 @@ use super::WorkspaceError;
 /// or a token sent as `x-access-token:<token>` over HTTP Basic, as GitHub expects.
 #[derive(Clone, Default)]
 pub struct Credentials {
+    /// The one URL the token may be sent to (the remote the workspace was cloned from): the work tree is
+    /// the agent's during a run, and a `pushurl` or `insteadOf` it wrote into `.git/config` must not
+    /// carry the token elsewhere. `None`: any (a token given without a clone URL).
+    pinned: Option<String>,
     token: Option<SecretString>,
 }
 
@@ -28,11 +32,23 @@ impl std::fmt::Debug for Credentials {
 
 impl Credentials {
     pub fn none() -> Self {
-        Self { token: None }
+        Self {
+            token: None,
+            pinned: None,
+        }
     }
 
     pub fn token(token: SecretString) -> Self {
-        Self { token: Some(token) }
+        Self {
+            token: Some(token),
+            pinned: None,
+        }
+    }
+
+    /// The same credentials, sent only to `url`.
+    pub(super) fn pinned_to(mut self, url: &str) -> Self {
+        self.pinned = Some(url.to_owned());
+        self
     }
 }
 
@@ -42,6 +58,8 @@ pub(super) struct AuthAttempt {
     calls: Cell<u32>,
     refused: Cell<bool>,
     missing: Cell<bool>,
+    /// The URL an operation asked the token for, and the one it is pinned to, when they differ.
+    diverted: std::cell::RefCell<Option<(String, String)>>,
 }
 
 impl AuthAttempt {
@@ -51,7 +69,16 @@ impl AuthAttempt {
         credentials: &'a Credentials,
     ) -> git2::RemoteCallbacks<'a> {
         let mut callbacks = git2::RemoteCallbacks::new();
-        callbacks.credentials(move |_url, _username, allowed| {
+        callbacks.credentials(move |url, _username, allowed| {
+            if let Some(pinned) = &credentials.pinned
+                && url != pinned
+            {
+                *self.diverted.borrow_mut() = Some((url.to_owned(), pinned.clone()));
+                return Err(git2::Error::from_str(&format!(
+                    "refusing to send the token to {url}: the repository's git config points away from \
+                     {pinned}, where it was cloned from"
+                )));
+            }
             let Some(token) = &credentials.token else {
                 self.missing.set(true);
                 return Err(git2::Error::from_str(
@@ -76,6 +103,9 @@ impl AuthAttempt {
 
     /// The error for a failed operation on `url`: a refused or missing token, else the git error.
     pub(super) fn error(&self, url: &str, action: &str, source: git2::Error) -> WorkspaceError {
+        if let Some((url, pinned)) = self.diverted.borrow_mut().take() {
+            return WorkspaceError::TokenDiverted { url, pinned };
+        }
         let url = url.to_owned();
         if self.refused.get()
             || (source.class() == git2::ErrorClass::Http && is_auth_failure(&source))

@@ -62,6 +62,14 @@ pub enum WorkspaceError {
     TokenRefused { url: String },
     #[error("{url} asks for credentials but no token was given")]
     TokenMissing { url: String },
+    /// The work tree's git config sent the operation elsewhere than the clone's remote (a `pushurl` or
+    /// `url.*.insteadOf` written during a run): the token was not sent.
+    #[error(
+        "the token was not sent to {url}: the repository's git config (`.git/config`) points it away from \
+         {pinned}, where the work tree was cloned from; something in the run rewrote it. Remove the work \
+         tree (the bot clones it again)"
+    )]
+    TokenDiverted { url: String, pinned: String },
     #[error(
         "the repository URL carries credentials; pass the token separately (it must never be written to \
          .git/config)"

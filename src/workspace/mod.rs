@@ -139,6 +139,7 @@ impl Workspace {
         credentials: Credentials,
     ) -> Result<Self, WorkspaceError> {
         check_url(url)?;
+        let credentials = credentials.pinned_to(url);
         if dir.join(".git").exists() {
             let workspace = Self::open(dir, credentials)?;
             let found = workspace.remote_url()?;

@@ -169,3 +169,48 @@ fn conflicting_human_work_is_reported_and_changes_nothing() {
     );
     assert_eq!(s.ws.head().expect("head"), before);
 }
+
+/// The work tree is the agent's during a run: a `pushurl` (or an `insteadOf`) it writes into
+/// `.git/config` must not carry the token to another server. The push is refused before any credential
+/// is sent, naming both URLs, and the other server never sees the token.
+#[test]
+fn a_push_url_rewritten_in_git_config_never_gets_the_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bare = bare_repo(dir.path(), "acme", &ready("acme"));
+    let server = GitServer::start(dir.path(), TOKEN);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let thief = GitServer::start_with(dir.path(), {
+        let seen = seen.clone();
+        std::sync::Arc::new(move |given: &str| {
+            seen.lock().unwrap().push(given.to_owned());
+            false
+        })
+    });
+    let credentials = Credentials::token(SecretString::from(TOKEN.to_owned()));
+    let url = server.url("acme.git");
+    let ws =
+        Workspace::clone_or_open(&url, &dir.path().join("w/acme"), credentials).expect("clone");
+    ws.prepare_branch("metagpt/issue-5").expect("branch");
+    bot_commit(&ws, "acme/feature.py", 1);
+    let evil = thief.url("acme.git");
+    for (key, value) in [
+        ("remote.origin.pushurl", evil.clone()),
+        (&format!("url.{evil}.insteadOf") as &str, url.clone()),
+    ] {
+        let repo = git2::Repository::open(ws.root()).expect("open");
+        let mut config = repo.config().expect("config");
+        config.set_str(key, &value).expect("rewrite");
+        let error = ws.push("metagpt/issue-5").expect_err("refused");
+        assert!(
+            matches!(&error, WorkspaceError::TokenDiverted { url: to, pinned } if *to == evil && *pinned == url),
+            "{key}: {error}"
+        );
+        assert_eq!(tip(&bare, "metagpt/issue-5"), None, "{key}: nothing pushed");
+        config.remove(key).expect("restore");
+    }
+    let seen = seen.lock().unwrap();
+    assert!(
+        !seen.iter().any(|given| given.contains(TOKEN)),
+        "the other server was sent the token: {seen:?}"
+    );
+}
