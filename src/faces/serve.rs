@@ -44,14 +44,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// When the bot is root and the agent runs as its own user (`AGENT_UID`), makes the files the bot keeps
-/// secret (the App's key, read by now, and the SQLite database with its journal files) unreadable to that
-/// user, saying what it changed; a file it cannot change is a warning with the fix.
+/// secret (the App's key, read by now, `.env`, and the SQLite database with its journal files) unreadable
+/// to that user, saying what it changed; a file it cannot change is a warning with the fix.
 fn close_secret_files(settings: &Settings) {
     use crate::run::agent::{Closing, RunAs, close_secret_file};
     let Some(run_as) = RunAs::for_this_bot(settings.agent_uid) else {
         return;
     };
     let mut files: Vec<std::path::PathBuf> = settings.private_key_path.iter().cloned().collect();
+    // `.env` holds the LLM key and the webhook secret (and, after /setup, names the key file).
+    files.push(settings.env_file.clone());
     if let Some(db) = crate::queue::sqlite_file(settings.database_url.expose_secret()) {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut name = db.clone().into_os_string();

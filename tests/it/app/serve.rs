@@ -133,7 +133,7 @@ async fn a_vanished_issue_fails_the_job_with_githubs_reason() {
 }
 
 /// A root `serve` whose agent runs as its own user (`AGENT_UID`, default 65534) makes the App's key
-/// file and the database, left readable by others, unreadable to that user once it has read them.
+/// file, `.env` and the database, left readable by others, unreadable to that user once it has read them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_root_bot_closes_its_key_and_database_to_the_agents_user() {
     // SAFETY: geteuid(2) cannot fail.
@@ -147,15 +147,20 @@ async fn a_root_bot_closes_its_key_and_database_to_the_agents_user() {
     let db = bot.fixture.root.path().join("bot.db");
     std::fs::write(&db, "").expect("an empty database file, as an operator might create it");
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let env_file = bot.fixture.root.path().join("config/.env");
+    std::fs::create_dir_all(env_file.parent().unwrap()).expect("config folder");
+    std::fs::write(&env_file, "LLM_API_KEY=sk-in-dot-env\n")
+        .expect("a .env as an operator writes it");
+    std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     bot.set("AGENT_UID", "65534");
     bot.boot().await;
     let closed = |path: &std::path::Path| {
         std::fs::metadata(path).is_ok_and(|m| m.mode() & 0o077 == 0 && m.uid() == 0)
     };
     crate::support::poll_until(
-        "the key and the database closed to others",
+        "the key, .env and the database closed to others",
         Duration::from_secs(30),
-        || closed(&key) && closed(&db),
+        || closed(&key) && closed(&db) && closed(&env_file),
     )
     .await;
     bot.finish().await;

@@ -185,9 +185,11 @@ impl Bot {
         let mut settings =
             Settings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .expect("valid settings");
-        if let Some(env_file) = &self.env_file {
-            settings.env_file = env_file.clone();
-        }
+        // Never the working directory's `.env` (the repository's, under `cargo test`): the fixture's.
+        settings.env_file = self
+            .env_file
+            .clone()
+            .unwrap_or_else(|| self.fixture.root.path().join("config/.env"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
