@@ -324,6 +324,7 @@ async fn prepare_project(
         base_python: &plan.llm.project_python,
         dir: scratch.path(),
         limits: plan.llm.limits,
+        run_as: agent::RunAs::for_this_bot(plan.llm.agent_uid),
     };
     let env = project::prepare(&request, cancel)
         .await

@@ -140,6 +140,11 @@ impl Drop for Handover {
     fn drop(&mut self) {
         for root in &self.roots {
             let restored = walk(root, &mut |path, meta| {
+                // A file with another name elsewhere (a hard link the agent planted to a file outside
+                // the tree) is left as it is, as `give` leaves it: its owner is not this run's to set.
+                if !meta.is_dir() && meta.nlink() > 1 {
+                    return Ok(());
+                }
                 let (uid, gid) = self.before.get(path).copied().unwrap_or(self.bot);
                 if (meta.uid(), meta.gid()) == (uid, gid) {
                     return Ok(());

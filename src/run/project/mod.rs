@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ResourceLimits;
-use crate::run::agent::{Exceeded, apply_limits, kill_group};
+use crate::run::agent::{Exceeded, Handover, RunAs, apply_limits, kill_group, unreachable};
 use crate::workspace::SourceLayout;
 pub use suite::{Suite, SuiteRun, TestIds};
 
@@ -72,6 +72,9 @@ pub struct EnvRequest<'a> {
     pub dir: &'a Path,
     /// What each setup command and the suite may use (the agent's limits).
     pub limits: ResourceLimits,
+    /// The agent's own user when the bot is root (`AGENT_UID`): the setup runs as it too (it runs the
+    /// repository's code — `setup.py`, build backends — which then cannot read the bot's 0600 files).
+    pub run_as: Option<RunAs>,
 }
 
 /// The run's prepared environment.
@@ -114,18 +117,47 @@ pub async fn prepare(
     }
     let venv = request.dir.join("project-venv");
     let home = request.dir.join("project-home");
-    std::fs::create_dir_all(&home).map_err(|e| ProjectError::Venv {
+    let venv_error = |detail: String| ProjectError::Venv {
         python: request.base_python.display().to_string(),
-        detail: e.to_string(),
-    })?;
-    create_venv(request.base_python, &venv, &home, request.limits, cancel).await?;
+        detail,
+    };
+    for dir in [&home, &venv] {
+        std::fs::create_dir_all(dir).map_err(|e| venv_error(e.to_string()))?;
+    }
+    let real = real_python(request.base_python).await;
+    // As the agent's own user, the venv, the setup's HOME and the work tree (an editable install writes
+    // there) are handed to it until the setup ends.
+    let _handover = match request.run_as {
+        Some(run_as) => {
+            let writable = [venv.clone(), home.clone(), request.root.to_path_buf()];
+            let mut needed: Vec<&Path> = writable.iter().map(PathBuf::as_path).collect();
+            needed.push(&real);
+            if let Some((path, dir)) = unreachable(run_as, &needed) {
+                return Err(venv_error(format!(
+                    "the setup runs as the agent's user (uid {}, AGENT_UID) and cannot reach {}: {} is \
+                     not searchable by it (set PROJECT_PYTHON to an interpreter it can run, or \
+                     AGENT_UID=0)",
+                    run_as.uid,
+                    path.display(),
+                    dir.display()
+                )));
+            }
+            Some(Handover::give(run_as, &writable).map_err(|e| venv_error(e.to_string()))?)
+        }
+        None => None,
+    };
+    let as_user = Bounds {
+        limits: request.limits,
+        run_as: request.run_as,
+    };
+    create_venv(&real, request.base_python, &venv, &home, as_user, cancel).await?;
     let python = venv.join("bin/python");
     let commands = match request.setup {
         Some(commands) => commands.to_vec(),
         None => default_setup(request.root),
     };
     for command in &commands {
-        run_setup(command, request.root, &venv, &home, request.limits, cancel).await?;
+        run_setup(command, request.root, &venv, &home, as_user, cancel).await?;
     }
     Ok(Some(ProjectEnv {
         venv,
@@ -188,16 +220,26 @@ fn test_extras(root: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn create_venv(
-    base: &Path,
-    venv: &Path,
-    home: &Path,
+/// What a setup process may use, and as whom it runs.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
     limits: ResourceLimits,
-    cancel: &CancellationToken,
-) -> Result<(), ProjectError> {
-    // A launcher such as pyenv's shim needs the bot's environment to find the interpreter it stands
-    // for; the venv is then made by that interpreter itself, in the emptied environment.
-    let real = tokio::process::Command::new(base)
+    run_as: Option<RunAs>,
+}
+
+impl Bounds {
+    /// `command` as the agent's own user, when there is one.
+    fn apply(&self, command: &mut tokio::process::Command) -> Option<u32> {
+        let run_as = self.run_as?;
+        command.uid(run_as.uid).gid(run_as.gid);
+        Some(run_as.uid)
+    }
+}
+
+/// The interpreter `base` stands for: a launcher such as pyenv's shim needs the bot's environment to
+/// find it; the venv is then made by that interpreter itself, in the emptied environment.
+async fn real_python(base: &Path) -> PathBuf {
+    tokio::process::Command::new(base)
         .args(["-c", "import sys; print(sys.executable)"])
         .stdin(Stdio::null())
         .output()
@@ -206,15 +248,27 @@ async fn create_venv(
         .filter(|out| out.status.success())
         .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
         .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| base.to_path_buf());
-    let mut command = tokio::process::Command::new(&real);
+        .unwrap_or_else(|| base.to_path_buf())
+}
+
+async fn create_venv(
+    real: &Path,
+    base: &Path,
+    venv: &Path,
+    home: &Path,
+    bounds: Bounds,
+    cancel: &CancellationToken,
+) -> Result<(), ProjectError> {
+    let mut command = tokio::process::Command::new(real);
     command.arg("-m").arg("venv").arg(venv);
+    let uid = bounds.apply(&mut command);
+    let limits = bounds.limits;
     let failed = |detail: String| ProjectError::Venv {
         python: base.display().to_string(),
         detail,
     };
     let limit = Duration::from_secs(300);
-    match bounded(command, home, None, &[], (limit, limits, None), cancel).await {
+    match bounded(command, home, None, &[], (limit, limits, uid), cancel).await {
         Ok(Ended::Exited(0, _)) => Ok(()),
         Ok(Ended::Exited(code, output)) => Err(failed(format!("exit {code}: {}", tail(&output)))),
         Ok(Ended::Limit(exceeded, output)) => Err(failed(format!(
@@ -234,11 +288,13 @@ async fn run_setup(
     root: &Path,
     venv: &Path,
     home: &Path,
-    limits: ResourceLimits,
+    bounds: Bounds,
     cancel: &CancellationToken,
 ) -> Result<(), ProjectError> {
     let mut shell = tokio::process::Command::new("/bin/sh");
     shell.arg("-c").arg(command).current_dir(root);
+    let uid = bounds.apply(&mut shell);
+    let limits = bounds.limits;
     tracing::info!(command, "project setup");
     let failed = |how: String, tail: String| ProjectError::Setup {
         command: command.to_owned(),
@@ -250,7 +306,7 @@ async fn run_setup(
         home,
         Some(venv),
         &[],
-        (SETUP_LIMIT, limits, None),
+        (SETUP_LIMIT, limits, uid),
         cancel,
     )
     .await
@@ -346,9 +402,10 @@ pub(crate) async fn bounded(
         () = cancel.cancelled() => Ended::Cancelled,
         exceeded = limited.exceeded() => Ended::Limit(exceeded, String::new()),
     };
-    if !matches!(ended, Ended::Exited(..)) {
-        kill_group(pid);
-    }
+    // Whatever the leader did, the rest of its group goes too: a process it left behind (detached from
+    // the pipes, still running the project's code) must not outlive the command, nor race the hand-back
+    // of the work tree to the bot.
+    kill_group(pid);
     limited.kill();
     Ok(ended)
 }

@@ -362,3 +362,50 @@ fn doctor_says_when_runs_get_landlock_and_what_it_lets_through() {
         "{text}"
     );
 }
+
+/// A root bot runs the project's setup as the agent's own user too (`AGENT_UID`): the setup runs the
+/// repository's code (`setup.py`, a build backend, whatever `setup` names), which then cannot read a file
+/// only the bot may read. The run stops at the setup, before any LLM call, saying why.
+#[tokio::test]
+async fn a_root_bots_project_setup_runs_as_the_agents_user_and_cannot_read_the_bots_files() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: the setup runs as the agent's own user only when the bot is root");
+        return;
+    }
+    let fx = Fixture::new(true);
+    // The agent's user must reach the work tree; a temporary folder is the bot's alone (0700).
+    std::fs::set_permissions(fx.root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = fx.root.path().join("bot-secret.pem");
+    std::fs::write(&secret, "the bot's own secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::create_dir_all(fx.repo.join(".github")).unwrap();
+    std::fs::write(
+        fx.repo.join(".github/metagpt.yml"),
+        format!("setup: [\"cat {}\"]\n", secret.display()),
+    )
+    .unwrap();
+    fixture::commit_all(&fx.repo, "settings");
+    let llm = llm().await;
+    let ran = run_with(
+        &fx,
+        &llm,
+        &[
+            ("AGENT_UID", "65534"),
+            ("PROJECT_PYTHON", "/usr/bin/python3"),
+        ],
+    )
+    .await;
+    let said = format!("stdout:\n{}\nstderr:\n{}", ran.stdout, ran.stderr);
+    assert_ne!(ran.code, 0, "{said}");
+    assert!(
+        ran.stderr.contains(&format!(
+            "the setup command `cat {}` failed",
+            secret.display()
+        )) && ran.stderr.contains("Permission denied"),
+        "{said}"
+    );
+    assert!(!said.contains("the bot's own secret"), "{said}");
+    assert!(llm.requests().is_empty(), "nothing was spent: {said}");
+}
