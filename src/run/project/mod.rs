@@ -7,7 +7,10 @@
 //!   (the venv's `bin` first), `HOME` (the run's own), the locale, the package index and proxy settings
 //!   and the package caches (so a second run installs from cache) are passed. It runs in the work tree,
 //!   before any LLM call, each command bounded by [`SETUP_LIMIT`]; a failing command ends the run before
-//!   anything is spent, quoting the command and the end of its output.
+//!   anything is spent, quoting the command and the end of its output. When the bot is root it runs as
+//!   the agent's own user ([`EnvRequest::run_as`], the venv, its `HOME` and the work tree handed to it for
+//!   the setup), so the repository's code it runs cannot read the bot's own 0600 files. It is not in a
+//!   sandbox: it needs the network, and it reaches what that user may.
 //! - Every command (venv, setup, the suite's listing and run) runs under the run's resource limits
 //!   (`run::agent::apply_limits`); a limit hit stops it and is named: a failed setup, a failed suite.
 //! - The venv is never MetaGPT's: it is created from the project interpreter (`PROJECT_PYTHON`,
