@@ -70,40 +70,36 @@ pub struct HookConfig {
 /// A client that authenticates with a fixed token (an Action's `GITHUB_TOKEN`), built like the App's:
 /// the queue or the job owns retries, so octocrab's own are off; the same time-outs.
 pub fn token_client(api_url: &str, token: &SecretString) -> Result<Octocrab, GitHubError> {
-    let api_url = normalize_api_url(api_url)?;
-    let build_error = |error: octocrab::Error| {
-        GitHubError::Config(format!(
-            "could not build the GitHub client for {api_url}: {error}"
-        ))
-    };
-    Octocrab::builder()
-        .base_uri(api_url.as_str())
-        .map_err(build_error)?
-        .add_retry_config(RetryConfig::None)
-        .set_connect_timeout(Some(CONNECT_TIMEOUT))
-        .set_read_timeout(Some(READ_TIMEOUT))
-        .personal_token(token.expose_secret().to_owned())
-        .build()
-        .map_err(build_error)
+    plain_client(api_url, Some(token))
 }
 
 /// A client without credentials, for the one endpoint GitHub serves without them that the bot calls:
 /// the App manifest conversion.
 pub(crate) fn anonymous_client(api_url: &str) -> Result<Octocrab, GitHubError> {
+    plain_client(api_url, None)
+}
+
+/// [`token_client`] with `token`, [`anonymous_client`] without.
+fn plain_client(api_url: &str, token: Option<&SecretString>) -> Result<Octocrab, GitHubError> {
     let api_url = normalize_api_url(api_url)?;
     let build_error = |error: octocrab::Error| {
         GitHubError::Config(format!(
             "could not build the GitHub client for {api_url}: {error}"
         ))
     };
-    Octocrab::builder()
+    let builder = Octocrab::builder()
         .base_uri(api_url.as_str())
         .map_err(build_error)?
         .add_retry_config(RetryConfig::None)
         .set_connect_timeout(Some(CONNECT_TIMEOUT))
-        .set_read_timeout(Some(READ_TIMEOUT))
-        .build()
-        .map_err(build_error)
+        .set_read_timeout(Some(READ_TIMEOUT));
+    match token {
+        Some(token) => builder
+            .personal_token(token.expose_secret().to_owned())
+            .build(),
+        None => builder.build(),
+    }
+    .map_err(build_error)
 }
 
 /// Who "we" are on GitHub, to tell our own comments from anyone else's.
